@@ -1,0 +1,138 @@
+// Cell list by counting sort: count atoms per cell -> exclusive prefix scan -> scatter,
+// then sort each cell's few atoms by index so the list (and every sum over it) is
+// deterministic. Cells have edge >= cutoff + skin, so neighbors lie in the 27 surrounding cells.
+#import common
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> pos: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> cell_count: array<atomic<u32>>;
+@group(0) @binding(3) var<storage, read_write> atom_cell: array<u32>;
+@group(0) @binding(4) var<storage, read_write> atom_rank: array<u32>;
+@group(0) @binding(5) var<storage, read_write> cell_start: array<u32>;
+@group(0) @binding(6) var<storage, read_write> block_sum: array<u32>;
+@group(0) @binding(7) var<storage, read_write> cell_atoms: array<u32>;
+@group(0) @binding(8) var<storage, read_write> ref_pos: array<vec4f>;
+
+const SCAN_WG: u32 = 256u;
+var<workgroup> scratch: array<u32, 256>;
+
+@compute @workgroup_size(64)
+fn cell_clear(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_index) lid: u32) {
+    let c = linear_id(wid, nwg, lid, WG);
+    if (c < P.cell_dims.w) {
+        atomicStore(&cell_count[c], 0u);
+    }
+}
+
+// Also records the reference positions the rebuild criterion measures displacement from.
+@compute @workgroup_size(64)
+fn cell_count_atoms(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                    @builtin(local_invocation_index) lid: u32) {
+    let i = linear_id(wid, nwg, lid, WG);
+    if (i >= P.n_atoms) {
+        return;
+    }
+    let x = pos[i];
+    let c = cell_index(cell_coords(x.xyz, P), P);
+    atom_cell[i] = c;
+    atom_rank[i] = atomicAdd(&cell_count[c], 1u);
+    ref_pos[i] = x;
+}
+
+// Inclusive Hillis-Steele scan of one 256-cell block; writes exclusive offsets within the
+// block and the block total.
+@compute @workgroup_size(256)
+fn scan_blocks(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+    let b = wid.y * nwg.x + wid.x;
+    let c = b * SCAN_WG + lid;
+    var v = 0u;
+    if (c < P.cell_dims.w) {
+        v = atomicLoad(&cell_count[c]);
+    }
+    scratch[lid] = v;
+    workgroupBarrier();
+    for (var off = 1u; off < SCAN_WG; off = off * 2u) {
+        var add = 0u;
+        if (lid >= off) {
+            add = scratch[lid - off];
+        }
+        workgroupBarrier();
+        scratch[lid] = scratch[lid] + add;
+        workgroupBarrier();
+    }
+    if (c < P.cell_dims.w) {
+        cell_start[c] = scratch[lid] - v;
+    }
+    if (lid == SCAN_WG - 1u && b < P.n_blocks) {
+        block_sum[b] = scratch[lid];
+    }
+}
+
+// One workgroup turns the block totals into exclusive block offsets, 256 at a time.
+@compute @workgroup_size(256)
+fn scan_top(@builtin(local_invocation_index) lid: u32) {
+    var carry = 0u;
+    for (var base = 0u; base < P.n_blocks; base = base + SCAN_WG) {
+        let b = base + lid;
+        var v = 0u;
+        if (b < P.n_blocks) {
+            v = block_sum[b];
+        }
+        scratch[lid] = v;
+        workgroupBarrier();
+        for (var off = 1u; off < SCAN_WG; off = off * 2u) {
+            var add = 0u;
+            if (lid >= off) {
+                add = scratch[lid - off];
+            }
+            workgroupBarrier();
+            scratch[lid] = scratch[lid] + add;
+            workgroupBarrier();
+        }
+        if (b < P.n_blocks) {
+            block_sum[b] = carry + scratch[lid] - v;
+        }
+        carry = carry + scratch[SCAN_WG - 1u];
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(64)
+fn cell_scatter(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) lid: u32) {
+    let i = linear_id(wid, nwg, lid, WG);
+    if (i >= P.n_atoms) {
+        return;
+    }
+    let c = atom_cell[i];
+    let start = cell_start[c] + block_sum[c / SCAN_WG];
+    cell_atoms[start + atom_rank[i]] = i;
+}
+
+// Finalises cell_start (block offset added) and insertion-sorts the cell's atoms by index:
+// atomics made their order arbitrary, and a fixed order makes force sums reproducible.
+@compute @workgroup_size(64)
+fn cell_finish(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+    let c = linear_id(wid, nwg, lid, WG);
+    if (c >= P.cell_dims.w) {
+        return;
+    }
+    let start = cell_start[c] + block_sum[c / SCAN_WG];
+    cell_start[c] = start;
+    let n = atomicLoad(&cell_count[c]);
+    for (var a = 1u; a < n; a = a + 1u) {
+        let key = cell_atoms[start + a];
+        var b = a;
+        loop {
+            if (b == 0u) { break; }
+            let prev = cell_atoms[start + b - 1u];
+            if (prev <= key) { break; }
+            cell_atoms[start + b] = prev;
+            b = b - 1u;
+        }
+        cell_atoms[start + b] = key;
+    }
+}

@@ -1,0 +1,73 @@
+// Shared declarations imported by every kernel file (`#import common`).
+//
+// Layouts: positions are vec4f (xyz in [0, L), w = atom type as bitcast u32); velocities are
+// vec4f (xyz, w = 1/mass); forces are vec4f (xyz, w = this atom's share of the potential
+// energy). Everything is in the config's units (see src/units.rs).
+
+const WG: u32 = 64u;
+
+// Mirrors `gpu::params::Params` in Rust (a test checks the sizes agree).
+struct Params {
+    box_len: vec4f,      // xyz = box edge lengths
+    inv_box: vec4f,      // xyz = 1 / box edge lengths
+    cell_scale: vec4f,   // xyz = cells per unit length along each axis
+    cell_dims: vec4u,    // xyz = cells per axis, w = total cells
+    n_atoms: u32,
+    n_types: u32,
+    nbr_capacity: u32,   // neighbor slots per atom
+    n_blocks: u32,       // scan blocks of 256 cells
+    list_cut2: f32,      // (cutoff + skin)^2
+    half_skin2: f32,     // (skin / 2)^2: rebuild when any atom moved further
+    max_force2: f32,     // |F|^2 above which the run is declared unstable
+    dt: f32,
+    ftm2v: f32,          // force/mass -> acceleration
+    mvv2e: f32,          // mass * velocity^2 -> energy
+    lang_c1: f32,        // Langevin exp(-gamma dt)
+    lang_kt: f32,        // Langevin kT (energy units)
+    seed_lo: u32,
+    seed_hi: u32,
+    n_partials: u32,     // workgroups of the first reduction stage
+    _pad: u32,
+}
+
+// Slots of the `status` buffer (array<atomic<u32>>); Rust mirrors them in `engine::status`.
+const ST_STEP: u32 = 0u;          // completed MD steps
+const ST_MAX_DISP2: u32 = 1u;     // max squared displacement since the last build (f32 bits)
+const ST_FORCE_REBUILD: u32 = 2u; // host-requested rebuild at the next decision
+const ST_REBUILDS: u32 = 3u;      // number of neighbor-list builds
+const ST_MAX_NBRS: u32 = 4u;      // largest neighbor count seen (may exceed capacity)
+const ST_BLOWUP: u32 = 5u;        // non-zero once a non-finite or huge force appeared
+const ST_BLOWUP_ATOM: u32 = 6u;   // smallest index of an atom with such a force
+const ST_BLOWUP_STEP: u32 = 7u;   // step at which it was first seen
+
+// Linear thread index over a grid that may be folded into y (more than 65,535 groups).
+fn linear_id(wid: vec3u, nwg: vec3u, lid: u32, wg_size: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * wg_size + lid;
+}
+
+fn min_image(d: vec3f, p: Params) -> vec3f {
+    return d - p.box_len.xyz * round(d * p.inv_box.xyz);
+}
+
+fn wrap_pos(x: vec3f, p: Params) -> vec3f {
+    let l = p.box_len.xyz;
+    var y = x - l * floor(x * p.inv_box.xyz);
+    // floor() of a rounded quotient can land one box off at the edges.
+    y = select(y, y - l, y >= l);
+    y = select(y, vec3f(0.0), y < vec3f(0.0));
+    return y;
+}
+
+fn cell_coords(x: vec3f, p: Params) -> vec3u {
+    let c = vec3u(max(x * p.cell_scale.xyz, vec3f(0.0)));
+    return min(c, p.cell_dims.xyz - vec3u(1u));
+}
+
+fn cell_index(c: vec3u, p: Params) -> u32 {
+    return (c.z * p.cell_dims.y + c.y) * p.cell_dims.x + c.x;
+}
+
+// True for inf and NaN (checked on the bits: WGSL lets compilers assume finite floats).
+fn not_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}

@@ -1,0 +1,66 @@
+// Lennard-Jones forces: the exemplar force term every new pair potential copies.
+//
+// Physics once: `lj_pair` returns (energy, force/r) from r^2 and the pair's parameters; the
+// neighbor loop below is the only place that knows about lists. The Rust twin is
+// `forces::lj::lj_pair` (float64) and tests hold the two together.
+//
+// Per-type-pair table lj_pairs[ti * n_types + tj] = (sigma^2, 4 epsilon, cutoff^2, energy shift).
+// Each atom gathers over its full neighbor row (no atomics, deterministic) and keeps half
+// of each pair energy and virial, so sums over atoms count each pair once.
+#import common
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> pos: array<vec4f>;
+@group(0) @binding(2) var<storage, read> nbr_list: array<u32>;
+@group(0) @binding(3) var<storage, read> nbr_count: array<u32>;
+@group(0) @binding(4) var<storage, read> lj_pairs: array<vec4f>;
+@group(0) @binding(5) var<storage, read_write> force: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> atom_virial: array<f32>;
+@group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>>;
+
+// (energy, force/r) of one pair at squared distance r2 < cutoff^2.
+fn lj_pair(r2: f32, prm: vec4f) -> vec2f {
+    let sr2 = prm.x / r2;
+    let sr6 = sr2 * sr2 * sr2;
+    let e = prm.y * (sr6 * sr6 - sr6) - prm.w;
+    let f_over_r = prm.y * (12.0 * sr6 * sr6 - 6.0 * sr6) / r2;
+    return vec2f(e, f_over_r);
+}
+
+@compute @workgroup_size(64)
+fn lj_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+            @builtin(local_invocation_index) lid: u32) {
+    let i = linear_id(wid, nwg, lid, WG);
+    if (i >= P.n_atoms) {
+        return;
+    }
+    let xi = pos[i];
+    let ti = bitcast<u32>(xi.w);
+    let row = ti * P.n_types;
+    let n = min(nbr_count[i], P.nbr_capacity);
+    var f = vec3f(0.0);
+    var e = 0.0;
+    var w = 0.0;
+    for (var k = 0u; k < n; k++) {
+        let j = nbr_list[k * P.n_atoms + i];
+        let xj = pos[j];
+        let d = min_image(xi.xyz - xj.xyz, P);
+        let r2 = dot(d, d);
+        let prm = lj_pairs[row + bitcast<u32>(xj.w)];
+        if (r2 < prm.z) {
+            let ef = lj_pair(r2, prm);
+            f += ef.y * d;
+            e += ef.x;
+            w += ef.y * r2;
+        }
+    }
+    force[i] = vec4f(f, 0.5 * e);
+    atom_virial[i] = 0.5 * w;
+    let f2 = dot(f, f);
+    if (not_finite(f2) || not_finite(e) || f2 > P.max_force2) {
+        if (atomicMax(&status[ST_BLOWUP], 1u) == 0u) {
+            atomicStore(&status[ST_BLOWUP_STEP], atomicLoad(&status[ST_STEP]));
+        }
+        atomicMin(&status[ST_BLOWUP_ATOM], i);
+    }
+}

@@ -1,0 +1,636 @@
+//! The GPU-resident simulation: buffers, the step loop and its safety nets.
+//!
+//! One MD step = integrator first half → `decide` (rebuild or not, on the GPU) → indirect
+//! cell-list + neighbor-list rebuild (zero workgroups when not needed) → forces → closing half
+//! kick. A batch of steps is one command buffer holding one compute pass; the host reads back
+//! only a 48-byte status/observables record after the batch. Before each batch the state is
+//! snapshotted on the GPU, so a neighbor-list overflow found afterwards is undone, the list is
+//! regrown and the batch replayed: no step ever runs with dropped neighbors.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+
+use crate::forces::lj::{LjForce, LjSpec, LjTable};
+use crate::gpu::params::{status, Params};
+use crate::gpu::{self, GpuContext};
+use crate::integrate::{Integrator, IntegratorKernels, Method};
+use crate::neighbor::cell_list::{self, CellGrid, CellList, Launch};
+use crate::neighbor::{self, NeighborKernels};
+use crate::observe::{self, Reducer, Thermo};
+use crate::system::System;
+use crate::units::Units;
+
+/// Everything a simulation is made from (plain data; configs and tests build it).
+#[derive(Clone, Debug)]
+pub struct SimSpec {
+    pub system: System,
+    pub units: Units,
+    pub lj: LjSpec,
+    /// Verlet skin (length units).
+    pub skin: f64,
+    pub integrator: Integrator,
+}
+
+impl SimSpec {
+    /// Checks the parameters that the GPU code relies on; names what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        self.system.validate()?;
+        self.integrator.validate()?;
+        let half = self
+            .system
+            .box_lengths
+            .iter()
+            .cloned()
+            .fold(f64::INFINITY, f64::min)
+            / 2.0;
+        if self.lj.cutoff > half {
+            bail!(
+                "forces.lj.cutoff = {} is larger than half the shortest box edge ({half}); \
+                 minimum-image forces need cutoff <= L/2: use a bigger box or a shorter cutoff",
+                self.lj.cutoff
+            );
+        }
+        if !(self.skin.is_finite() && self.skin >= 0.0) {
+            bail!(
+                "neighbor.skin is {}; it must be zero or positive",
+                self.skin
+            );
+        }
+        if self.lj.sigma.len() != self.system.type_names.len() {
+            bail!(
+                "internal: LJ parameters for {} types, system has {}",
+                self.lj.sigma.len(),
+                self.system.type_names.len()
+            );
+        }
+        if self.system.len() >= (u32::MAX / 2) as usize {
+            bail!("{} atoms is more than wgmd can index", self.system.len());
+        }
+        Ok(())
+    }
+}
+
+struct Buffers {
+    params: wgpu::Buffer,
+    pos: wgpu::Buffer,
+    vel: wgpu::Buffer,
+    force: wgpu::Buffer,
+    atom_virial: wgpu::Buffer,
+    ref_pos: wgpu::Buffer,
+    status: wgpu::Buffer,
+    cell_count: wgpu::Buffer,
+    cell_start: wgpu::Buffer,
+    block_sum: wgpu::Buffer,
+    atom_cell: wgpu::Buffer,
+    atom_rank: wgpu::Buffer,
+    cell_atoms: wgpu::Buffer,
+    nbr_list: wgpu::Buffer,
+    nbr_count: wgpu::Buffer,
+    indirect_template: wgpu::Buffer,
+    indirect: wgpu::Buffer,
+    partials: wgpu::Buffer,
+    observables: wgpu::Buffer,
+    snap_pos: wgpu::Buffer,
+    snap_vel: wgpu::Buffer,
+    snap_force: wgpu::Buffer,
+    snap_status: wgpu::Buffer,
+    staging: wgpu::Buffer,
+}
+
+impl Buffers {
+    /// Name → buffer, matching the WGSL variable names that kernels bind by.
+    fn named(&self) -> Vec<(&'static str, &wgpu::Buffer)> {
+        vec![
+            ("P", &self.params),
+            ("pos", &self.pos),
+            ("vel", &self.vel),
+            ("force", &self.force),
+            ("atom_virial", &self.atom_virial),
+            ("ref_pos", &self.ref_pos),
+            ("status", &self.status),
+            ("cell_count", &self.cell_count),
+            ("cell_start", &self.cell_start),
+            ("block_sum", &self.block_sum),
+            ("atom_cell", &self.atom_cell),
+            ("atom_rank", &self.atom_rank),
+            ("cell_atoms", &self.cell_atoms),
+            ("nbr_list", &self.nbr_list),
+            ("nbr_count", &self.nbr_count),
+            ("indirect_template", &self.indirect_template),
+            ("indirect", &self.indirect),
+            ("partials", &self.partials),
+            ("observables", &self.observables),
+        ]
+    }
+}
+
+/// Bytes of the status + observables record read back after each batch.
+const STAGING_BYTES: u64 = (status::LEN * 4 + 16) as u64;
+
+/// Counters the engine keeps for reports and tests.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EngineStats {
+    pub neighbor_builds: u32,
+    pub neighbor_capacity: u32,
+    pub max_neighbors: u32,
+    pub regrows: u32,
+}
+
+pub struct Simulation {
+    pub ctx: Arc<GpuContext>,
+    pub spec: SimSpec,
+    pub table: LjTable,
+    params: Params,
+    grid: CellGrid,
+    bufs: Buffers,
+    cells: CellList,
+    nbr: NeighborKernels,
+    lj: LjForce,
+    integ: IntegratorKernels,
+    reduce: Reducer,
+    step: u64,
+    stats: EngineStats,
+}
+
+fn storage_indirect(ctx: &GpuContext, words: usize) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("indirect"),
+        size: (words * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::INDIRECT
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+impl Simulation {
+    pub fn new(ctx: Arc<GpuContext>, spec: SimSpec) -> Result<Simulation> {
+        spec.validate()?;
+        let mut sys = spec.system.clone();
+        sys.wrap();
+        let n = sys.len() as u32;
+        let table = LjTable::new(&spec.lj)?;
+        let list_cut = table.cutoff + spec.skin;
+        let grid = CellGrid::new(sys.box_lengths, list_cut);
+        let capacity = neighbor::initial_capacity(&sys, list_cut);
+        let units = spec.units;
+        let (lang_c1, lang_kt, seed) = match spec.integrator.method {
+            Method::Langevin {
+                temperature, seed, ..
+            } => (spec.integrator.c1(), units.kb() * temperature, seed),
+            Method::VelocityVerlet => (1.0, 0.0, 0),
+        };
+        let l = sys.box_lengths;
+        let params = Params {
+            box_len: [l[0] as f32, l[1] as f32, l[2] as f32, 0.0],
+            inv_box: [
+                (1.0 / l[0]) as f32,
+                (1.0 / l[1]) as f32,
+                (1.0 / l[2]) as f32,
+                0.0,
+            ],
+            cell_scale: [
+                grid.scale[0] as f32,
+                grid.scale[1] as f32,
+                grid.scale[2] as f32,
+                0.0,
+            ],
+            cell_dims: [grid.dims[0], grid.dims[1], grid.dims[2], grid.n_cells()],
+            n_atoms: n,
+            n_types: table.n_types as u32,
+            nbr_capacity: capacity,
+            n_blocks: grid.n_blocks(),
+            list_cut2: (list_cut * list_cut) as f32,
+            half_skin2: (0.25 * spec.skin * spec.skin) as f32,
+            max_force2: (table.max_force() * table.max_force()).min(f32::MAX as f64) as f32,
+            dt: spec.integrator.dt as f32,
+            ftm2v: units.ftm2v() as f32,
+            mvv2e: units.mvv2e() as f32,
+            lang_c1: lang_c1 as f32,
+            lang_kt: lang_kt as f32,
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            n_partials: observe::partials_for(n),
+            _pad: 0,
+        };
+        let pos: Vec<[f32; 4]> = (0..sys.len())
+            .map(|i| {
+                let p = sys.positions[i];
+                [
+                    p[0] as f32,
+                    p[1] as f32,
+                    p[2] as f32,
+                    f32::from_bits(sys.types[i]),
+                ]
+            })
+            .collect();
+        let vel: Vec<[f32; 4]> = (0..sys.len())
+            .map(|i| {
+                let v = sys.velocities[i];
+                [
+                    v[0] as f32,
+                    v[1] as f32,
+                    v[2] as f32,
+                    (1.0 / sys.mass(i)) as f32,
+                ]
+            })
+            .collect();
+        let nu = n as u64;
+        let ncell = grid.n_cells() as u64;
+        let c = &ctx;
+        let mut st = vec![0u32; status::LEN];
+        st[status::BLOWUP_ATOM] = u32::MAX;
+        let bufs = Buffers {
+            params: c.uniform("params", &params),
+            pos: c.storage_init("pos", &pos)?,
+            vel: c.storage_init("vel", &vel)?,
+            force: c.storage("force", 16 * nu)?,
+            atom_virial: c.storage("atom_virial", 4 * nu)?,
+            ref_pos: c.storage("ref_pos", 16 * nu)?,
+            status: c.storage_init("status", &st)?,
+            cell_count: c.storage("cell_count", 4 * ncell)?,
+            cell_start: c.storage("cell_start", 4 * ncell)?,
+            block_sum: c.storage("block_sum", 4 * grid.n_blocks() as u64)?,
+            atom_cell: c.storage("atom_cell", 4 * nu)?,
+            atom_rank: c.storage("atom_rank", 4 * nu)?,
+            cell_atoms: c.storage("cell_atoms", 4 * nu)?,
+            nbr_list: c.storage("nbr_list", 4 * nu * capacity as u64)?,
+            nbr_count: c.storage("nbr_count", 4 * nu)?,
+            indirect_template: c
+                .storage_init("indirect_template", &cell_list::indirect_template(n, &grid))?,
+            indirect: storage_indirect(c, cell_list::args::WORDS),
+            partials: c.storage("partials", 16 * params.n_partials as u64)?,
+            observables: c.storage("observables", 16)?,
+            snap_pos: c.storage("snap_pos", 16 * nu)?,
+            snap_vel: c.storage("snap_vel", 16 * nu)?,
+            snap_force: c.storage("snap_force", 16 * nu)?,
+            snap_status: c.storage("snap_status", 4 * status::LEN as u64)?,
+            staging: c.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("staging"),
+                size: STAGING_BYTES,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        };
+        let named = bufs.named();
+        let cells = CellList::new(c, &named)?;
+        let mut nbr = NeighborKernels::new(c)?;
+        let mut lj = LjForce::new(c, &table)?;
+        let mut integ = IntegratorKernels::new(c, &spec.integrator.method)?;
+        let mut reduce = Reducer::new(c, n)?;
+        nbr.bind(c, &named)?;
+        lj.bind(c, &named)?;
+        integ.bind(c, &named)?;
+        reduce.bind(c, &named)?;
+        drop(named);
+        let mut sim = Simulation {
+            ctx,
+            spec,
+            table,
+            params,
+            grid,
+            bufs,
+            cells,
+            nbr,
+            lj,
+            integ,
+            reduce,
+            step: 0,
+            stats: EngineStats {
+                neighbor_capacity: capacity,
+                ..Default::default()
+            },
+        };
+        sim.spec.system = sys;
+        sim.rebuild_and_forces()?;
+        Ok(sim)
+    }
+
+    pub fn n_atoms(&self) -> usize {
+        self.params.n_atoms as usize
+    }
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+    pub fn units(&self) -> Units {
+        self.spec.units
+    }
+    pub fn grid(&self) -> CellGrid {
+        self.grid
+    }
+
+    fn launch_direct(&self) -> Launch<'static> {
+        Launch::Direct {
+            n_atoms: self.params.n_atoms,
+            n_cells: self.grid.n_cells(),
+            n_blocks: self.grid.n_blocks(),
+        }
+    }
+
+    /// Host-driven full rebuild + force evaluation (setup and after a rollback); grows the
+    /// neighbor list until it fits.
+    fn rebuild_and_forces(&mut self) -> Result<()> {
+        loop {
+            let mut st: Vec<u32> = self.ctx.read_buffer(&self.bufs.status)?;
+            st.truncate(status::LEN);
+            st[status::MAX_DISP2] = 0;
+            st[status::MAX_NBRS] = 0;
+            st[status::FORCE_REBUILD] = 0;
+            st[status::REBUILDS] += 1;
+            self.ctx
+                .queue
+                .write_buffer(&self.bufs.status, 0, bytemuck::cast_slice(&st));
+            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                self.cells.encode(&mut pass, self.launch_direct());
+                self.nbr.encode_build(&mut pass, self.launch_direct());
+                self.lj.encode(&mut pass, self.params.n_atoms);
+            }
+            let st = self.submit_and_read(enc)?;
+            self.check_blowup(&st)?;
+            if st.max_nbrs > self.params.nbr_capacity {
+                self.regrow(st.max_nbrs)?;
+                continue;
+            }
+            self.note(&st);
+            return Ok(());
+        }
+    }
+
+    fn regrow(&mut self, needed: u32) -> Result<()> {
+        let cap = ((needed as f64 * 1.25).ceil() as u32 + 8).next_multiple_of(4);
+        log::info!(
+            "neighbor list overflow ({needed} > {}): regrowing to {cap} per atom",
+            self.params.nbr_capacity
+        );
+        self.set_neighbor_capacity(cap)?;
+        self.stats.regrows += 1;
+        Ok(())
+    }
+
+    fn encode_step(&self, pass: &mut wgpu::ComputePass<'_>) {
+        let n = self.params.n_atoms;
+        self.integ.encode_first(pass, n);
+        self.nbr.encode_decide(pass);
+        let launch = Launch::Indirect(&self.bufs.indirect);
+        self.cells.encode(pass, launch);
+        self.nbr.encode_build(pass, launch);
+        self.lj.encode(pass, n);
+        self.integ.encode_kick(pass, n);
+    }
+
+    /// Largest number of steps per submission: keeps each command buffer well under GPU
+    /// watchdog limits on desktops (~2e7 atom-steps) while amortising the per-batch sync.
+    pub fn max_batch(&self) -> u32 {
+        (20_000_000 / self.params.n_atoms.max(1)).clamp(1, 1000)
+    }
+
+    /// Runs `steps` MD steps; returns the thermodynamic state after the last one when `sample`.
+    pub fn advance(&mut self, steps: u64, sample: bool) -> Result<Option<Thermo>> {
+        let mut left = steps;
+        let mut out = None;
+        while left > 0 || (sample && out.is_none()) {
+            let n = left.min(self.max_batch() as u64) as u32;
+            let last = left == n as u64;
+            out = self.batch(n, sample && last)?;
+            left -= n as u64;
+        }
+        Ok(out)
+    }
+
+    /// The current thermodynamic state (no steps taken).
+    pub fn thermo(&mut self) -> Result<Thermo> {
+        Ok(self.batch(0, true)?.expect("sampled"))
+    }
+
+    fn batch(&mut self, n: u32, sample: bool) -> Result<Option<Thermo>> {
+        loop {
+            let b = &self.bufs;
+            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(&b.pos, 0, &b.snap_pos, 0, b.pos.size());
+            enc.copy_buffer_to_buffer(&b.vel, 0, &b.snap_vel, 0, b.vel.size());
+            enc.copy_buffer_to_buffer(&b.force, 0, &b.snap_force, 0, b.force.size());
+            enc.copy_buffer_to_buffer(&b.status, 0, &b.snap_status, 0, b.snap_status.size());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for _ in 0..n {
+                    self.encode_step(&mut pass);
+                }
+                if sample {
+                    self.reduce.encode(&mut pass);
+                }
+            }
+            let st = self.submit_and_read(enc)?;
+            self.check_blowup(&st)?;
+            if st.max_nbrs > self.params.nbr_capacity {
+                // Undo the whole batch; the replay starts from the snapshot with more room.
+                let b = &self.bufs;
+                let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+                enc.copy_buffer_to_buffer(&b.snap_pos, 0, &b.pos, 0, b.pos.size());
+                enc.copy_buffer_to_buffer(&b.snap_vel, 0, &b.vel, 0, b.vel.size());
+                enc.copy_buffer_to_buffer(&b.snap_force, 0, &b.force, 0, b.force.size());
+                enc.copy_buffer_to_buffer(&b.snap_status, 0, &b.status, 0, b.snap_status.size());
+                self.ctx.queue.submit([enc.finish()]);
+                self.regrow(st.max_nbrs)?;
+                self.rebuild_and_forces()?;
+                continue;
+            }
+            self.note(&st);
+            self.step += n as u64;
+            if st.step as u64 != self.step & 0xffff_ffff {
+                bail!(
+                    "internal: GPU step counter {} disagrees with host {}",
+                    st.step,
+                    self.step
+                );
+            }
+            return Ok(sample.then(|| self.to_thermo(st.obs)));
+        }
+    }
+
+    fn note(&mut self, st: &StatusRecord) {
+        self.stats.neighbor_builds = st.rebuilds;
+        self.stats.max_neighbors = st.max_nbrs;
+    }
+
+    fn submit_and_read(&self, mut enc: wgpu::CommandEncoder) -> Result<StatusRecord> {
+        let b = &self.bufs;
+        enc.copy_buffer_to_buffer(&b.status, 0, &b.staging, 0, 4 * status::LEN as u64);
+        enc.copy_buffer_to_buffer(&b.observables, 0, &b.staging, 4 * status::LEN as u64, 16);
+        self.ctx.queue.submit([enc.finish()]);
+        gpu::map_blocking(&self.ctx.device, &b.staging)?;
+        let words: Vec<u32> = {
+            let view = b
+                .staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| anyhow::anyhow!("GPU readback failed: {e}"))?;
+            bytemuck::cast_slice(&view).to_vec()
+        };
+        b.staging.unmap();
+        let obs = [0, 1, 2, 3].map(|k| f32::from_bits(words[status::LEN + k]));
+        Ok(StatusRecord {
+            step: words[status::STEP],
+            rebuilds: words[status::REBUILDS],
+            max_nbrs: words[status::MAX_NBRS],
+            blowup: words[status::BLOWUP] != 0,
+            blowup_atom: words[status::BLOWUP_ATOM],
+            blowup_step: words[status::BLOWUP_STEP],
+            obs,
+        })
+    }
+
+    fn check_blowup(&self, st: &StatusRecord) -> Result<()> {
+        if st.blowup {
+            let name = self.spec.system.type_names
+                [self.spec.system.types[st.blowup_atom as usize] as usize]
+                .clone();
+            bail!(
+                "the simulation became unstable at step {}: atom {} ({name}) has a non-finite force or one above \
+                 {:.3e} (energy/length); atoms overlap or the time step is too large",
+                st.blowup_step,
+                st.blowup_atom as u64 + 1,
+                self.table.max_force()
+            );
+        }
+        Ok(())
+    }
+
+    fn to_thermo(&self, obs: [f32; 4]) -> Thermo {
+        let sys = &self.spec.system;
+        let units = self.spec.units;
+        let (tail_e, tail_w) = self.table.tail_corrections(sys);
+        let pe = obs[0] as f64 + tail_e;
+        let ke = obs[1] as f64;
+        let w = obs[2] as f64 + tail_w;
+        let dof = self.spec.integrator.dof(sys.len());
+        Thermo {
+            step: self.step,
+            time: self.step as f64 * self.spec.integrator.dt,
+            temperature: 2.0 * ke / (dof * units.kb()),
+            potential_energy: pe,
+            kinetic_energy: ke,
+            total_energy: pe + ke,
+            pressure: (2.0 * ke + w) / (3.0 * sys.volume()) * units.pressure_factor(),
+            virial: w,
+        }
+    }
+
+    /// Positions (wrapped into the box), input order.
+    pub fn positions(&self) -> Result<Vec<[f64; 3]>> {
+        Ok(
+            self.ctx.read_buffer::<[f32; 4]>(&self.bufs.pos)?[..self.n_atoms()]
+                .iter()
+                .map(|p| [p[0] as f64, p[1] as f64, p[2] as f64])
+                .collect(),
+        )
+    }
+    pub fn velocities(&self) -> Result<Vec<[f64; 3]>> {
+        Ok(
+            self.ctx.read_buffer::<[f32; 4]>(&self.bufs.vel)?[..self.n_atoms()]
+                .iter()
+                .map(|p| [p[0] as f64, p[1] as f64, p[2] as f64])
+                .collect(),
+        )
+    }
+    /// Forces of the current positions and each atom's share of the potential energy.
+    pub fn forces(&self) -> Result<(Vec<[f64; 3]>, Vec<f64>)> {
+        let raw = self.ctx.read_buffer::<[f32; 4]>(&self.bufs.force)?;
+        let raw = &raw[..self.n_atoms()];
+        Ok((
+            raw.iter()
+                .map(|f| [f[0] as f64, f[1] as f64, f[2] as f64])
+                .collect(),
+            raw.iter().map(|f| f[3] as f64).collect(),
+        ))
+    }
+    /// The current neighbor rows (sorted), for tests against `neighbor::brute_force`.
+    pub fn neighbor_rows(&self) -> Result<Vec<Vec<u32>>> {
+        let n = self.n_atoms();
+        let counts: Vec<u32> = self.ctx.read_buffer(&self.bufs.nbr_count)?;
+        let list: Vec<u32> = self.ctx.read_buffer(&self.bufs.nbr_list)?;
+        let cap = self.params.nbr_capacity as usize;
+        let mut rows = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = counts[i] as usize;
+            if c > cap {
+                bail!("atom {i} has {c} neighbors, more than the capacity {cap}");
+            }
+            let mut r: Vec<u32> = (0..c).map(|k| list[k * n + i]).collect();
+            r.sort_unstable();
+            rows.push(r);
+        }
+        Ok(rows)
+    }
+    /// Fills every kernel output buffer with NaN bit patterns, then rebuilds the lists and
+    /// recomputes forces: tests use it to prove kernels write everything they are read for.
+    pub fn poison_and_recompute(&mut self) -> Result<()> {
+        let b = &self.bufs;
+        for buf in [
+            &b.force,
+            &b.atom_virial,
+            &b.ref_pos,
+            &b.cell_start,
+            &b.block_sum,
+            &b.atom_cell,
+            &b.atom_rank,
+            &b.cell_atoms,
+            &b.nbr_list,
+            &b.nbr_count,
+            &b.partials,
+            &b.observables,
+        ] {
+            let junk = vec![0xffu8; buf.size() as usize];
+            self.ctx.queue.write_buffer(buf, 0, &junk);
+        }
+        self.rebuild_and_forces()
+    }
+
+    /// Replaces the neighbor capacity (tests use a tiny one to exercise overflow recovery;
+    /// the next rebuild that needs more rolls back and regrows).
+    pub fn set_neighbor_capacity(&mut self, cap: u32) -> Result<()> {
+        self.params.nbr_capacity = cap.max(1);
+        self.bufs.nbr_list = self.ctx.storage(
+            "nbr_list",
+            4 * self.params.n_atoms as u64 * cap.max(1) as u64,
+        )?;
+        self.ctx
+            .queue
+            .write_buffer(&self.bufs.params, 0, bytemuck::bytes_of(&self.params));
+        let named = self.bufs.named();
+        self.nbr.bind(&self.ctx, &named)?;
+        self.lj.bind(&self.ctx, &named)?;
+        self.stats.neighbor_capacity = self.params.nbr_capacity;
+        Ok(())
+    }
+    /// Asks for a neighbor rebuild at the next step (e.g. after the host moved atoms).
+    pub fn request_rebuild(&self) {
+        self.ctx.queue.write_buffer(
+            &self.bufs.status,
+            4 * status::FORCE_REBUILD as u64,
+            bytemuck::bytes_of(&1u32),
+        );
+    }
+    /// The current state as a host System (input order, wrapped positions).
+    pub fn system(&self) -> Result<System> {
+        let mut s = self.spec.system.clone();
+        s.positions = self.positions()?;
+        s.velocities = self.velocities()?;
+        Ok(s)
+    }
+}
+
+struct StatusRecord {
+    step: u32,
+    rebuilds: u32,
+    max_nbrs: u32,
+    blowup: bool,
+    blowup_atom: u32,
+    blowup_step: u32,
+    obs: [f32; 4],
+}

@@ -1,0 +1,403 @@
+//! GPU context: adapter choice, device features/limits, shader composition and reflection.
+//!
+//! Every kernel is a WGSL entry point. `Kernel` reflects which module-scope bindings the entry
+//! point really uses (through naga's analysis) so drivers bind buffers *by name* and a binding
+//! list is never written twice (the vello pattern).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use wgpu::util::DeviceExt;
+
+pub mod params;
+pub mod shaders;
+
+/// Threads per workgroup for per-atom kernels (WebGPU's default limit is 256).
+pub const WG: u32 = 64;
+/// Largest workgroup count in one dimension; larger grids fold into y.
+pub const MAX_GROUPS_X: u32 = 65_535;
+
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// Case-insensitive substring of the adapter name (also `WGMD_ADAPTER`).
+    pub adapter: Option<String>,
+}
+
+/// Adapter, device and queue shared by every kernel of a simulation (and the viewer).
+pub struct GpuContext {
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub features: wgpu::Features,
+    pub limits: wgpu::Limits,
+}
+
+const NO_ADAPTER: &str = "no GPU adapter found: install your GPU's Vulkan/Metal/DX12 driver, or on a \
+machine without a GPU install the software rasterizer (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers`)";
+
+fn adapter_rank(info: &wgpu::AdapterInfo) -> u32 {
+    use wgpu::DeviceType::*;
+    let kind = match info.device_type {
+        DiscreteGpu => 40,
+        IntegratedGpu => 30,
+        VirtualGpu => 20,
+        Other => 10,
+        Cpu => 5,
+    };
+    // Prefer the native compute APIs over GL, which has no compute-friendly limits.
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 2,
+        wgpu::Backend::BrowserWebGpu => 2,
+        _ => 0,
+    };
+    kind + backend
+}
+
+impl GpuContext {
+    /// Picks the best adapter (or the one named by `opts.adapter` / `WGMD_ADAPTER`), asks for
+    /// SHADER_F16 and TIMESTAMP_QUERY where present and raises the limits to the adapter's.
+    pub fn new(opts: &GpuOptions) -> Result<Arc<GpuContext>> {
+        pollster::block_on(Self::new_async(opts))
+    }
+
+    pub async fn new_async(opts: &GpuOptions) -> Result<Arc<GpuContext>> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if std::env::var_os("WGPU_BACKEND").is_none() {
+            desc.backends = wgpu::Backends::PRIMARY;
+        }
+        let instance = wgpu::Instance::new(desc);
+        let wanted = opts
+            .adapter
+            .clone()
+            .or_else(|| std::env::var("WGMD_ADAPTER").ok())
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+            .map(|s| s.to_lowercase());
+        let adapters = instance.enumerate_adapters(desc_backends()).await;
+        let adapter = match &wanted {
+            Some(w) => {
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(w.as_str()))
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "no GPU adapter's name contains '{w}' (adapters found: {})",
+                            if names.is_empty() {
+                                "none".to_string()
+                            } else {
+                                names.join(", ")
+                            }
+                        )
+                    })?
+            }
+            None => adapters
+                .into_iter()
+                .max_by_key(|a| adapter_rank(&a.get_info()))
+                .ok_or_else(|| anyhow!(NO_ADAPTER))?,
+        };
+        let info = adapter.get_info();
+        let available = adapter.features();
+        let features = available
+            & (wgpu::Features::SHADER_F16
+                | wgpu::Features::TIMESTAMP_QUERY
+                | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+                | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgmd"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .with_context(|| format!("could not open a device on adapter '{}'", info.name))?;
+        log::info!(
+            "adapter: {} ({:?}, {})",
+            info.name,
+            info.backend,
+            info.driver
+        );
+        Ok(Arc::new(GpuContext {
+            adapter,
+            device,
+            queue,
+            info,
+            features,
+            limits,
+        }))
+    }
+
+    pub fn has_f16(&self) -> bool {
+        self.features.contains(wgpu::Features::SHADER_F16)
+    }
+
+    /// Human-readable summary for `wgmd info`.
+    pub fn describe(&self) -> String {
+        let l = &self.limits;
+        format!(
+            "adapter: {}\nbackend: {:?}\ndevice type: {:?}\ndriver: {} {}\nfeatures: {:?}\n\
+             limits: max_buffer_size={} max_storage_buffer_binding_size={} \
+             max_storage_buffers_per_shader_stage={} max_compute_workgroup_storage_size={} \
+             max_compute_invocations_per_workgroup={} max_compute_workgroups_per_dimension={}",
+            self.info.name,
+            self.info.backend,
+            self.info.device_type,
+            self.info.driver,
+            self.info.driver_info,
+            self.features,
+            l.max_buffer_size,
+            l.max_storage_buffer_binding_size,
+            l.max_storage_buffers_per_shader_stage,
+            l.max_compute_workgroup_storage_size,
+            l.max_compute_invocations_per_workgroup,
+            l.max_compute_workgroups_per_dimension,
+        )
+    }
+
+    /// A storage buffer of `bytes` bytes (at least 16), usable as copy source/destination.
+    pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer> {
+        self.check_size(label, bytes)?;
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+
+    pub fn storage_init<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<wgpu::Buffer> {
+        let bytes = bytemuck::cast_slice(data);
+        self.check_size(label, bytes.len() as u64)?;
+        let mut padded = bytes.to_vec();
+        padded.resize(bytes.len().max(16).next_multiple_of(4), 0);
+        Ok(self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &padded,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            }))
+    }
+
+    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::bytes_of(value),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            })
+    }
+
+    fn check_size(&self, label: &str, bytes: u64) -> Result<()> {
+        let max = self.limits.max_storage_buffer_binding_size as u64;
+        if bytes > max.min(self.limits.max_buffer_size) {
+            bail!(
+                "buffer '{label}' needs {} MiB but adapter '{}' allows at most {} MiB per storage buffer; use fewer atoms",
+                bytes >> 20,
+                self.info.name,
+                max.min(self.limits.max_buffer_size) >> 20
+            );
+        }
+        Ok(())
+    }
+
+    /// Synchronously reads a whole buffer (tests, setup and end-of-run only; never in the step loop).
+    pub fn read_buffer<T: bytemuck::Pod>(&self, src: &wgpu::Buffer) -> Result<Vec<T>> {
+        let size = src.size();
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        map_blocking(&self.device, &staging)?;
+        let out = {
+            let view = staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| anyhow!("GPU readback failed: {e}"))?;
+            bytemuck::cast_slice::<u8, T>(
+                &view[..(size as usize / std::mem::size_of::<T>()) * std::mem::size_of::<T>()],
+            )
+            .to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+}
+
+fn desc_backends() -> wgpu::Backends {
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY)
+}
+
+/// Maps a MAP_READ buffer and waits; turns device loss or a failed map into an error.
+pub fn map_blocking(device: &wgpu::Device, buf: &wgpu::Buffer) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    buf.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    device
+        .poll(wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: None,
+        })
+        .map_err(|e| anyhow!("GPU device error while waiting for results: {e}"))?;
+    rx.recv()
+        .map_err(|_| anyhow!("GPU readback was cancelled"))?
+        .map_err(|e| anyhow!("GPU readback failed: {e}"))
+}
+
+/// Workgroup grid for `groups` workgroups: x ≤ 65,535, the rest folded into y.
+pub fn grid(groups: u32) -> [u32; 3] {
+    if groups <= MAX_GROUPS_X {
+        [groups.max(1), 1, 1]
+    } else {
+        [MAX_GROUPS_X, groups.div_ceil(MAX_GROUPS_X), 1]
+    }
+}
+
+pub fn groups_for(items: u32, wg: u32) -> u32 {
+    items.div_ceil(wg).max(1)
+}
+
+/// One compute entry point with the names of the bindings it really uses.
+pub struct Kernel {
+    pub name: String,
+    pub pipeline: wgpu::ComputePipeline,
+    /// (binding, variable name) of each group-0 resource the entry point uses.
+    pub bindings: Vec<(u32, String)>,
+}
+
+impl Kernel {
+    /// Builds `entry` from a composed shader module, with `overrides` for WGSL `override` constants.
+    pub fn new(
+        ctx: &GpuContext,
+        module: &ShaderModule,
+        entry: &str,
+        overrides: &[(&str, f64)],
+    ) -> Result<Kernel> {
+        let ep = module
+            .naga
+            .entry_points
+            .iter()
+            .position(|e| e.name == entry)
+            .ok_or_else(|| anyhow!("shader '{}' has no entry point '{entry}'", module.name))?;
+        let fi = module.info.get_entry_point(ep);
+        let mut bindings = Vec::new();
+        for (h, var) in module.naga.global_variables.iter() {
+            if fi[h].is_empty() {
+                continue;
+            }
+            if let Some(rb) = &var.binding {
+                if rb.group != 0 {
+                    bail!(
+                        "shader '{}': only @group(0) is used by wgmd kernels",
+                        module.name
+                    );
+                }
+                bindings.push((rb.binding, var.name.clone().unwrap_or_default()));
+            }
+        }
+        let pipeline = ctx
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module.module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: overrides,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        Ok(Kernel {
+            name: entry.to_string(),
+            pipeline,
+            bindings,
+        })
+    }
+
+    /// A bind group giving each used binding the buffer of the same name.
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        buffers: &[(&str, &wgpu::Buffer)],
+    ) -> Result<wgpu::BindGroup> {
+        let map: HashMap<&str, &wgpu::Buffer> = buffers.iter().copied().collect();
+        let mut entries = Vec::new();
+        for (b, name) in &self.bindings {
+            let buf = map
+                .get(name.as_str())
+                .ok_or_else(|| anyhow!("internal: kernel '{}' needs buffer '{name}'", self.name))?;
+            entries.push(wgpu::BindGroupEntry {
+                binding: *b,
+                resource: buf.as_entire_binding(),
+            });
+        }
+        Ok(ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&self.name),
+            layout: &self.pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        }))
+    }
+}
+
+/// A composed, naga-validated WGSL module.
+pub struct ShaderModule {
+    pub name: String,
+    pub module: wgpu::ShaderModule,
+    pub naga: naga::Module,
+    pub info: naga::valid::ModuleInfo,
+}
+
+impl ShaderModule {
+    pub fn new(ctx: &GpuContext, name: &str) -> Result<ShaderModule> {
+        let source = shaders::compose(name)?;
+        let (naga, info) = shaders::validate(name, &source)?;
+        let module = ctx
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        Ok(ShaderModule {
+            name: name.to_string(),
+            module,
+            naga,
+            info,
+        })
+    }
+}
+
+/// A compute dispatch recorded into a pass: kernel + bind group + grid.
+pub fn dispatch(pass: &mut wgpu::ComputePass<'_>, k: &Kernel, bg: &wgpu::BindGroup, groups: u32) {
+    pass.set_pipeline(&k.pipeline);
+    pass.set_bind_group(0, bg, &[]);
+    let [x, y, z] = grid(groups);
+    pass.dispatch_workgroups(x, y, z);
+}
+
+pub fn dispatch_indirect(
+    pass: &mut wgpu::ComputePass<'_>,
+    k: &Kernel,
+    bg: &wgpu::BindGroup,
+    args: &wgpu::Buffer,
+    offset: u64,
+) {
+    pass.set_pipeline(&k.pipeline);
+    pass.set_bind_group(0, bg, &[]);
+    pass.dispatch_workgroups_indirect(args, offset);
+}

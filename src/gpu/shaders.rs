@@ -1,0 +1,66 @@
+//! WGSL sources, embedded at build time, with a tiny `#import name` composition step
+//! (textual inclusion of `shaders/name.wgsl`, each file at most once) and naga validation.
+
+use anyhow::{anyhow, Result};
+
+/// Every WGSL file in `shaders/`, by name.
+pub const SOURCES: &[(&str, &str)] = &[
+    ("common", include_str!("../../shaders/common.wgsl")),
+    ("cell_list", include_str!("../../shaders/cell_list.wgsl")),
+    ("neighbor", include_str!("../../shaders/neighbor.wgsl")),
+    ("lj", include_str!("../../shaders/lj.wgsl")),
+    ("integrate", include_str!("../../shaders/integrate.wgsl")),
+    ("reduce", include_str!("../../shaders/reduce.wgsl")),
+];
+
+/// Kernel files (everything but shared snippets); each must validate on its own.
+pub const KERNEL_FILES: &[&str] = &["cell_list", "neighbor", "lj", "integrate", "reduce"];
+
+fn source(name: &str) -> Result<&'static str> {
+    SOURCES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| anyhow!("internal: no shader named '{name}'"))
+}
+
+/// Resolves `#import other` lines recursively.
+pub fn compose(name: &str) -> Result<String> {
+    let mut seen = Vec::new();
+    let mut out = String::new();
+    compose_into(name, &mut seen, &mut out)?;
+    Ok(out)
+}
+
+fn compose_into(name: &str, seen: &mut Vec<String>, out: &mut String) -> Result<()> {
+    if seen.iter().any(|s| s == name) {
+        return Ok(());
+    }
+    seen.push(name.to_string());
+    for line in source(name)?.lines() {
+        if let Some(rest) = line.trim().strip_prefix("#import ") {
+            compose_into(rest.trim(), seen, out)?;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(())
+}
+
+/// Parses and validates with naga; errors carry naga's located message.
+pub fn validate(name: &str, source: &str) -> Result<(naga::Module, naga::valid::ModuleInfo)> {
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| {
+        anyhow!(
+            "shader '{name}' does not parse:\n{}",
+            e.emit_to_string(source)
+        )
+    })?;
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .map_err(|e| anyhow!("shader '{name}' is invalid:\n{}", e.emit_to_string(source)))?;
+    Ok((module, info))
+}

@@ -1,0 +1,39 @@
+//! # wgmd — portable GPU molecular dynamics on wgpu
+//!
+//! ## Module map
+//! - [`gpu`] — adapter/device choice, features and limits, WGSL composition (`#import`),
+//!   naga validation and binding reflection ([`gpu::Kernel`]), buffer helpers.
+//! - [`system`] — host-side [`system::System`] (positions, velocities, types, masses, charges,
+//!   periodic box), lattice builders, Maxwell–Boltzmann velocities.
+//! - [`units`] — the two unit systems (physical Å/fs/amu/eV/K, reduced LJ) and conversions.
+//! - [`io`] — XYZ / extended XYZ reading and writing, atomic (temp + rename) output files.
+//! - [`config`] — the TOML config schema → [`engine::SimSpec`].
+//! - [`neighbor`] — cell list (counting sort) and Verlet list with skin; brute-force reference.
+//! - [`forces`] — force terms; [`forces::lj`] is the exemplar (pair function + gather loop +
+//!   float64 reference).
+//! - [`integrate`] — velocity Verlet and Langevin BAOAB (Philox RNG), with float64 twins.
+//! - [`observe`] — GPU reductions of energies and virial; temperature and pressure.
+//! - [`engine`] — [`engine::Simulation`]: GPU buffers and the step loop.
+//!
+//! ## Data flow of one step (all on the GPU, one compute pass per batch of steps)
+//! integrate first half (+ max displacement) → decide (writes indirect args) → cell list
+//! (clear, count, scan, scatter, sort) + neighbor build, dispatched indirectly (zero
+//! workgroups when no rebuild) → LJ forces (+ blow-up check) → closing half kick.
+//! After a batch: optional reduction → 48-byte status/observables readback.
+//!
+//! ## Known debts
+//! - Atoms are not yet re-sorted by cell for memory locality (issue "LJ speed").
+//! - The host waits for each batch's status record before encoding the next batch (one sync
+//!   per batch of up to 1000 steps), instead of double-buffering it.
+//! - Full neighbor lists cost `4·capacity` bytes per atom.
+
+pub mod config;
+pub mod engine;
+pub mod forces;
+pub mod gpu;
+pub mod integrate;
+pub mod io;
+pub mod neighbor;
+pub mod observe;
+pub mod system;
+pub mod units;

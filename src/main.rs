@@ -1,0 +1,326 @@
+//! The `wgmd` command line: `run`, `bench`, `info` (see README.md for the contract).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use wgmd::config::Config;
+use wgmd::engine::{SimSpec, Simulation};
+use wgmd::forces::lj::LjSpec;
+use wgmd::gpu::{GpuContext, GpuOptions};
+use wgmd::integrate::{Integrator, Method};
+use wgmd::io::{xyz, AtomicFile};
+use wgmd::observe::{Thermo, CSV_HEADER};
+use wgmd::system::{lattice_system, Lattice};
+use wgmd::units::Units;
+
+#[derive(Parser)]
+#[command(name = "wgmd", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("WGMD_COMMIT"), ")"),
+          about = "Portable GPU molecular dynamics: every kernel a WGSL compute shader run through wgpu")]
+struct Cli {
+    /// GPU adapter to use: a case-insensitive part of its name (also env WGMD_ADAPTER).
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run MD from a TOML config.
+    Run {
+        config: PathBuf,
+        /// Number of steps (overrides run.steps).
+        #[arg(long)]
+        steps: Option<u64>,
+        /// Thermodynamic log (CSV): step,time,temperature,potential_energy,kinetic_energy,total_energy,pressure.
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// Trajectory (extended XYZ), one frame every K steps.
+        #[arg(long)]
+        traj: Option<PathBuf>,
+        /// Log/trajectory interval in steps (overrides run.every).
+        #[arg(long)]
+        every: Option<u64>,
+    },
+    /// Time a benchmark workload and print JSON.
+    Bench {
+        #[command(subcommand)]
+        which: BenchKind,
+    },
+    /// Print the GPU adapter, backend, driver, features and limits.
+    Info,
+}
+
+#[derive(Subcommand)]
+enum BenchKind {
+    /// LAMMPS in.lj: fcc at rho*=0.8442, T*=1.44, rc=2.5 sigma, skin 0.3, dt 0.005, NVE.
+    Lj {
+        /// Atoms (rounded to the nearest 4 n^3 fcc lattice).
+        #[arg(long, default_value_t = 32000)]
+        atoms: u64,
+        #[arg(long, default_value_t = 1000)]
+        steps: u64,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 200)]
+        warmup: u64,
+        #[arg(long, value_enum, default_value_t = Precision::F32)]
+        precision: Precision,
+        /// Print one JSON object (otherwise a readable line).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Precision {
+    F32,
+    Mixed,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
+    let cli = Cli::parse();
+    let gpu = GpuOptions {
+        adapter: cli.adapter.clone(),
+    };
+    match cli.command {
+        None => {
+            eprintln!("wgmd: no command given (the viewer is not built yet). Try `wgmd run assets/presets/argon_liquid.toml` or `wgmd --help`.");
+            bail!("nothing to do");
+        }
+        Some(Command::Info) => {
+            let ctx = GpuContext::new(&gpu)?;
+            println!("{}", ctx.describe());
+            Ok(())
+        }
+        Some(Command::Run {
+            config,
+            steps,
+            log,
+            traj,
+            every,
+        }) => run(&gpu, &config, steps, log, traj, every),
+        Some(Command::Bench {
+            which:
+                BenchKind::Lj {
+                    atoms,
+                    steps,
+                    warmup,
+                    precision,
+                    json,
+                },
+        }) => bench_lj(&gpu, atoms, steps, warmup, precision, json),
+    }
+}
+
+fn run(
+    gpu: &GpuOptions,
+    path: &PathBuf,
+    steps: Option<u64>,
+    log: Option<PathBuf>,
+    traj: Option<PathBuf>,
+    every: Option<u64>,
+) -> Result<()> {
+    let cfg = Config::load(path)?;
+    let spec = cfg.to_spec()?;
+    let steps = steps.unwrap_or(cfg.run.steps);
+    let every = every.unwrap_or(cfg.run.every);
+    if every == 0 {
+        bail!("--every must be at least 1");
+    }
+    let ctx = GpuContext::new(gpu)?;
+    let units = spec.units;
+    let mut log_file = log.as_deref().map(AtomicFile::create).transpose()?;
+    let mut traj_file = traj.as_deref().map(AtomicFile::create).transpose()?;
+    let mut sim = Simulation::new(ctx.clone(), spec)?;
+    eprintln!(
+        "wgmd: {} atoms, {} types, units {}, {} on {} ({:?})",
+        sim.n_atoms(),
+        sim.spec.system.type_names.len(),
+        units.name(),
+        match sim.spec.integrator.method {
+            Method::VelocityVerlet => "velocity Verlet (NVE)",
+            Method::Langevin { .. } => "Langevin BAOAB (NVT)",
+        },
+        ctx.info.name,
+        ctx.info.backend
+    );
+    let names: Vec<String> = sim
+        .spec
+        .system
+        .types
+        .iter()
+        .map(|&t| sim.spec.system.type_names[t as usize].clone())
+        .collect();
+    let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    let write_sample = |sim: &Simulation,
+                        th: &Thermo,
+                        log_file: &mut Option<AtomicFile>,
+                        traj_file: &mut Option<AtomicFile>|
+     -> Result<()> {
+        if let Some(f) = log_file {
+            writeln!(f.writer(), "{}", th.csv_row())
+                .with_context(|| format!("cannot write '{}'", f.path().display()))?;
+        }
+        if let Some(f) = traj_file {
+            let extra = format!("Time={} Step={} units={}", th.time, th.step, units.name());
+            xyz::write_xyz(
+                f.writer(),
+                &names,
+                &sim.positions()?,
+                Some(&sim.velocities()?),
+                sim.spec.system.box_lengths,
+                &extra,
+            )
+            .with_context(|| format!("cannot write '{}'", f.path().display()))?;
+        }
+        Ok(())
+    };
+    if let Some(f) = &mut log_file {
+        writeln!(f.writer(), "{CSV_HEADER}")?;
+    }
+    let first = sim.thermo()?;
+    write_sample(&sim, &first, &mut log_file, &mut traj_file)?;
+    let bar = indicatif::ProgressBar::new(steps);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} steps  {per_sec}  eta {eta}  {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let t0 = Instant::now();
+    let mut done = 0;
+    let mut last = first;
+    while done < steps {
+        let n = every.min(steps - done);
+        let th = sim.advance(n, true)?.expect("sampled");
+        done += n;
+        if !th.total_energy.is_finite() {
+            bail!(
+                "the total energy became non-finite at step {}: the simulation is unstable",
+                th.step
+            );
+        }
+        write_sample(&sim, &th, &mut log_file, &mut traj_file)?;
+        bar.set_position(done);
+        bar.set_message(format!("T={:.4} E={:.6e}", th.temperature, th.total_energy));
+        last = th;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    if let Some(f) = log_file {
+        f.commit()?;
+    }
+    if let Some(f) = traj_file {
+        f.commit()?;
+    }
+    let n = sim.n_atoms() as f64;
+    let sps = steps as f64 / secs.max(1e-12);
+    let per_day = sps * sim.spec.integrator.dt * 86400.0;
+    let rate = match units {
+        Units::Physical => format!("{:.2} ns/day", per_day * 1e-6),
+        Units::Lj => format!("{:.4e} tau/day", per_day),
+    };
+    println!(
+        "step {} T {:.6} PE {:.8e} KE {:.8e} E {:.8e} P {:.6e}",
+        last.step,
+        last.temperature,
+        last.potential_energy,
+        last.kinetic_energy,
+        last.total_energy,
+        last.pressure
+    );
+    let st = sim.stats();
+    println!(
+        "{} atoms, {} steps in {:.3} s: {}, {:.1} steps/s, {:.3e} atom-steps/s ({} neighbor builds)",
+        sim.n_atoms(),
+        steps,
+        secs,
+        rate,
+        sps,
+        sps * n,
+        st.neighbor_builds
+    );
+    Ok(())
+}
+
+/// The LAMMPS in.lj workload with about `atoms` atoms.
+pub fn lj_bench_spec(atoms: u64) -> SimSpec {
+    let n = ((atoms as f64 / 4.0).cbrt().round() as usize).max(3);
+    let a = Lattice::Fcc.constant_for_density(0.8442);
+    let mut system = lattice_system(Lattice::Fcc, [n, n, n], a, "A", 1.0);
+    system.maxwell_boltzmann(1.44, 87287, Units::Lj);
+    SimSpec {
+        system,
+        units: Units::Lj,
+        lj: LjSpec {
+            cutoff: 2.5,
+            shift: false,
+            tail: false,
+            sigma: vec![1.0],
+            epsilon: vec![1.0],
+            pairs: vec![],
+        },
+        skin: 0.3,
+        integrator: Integrator {
+            dt: 0.005,
+            method: Method::VelocityVerlet,
+        },
+    }
+}
+
+fn bench_lj(
+    gpu: &GpuOptions,
+    atoms: u64,
+    steps: u64,
+    warmup: u64,
+    precision: Precision,
+    json: bool,
+) -> Result<()> {
+    if precision == Precision::Mixed {
+        bail!("--precision mixed is not implemented yet; use f32");
+    }
+    let ctx = GpuContext::new(gpu)?;
+    let mut sim = Simulation::new(ctx.clone(), lj_bench_spec(atoms))?;
+    let e0 = sim.advance(warmup, true)?.expect("sampled");
+    let t0 = Instant::now();
+    let e1 = sim.advance(steps, true)?.expect("sampled");
+    let secs = t0.elapsed().as_secs_f64();
+    let n = sim.n_atoms() as f64;
+    let out = serde_json::json!({
+        "adapter": ctx.info.name,
+        "backend": format!("{:?}", ctx.info.backend),
+        "atoms": sim.n_atoms(),
+        "steps": steps,
+        "seconds": secs,
+        "steps_per_s": steps as f64 / secs,
+        "atom_steps_per_s": steps as f64 * n / secs,
+        "precision": "f32",
+        "wgmd_commit": env!("WGMD_COMMIT"),
+        "neighbor_builds": sim.stats().neighbor_builds,
+        "energy_per_atom_start": e0.total_energy / n,
+        "energy_per_atom_end": e1.total_energy / n,
+        "units": "lj",
+    });
+    if json {
+        println!("{out}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Neighbor search: a cell list (`cell_list`) feeding a Verlet list with a skin
+//! (driver of `shaders/neighbor.wgsl`), rebuilt when the GPU decides to.
+//!
+//! Correctness contract: the list holds every pair closer than cutoff + skin at build time
+//! (minimum image), each pair in both rows; a rebuild happens before any atom has moved
+//! more than skin/2, so no pair inside the cutoff is ever missing. Overflow of the
+//! fixed per-atom capacity is reported (status MAX_NBRS) and the engine rolls back and regrows.
+
+pub mod cell_list;
+
+use anyhow::Result;
+
+use crate::gpu::{self, GpuContext, Kernel, ShaderModule, WG};
+use crate::system::System;
+
+pub struct NeighborKernels {
+    build: Kernel,
+    decide: Kernel,
+    build_bind: Option<wgpu::BindGroup>,
+    decide_bind: Option<wgpu::BindGroup>,
+}
+
+impl NeighborKernels {
+    pub fn new(ctx: &GpuContext) -> Result<NeighborKernels> {
+        let module = ShaderModule::new(ctx, "neighbor")?;
+        Ok(NeighborKernels {
+            build: Kernel::new(ctx, &module, "nbr_build", &[])?,
+            decide: Kernel::new(ctx, &module, "decide", &[])?,
+            build_bind: None,
+            decide_bind: None,
+        })
+    }
+
+    pub fn bind(&mut self, ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> Result<()> {
+        self.build_bind = Some(self.build.bind(ctx, buffers)?);
+        self.decide_bind = Some(self.decide.bind(ctx, buffers)?);
+        Ok(())
+    }
+
+    pub fn encode_build(&self, pass: &mut wgpu::ComputePass<'_>, launch: cell_list::Launch<'_>) {
+        let bg = self.build_bind.as_ref().expect("bind before encode");
+        match launch {
+            cell_list::Launch::Direct { n_atoms, .. } => {
+                gpu::dispatch(pass, &self.build, bg, n_atoms.div_ceil(WG))
+            }
+            cell_list::Launch::Indirect(buf) => {
+                gpu::dispatch_indirect(pass, &self.build, bg, buf, cell_list::args::ATOMS)
+            }
+        }
+    }
+
+    pub fn encode_decide(&self, pass: &mut wgpu::ComputePass<'_>) {
+        gpu::dispatch(
+            pass,
+            &self.decide,
+            self.decide_bind.as_ref().expect("bind before encode"),
+            1,
+        );
+    }
+}
+
+/// Neighbor slots per atom to start with: the expected count in a sphere of cutoff + skin
+/// at the mean density, with room for fluctuations. The engine regrows on overflow.
+pub fn initial_capacity(sys: &System, list_cutoff: f64) -> u32 {
+    let rho = sys.len() as f64 / sys.volume();
+    let expected = rho * 4.0 / 3.0 * std::f64::consts::PI * list_cutoff.powi(3);
+    ((1.3 * expected + 16.0).ceil() as u32)
+        .min(sys.len() as u32)
+        .max(8)
+        .next_multiple_of(4)
+}
+
+/// Float64 brute-force reference: for each atom, the sorted indices of every other atom
+/// within `cutoff` under the minimum-image convention.
+pub fn brute_force(sys: &System, cutoff: f64) -> Vec<Vec<u32>> {
+    let n = sys.len();
+    let l = sys.box_lengths;
+    let c2 = cutoff * cutoff;
+    let mut rows = vec![Vec::new(); n];
+    for i in 0..n {
+        for j in 0..n {
+            if i == j {
+                continue;
+            }
+            let mut r2 = 0.0;
+            for k in 0..3 {
+                let x = sys.positions[i][k] - sys.positions[j][k];
+                let x = x - l[k] * (x / l[k]).round();
+                r2 += x * x;
+            }
+            if r2 < c2 {
+                rows[i].push(j as u32);
+            }
+        }
+    }
+    rows
+}
+
+/// True when every atom in `row` lies within `cutoff` of atom `i` (minimum image).
+pub fn brute_force_pair_ok(sys: &System, i: usize, row: &[u32], cutoff: f64) -> bool {
+    let l = sys.box_lengths;
+    row.iter().all(|&j| {
+        let j = j as usize;
+        let mut r2 = 0.0;
+        for k in 0..3 {
+            let x = sys.positions[i][k] - sys.positions[j][k];
+            let x = x - l[k] * (x / l[k]).round();
+            r2 += x * x;
+        }
+        j != i && j < sys.len() && r2 < cutoff * cutoff
+    })
+}

@@ -1,0 +1,202 @@
+//! The `wgmd` binary: the run contract (log columns, files) and bad input — each gets one
+//! clear error naming what is wrong, a non-zero exit and no output file under the asked name.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn wgmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wgmd"))
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wgmd-cli-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const SMALL: &str = r#"
+units = "lj"
+[system]
+lattice = "fcc"
+cells = [4, 4, 4]
+density = 0.8442
+type = "A"
+[types.A]
+mass = 1.0
+[velocities]
+temperature = 1.44
+seed = 5
+[forces.lj]
+cutoff = 2.5
+[forces.lj.types.A]
+sigma = 1.0
+epsilon = 1.0
+[neighbor]
+skin = 0.3
+[integrator]
+type = "verlet"
+dt = 0.005
+[run]
+steps = 40
+every = 10
+"#;
+
+/// Runs `wgmd run` on `config` text; returns (success, stderr, log path, traj path).
+fn run_config(tag: &str, config: &str, extra: &[&str]) -> (bool, String, PathBuf, PathBuf) {
+    let d = tmpdir(tag);
+    let cfg = d.join("c.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let log = d.join("log.csv");
+    let traj = d.join("traj.xyz");
+    let out = wgmd()
+        .args([
+            "run",
+            cfg.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+            "--traj",
+            traj.to_str().unwrap(),
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        log,
+        traj,
+    )
+}
+
+fn no_output(log: &Path, traj: &Path) {
+    assert!(
+        !log.exists(),
+        "a log file was left under the requested name"
+    );
+    assert!(
+        !traj.exists(),
+        "a trajectory was left under the requested name"
+    );
+}
+
+#[test]
+fn run_writes_log_and_trajectory() {
+    let (ok, err, log, traj) = run_config("ok", SMALL, &["--steps", "30", "--every", "10"]);
+    assert!(ok, "run failed: {err}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "step,time,temperature,potential_energy,kinetic_energy,total_energy,pressure"
+    );
+    assert_eq!(lines.len(), 1 + 4, "rows for steps 0,10,20,30");
+    let last: Vec<f64> = lines[4].split(',').map(|x| x.parse().unwrap()).collect();
+    assert_eq!(last[0], 30.0);
+    assert!((last[1] - 0.15).abs() < 1e-12);
+    assert!((last[3] + last[4] - last[5]).abs() < 1e-6 * last[5].abs());
+    let frames = std::fs::read_to_string(&traj).unwrap();
+    assert_eq!(frames.lines().filter(|l| l.trim() == "256").count(), 4);
+}
+
+#[test]
+fn malformed_config_is_named() {
+    let (ok, err, log, traj) =
+        run_config("malformed", "units = \"lj\"\n[system\nlattice = 3\n", &[]);
+    assert!(!ok);
+    assert!(err.contains("c.toml") && err.contains("line"), "{err}");
+    no_output(&log, &traj);
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let cfg = SMALL.replace("skin = 0.3", "skin = 0.3\nskim = 1.0");
+    let (ok, err, log, traj) = run_config("unknown", &cfg, &[]);
+    assert!(!ok);
+    assert!(err.contains("skim"), "{err}");
+    no_output(&log, &traj);
+}
+
+#[test]
+fn cutoff_larger_than_half_box_is_named() {
+    let cfg = SMALL.replace("cutoff = 2.5", "cutoff = 4.0");
+    let (ok, err, log, traj) = run_config("cutoff", &cfg, &[]);
+    assert!(!ok);
+    assert!(err.contains("cutoff") && err.contains("half"), "{err}");
+    no_output(&log, &traj);
+}
+
+#[test]
+fn negative_mass_and_time_step_are_named() {
+    let (ok, err, log, traj) = run_config("mass", &SMALL.replace("mass = 1.0", "mass = -1.0"), &[]);
+    assert!(!ok);
+    assert!(err.contains("mass"), "{err}");
+    no_output(&log, &traj);
+    let (ok, err, log, traj) = run_config("dt", &SMALL.replace("dt = 0.005", "dt = -0.005"), &[]);
+    assert!(!ok);
+    assert!(err.contains("dt"), "{err}");
+    no_output(&log, &traj);
+}
+
+#[test]
+fn overlapping_atoms_blow_up_with_a_clear_error() {
+    // Two atoms 0.05 sigma apart inside a dilute box: the force explodes at once.
+    let d = tmpdir("overlap");
+    std::fs::write(
+        d.join("two.xyz"),
+        "3\nLattice=\"8 0 0 0 8 0 0 0 8\"\nA 1.0 1.0 1.0\nA 1.05 1.0 1.0\nA 4 4 4\n",
+    )
+    .unwrap();
+    let cfg = SMALL.replace(
+        "lattice = \"fcc\"\ncells = [4, 4, 4]\ndensity = 0.8442\ntype = \"A\"",
+        "structure = \"two.xyz\"",
+    );
+    std::fs::write(d.join("c.toml"), cfg).unwrap();
+    let log = d.join("log.csv");
+    let out = wgmd()
+        .args([
+            "run",
+            d.join("c.toml").to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("unstable") && err.contains("atom"), "{err}");
+    assert!(!log.exists());
+}
+
+#[test]
+fn malformed_structure_file_is_named() {
+    let d = tmpdir("badxyz");
+    std::fs::write(
+        d.join("bad.xyz"),
+        "3\nLattice=\"8 0 0 0 8 0 0 0 8\"\nA 1.0 1.0 1.0\nA 1.05 oops 1.0\n",
+    )
+    .unwrap();
+    let cfg = SMALL.replace(
+        "lattice = \"fcc\"\ncells = [4, 4, 4]\ndensity = 0.8442\ntype = \"A\"",
+        "structure = \"bad.xyz\"",
+    );
+    std::fs::write(d.join("c.toml"), cfg).unwrap();
+    let out = wgmd()
+        .args(["run", d.join("c.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("bad.xyz") && err.contains("line 4"), "{err}");
+}
+
+#[test]
+fn presets_load() {
+    for p in ["lj_bench.toml", "argon_liquid.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets/presets")
+            .join(p);
+        let cfg = wgmd::config::Config::load(&path).unwrap();
+        let spec = cfg.to_spec().unwrap();
+        assert!(spec.system.len() > 1000, "{p}");
+    }
+}

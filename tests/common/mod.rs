@@ -1,0 +1,126 @@
+//! Shared helpers for the integration tests: a GPU context (lavapipe in CI) and random,
+//! overlap-free configurations.
+#![allow(dead_code)]
+
+use std::sync::{Arc, OnceLock};
+
+use rand::{Rng, SeedableRng};
+use wgmd::engine::SimSpec;
+use wgmd::forces::lj::LjSpec;
+use wgmd::gpu::{GpuContext, GpuOptions};
+use wgmd::integrate::{Integrator, Method};
+use wgmd::system::System;
+use wgmd::units::Units;
+
+/// One device for the whole test binary. No adapter is a test failure, not a skip.
+pub fn ctx() -> Arc<GpuContext> {
+    static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let c = GpuContext::new(&GpuOptions::default())
+            .expect("a GPU adapter (CI: mesa-vulkan-drivers)");
+        eprintln!(
+            "test adapter: {} ({:?}), f16: {}",
+            c.info.name,
+            c.info.backend,
+            c.has_f16()
+        );
+        c
+    })
+    .clone()
+}
+
+/// A fresh seed per run (printed so a failure can be replayed with WGMD_TEST_SEED).
+pub fn fresh_seed(tag: &str) -> u64 {
+    let seed = std::env::var("WGMD_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
+    eprintln!("{tag}: seed {seed}");
+    seed
+}
+
+/// `n` atoms of `n_types` types placed uniformly in `box_lengths`, no pair closer than
+/// `min_dist` (minimum image), random velocities of scale `vscale`.
+pub fn random_system(
+    n: usize,
+    box_lengths: [f64; 3],
+    n_types: usize,
+    min_dist: f64,
+    vscale: f64,
+    seed: u64,
+) -> System {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    let mut s = System::default();
+    for t in 0..n_types {
+        s.type_index(&format!("T{t}"), 1.0 + 0.5 * t as f64);
+    }
+    let md2 = min_dist * min_dist;
+    let mut tries = 0;
+    while s.positions.len() < n {
+        tries += 1;
+        assert!(
+            tries < 1000 * n,
+            "could not place {n} atoms without overlap"
+        );
+        let p = [0, 1, 2].map(|d| rng.random::<f64>() * box_lengths[d]);
+        let ok = s.positions.iter().all(|q| {
+            let mut r2 = 0.0;
+            for d in 0..3 {
+                let x = p[d] - q[d];
+                let x = x - box_lengths[d] * (x / box_lengths[d]).round();
+                r2 += x * x;
+            }
+            r2 >= md2
+        });
+        if ok {
+            s.positions.push(p);
+            s.velocities
+                .push([0, 1, 2].map(|_| vscale * (rng.random::<f64>() - 0.5)));
+            s.types.push(rng.random_range(0..n_types as u32));
+            s.charges.push(0.0);
+        }
+    }
+    s.box_lengths = box_lengths;
+    s
+}
+
+/// LJ parameters for `n_types` types with distinct σ/ε and one explicit override.
+pub fn lj_spec(n_types: usize, cutoff: f64, shift: bool) -> LjSpec {
+    let sigma = (0..n_types).map(|t| 1.0 + 0.1 * t as f64).collect();
+    let epsilon = (0..n_types).map(|t| 1.0 - 0.2 * t as f64).collect();
+    let pairs = if n_types > 1 {
+        vec![(0, n_types as u32 - 1, 0.95, 1.3)]
+    } else {
+        vec![]
+    };
+    LjSpec {
+        cutoff,
+        shift,
+        tail: false,
+        sigma,
+        epsilon,
+        pairs,
+    }
+}
+
+pub fn spec(system: System, lj: LjSpec, skin: f64, dt: f64, method: Method) -> SimSpec {
+    SimSpec {
+        system,
+        units: Units::Lj,
+        lj,
+        skin,
+        integrator: Integrator { dt, method },
+    }
+}
+
+/// Rounds positions to f32 like the GPU stores them, so references test the arithmetic and
+/// not the input rounding.
+pub fn as_f32(mut s: System) -> System {
+    s.wrap();
+    for p in &mut s.positions {
+        for x in p.iter_mut() {
+            *x = *x as f32 as f64;
+        }
+    }
+    s
+}

@@ -1,0 +1,307 @@
+//! Every GPU kernel against its float64 CPU twin on random inputs: fresh seeds, sizes that
+//! are not multiples of the workgroup size, poisoned outputs (NaN-filled force buffers are
+//! overwritten only by the kernel under test).
+
+mod common;
+
+use common::*;
+use wgmd::engine::Simulation;
+use wgmd::forces::lj::{self, LjTable};
+use wgmd::gpu::{params::Params, shaders};
+use wgmd::integrate::{self, Method};
+use wgmd::neighbor;
+
+#[test]
+fn every_shader_validates_and_params_layout_matches() {
+    assert!(!shaders::KERNEL_FILES.is_empty());
+    for name in shaders::KERNEL_FILES {
+        let src = shaders::compose(name).unwrap();
+        let (module, _) = shaders::validate(name, &src).unwrap();
+        assert!(
+            !module.entry_points.is_empty(),
+            "{name} has no entry points"
+        );
+        // The WGSL Params struct must have the Rust struct's size.
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).unwrap();
+        let (h, _) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some("Params"))
+            .expect("Params");
+        assert_eq!(
+            layouter[h].size as usize,
+            std::mem::size_of::<Params>(),
+            "{name}: Params layout"
+        );
+    }
+}
+
+/// Max over atoms of |F_gpu − F_ref| / max(|F_ref|, F_rms): relative per atom, with the RMS
+/// force as the floor for atoms whose net force nearly cancels.
+fn force_error(gpu: &[[f64; 3]], reference: &[[f64; 3]]) -> f64 {
+    let norm = |v: &[f64; 3]| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+    let rms =
+        (reference.iter().map(|f| norm(f).powi(2)).sum::<f64>() / reference.len() as f64).sqrt();
+    gpu.iter()
+        .zip(reference)
+        .map(|(g, r)| norm(&[g[0] - r[0], g[1] - r[1], g[2] - r[2]]) / norm(r).max(rms))
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn lj_forces_energy_virial_match_reference_on_random_configs() {
+    let ctx = ctx();
+    let seed = fresh_seed("lj_forces");
+    // (atoms, box, types, cutoff, shift): none a multiple of 64; one box near 2×cutoff.
+    let cases = [
+        (997usize, [11.3, 12.1, 10.7], 3usize, 2.5, false),
+        (301, [7.9, 8.3, 9.1], 2, 3.0, true),
+        (77, [5.1, 5.05, 6.0], 1, 2.5, false),
+    ];
+    for (k, &(n, l, nt, rc, shift)) in cases.iter().enumerate() {
+        let sys = as_f32(random_system(n, l, nt, 0.9, 0.0, seed + k as u64));
+        let spec = spec(
+            sys.clone(),
+            lj_spec(nt, rc, shift),
+            0.3,
+            0.005,
+            Method::VelocityVerlet,
+        );
+        let mut sim = Simulation::new(ctx.clone(), spec.clone()).unwrap();
+        sim.poison_and_recompute().unwrap();
+        let (f_gpu, e_gpu) = sim.forces().unwrap();
+        let table = LjTable::new(&spec.lj).unwrap();
+        let r = lj::reference(&sys, &table);
+        let err = force_error(&f_gpu, &r.forces);
+        let e_sum: f64 = e_gpu.iter().sum();
+        eprintln!(
+            "case {k}: n={n} force rel err {err:.2e}, energy {e_sum} vs {}",
+            r.energy
+        );
+        assert!(err < 1e-5, "case {k}: force relative error {err:.3e}");
+        assert!(
+            ((e_sum - r.energy) / r.energy).abs() < 1e-5,
+            "case {k}: energy {e_sum} vs {}",
+            r.energy
+        );
+        let th = sim.thermo().unwrap();
+        assert!(
+            ((th.virial - r.virial) / r.virial).abs() < 1e-5,
+            "case {k}: virial {} vs {}",
+            th.virial,
+            r.virial
+        );
+        assert!(((th.potential_energy - r.energy) / r.energy).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn reference_forces_match_finite_differences() {
+    let seed = fresh_seed("finite_differences");
+    let sys = random_system(60, [6.0, 6.5, 7.0], 2, 0.95, 0.0, seed);
+    let table = LjTable::new(&lj_spec(2, 2.8, true)).unwrap();
+    let r = lj::reference(&sys, &table);
+    let h = 1e-6;
+    let mut worst: f64 = 0.0;
+    for i in (0..sys.len()).step_by(7) {
+        for d in 0..3 {
+            let mut a = sys.clone();
+            a.positions[i][d] += h;
+            let mut b = sys.clone();
+            b.positions[i][d] -= h;
+            let fd =
+                -(lj::reference(&a, &table).energy - lj::reference(&b, &table).energy) / (2.0 * h);
+            worst = worst.max((fd - r.forces[i][d]).abs() / (1.0 + r.forces[i][d].abs()));
+        }
+    }
+    assert!(worst < 1e-5, "finite-difference mismatch {worst:.3e}");
+}
+
+/// GPU rows equal brute force, ignoring pairs within f32 rounding of the list cutoff.
+fn check_neighbors(sim: &Simulation, sys: &wgmd::system::System, list_cut: f64, tag: &str) {
+    let rows = sim.neighbor_rows().unwrap();
+    let exact = neighbor::brute_force(sys, list_cut);
+    let inner = neighbor::brute_force(sys, list_cut * (1.0 - 1e-5));
+    let mut compared = 0;
+    for i in 0..sys.len() {
+        // Everything clearly inside must be there; nothing clearly outside may be.
+        for j in &inner[i] {
+            assert!(
+                rows[i].binary_search(j).is_ok(),
+                "{tag}: atom {i} misses neighbor {j}"
+            );
+        }
+        let outer = neighbor::brute_force_pair_ok(sys, i, &rows[i], list_cut * (1.0 + 1e-5));
+        assert!(outer, "{tag}: atom {i} lists a non-neighbor");
+        let mut dedup = rows[i].clone();
+        dedup.dedup();
+        assert_eq!(
+            dedup.len(),
+            rows[i].len(),
+            "{tag}: atom {i} lists a neighbor twice"
+        );
+        compared += exact[i].len();
+    }
+    assert!(compared > 0 || sys.len() < 2, "{tag}: no pairs compared");
+}
+
+#[test]
+fn neighbor_list_equals_brute_force() {
+    let ctx = ctx();
+    let seed = fresh_seed("neighbors");
+    // (atoms, box, cutoff, skin): boxes barely larger than 2×cutoff give 2 or 1 cells per
+    // axis (the ±1 cell offsets alias), sizes are not multiples of 64.
+    let cases = [
+        (1usize, [6.0, 6.0, 6.0], 2.5, 0.3),
+        (2, [6.0, 6.0, 6.0], 2.5, 0.3),
+        (130, [5.02, 5.1, 5.3], 2.5, 0.3),
+        (200, [5.01, 8.9, 12.5], 2.5, 0.5),
+        (1001, [11.0, 9.7, 13.3], 2.5, 0.3),
+        (4099, [17.3, 16.0, 18.7], 2.0, 0.4),
+    ];
+    for (k, &(n, l, rc, skin)) in cases.iter().enumerate() {
+        let sys = as_f32(random_system(n, l, 1, 0.8, 0.0, seed + 17 * k as u64));
+        let mut sim = Simulation::new(
+            ctx.clone(),
+            spec(
+                sys.clone(),
+                lj_spec(1, rc, false),
+                skin,
+                0.005,
+                Method::VelocityVerlet,
+            ),
+        )
+        .unwrap();
+        sim.poison_and_recompute().unwrap();
+        eprintln!("case {k}: n={n} cells {:?}", sim.grid().dims);
+        check_neighbors(&sim, &sys, rc + skin, &format!("case {k}"));
+    }
+}
+
+#[test]
+fn neighbor_list_stays_exact_while_atoms_move() {
+    // After many steps with GPU-decided rebuilds, the list built last still covers every
+    // pair inside the cutoff (checked at the current positions).
+    let ctx = ctx();
+    let seed = fresh_seed("moving_neighbors");
+    let sys = random_system(515, [9.0, 9.5, 10.0], 2, 0.9, 4.0, seed);
+    let mut sim = Simulation::new(
+        ctx.clone(),
+        spec(
+            sys,
+            lj_spec(2, 2.5, true),
+            0.3,
+            0.004,
+            Method::VelocityVerlet,
+        ),
+    )
+    .unwrap();
+    sim.advance(300, false).unwrap();
+    assert!(
+        sim.stats().neighbor_builds > 2,
+        "expected rebuilds, got {}",
+        sim.stats().neighbor_builds
+    );
+    let now = as_f32(sim.system().unwrap());
+    let rows = sim.neighbor_rows().unwrap();
+    let must = neighbor::brute_force(&now, 2.5 * (1.0 - 1e-5));
+    for i in 0..now.len() {
+        for j in &must[i] {
+            assert!(
+                rows[i].binary_search(j).is_ok(),
+                "atom {i} lost neighbor {j} inside the cutoff"
+            );
+        }
+    }
+}
+
+#[test]
+fn integrators_match_reference() {
+    let ctx = ctx();
+    let seed = fresh_seed("integrators");
+    for method in [
+        Method::VelocityVerlet,
+        Method::Langevin {
+            temperature: 1.3,
+            friction: 2.0,
+            seed: seed ^ 0xabc,
+        },
+    ] {
+        let mut sys = as_f32(random_system(203, [7.0, 7.3, 7.7], 2, 0.95, 1.0, seed));
+        for v in &mut sys.velocities {
+            for x in v.iter_mut() {
+                *x = *x as f32 as f64;
+            }
+        }
+        let spec = spec(
+            sys.clone(),
+            lj_spec(2, 2.5, true),
+            0.3,
+            0.003,
+            method.clone(),
+        );
+        let mut sim = Simulation::new(ctx.clone(), spec.clone()).unwrap();
+        let steps = 25;
+        sim.advance(steps, false).unwrap();
+        let mut cpu = sys.clone();
+        let table = LjTable::new(&spec.lj).unwrap();
+        integrate::reference_steps(
+            &mut cpu,
+            &table,
+            spec.units,
+            &spec.integrator,
+            0,
+            steps as u32,
+        );
+        let gp = sim.positions().unwrap();
+        let gv = sim.velocities().unwrap();
+        let (mut dx, mut dv): (f64, f64) = (0.0, 0.0);
+        for i in 0..cpu.len() {
+            for d in 0..3 {
+                let l = cpu.box_lengths[d];
+                let x = gp[i][d] - cpu.positions[i][d];
+                dx = dx.max((x - l * (x / l).round()).abs());
+                dv = dv.max((gv[i][d] - cpu.velocities[i][d]).abs());
+            }
+        }
+        eprintln!("{method:?}: max |dx| {dx:.2e}, max |dv| {dv:.2e}");
+        // f32 state over 25 steps of a chaotic system: deviations stay ~1e-5.
+        assert!(
+            dx < 1e-4 && dv < 1e-3,
+            "{method:?}: GPU and reference diverged (dx {dx:.2e}, dv {dv:.2e})"
+        );
+    }
+}
+
+#[test]
+fn neighbor_overflow_is_rolled_back_and_regrown() {
+    let ctx = ctx();
+    let seed = fresh_seed("overflow");
+    let sys = random_system(700, [10.0, 10.0, 10.0], 1, 0.9, 2.0, seed);
+    let spec = spec(
+        sys,
+        lj_spec(1, 2.5, true),
+        0.3,
+        0.004,
+        Method::VelocityVerlet,
+    );
+    let mut a = Simulation::new(ctx.clone(), spec.clone()).unwrap();
+    let mut b = Simulation::new(ctx.clone(), spec).unwrap();
+    // Make b's list far too small; its next rebuild overflows inside a batch.
+    b.set_neighbor_capacity(4).unwrap();
+    b.request_rebuild();
+    a.request_rebuild();
+    let ta = a.advance(200, true).unwrap().unwrap();
+    let tb = b.advance(200, true).unwrap().unwrap();
+    assert!(b.stats().regrows >= 1, "no regrow happened");
+    assert!(b.stats().neighbor_capacity >= b.stats().max_neighbors);
+    let rel = ((ta.total_energy - tb.total_energy) / ta.total_energy).abs();
+    assert!(
+        rel < 1e-4,
+        "rolled-back run differs: {} vs {}",
+        ta.total_energy,
+        tb.total_energy
+    );
+    assert_eq!(a.step_count(), b.step_count());
+}
