@@ -242,7 +242,9 @@ impl Config {
                 if let Some(b) = s.box_lengths {
                     frame.box_lengths = Some(b);
                 }
-                frame.into_system(&|name| self.mass_of(name))?
+                frame
+                    .into_system(&|name| self.mass_of(name))
+                    .with_context(|| format!("{src}: structure '{}'", path.display()))?
             }
         };
         if let (Some(b), Some(_)) = (s.box_lengths, &s.lattice) {

@@ -352,11 +352,12 @@ impl Simulation {
                 self.lj.encode(&mut pass, self.params.n_atoms);
             }
             let st = self.submit_and_read(enc)?;
-            self.check_blowup(&st)?;
+            // Overflow first: forces from a truncated list can look like a blow-up.
             if st.max_nbrs > self.params.nbr_capacity {
                 self.regrow(st.max_nbrs)?;
                 continue;
             }
+            self.check_blowup(&st)?;
             self.note(&st);
             return Ok(());
         }
@@ -426,7 +427,7 @@ impl Simulation {
                 }
             }
             let st = self.submit_and_read(enc)?;
-            self.check_blowup(&st)?;
+            // Overflow first: a blow-up inside an overflowed batch may be its artefact.
             if st.max_nbrs > self.params.nbr_capacity {
                 // Undo the whole batch; the replay starts from the snapshot with more room.
                 let b = &self.bufs;
@@ -440,6 +441,7 @@ impl Simulation {
                 self.rebuild_and_forces()?;
                 continue;
             }
+            self.check_blowup(&st)?;
             self.note(&st);
             self.step += n as u64;
             if st.step as u64 != self.step & 0xffff_ffff {

@@ -8,8 +8,9 @@ use serde::Deserialize;
 
 /// Boltzmann constant in eV/K (CODATA 2018, exact by SI definition).
 pub const KB_EV_PER_K: f64 = 8.617_333_262e-5;
-/// 1 eV/(Å·amu) expressed in Å/fs²: e / (1e-10 m · u) · (1e-30 fs²/m·1e10 Å).
-pub const EV_PER_A_AMU_TO_A_PER_FS2: f64 = 1.602_176_634e-19 / (1.660_539_066_60e-27) * 1e-20;
+/// 1 eV/(Å·amu) in Å/fs²: e/(1e-10 m · u) is in m/s², and 1 m/s² = 1e10 Å / 1e30 fs².
+pub const EV_PER_A_AMU_TO_A_PER_FS2: f64 =
+    1.602_176_634e-19 / (1e-10 * 1.660_539_066_60e-27) * 1e-20;
 /// 1 eV/Å³ in bar.
 pub const EV_PER_A3_TO_BAR: f64 = 1.602_176_634e6;
 /// 1 Hartree in eV (the constant TorchANI uses).

@@ -84,12 +84,15 @@ pub fn random_system(
     s
 }
 
-/// LJ parameters for `n_types` types with distinct σ/ε and one explicit override.
+/// LJ parameters for up to 3 types with distinct σ/ε and one explicit override. Values are
+/// dyadic so that σ², 4ε and the mixed values are exact in f32: GPU-vs-reference tests then
+/// measure kernel arithmetic, not parameter rounding (which r⁻¹² amplifies sixfold).
 pub fn lj_spec(n_types: usize, cutoff: f64, shift: bool) -> LjSpec {
-    let sigma = (0..n_types).map(|t| 1.0 + 0.1 * t as f64).collect();
-    let epsilon = (0..n_types).map(|t| 1.0 - 0.2 * t as f64).collect();
+    assert!(n_types <= 3);
+    let sigma = [1.0, 1.125, 0.875][..n_types].to_vec();
+    let epsilon = [1.0, 0.5625, 0.25][..n_types].to_vec();
     let pairs = if n_types > 1 {
-        vec![(0, n_types as u32 - 1, 0.95, 1.3)]
+        vec![(0, n_types as u32 - 1, 0.9375, 1.25)]
     } else {
         vec![]
     };
@@ -113,9 +116,10 @@ pub fn spec(system: System, lj: LjSpec, skin: f64, dt: f64, method: Method) -> S
     }
 }
 
-/// Rounds positions to f32 like the GPU stores them, so references test the arithmetic and
-/// not the input rounding.
+/// Rounds positions and box lengths to f32 like the GPU stores them, so references test the
+/// arithmetic and not the input rounding.
 pub fn as_f32(mut s: System) -> System {
+    s.box_lengths = s.box_lengths.map(|l| l as f32 as f64);
     s.wrap();
     for p in &mut s.positions {
         for x in p.iter_mut() {
