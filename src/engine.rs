@@ -1,6 +1,6 @@
 //! The GPU-resident simulation: buffers, the step loop and its safety nets.
 //!
-//! One MD step = integrator first half → `decide` (rebuild or not, on the GPU) → indirect
+//! One MD step = integrator opening kernel (kick + drift) → `decide` (rebuild or not, on the GPU) → indirect
 //! cell-list + neighbor-list rebuild (zero workgroups when not needed) → forces → closing half
 //! kick. A batch of steps is one command buffer holding one compute pass; the host reads back
 //! only a 48-byte status/observables record after the batch. Before each batch the state is
@@ -374,15 +374,22 @@ impl Simulation {
         Ok(())
     }
 
-    fn encode_step(&self, pass: &mut wgpu::ComputePass<'_>) {
-        let n = self.params.n_atoms;
-        self.integ.encode_first(pass, n);
-        self.nbr.encode_decide(pass);
+    /// Encodes `n` whole steps. Inside the batch each step's closing half kick is folded
+    /// into the next step's opening kernel; the last one is a separate kick so velocities
+    /// are at full steps when the batch ends (for sampling and the snapshot).
+    fn encode_steps(&self, pass: &mut wgpu::ComputePass<'_>, n: u32) {
+        let atoms = self.params.n_atoms;
         let launch = Launch::Indirect(&self.bufs.indirect);
-        self.cells.encode(pass, launch);
-        self.nbr.encode_build(pass, launch);
-        self.lj.encode(pass, n);
-        self.integ.encode_kick(pass, n);
+        for s in 0..n {
+            self.integ.encode_first(pass, atoms, s > 0);
+            self.nbr.encode_decide(pass);
+            self.cells.encode(pass, launch);
+            self.nbr.encode_build(pass, launch);
+            self.lj.encode(pass, atoms);
+        }
+        if n > 0 {
+            self.integ.encode_kick(pass, atoms);
+        }
     }
 
     /// Largest number of steps per submission: keeps each command buffer well under GPU
@@ -419,9 +426,7 @@ impl Simulation {
             enc.copy_buffer_to_buffer(&b.status, 0, &b.snap_status, 0, b.snap_status.size());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
-                for _ in 0..n {
-                    self.encode_step(&mut pass);
-                }
+                self.encode_steps(&mut pass, n);
                 if sample {
                     self.reduce.encode(&mut pass);
                 }

@@ -67,6 +67,13 @@ impl GpuContext {
         if std::env::var_os("WGPU_BACKEND").is_none() {
             desc.backends = wgpu::Backends::PRIMARY;
         }
+        // Our indirect arguments come from host-computed templates (or zero), always within
+        // limits, so wgpu's hidden validation dispatch before each indirect dispatch is pure
+        // cost. DX12 needs it for @builtin(num_workgroups), so it stays on for Windows.
+        if !cfg!(windows) && std::env::var_os("WGPU_VALIDATION_INDIRECT_CALL").is_none() {
+            desc.flags
+                .remove(wgpu::InstanceFlags::VALIDATION_INDIRECT_CALL);
+        }
         let instance = wgpu::Instance::new(desc);
         let wanted = opts
             .adapter

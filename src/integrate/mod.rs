@@ -211,8 +211,10 @@ mod tests {
 /// GPU driver: the first-half kernel of the chosen method and the closing half kick.
 pub struct IntegratorKernels {
     first: crate::gpu::Kernel,
+    /// The first half with the previous step's closing half kick folded in (KICK = 1).
+    fused: crate::gpu::Kernel,
     kick: crate::gpu::Kernel,
-    binds: Option<(wgpu::BindGroup, wgpu::BindGroup)>,
+    binds: Option<[wgpu::BindGroup; 3]>,
 }
 
 impl IntegratorKernels {
@@ -224,6 +226,7 @@ impl IntegratorKernels {
         };
         Ok(IntegratorKernels {
             first: crate::gpu::Kernel::new(ctx, &module, first, &[])?,
+            fused: crate::gpu::Kernel::new(ctx, &module, first, &[("KICK", 1.0)])?,
             kick: crate::gpu::Kernel::new(ctx, &module, "kick", &[])?,
             binds: None,
         })
@@ -233,27 +236,29 @@ impl IntegratorKernels {
         ctx: &crate::gpu::GpuContext,
         buffers: &[(&str, &wgpu::Buffer)],
     ) -> Result<()> {
-        self.binds = Some((
+        self.binds = Some([
             self.first.bind(ctx, buffers)?,
+            self.fused.bind(ctx, buffers)?,
             self.kick.bind(ctx, buffers)?,
-        ));
+        ]);
         Ok(())
     }
-    pub fn encode_first(&self, pass: &mut wgpu::ComputePass<'_>, n_atoms: u32) {
-        let (a, _) = self.binds.as_ref().expect("bind before encode");
-        crate::gpu::dispatch(
-            pass,
-            &self.first,
-            a,
-            crate::gpu::groups_for(n_atoms, crate::gpu::WG),
-        );
+    /// Opening half of a step; `fused` also applies the previous step's closing half kick.
+    pub fn encode_first(&self, pass: &mut wgpu::ComputePass<'_>, n_atoms: u32, fused: bool) {
+        let b = self.binds.as_ref().expect("bind before encode");
+        let (k, bg) = if fused {
+            (&self.fused, &b[1])
+        } else {
+            (&self.first, &b[0])
+        };
+        crate::gpu::dispatch(pass, k, bg, crate::gpu::groups_for(n_atoms, crate::gpu::WG));
     }
     pub fn encode_kick(&self, pass: &mut wgpu::ComputePass<'_>, n_atoms: u32) {
-        let (_, b) = self.binds.as_ref().expect("bind before encode");
+        let b = self.binds.as_ref().expect("bind before encode");
         crate::gpu::dispatch(
             pass,
             &self.kick,
-            b,
+            &b[2],
             crate::gpu::groups_for(n_atoms, crate::gpu::WG),
         );
     }
