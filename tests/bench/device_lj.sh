@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# LJ speed, wgmd beside OpenMM, in one device call (see BENCHMARKS.md).
+#
+# Here (once): the Vulkan loader into .gl/ and the OpenMM wheels into .whl/, as in
+# ../shared/WGPU_NOTES.md and ../shared/anchors/README.md; this script builds the release
+# binary and copies it and the anchor script into .dev/ (git-ignored).
+#   tests/bench/device_lj.sh prepare
+# Then run on the device with carry [".gl", ".whl", ".dev"]:
+#   bash tests/bench/device_lj.sh device
+set -euo pipefail
+case "${1:-}" in
+prepare)
+    cargo build --release
+    mkdir -p .dev
+    cp target/release/wgmd .dev/wgmd
+    cp ../shared/anchors/openmm_lj.py .dev/
+    ;;
+device)
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=/tmp
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    export PYTHONPATH=/tmp/site
+    out=${OUT:-/tmp}
+    ./.dev/wgmd --version
+    for a in "32000 10000" "256000 2000" "2048000 400"; do
+        set -- $a
+        ./.dev/wgmd bench lj --atoms "$1" --steps "$2" --json
+    done | tee "$out/wgmd.jsonl"
+    PYTHONUNBUFFERED=1 python3 .dev/openmm_lj.py "$out/openmm.json" | grep '"single"' | tee "$out/openmm.jsonl"
+    python3 - "$out/wgmd.jsonl" "$out/openmm.jsonl" <<'PY'
+import json, sys
+w = {r["atoms"]: r for r in map(json.loads, open(sys.argv[1]))}
+o = {r["atoms"]: r for r in map(json.loads, open(sys.argv[2]))}
+print(f"{'atoms':>9} {'wgmd steps/s':>13} {'OpenMM steps/s':>15} {'ratio':>6}")
+for n in sorted(w):
+    if n in o:
+        print(f"{n:>9} {w[n]['steps_per_s']:>13.0f} {o[n]['steps_per_s']:>15.0f} {w[n]['steps_per_s']/o[n]['steps_per_s']:>6.2f}")
+PY
+    ;;
+*)
+    echo "usage: $0 prepare|device" >&2
+    exit 2
+    ;;
+esac
