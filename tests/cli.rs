@@ -200,3 +200,17 @@ fn presets_load() {
         assert!(spec.system.len() > 1000, "{p}");
     }
 }
+
+#[test]
+fn unknown_adapter_is_named() {
+    let out = wgmd()
+        .args(["--adapter", "no-such-gpu-xyz", "info"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("no-such-gpu-xyz") && err.contains("adapters found"),
+        "{err}"
+    );
+}
