@@ -15,7 +15,10 @@
 @group(0) @binding(3) var<storage, read> nbr_count: array<u32>;
 @group(0) @binding(4) var<storage, read> lj_pairs: array<vec4f>;
 @group(0) @binding(5) var<storage, read_write> force: array<vec4f>;
-@group(0) @binding(6) var<storage, read_write> atom_virial: array<f32>;
+// (virial share, cutoff-jump share): y sums U(r_c) of in-range pairs for a plainly truncated
+// potential (0 when shifted), so the host can report the energy the dynamics conserves.
+@group(0) @binding(6) var<storage, read_write> atom_virial: array<vec2f>;
+@group(0) @binding(8) var<storage, read> lj_rc: array<f32>;
 @group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>>;
 
 // (energy, force/r) of one pair at squared distance r2 < cutoff^2.
@@ -41,13 +44,16 @@ fn lj_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     var f = vec3f(0.0);
     var e = 0.0;
     var w = 0.0;
+    var erc = 0.0;
     for (var k = 0u; k < n; k++) {
         let j = nbr_list[k * P.n_atoms + i];
         let xj = pos[j];
         let d = min_image(xi.xyz - xj.xyz, P);
         let r2 = dot(d, d);
-        let prm = lj_pairs[row + bitcast<u32>(xj.w)];
+        let pair = row + bitcast<u32>(xj.w);
+        let prm = lj_pairs[pair];
         if (r2 < prm.z) {
+            erc += lj_rc[pair];
             let ef = lj_pair(r2, prm);
             f += ef.y * d;
             e += ef.x;
@@ -55,7 +61,7 @@ fn lj_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
         }
     }
     force[i] = vec4f(f, 0.5 * e);
-    atom_virial[i] = 0.5 * w;
+    atom_virial[i] = vec2f(0.5 * w, 0.5 * erc);
     let f2 = dot(f, f);
     if (not_finite(f2) || not_finite(e) || f2 > P.max_force2) {
         if (atomicMax(&status[ST_BLOWUP], 1u) == 0u) {

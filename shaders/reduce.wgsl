@@ -1,12 +1,12 @@
-// Reductions of the per-atom potential energy, kinetic energy and virial into one record
-// (pe, ke, virial, 0): a grid-stride first stage into per-workgroup partials, then one
+// Reductions of the per-atom potential energy, kinetic energy, virial and cutoff-jump energy
+// into one record (pe, ke, virial, cutoff jump): a grid-stride first stage into per-workgroup partials, then one
 // workgroup sums the partials. Tree sums in f32 keep the relative error near 1e-7·log2(N).
 #import common
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> force: array<vec4f>;
 @group(0) @binding(2) var<storage, read> vel: array<vec4f>;
-@group(0) @binding(3) var<storage, read> atom_virial: array<f32>;
+@group(0) @binding(3) var<storage, read> atom_virial: array<vec2f>;
 @group(0) @binding(4) var<storage, read_write> partials: array<vec4f>;
 @group(0) @binding(5) var<storage, read_write> observables: array<vec4f>;
 
@@ -28,7 +28,8 @@ fn reduce_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_i
     var s = vec4f(0.0);
     for (var i = wid.x * RWG + lid; i < P.n_atoms; i += P.n_partials * RWG) {
         let v = vel[i];
-        s += vec4f(force[i].w, 0.5 * P.mvv2e * dot(v.xyz, v.xyz) / v.w, atom_virial[i], 0.0);
+        let wv = atom_virial[i];
+        s += vec4f(force[i].w, 0.5 * P.mvv2e * dot(v.xyz, v.xyz) / v.w, wv.x, wv.y);
     }
     acc[lid] = s;
     tree(lid);

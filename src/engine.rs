@@ -246,7 +246,7 @@ impl Simulation {
             pos: c.storage_init("pos", &pos)?,
             vel: c.storage_init("vel", &vel)?,
             force: c.storage("force", 16 * nu)?,
-            atom_virial: c.storage("atom_virial", 4 * nu)?,
+            atom_virial: c.storage("atom_virial", 8 * nu)?,
             ref_pos: c.storage("ref_pos", 16 * nu)?,
             status: c.storage_init("status", &st)?,
             cell_count: c.storage("cell_count", 4 * ncell)?,
@@ -525,6 +525,7 @@ impl Simulation {
             total_energy: pe + ke,
             pressure: (2.0 * ke + w) / (3.0 * sys.volume()) * units.pressure_factor(),
             virial: w,
+            conserved_energy: pe + ke - obs[3] as f64,
         }
     }
 

@@ -245,6 +245,12 @@ fn run(
         last.total_energy,
         last.pressure
     );
+    println!(
+        "conserved energy (truncated pairs counted as shifted) {:.8e} -> {:.8e}: relative drift {:.2e}",
+        first.conserved_energy,
+        last.conserved_energy,
+        (last.conserved_energy - first.conserved_energy) / first.conserved_energy.abs()
+    );
     let st = sim.stats();
     println!(
         "{} atoms, {} steps in {:.3} s: {}, {:.1} steps/s, {:.3e} atom-steps/s ({} neighbor builds)",

@@ -86,8 +86,21 @@ fn lammps_in_lj_thermo() {
         "E_pair/N {}",
         t100.potential_energy / n
     );
-    // Unshifted cutoff: LAMMPS drifts by −0.009/atom over 100 steps; ours must be as small.
-    assert!((t100.total_energy / n - t0.total_energy / n).abs() < 0.02);
+    // Total energy as LAMMPS defines it (unshifted truncation) is not conserved: each pair
+    // crossing r_c jumps by U(r_c). LAMMPS's own log drifts −0.0089257 ε/atom over these 100
+    // steps; ours must drift the same way (statistically: other velocities).
+    let drift = t100.total_energy / n - t0.total_energy / n;
+    assert!(
+        (drift - -0.0089257).abs() < 0.003,
+        "unshifted total energy drift {drift} per atom"
+    );
+    // The energy the dynamics conserves (same forces as the shifted potential): < 1e-4 relative.
+    let rel = (t100.conserved_energy - t0.conserved_energy) / t0.conserved_energy.abs();
+    eprintln!("drift per atom {drift:.6}, conserved-energy relative drift {rel:.2e}");
+    assert!(
+        rel.abs() < 1e-4,
+        "conserved energy drifted {rel:.2e} relative over 100 steps"
+    );
 }
 
 /// NIST SRSW LJ reference configurations: energy and virial (plain truncation) and the

@@ -129,6 +129,17 @@ impl LjTable {
             .collect()
     }
 
+    /// Per pair: U(r_c) of the unshifted potential minus the applied shift — the energy a pair
+    /// gains or loses when it crosses a plain truncation (0 for shifted pairs).
+    pub fn cutoff_jump(&self) -> Vec<f32> {
+        self.pairs
+            .iter()
+            .map(|p| {
+                (lj_pair(p.cutoff * p.cutoff, &LjPair { shift: 0.0, ..*p }).0 - p.shift) as f32
+            })
+            .collect()
+    }
+
     /// Largest |F| that a healthy run should never see: 1e5·ε/σ of the stiffest pair
     /// (an LJ pair reaches that near r = 0.55σ, far inside any thermal approach).
     pub fn max_force(&self) -> f64 {
@@ -214,6 +225,7 @@ pub fn reference(sys: &System, table: &LjTable) -> LjReference {
 pub struct LjForce {
     kernel: Kernel,
     pub table_buf: wgpu::Buffer,
+    rc_buf: wgpu::Buffer,
     bind: Option<wgpu::BindGroup>,
 }
 
@@ -222,9 +234,11 @@ impl LjForce {
         let module = ShaderModule::new(ctx, "lj")?;
         let kernel = Kernel::new(ctx, &module, "lj_force", &[])?;
         let table_buf = ctx.storage_init("lj_pairs", &table.gpu_data())?;
+        let rc_buf = ctx.storage_init("lj_rc", &table.cutoff_jump())?;
         Ok(LjForce {
             kernel,
             table_buf,
+            rc_buf,
             bind: None,
         })
     }
@@ -233,6 +247,7 @@ impl LjForce {
     pub fn bind(&mut self, ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> Result<()> {
         let mut all = buffers.to_vec();
         all.push(("lj_pairs", &self.table_buf));
+        all.push(("lj_rc", &self.rc_buf));
         self.bind = Some(self.kernel.bind(ctx, &all)?);
         Ok(())
     }

@@ -54,6 +54,10 @@ pub struct Thermo {
     pub pressure: f64,
     /// W = Σ_{i<j} r_ij·f_ij including tail corrections (energy units).
     pub virial: f64,
+    /// Total energy with every plainly truncated pair counted as shifted: what velocity Verlet
+    /// conserves (truncated and shifted LJ have the same forces). Equals `total_energy` for
+    /// shifted potentials.
+    pub conserved_energy: f64,
 }
 
 pub const CSV_HEADER: &str =
