@@ -13,7 +13,7 @@ prepare)
     cargo build --release
     mkdir -p .dev
     cp target/release/wgmd .dev/wgmd
-    cp ../shared/anchors/openmm_lj.py .dev/
+    install -m 644 ../shared/anchors/openmm_lj.py .dev/openmm_lj.py
     ;;
 device)
     for f in .gl/*.deb; do dpkg -x "$f" /; done
