@@ -4,33 +4,12 @@
 //!     cargo run --release --example lj_nve
 
 use wgmd::engine::{SimSpec, Simulation};
-use wgmd::forces::lj::LjSpec;
 use wgmd::gpu::{GpuContext, GpuOptions};
-use wgmd::integrate::{Integrator, Method};
-use wgmd::system::{lattice_system, Lattice};
-use wgmd::units::Units;
 
 fn main() -> anyhow::Result<()> {
-    let a = Lattice::Fcc.constant_for_density(0.8442);
-    let mut system = lattice_system(Lattice::Fcc, [10, 10, 10], a, "A", 1.0);
-    system.maxwell_boltzmann(1.44, 87287, Units::Lj);
-    let spec = SimSpec {
-        system,
-        units: Units::Lj,
-        lj: LjSpec {
-            cutoff: 2.5,
-            shift: true,
-            tail: false,
-            sigma: vec![1.0],
-            epsilon: vec![1.0],
-            pairs: vec![],
-        },
-        skin: 0.3,
-        integrator: Integrator {
-            dt: 0.005,
-            method: Method::VelocityVerlet,
-        },
-    };
+    // LAMMPS in.lj on 10³ cells, with a shifted cutoff so the total energy is conserved.
+    let mut spec = SimSpec::lammps_in_lj(10);
+    spec.lj.shift = true;
     let ctx = GpuContext::new(&GpuOptions::default())?;
     let mut sim = Simulation::new(ctx, spec)?;
     println!("step  temperature  potential  total");

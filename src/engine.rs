@@ -33,6 +33,32 @@ pub struct SimSpec {
 }
 
 impl SimSpec {
+    /// The LAMMPS `bench/in.lj` workload on `cells`³ fcc unit cells (4·cells³ atoms):
+    /// ρ* = 0.8442, T* = 1.44 (seed 87287), LJ truncated at 2.5σ, skin 0.3σ, dt 0.005τ, NVE.
+    pub fn lammps_in_lj(cells: usize) -> SimSpec {
+        let a = crate::system::Lattice::Fcc.constant_for_density(0.8442);
+        let mut system =
+            crate::system::lattice_system(crate::system::Lattice::Fcc, [cells; 3], a, "A", 1.0);
+        system.maxwell_boltzmann(1.44, 87287, Units::Lj);
+        SimSpec {
+            system,
+            units: Units::Lj,
+            lj: LjSpec {
+                cutoff: 2.5,
+                shift: false,
+                tail: false,
+                sigma: vec![1.0],
+                epsilon: vec![1.0],
+                pairs: vec![],
+            },
+            skin: 0.3,
+            integrator: Integrator {
+                dt: 0.005,
+                method: Method::VelocityVerlet,
+            },
+        }
+    }
+
     /// Checks the parameters that the GPU code relies on; names what is wrong.
     pub fn validate(&self) -> Result<()> {
         self.system.validate()?;

@@ -10,12 +10,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use wgmd::config::Config;
 use wgmd::engine::{SimSpec, Simulation};
-use wgmd::forces::lj::LjSpec;
 use wgmd::gpu::{GpuContext, GpuOptions};
-use wgmd::integrate::{Integrator, Method};
+use wgmd::integrate::Method;
 use wgmd::io::{xyz, AtomicFile};
 use wgmd::observe::{Thermo, CSV_HEADER};
-use wgmd::system::{lattice_system, Lattice};
 use wgmd::units::Units;
 
 #[derive(Parser)]
@@ -265,29 +263,9 @@ fn run(
     Ok(())
 }
 
-/// The LAMMPS in.lj workload with about `atoms` atoms.
+/// The LAMMPS in.lj workload with about `atoms` atoms (the nearest 4·n³).
 pub fn lj_bench_spec(atoms: u64) -> SimSpec {
-    let n = ((atoms as f64 / 4.0).cbrt().round() as usize).max(3);
-    let a = Lattice::Fcc.constant_for_density(0.8442);
-    let mut system = lattice_system(Lattice::Fcc, [n, n, n], a, "A", 1.0);
-    system.maxwell_boltzmann(1.44, 87287, Units::Lj);
-    SimSpec {
-        system,
-        units: Units::Lj,
-        lj: LjSpec {
-            cutoff: 2.5,
-            shift: false,
-            tail: false,
-            sigma: vec![1.0],
-            epsilon: vec![1.0],
-            pairs: vec![],
-        },
-        skin: 0.3,
-        integrator: Integrator {
-            dt: 0.005,
-            method: Method::VelocityVerlet,
-        },
-    }
+    SimSpec::lammps_in_lj(((atoms as f64 / 4.0).cbrt().round() as usize).max(3))
 }
 
 fn bench_lj(

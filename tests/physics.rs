@@ -14,26 +14,7 @@ use wgmd::units::Units;
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
 fn in_lj_spec(cells: usize) -> SimSpec {
-    let a = Lattice::Fcc.constant_for_density(0.8442);
-    let mut system = lattice_system(Lattice::Fcc, [cells; 3], a, "A", 1.0);
-    system.maxwell_boltzmann(1.44, 87287, Units::Lj);
-    SimSpec {
-        system,
-        units: Units::Lj,
-        lj: LjSpec {
-            cutoff: 2.5,
-            shift: false,
-            tail: false,
-            sigma: vec![1.0],
-            epsilon: vec![1.0],
-            pairs: vec![],
-        },
-        skin: 0.3,
-        integrator: Integrator {
-            dt: 0.005,
-            method: Method::VelocityVerlet,
-        },
-    }
+    SimSpec::lammps_in_lj(cells)
 }
 
 /// LAMMPS bench/in.lj (log.15Jul25.lj.fixed.g++.1): 32,000 atoms. Step 0 depends only on the
