@@ -13,16 +13,12 @@ use wgmd::units::Units;
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
-fn in_lj_spec(cells: usize) -> SimSpec {
-    SimSpec::lammps_in_lj(cells)
-}
-
 /// LAMMPS bench/in.lj (log.15Jul25.lj.fixed.g++.1): 32,000 atoms. Step 0 depends only on the
 /// lattice and T = 1.44: E_pair/N = −6.7733681, P = −5.0197073. Step 100 depends on LAMMPS's
 /// RNG for velocities: T ≈ 0.757 ± 0.005, E_pair/N ≈ −5.76.
 #[test]
 fn lammps_in_lj_thermo() {
-    let spec = in_lj_spec(20);
+    let spec = SimSpec::lammps_in_lj(20);
     assert_eq!(spec.system.len(), 32000);
     let n = 32000.0;
     // float64 reference at step 0, to LAMMPS's printed precision.

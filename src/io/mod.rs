@@ -63,11 +63,6 @@ impl AtomicFile {
         Ok(())
     }
 
-    /// Keeps what was written as `<name>.incomplete`; returns that path.
-    pub fn abandon(mut self) -> Option<PathBuf> {
-        self.keep_incomplete()
-    }
-
     fn keep_incomplete(&mut self) -> Option<PathBuf> {
         let mut w = self.writer.take()?;
         let _ = w.flush();
