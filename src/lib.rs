@@ -14,6 +14,8 @@
 //! - [`integrate`] — velocity Verlet and Langevin BAOAB (Philox RNG), with float64 twins.
 //! - [`observe`] — GPU reductions of energies and virial; temperature and pressure.
 //! - [`engine`] — [`engine::Simulation`]: GPU buffers and the step loop.
+//! - [`ani`] — ANI-2x: NeuroChem model loader ([`ani::neurochem`]) and the float64 CPU
+//!   reference (pairs with TorchANI periodic images, AEVs, networks, analytic forces).
 //!
 //! ## Data flow of one step (all on the GPU, one compute pass per batch of steps)
 //! integrate first half (+ max displacement) → decide (writes indirect args) → cell list
@@ -27,6 +29,7 @@
 //!   per batch of up to 1000 steps), instead of double-buffering it.
 //! - Full neighbor lists cost `4·capacity` bytes per atom.
 
+pub mod ani;
 pub mod config;
 pub mod engine;
 pub mod forces;
