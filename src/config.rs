@@ -351,6 +351,7 @@ impl Config {
             system,
             units: self.units,
             lj: lj_spec,
+            ani: None,
             skin,
             integrator: Integrator { dt: ic.dt, method },
         };

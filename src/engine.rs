@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 
+use crate::forces::ani::{AniForce, AniSpec};
 use crate::forces::lj::{LjForce, LjSpec, LjTable};
 use crate::gpu::params::{status, Params};
 use crate::gpu::{self, GpuContext};
@@ -26,7 +27,10 @@ use crate::units::Units;
 pub struct SimSpec {
     pub system: System,
     pub units: Units,
+    /// Lennard-Jones parameters; [`LjSpec::off`] when the run has no LJ term.
     pub lj: LjSpec,
+    /// ANI neural-network potential (physical units only; not combined with LJ).
+    pub ani: Option<AniSpec>,
     /// Verlet skin (length units).
     pub skin: f64,
     pub integrator: Integrator,
@@ -51,6 +55,7 @@ impl SimSpec {
                 epsilon: vec![1.0],
                 pairs: vec![],
             },
+            ani: None,
             skin: 0.3,
             integrator: Integrator {
                 dt: 0.005,
@@ -70,6 +75,23 @@ impl SimSpec {
             .cloned()
             .fold(f64::INFINITY, f64::min)
             / 2.0;
+        if let Some(ani) = &self.ani {
+            if !self.lj.is_off() {
+                bail!("forces.lj and forces.ani together are not supported: choose one force field");
+            }
+            if self.units != Units::Physical {
+                bail!("ANI potentials need units = \"physical\" (Å, fs, eV)");
+            }
+            let rc = ani.model.aev.rcr;
+            if rc > half {
+                bail!(
+                    "the ANI radial cutoff ({rc} Å) is larger than half the shortest box edge \
+                     ({half} Å); the GPU path uses minimum images, so periodic boxes need every \
+                     edge >= {} Å",
+                    2.0 * rc
+                );
+            }
+        }
         if self.lj.cutoff > half {
             bail!(
                 "forces.lj.cutoff = {} is larger than half the shortest box edge ({half}); \
@@ -151,6 +173,9 @@ impl Buffers {
     }
 }
 
+/// Angular neighbors per atom the ANI kernels cache in workgroup memory.
+const MAX_ANI_ANGULAR: u32 = 128;
+
 /// Bytes of the status + observables record read back after each batch.
 const STAGING_BYTES: u64 = (status::LEN * 4 + 16) as u64;
 
@@ -173,6 +198,7 @@ pub struct Simulation {
     cells: CellList,
     nbr: NeighborKernels,
     lj: LjForce,
+    ani: Option<AniForce>,
     integ: IntegratorKernels,
     reduce: Reducer,
     step: u64,
@@ -197,7 +223,11 @@ impl Simulation {
         sys.wrap();
         let n = sys.len() as u32;
         let table = LjTable::new(&spec.lj)?;
-        let list_cut = table.cutoff + spec.skin;
+        let force_cut = match &spec.ani {
+            Some(a) => a.model.aev.rcr,
+            None => table.cutoff,
+        };
+        let list_cut = force_cut + spec.skin;
         let grid = CellGrid::new(sys.box_lengths, list_cut);
         let capacity = neighbor::initial_capacity(&sys, list_cut);
         let units = spec.units;
@@ -229,7 +259,10 @@ impl Simulation {
             n_blocks: grid.n_blocks(),
             list_cut2: (list_cut * list_cut) as f32,
             half_skin2: (0.25 * spec.skin * spec.skin) as f32,
-            max_force2: (table.max_force() * table.max_force()).min(f32::MAX as f64) as f32,
+            max_force2: {
+                let fmax = spec.ani.as_ref().map_or(table.max_force(), |a| a.max_force);
+                (fmax * fmax).min(f32::MAX as f64) as f32
+            },
             dt: spec.integrator.dt as f32,
             ftm2v: units.ftm2v() as f32,
             mvv2e: units.mvv2e() as f32,
@@ -303,10 +336,17 @@ impl Simulation {
         let cells = CellList::new(c, &named)?;
         let mut nbr = NeighborKernels::new(c)?;
         let mut lj = LjForce::new(c, &table)?;
+        let mut ani = match &spec.ani {
+            Some(a) => Some(AniForce::new(c, a, &sys.types, units.ani_energy_scale())?),
+            None => None,
+        };
         let mut integ = IntegratorKernels::new(c, &spec.integrator.method)?;
         let mut reduce = Reducer::new(c, n)?;
         nbr.bind(c, &named)?;
         lj.bind(c, &named)?;
+        if let Some(a) = ani.as_mut() {
+            a.bind(c, &named)?;
+        }
         integ.bind(c, &named)?;
         reduce.bind(c, &named)?;
         drop(named);
@@ -320,6 +360,7 @@ impl Simulation {
             cells,
             nbr,
             lj,
+            ani,
             integ,
             reduce,
             step: 0,
@@ -375,7 +416,7 @@ impl Simulation {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 self.cells.encode(&mut pass, self.launch_direct());
                 self.nbr.encode_build(&mut pass, self.launch_direct());
-                self.lj.encode(&mut pass, self.params.n_atoms);
+                self.encode_forces(&mut pass);
             }
             let st = self.submit_and_read(enc)?;
             // Overflow first: forces from a truncated list can look like a blow-up.
@@ -400,6 +441,13 @@ impl Simulation {
         Ok(())
     }
 
+    fn encode_forces(&self, pass: &mut wgpu::ComputePass<'_>) {
+        match &self.ani {
+            Some(a) => a.encode(pass),
+            None => self.lj.encode(pass, self.params.n_atoms),
+        }
+    }
+
     /// Encodes `n` whole steps. Inside the batch each step's closing half kick is folded
     /// into the next step's opening kernel; the last one is a separate kick so velocities
     /// are at full steps when the batch ends (for sampling and the snapshot).
@@ -411,7 +459,7 @@ impl Simulation {
             self.nbr.encode_decide(pass);
             self.cells.encode(pass, launch);
             self.nbr.encode_build(pass, launch);
-            self.lj.encode(pass, atoms);
+            self.encode_forces(pass);
         }
         if n > 0 {
             self.integ.encode_kick(pass, atoms);
@@ -525,10 +573,15 @@ impl Simulation {
                 .clone();
             bail!(
                 "the simulation became unstable at step {}: atom {} ({name}) has a non-finite force or one above \
-                 {:.3e} (energy/length); atoms overlap or the time step is too large",
+                 {:.3e} (energy/length){}; atoms overlap or the time step is too large",
                 st.blowup_step,
                 st.blowup_atom as u64 + 1,
-                self.table.max_force()
+                self.spec.ani.as_ref().map_or(self.table.max_force(), |a| a.max_force),
+                if self.ani.is_some() {
+                    format!(", or more than {MAX_ANI_ANGULAR} neighbors within the ANI angular cutoff")
+                } else {
+                    String::new()
+                }
             );
         }
         Ok(())
@@ -537,7 +590,11 @@ impl Simulation {
     fn to_thermo(&self, obs: [f32; 4]) -> Thermo {
         let sys = &self.spec.system;
         let units = self.spec.units;
-        let (tail_e, tail_w) = self.table.tail_corrections(sys);
+        let (mut tail_e, tail_w) = self.table.tail_corrections(sys);
+        if let Some(a) = &self.spec.ani {
+            // Constant self energies, summed in f64 (far too large for an f32 GPU sum).
+            tail_e += a.self_energy(&sys.types) * units.ani_energy_scale();
+        }
         let pe = obs[0] as f64 + tail_e;
         let ke = obs[1] as f64;
         let w = obs[2] as f64 + tail_w;
@@ -639,6 +696,9 @@ impl Simulation {
         let named = self.bufs.named();
         self.nbr.bind(&self.ctx, &named)?;
         self.lj.bind(&self.ctx, &named)?;
+        if let Some(a) = self.ani.as_mut() {
+            a.bind(&self.ctx, &named)?;
+        }
         self.stats.neighbor_capacity = self.params.nbr_capacity;
         Ok(())
     }
@@ -649,6 +709,37 @@ impl Simulation {
             4 * status::FORCE_REBUILD as u64,
             bytemuck::bytes_of(&1u32),
         );
+    }
+    /// Evaluates the forces `reps` times at the current positions (one compute pass, no
+    /// neighbor rebuild) and returns the wall time including the final wait: the force-only
+    /// figure of `wgmd bench`.
+    pub fn time_force_evaluations(&mut self, reps: u32) -> Result<f64> {
+        let t0 = std::time::Instant::now();
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for _ in 0..reps {
+                self.encode_forces(&mut pass);
+            }
+        }
+        let st = self.submit_and_read(enc)?;
+        let secs = t0.elapsed().as_secs_f64();
+        self.check_blowup(&st)?;
+        Ok(secs)
+    }
+
+    /// The ANI term, when the run has one.
+    pub fn ani(&self) -> Option<&AniForce> {
+        self.ani.as_ref()
+    }
+    /// Per-atom ANI network energies (Hartree, without self energies), input order.
+    pub fn ani_atom_energies(&self) -> Result<Vec<f64>> {
+        let a = self
+            .ani
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("this simulation has no ANI term"))?;
+        let e: Vec<f32> = self.ctx.read_buffer(&a.atom_energy)?;
+        Ok(e[..self.n_atoms()].iter().map(|&x| x as f64).collect())
     }
     /// The current state as a host System (input order, wrapped positions).
     pub fn system(&self) -> Result<System> {

@@ -10,11 +10,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use wgmd::config::Config;
 use wgmd::engine::{SimSpec, Simulation};
+use wgmd::forces::ani::AniPrecision;
 use wgmd::gpu::{GpuContext, GpuOptions};
 use wgmd::integrate::Method;
 use wgmd::io::{xyz, AtomicFile};
 use wgmd::observe::{Thermo, CSV_HEADER};
 use wgmd::units::Units;
+
+mod ani_cli;
 
 #[derive(Parser)]
 #[command(name = "wgmd", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("WGMD_COMMIT"), ")"),
@@ -50,6 +53,26 @@ enum Command {
         #[command(subcommand)]
         which: BenchKind,
     },
+    /// Single-point energy and forces as JSON.
+    Eval {
+        /// Potential for --xyz structures (ani2x).
+        #[arg(long)]
+        potential: String,
+        /// The model's NeuroChem .info file (e.g. ani-2x_8x.info from the ANI model zoo).
+        #[arg(long)]
+        model: PathBuf,
+        /// Use only this ensemble member (default: the whole ensemble).
+        #[arg(long)]
+        model_index: Option<usize>,
+        /// Storage precision of AEVs, weights and activations: f32 or f16.
+        #[arg(long, default_value = "f32")]
+        precision: String,
+        /// Structure (XYZ; extended XYZ Lattice= makes it periodic).
+        #[arg(long)]
+        xyz: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the GPU adapter, backend, driver, features and limits.
     Info,
 }
@@ -69,6 +92,22 @@ enum BenchKind {
         #[arg(long, value_enum, default_value_t = Precision::F32)]
         precision: Precision,
         /// Print one JSON object (otherwise a readable line).
+        #[arg(long)]
+        json: bool,
+    },
+    /// ANI-2x energy + forces on a periodic water box at 1 g/cm³ (ensemble of all members).
+    Ani {
+        /// The model's NeuroChem .info file.
+        #[arg(long)]
+        model: PathBuf,
+        /// Atoms (rounded down to whole water molecules).
+        #[arg(long, default_value_t = 3000)]
+        atoms: usize,
+        #[arg(long, default_value = "f32")]
+        precision: String,
+        /// Timed repetitions.
+        #[arg(long, default_value_t = 20)]
+        reps: u32,
         #[arg(long)]
         json: bool,
     },
@@ -123,6 +162,39 @@ fn real_main() -> Result<()> {
                     json,
                 },
         }) => bench_lj(&gpu, atoms, steps, warmup, precision, json),
+        Some(Command::Bench {
+            which:
+                BenchKind::Ani {
+                    model,
+                    atoms,
+                    precision,
+                    reps,
+                    json,
+                },
+        }) => ani_cli::bench_ani(
+            &gpu,
+            &model,
+            atoms,
+            AniPrecision::parse(&precision)?,
+            reps,
+            json,
+        ),
+        Some(Command::Eval {
+            potential,
+            model,
+            model_index,
+            precision,
+            xyz,
+            json,
+        }) => ani_cli::eval_ani(
+            &gpu,
+            &potential,
+            &model,
+            model_index,
+            AniPrecision::parse(&precision)?,
+            &xyz,
+            json,
+        ),
     }
 }
 

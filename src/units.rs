@@ -45,6 +45,14 @@ impl Units {
     pub fn mvv2e(self) -> f64 {
         1.0 / self.ftm2v()
     }
+    /// Hartree in this unit system's energy unit (ANI models work in Hartree and Å; only
+    /// physical units are allowed with them, where this is eV per Hartree).
+    pub fn ani_energy_scale(self) -> f64 {
+        match self {
+            Units::Physical => crate::forces::ani::HARTREE_EV,
+            Units::Lj => 1.0,
+        }
+    }
     /// Factor turning energy/volume into the reported pressure unit.
     pub fn pressure_factor(self) -> f64 {
         match self {

@@ -106,6 +106,7 @@ fn nist_lj_reference_configurations() {
                 epsilon: vec![1.0],
                 pairs: vec![],
             },
+            ani: None,
             skin: 0.0,
             integrator: Integrator {
                 dt: 0.001,
@@ -169,6 +170,7 @@ fn nve_energy_conservation() {
             epsilon: vec![1.0],
             pairs: vec![],
         },
+        ani: None,
         skin: 0.3,
         integrator: Integrator {
             dt: 0.005,
@@ -230,6 +232,7 @@ fn langevin_temperature() {
             epsilon: vec![1.0],
             pairs: vec![],
         },
+        ani: None,
         skin: 0.3,
         integrator: Integrator {
             dt: 0.005,

@@ -176,3 +176,4 @@ impl AniModel {
         self.members.len()
     }
 }
+pub mod eval;

@@ -24,6 +24,24 @@ pub struct LjSpec {
     pub pairs: Vec<(u32, u32, f64, f64)>,
 }
 
+impl LjSpec {
+    /// No LJ interactions (all ε = 0) for `n_types` types; `cutoff` only sizes the table.
+    pub fn off(n_types: usize, cutoff: f64) -> LjSpec {
+        LjSpec {
+            cutoff,
+            shift: false,
+            tail: false,
+            sigma: vec![1.0; n_types],
+            epsilon: vec![0.0; n_types],
+            pairs: vec![],
+        }
+    }
+    /// True when every pair has ε = 0, so the LJ term contributes nothing.
+    pub fn is_off(&self) -> bool {
+        self.epsilon.iter().all(|&e| e == 0.0) && self.pairs.iter().all(|p| p.3 == 0.0)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LjPair {
     pub sigma: f64,

@@ -32,6 +32,15 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     pub features: wgpu::Features,
     pub limits: wgpu::Limits,
+    /// Compiled modules and pipelines by name: simulations built on one context (tests, the
+    /// viewer's reset, `eval` of many structures) compile each kernel once.
+    pub cache: KernelCache,
+}
+
+#[derive(Default)]
+pub struct KernelCache {
+    modules: std::sync::Mutex<HashMap<String, Arc<ShaderModule>>>,
+    kernels: std::sync::Mutex<HashMap<String, Kernel>>,
 }
 
 const NO_ADAPTER: &str = "no GPU adapter found: install your GPU's Vulkan/Metal/DX12 driver, or on a \
@@ -136,6 +145,7 @@ impl GpuContext {
             info,
             features,
             limits,
+            cache: KernelCache::default(),
         }))
     }
 
@@ -280,6 +290,7 @@ pub fn groups_for(items: u32, wg: u32) -> u32 {
 }
 
 /// One compute entry point with the names of the bindings it really uses.
+#[derive(Clone)]
 pub struct Kernel {
     pub name: String,
     pub pipeline: wgpu::ComputePipeline,
@@ -295,6 +306,10 @@ impl Kernel {
         entry: &str,
         overrides: &[(&str, f64)],
     ) -> Result<Kernel> {
+        let key = format!("{}|{entry}|{overrides:?}", module.name);
+        if let Some(k) = ctx.cache.kernels.lock().unwrap().get(&key) {
+            return Ok(k.clone());
+        }
         let ep = module
             .naga
             .entry_points
@@ -330,11 +345,13 @@ impl Kernel {
                 },
                 cache: None,
             });
-        Ok(Kernel {
+        let k = Kernel {
             name: entry.to_string(),
             pipeline,
             bindings,
-        })
+        };
+        ctx.cache.kernels.lock().unwrap().insert(key, k.clone());
+        Ok(k)
     }
 
     /// A bind group giving each used binding the buffer of the same name.
@@ -371,7 +388,11 @@ pub struct ShaderModule {
 }
 
 impl ShaderModule {
-    pub fn new(ctx: &GpuContext, name: &str) -> Result<ShaderModule> {
+    /// Composes, validates and compiles `name` once per context (later calls share it).
+    pub fn new(ctx: &GpuContext, name: &str) -> Result<Arc<ShaderModule>> {
+        if let Some(m) = ctx.cache.modules.lock().unwrap().get(name) {
+            return Ok(m.clone());
+        }
         let source = shaders::compose(name)?;
         let (naga, info) = shaders::validate(name, &source)?;
         let module = ctx
@@ -380,12 +401,14 @@ impl ShaderModule {
                 label: Some(name),
                 source: wgpu::ShaderSource::Wgsl(source.into()),
             });
-        Ok(ShaderModule {
+        let m = Arc::new(ShaderModule {
             name: name.to_string(),
             module,
             naga,
             info,
-        })
+        });
+        ctx.cache.modules.lock().unwrap().insert(name.to_string(), m.clone());
+        Ok(m)
     }
 }
 

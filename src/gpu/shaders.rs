@@ -11,10 +11,28 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("lj", include_str!("../../shaders/lj.wgsl")),
     ("integrate", include_str!("../../shaders/integrate.wgsl")),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
+    ("prec_f32", include_str!("../../shaders/prec_f32.wgsl")),
+    ("prec_f16", include_str!("../../shaders/prec_f16.wgsl")),
+    ("prec_f16n", include_str!("../../shaders/prec_f16n.wgsl")),
+    ("aev", include_str!("../../shaders/aev.wgsl")),
+    ("mlp", include_str!("../../shaders/mlp.wgsl")),
 ];
 
 /// Kernel files (everything but shared snippets); each must validate on its own.
-pub const KERNEL_FILES: &[&str] = &["cell_list", "neighbor", "lj", "integrate", "reduce"];
+/// A `+` joins a precision snippet and the file that uses it (`prec_f16+aev`).
+pub const KERNEL_FILES: &[&str] = &[
+    "cell_list",
+    "neighbor",
+    "lj",
+    "integrate",
+    "reduce",
+    "prec_f32+aev",
+    "prec_f16+aev",
+    "prec_f16n+aev",
+    "prec_f32+mlp",
+    "prec_f16+mlp",
+    "prec_f16n+mlp",
+];
 
 fn source(name: &str) -> Result<&'static str> {
     SOURCES
@@ -24,11 +42,14 @@ fn source(name: &str) -> Result<&'static str> {
         .ok_or_else(|| anyhow!("internal: no shader named '{name}'"))
 }
 
-/// Resolves `#import other` lines recursively.
+/// Resolves `#import other` lines recursively. `a+b` composes `a` then `b` (variants: a
+/// precision snippet in front of a kernel file that uses its `Store*` aliases).
 pub fn compose(name: &str) -> Result<String> {
     let mut seen = Vec::new();
     let mut out = String::new();
-    compose_into(name, &mut seen, &mut out)?;
+    for part in name.split('+') {
+        compose_into(part, &mut seen, &mut out)?;
+    }
     Ok(out)
 }
 

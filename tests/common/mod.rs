@@ -111,6 +111,7 @@ pub fn spec(system: System, lj: LjSpec, skin: f64, dt: f64, method: Method) -> S
         system,
         units: Units::Lj,
         lj,
+        ani: None,
         skin,
         integrator: Integrator { dt, method },
     }

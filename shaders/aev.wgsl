@@ -1,0 +1,446 @@
+// ANI atomic environment vectors (AEV) and their analytic derivatives (forces).
+//
+// Physics (ANI.md §3, §6): radial terms 0.25·exp(−η_R (r − R_k)²)·f_C(r; R_cr) per neighbor
+// species, angular terms 2·((1 + cos(θ′ − θ_z))/2)^ζ · exp(−η_A ((r_j + r_k)/2 − R_a)²) ·
+// f_C(r_j; R_ca) f_C(r_k; R_ca) per unordered neighbor-species pair, θ′ = arccos(0.95 cos θ).
+// The Rust twin is `ani::reference` (float64); tests hold them together.
+//
+// One workgroup per central atom, a gather everywhere (no float atomics, deterministic):
+// - `aev`: radial outputs are owned by threads (2 per thread), angular outputs by lanes
+//   (a, z) = lane % 32 with two private copies (lane / 32 splits the triples) summed at the end.
+// - `aev_force`: −∂E/∂r_a gathered from (1) pairs (a, j) using dE/dG of both ends, (2) triples
+//   centred on a, (3) triples centred on an angular neighbor c of a with a as one side. Each
+//   pair's virial is split between its two atoms; a triple's goes to its centre.
+//
+// Precision: AEV and dE/dAEV rows are `Store2` pairs (vec2f, or two halves in f16 mode) from the
+// `prec_*` snippet composed in front of this file. Row of atom i is row_of[i] (atoms grouped by
+// species so the dense layers see contiguous rows); dE/dAEV overwrites the AEV in place.
+#import common
+
+struct AniParams {
+    rcr: f32,
+    rca: f32,
+    eta_r: f32,
+    eta_a: f32,
+    zeta: f32,
+    n_species: u32,
+    n_shf_r: u32,
+    n_shf_a: u32,
+    n_shf_z: u32,
+    radial_len: u32,
+    aev_len: u32,
+    energy_scale: f32,    // Hartree -> engine energy unit (forces: Hartree/Å -> engine units)
+    half_pi_rcr: f32,     // π / (2 R_cr): f_C = cos²(r·π/(2R_c))
+    half_pi_rca: f32,
+    max_ang: u32,         // angular neighbors that fit the workgroup cache
+    _pad: u32,
+    shf_r: array<vec4f, 8>,
+    shf_a: array<vec4f, 4>,
+    cos_z: array<vec4f, 2>,
+    sin_z: array<vec4f, 2>,
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<uniform> A: AniParams;
+@group(0) @binding(2) var<storage, read> pos: array<vec4f>;
+@group(0) @binding(3) var<storage, read> nbr_list: array<u32>;
+@group(0) @binding(4) var<storage, read> nbr_count: array<u32>;
+@group(0) @binding(5) var<storage, read> species_of_type: array<u32>;
+@group(0) @binding(6) var<storage, read> row_of: array<u32>;
+@group(0) @binding(7) var<storage, read_write> aev: array<Store2>;
+@group(0) @binding(8) var<storage, read> grad: array<Store2>;
+@group(0) @binding(9) var<storage, read> atom_energy: array<f32>;
+@group(0) @binding(10) var<storage, read_write> force: array<vec4f>;
+@group(0) @binding(11) var<storage, read_write> atom_virial: array<vec2f>;
+@group(0) @binding(12) var<storage, read_write> status: array<atomic<u32>>;
+
+const LANES: u32 = 64u;
+const MAX_ANG: u32 = 128u;
+const MAX_RAD_OUT: u32 = 128u;
+const MAX_ANG_OUT: u32 = 896u;
+
+var<workgroup> ang_v: array<vec3f, MAX_ANG>;   // centre -> side (minimum image)
+var<workgroup> ang_r: array<f32, MAX_ANG>;
+var<workgroup> ang_s: array<u32, MAX_ANG>;
+var<workgroup> ang_j: array<u32, MAX_ANG>;
+var<workgroup> chunk_r: array<f32, LANES>;
+var<workgroup> chunk_s: array<u32, LANES>;
+var<workgroup> scan: array<u32, LANES>;
+var<workgroup> n_ang_wg: u32;
+var<workgroup> overflow_wg: u32;
+var<workgroup> out_acc: array<f32, 1920>;      // radial (128) | angular copy 0 (896) | copy 1
+var<workgroup> red: array<vec4f, LANES>;
+
+fn shf_r(k: u32) -> f32 { return A.shf_r[k / 4u][k % 4u]; }
+fn shf_a(a: u32) -> f32 { return A.shf_a[a / 4u][a % 4u]; }
+fn cos_z(z: u32) -> f32 { return A.cos_z[z / 4u][z % 4u]; }
+fn sin_z(z: u32) -> f32 { return A.sin_z[z / 4u][z % 4u]; }
+
+// (f_C, f_C') at r with half_pi = π/(2 R_c); the cos² form avoids 1 + cos cancellation at R_c.
+fn cutoff(r: f32, half_pi: f32) -> vec2f {
+    let x = r * half_pi;
+    let c = cos(x);
+    let s = sin(x);
+    return vec2f(c * c, -2.0 * half_pi * c * s);
+}
+
+// Upper-triangle index of an unordered species pair (ANI.md §3.6).
+fn pair_index(sj: u32, sk: u32) -> u32 {
+    let u = min(sj, sk);
+    let v = max(sj, sk);
+    return u * A.n_species - (u * (u - 1u)) / 2u + (v - u);
+}
+
+// b^ζ split as b^14 · b^(ζ−14): keeps log/exp error amplification at 0.1× instead of 14×.
+fn pow_zeta(b: f32) -> f32 {
+    let b2 = b * b;
+    let b4 = b2 * b2;
+    let b8 = b4 * b4;
+    let b14 = b8 * b4 * b2;
+    return b14 * exp2((A.zeta - 14.0) * log2(b));
+}
+
+// Exclusive scan of one flag per lane; returns this lane's offset, leaves the total in scan[63].
+fn lane_scan(lid: u32, flag: u32) -> u32 {
+    scan[lid] = flag;
+    workgroupBarrier();
+    for (var off = 1u; off < LANES; off = off * 2u) {
+        var add = 0u;
+        if (lid >= off) {
+            add = scan[lid - off];
+        }
+        workgroupBarrier();
+        scan[lid] = scan[lid] + add;
+        workgroupBarrier();
+    }
+    return scan[lid] - flag;
+}
+
+fn atom_index(wid: vec3u, nwg: vec3u) -> u32 {
+    return wid.y * nwg.x + wid.x;
+}
+
+fn species(t: vec4f) -> u32 {
+    return species_of_type[bitcast<u32>(t.w)];
+}
+
+// Fills ang_* with the neighbors of atom i closer than R_ca (row order, so deterministic);
+// radial_chunk(...) is given each 64-entry chunk of the row, which `aev` uses for radial terms.
+// Returns the number of row entries (uniform).
+fn row_len(i: u32) -> u32 {
+    return min(nbr_count[i], P.nbr_capacity);
+}
+
+fn collect_angular(i: u32, lid: u32, xi: vec3f, n_row: u32, with_radial: bool) {
+    if (lid == 0u) {
+        n_ang_wg = 0u;
+        overflow_wg = 0u;
+    }
+    workgroupBarrier();
+    let rca2 = A.rca * A.rca;
+    let rcr2 = A.rcr * A.rcr;
+    for (var base = 0u; base < n_row; base += LANES) {
+        let e = base + lid;
+        var flag = 0u;
+        var d = vec3f(0.0);
+        var r2 = 0.0;
+        var j = 0u;
+        var sj = 0u;
+        if (e < n_row) {
+            j = nbr_list[e * P.n_atoms + i];
+            let xj = pos[j];
+            d = min_image(xj.xyz - xi, P);
+            r2 = dot(d, d);
+            sj = species(xj);
+            flag = select(0u, 1u, r2 <= rca2);
+        }
+        let at = n_ang_wg + lane_scan(lid, flag);
+        if (flag == 1u) {
+            if (at < MAX_ANG) {
+                ang_v[at] = d;
+                ang_r[at] = sqrt(r2);
+                ang_s[at] = sj;
+                ang_j[at] = j;
+            } else {
+                overflow_wg = 1u;
+            }
+        }
+        if (with_radial) {
+            // Pairs beyond R_cr (list skin) get r = -1 and are skipped by the radial loop.
+            chunk_r[lid] = select(-1.0, sqrt(r2), e < n_row && r2 <= rcr2);
+            chunk_s[lid] = sj;
+        }
+        workgroupBarrier();
+        if (with_radial) {
+            let n_out = A.n_species * A.n_shf_r;
+            for (var o = lid; o < n_out; o += LANES) {
+                let s = o / A.n_shf_r;
+                let k = o % A.n_shf_r;
+                let rk = shf_r(k);
+                var acc = out_acc[o];
+                for (var q = 0u; q < LANES; q++) {
+                    let r = chunk_r[q];
+                    if (r >= 0.0 && chunk_s[q] == s) {
+                        let fc = cutoff(r, A.half_pi_rcr).x;
+                        let dr = r - rk;
+                        acc += 0.25 * exp(-A.eta_r * dr * dr) * fc;
+                    }
+                }
+                out_acc[o] = acc;
+            }
+        }
+        if (lid == 0u) {
+            n_ang_wg = n_ang_wg + scan[LANES - 1u];
+        }
+        workgroupBarrier();
+    }
+}
+
+fn flag_overflow(i: u32) {
+    // Too many neighbors within R_ca for the workgroup cache: only a collapsed (overlapping)
+    // configuration gets there, so it is reported like a blow-up at this atom.
+    if (atomicMax(&status[ST_BLOWUP], 1u) == 0u) {
+        atomicStore(&status[ST_BLOWUP_STEP], atomicLoad(&status[ST_STEP]));
+    }
+    atomicMin(&status[ST_BLOWUP_ATOM], i);
+}
+
+@compute @workgroup_size(64)
+fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+    let i = atom_index(wid, nwg);
+    if (i >= P.n_atoms) {
+        return;
+    }
+    for (var o = lid; o < 1920u; o += LANES) {
+        out_acc[o] = 0.0;
+    }
+    workgroupBarrier();
+    let xi = pos[i].xyz;
+    collect_angular(i, lid, xi, row_len(i), true);
+    let n_ang = min(workgroupUniformLoad(&n_ang_wg), MAX_ANG);
+    if (lid == 0u && overflow_wg != 0u) {
+        flag_overflow(i);
+    }
+
+    // Angular: lane owns output (a, z); the two halves of the workgroup take alternate j.
+    let n_az = A.n_shf_a * A.n_shf_z;
+    let az = lid % 32u;
+    let half = lid / 32u;
+    if (az < n_az) {
+        let a = az / A.n_shf_z;
+        let z = az % A.n_shf_z;
+        let ra = shf_a(a);
+        let cz = cos_z(z);
+        let sz = sin_z(z);
+        let copy = MAX_RAD_OUT + half * MAX_ANG_OUT;
+        for (var j = half; j < n_ang; j += 2u) {
+            let vj = ang_v[j];
+            let rj = ang_r[j];
+            let fcj = cutoff(rj, A.half_pi_rca).x;
+            let sj = ang_s[j];
+            for (var k = j + 1u; k < n_ang; k++) {
+                let rk = ang_r[k];
+                let c = dot(vj, ang_v[k]) / max(rj * rk, 1e-10);
+                let al = 0.95 * c;
+                let sg = sqrt(max((1.0 - al) * (1.0 + al), 0.0));
+                let b = 0.5 * (1.0 + al * cz + sg * sz);
+                let dm = 0.5 * (rj + rk) - ra;
+                let t = 2.0 * pow_zeta(b) * exp(-A.eta_a * dm * dm)
+                    * fcj * cutoff(rk, A.half_pi_rca).x;
+                let slot = copy + pair_index(sj, ang_s[k]) * n_az + az;
+                out_acc[slot] = out_acc[slot] + t;
+            }
+        }
+    }
+    workgroupBarrier();
+
+    // Write the row (pairs of features, so f16 mode can pack them).
+    let row = row_of[i];
+    let radial_len = A.radial_len;
+    let n_pairs = A.aev_len / 2u;
+    for (var q = lid; q < n_pairs; q += LANES) {
+        var v = vec2f(0.0);
+        for (var h = 0u; h < 2u; h++) {
+            let o = 2u * q + h;
+            var x = 0.0;
+            if (o < radial_len) {
+                x = out_acc[o];
+            } else {
+                let g = o - radial_len;
+                x = out_acc[MAX_RAD_OUT + g] + out_acc[MAX_RAD_OUT + MAX_ANG_OUT + g];
+            }
+            v[h] = x;
+        }
+        aev[row * n_pairs + q] = from2(v);
+    }
+}
+
+// dE/dG of row `row`, feature pair q.
+fn g2(row: u32, q: u32) -> vec2f {
+    return to2(grad[row * (A.aev_len / 2u) + q]);
+}
+
+// ∂E/∂v_j and ∂E/∂v_k (v = centre -> side) of the angular terms of one triple, given the
+// centre's dE/dG block for this species pair starting at feature `gb` of row `row`
+// (ANI.md §6.3: H_a = Σ_z Γ[a][z] F1_z and K_z = Σ_a Γ[a][z] F2_a factor the 8×4 sum).
+fn triple_grad(vj: vec3f, rj: f32, vk: vec3f, rk: f32, row: u32, gb: u32) -> array<vec3f, 2> {
+    let cj = cutoff(rj, A.half_pi_rca);
+    let ck = cutoff(rk, A.half_pi_rca);
+    let rjk = max(rj * rk, 1e-10);
+    let c = dot(vj, vk) / rjk;
+    let al = 0.95 * c;
+    let sg = sqrt(max((1.0 - al) * (1.0 + al), 1e-12));
+    var f1: array<f32, 8>;
+    var df1: array<f32, 8>;
+    for (var z = 0u; z < A.n_shf_z; z++) {
+        let cz = al * cos_z(z) + sg * sin_z(z);
+        let sz = sg * cos_z(z) - al * sin_z(z);
+        let b = 0.5 * (1.0 + cz);
+        f1[z] = pow_zeta(b);
+        df1[z] = -0.5 * A.zeta * f1[z] * sz / b;
+    }
+    let mbar = 0.5 * (rj + rk);
+    var dA = 0.0;    // Σ_z K_z dF1_z
+    var hf = 0.0;    // Σ_a H_a F2_a
+    var hdf = 0.0;   // Σ_a H_a ∂F2_a/∂R
+    let n_az = A.n_shf_a * A.n_shf_z;
+    for (var a = 0u; a < A.n_shf_a; a++) {
+        let dm = mbar - shf_a(a);
+        let f2 = exp(-A.eta_a * dm * dm);
+        let df2 = -A.eta_a * dm * f2;
+        var h = 0.0;
+        var kz = 0.0;
+        for (var z = 0u; z < A.n_shf_z; z += 2u) {
+            let g = g2(row, (gb + a * A.n_shf_z + z) / 2u);
+            h += g.x * f1[z] + g.y * f1[z + 1u];
+            kz += g.x * df1[z] + g.y * df1[z + 1u];
+        }
+        hf += h * f2;
+        hdf += h * df2;
+        dA += kz * f2;
+    }
+    let fc = cj.x * ck.x;
+    let a_theta = 2.0 * fc * dA;
+    let bj = 2.0 * (hdf * fc + hf * cj.y * ck.x);
+    let bk = 2.0 * (hdf * fc + hf * cj.x * ck.y);
+    let dtheta = -0.95 / sg;
+    let dcj = vk / rjk - c * vj / (rj * rj);
+    let dck = vj / rjk - c * vk / (rk * rk);
+    return array<vec3f, 2>(a_theta * dtheta * dcj + bj * vj / rj,
+                           a_theta * dtheta * dck + bk * vk / rk);
+}
+
+@compute @workgroup_size(64)
+fn aev_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+             @builtin(local_invocation_index) lid: u32) {
+    let i = atom_index(wid, nwg);
+    if (i >= P.n_atoms) {
+        return;
+    }
+    let xi4 = pos[i];
+    let xi = xi4.xyz;
+    let si = species(xi4);
+    let row_i = row_of[i];
+    let n_row = row_len(i);
+    collect_angular(i, lid, xi, n_row, false);
+    let n_ang = min(workgroupUniformLoad(&n_ang_wg), MAX_ANG);
+
+    var f = vec3f(0.0);   // accumulates ∂E/∂r_i (negated at the end)
+    var w = 0.0;          // virial share, Σ v·∂E/∂v (negated at the end)
+    let rcr2 = A.rcr * A.rcr;
+    let rca2 = A.rca * A.rca;
+    let n_sr = A.n_shf_r;
+
+    // (1) Radial pairs: s_ij uses dE/dG of both atoms.
+    for (var e = lid; e < n_row; e += LANES) {
+        let j = nbr_list[e * P.n_atoms + i];
+        let xj4 = pos[j];
+        let d = min_image(xi - xj4.xyz, P);     // r_i − r_j
+        let r2 = dot(d, d);
+        if (r2 <= rcr2) {
+            let r = sqrt(r2);
+            let sj = species(xj4);
+            let cf = cutoff(r, A.half_pi_rcr);
+            let row_j = row_of[j];
+            var s = 0.0;
+            for (var k = 0u; k < n_sr; k += 2u) {
+                let gi = g2(row_i, (sj * n_sr + k) / 2u);
+                let gj = g2(row_j, (si * n_sr + k) / 2u);
+                for (var h = 0u; h < 2u; h++) {
+                    let dr = r - shf_r(k + h);
+                    let ex = 0.25 * exp(-A.eta_r * dr * dr);
+                    s += (gi[h] + gj[h]) * ex * (-2.0 * A.eta_r * dr * cf.x + cf.y);
+                }
+            }
+            f += s * d / r;
+            w += 0.5 * s * r;
+        }
+    }
+
+    let n_az = A.n_shf_a * A.n_shf_z;
+    // (2) Triples centred on i: ∂E/∂r_i = −(∂E/∂v_j + ∂E/∂v_k).
+    let n_tri = n_ang * (n_ang - 1u) / 2u;
+    for (var m = lid; m < n_tri; m += LANES) {
+        // Row-major decode of m into j < k.
+        var j = 0u;
+        var rem = m;
+        while (rem >= n_ang - 1u - j) {
+            rem -= n_ang - 1u - j;
+            j++;
+        }
+        let k = j + 1u + rem;
+        let gb = A.radial_len + pair_index(ang_s[j], ang_s[k]) * n_az;
+        let g = triple_grad(ang_v[j], ang_r[j], ang_v[k], ang_r[k], row_i, gb);
+        f -= g[0] + g[1];
+        w += dot(ang_v[j], g[0]) + dot(ang_v[k], g[1]);
+    }
+
+    // (3) Triples centred on each angular neighbor c with i as a side: ∂E/∂r_i += ∂E/∂v_i.
+    // Lanes split as (neighbor c, stride through c's row) so short lists still fill the group.
+    let per_c = max(LANES / max(n_ang, 1u), 1u);
+    let c_stride = LANES / per_c;
+    let sub = lid % per_c;
+    for (var ci = lid / per_c; ci < n_ang && lid / per_c < c_stride; ci += c_stride) {
+        let c = ang_j[ci];
+        let xc = pos[c].xyz;
+        let vi = -ang_v[ci];               // c -> i
+        let ri = ang_r[ci];
+        let row_c = row_of[c];
+        let nc = row_len(c);
+        for (var e = sub; e < nc; e += per_c) {
+            let k = nbr_list[e * P.n_atoms + c];
+            if (k == i) {
+                continue;
+            }
+            let xk4 = pos[k];
+            let vk = min_image(xk4.xyz - xc, P);
+            let rk2 = dot(vk, vk);
+            if (rk2 <= rca2) {
+                let gb = A.radial_len + pair_index(si, species(xk4)) * n_az;
+                let g = triple_grad(vi, ri, vk, sqrt(rk2), row_c, gb);
+                f += g[0];
+            }
+        }
+    }
+
+    red[lid] = vec4f(f, w);
+    workgroupBarrier();
+    for (var off = LANES / 2u; off > 0u; off = off / 2u) {
+        if (lid < off) {
+            red[lid] = red[lid] + red[lid + off];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        let t = red[0];
+        let fi = -t.xyz * A.energy_scale;
+        let e = atom_energy[i] * A.energy_scale;
+        force[i] = vec4f(fi, e);
+        atom_virial[i] = vec2f(-t.w * A.energy_scale, 0.0);
+        let f2 = dot(fi, fi);
+        if (not_finite(f2) || not_finite(e) || f2 > P.max_force2) {
+            flag_overflow(i);
+        }
+    }
+}

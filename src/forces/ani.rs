@@ -1,0 +1,760 @@
+//! ANI neural-network potential on the GPU: driver of `shaders/aev.wgsl` (AEVs and analytic
+//! forces) and `shaders/mlp.wgsl` (dense layers), for models loaded by [`crate::ani`].
+//!
+//! Per force evaluation, all in the step's compute pass:
+//! 1. `aev_compute`: one workgroup per atom writes its AEV row. Rows are grouped by species
+//!    (`row_of`), so each species' network sees one contiguous block of rows.
+//! 2. Per species and per chunk of rows: layer 1 of all ensemble members as one wide GEMM
+//!    (members stacked along the output), layers 2–3 as a GEMM batched over members, the
+//!    output layer + ensemble mean (`mlp_energy`), then the backward pass down to dE/dAEV,
+//!    which overwrites the chunk's AEV rows (they are no longer needed). Chunking bounds the
+//!    activation memory independently of the system size.
+//! 3. `aev_force`: one workgroup per atom gathers −∂E/∂r from pairs and triples.
+//!
+//! Energies are Hartree inside; `energy_scale` converts forces (Hartree/Å) and per-atom
+//! energies to the engine's units. Self energies are constant and added on the host in f64.
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Result};
+use bytemuck::{Pod, Zeroable};
+
+use crate::ani::{Activation, AniModel};
+use crate::gpu::{self, GpuContext, Kernel, ShaderModule, WG};
+
+/// 1 Hartree in eV (the value TorchANI and ASE use).
+pub const HARTREE_EV: f64 = 27.211386024367243;
+
+/// Storage precision of AEVs, weights and activations (sums are always f32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AniPrecision {
+    F32,
+    F16,
+}
+
+impl AniPrecision {
+    pub fn parse(s: &str) -> Result<AniPrecision> {
+        match s {
+            "f32" | "fp32" => Ok(AniPrecision::F32),
+            "f16" | "fp16" => Ok(AniPrecision::F16),
+            other => bail!("precision \"{other}\" is unknown for ANI (known: f32, f16)"),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            AniPrecision::F32 => "f32",
+            AniPrecision::F16 => "f16",
+        }
+    }
+    fn bytes(self) -> u64 {
+        match self {
+            AniPrecision::F32 => 4,
+            AniPrecision::F16 => 2,
+        }
+    }
+}
+
+/// What a simulation needs to run ANI forces.
+#[derive(Clone, Debug)]
+pub struct AniSpec {
+    pub model: Arc<AniModel>,
+    pub precision: AniPrecision,
+    /// Model species index of each system type.
+    pub type_species: Vec<usize>,
+    /// |F| (engine units) above which a step counts as a blow-up (infinite for single points).
+    pub max_force: f64,
+}
+
+impl AniSpec {
+    /// Maps the system's type names (element symbols) to model species; the error names the
+    /// first type the model does not cover.
+    pub fn new(
+        model: Arc<AniModel>,
+        precision: AniPrecision,
+        type_names: &[String],
+    ) -> Result<AniSpec> {
+        let type_species = model.species_for_atoms(type_names).map_err(|_| {
+            let bad = type_names
+                .iter()
+                .find(|t| model.species_of(t).is_none())
+                .cloned()
+                .unwrap_or_default();
+            anyhow!(
+                "element {bad} is not covered by the ANI model {} (elements: {})",
+                model.source.display(),
+                model.symbols.join(" ")
+            )
+        })?;
+        Ok(AniSpec {
+            model,
+            precision,
+            type_species,
+            max_force: 1e4,
+        })
+    }
+
+    /// Σ of the self energies (Hartree) of atoms with these types, summed in f64.
+    pub fn self_energy(&self, types: &[u32]) -> f64 {
+        types
+            .iter()
+            .map(|&t| self.model.self_energies[self.type_species[t as usize]])
+            .sum()
+    }
+}
+
+/// Mirrors `AniParams` in aev.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct AniParamsGpu {
+    rcr: f32,
+    rca: f32,
+    eta_r: f32,
+    eta_a: f32,
+    zeta: f32,
+    n_species: u32,
+    n_shf_r: u32,
+    n_shf_a: u32,
+    n_shf_z: u32,
+    radial_len: u32,
+    aev_len: u32,
+    energy_scale: f32,
+    half_pi_rcr: f32,
+    half_pi_rca: f32,
+    max_ang: u32,
+    _pad: u32,
+    shf_r: [f32; 32],
+    shf_a: [f32; 16],
+    cos_z: [f32; 8],
+    sin_z: [f32; 8],
+}
+
+/// Mirrors `Gemm` in mlp.wgsl (offsets and strides in elements).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+struct GemmParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch: u32,
+    a_off: u32,
+    lda: u32,
+    a_bs: u32,
+    row0: u32,
+    b_off: u32,
+    ldb: u32,
+    b_bs: u32,
+    scale: f32,
+    c_off: u32,
+    ldc: u32,
+    c_bs: u32,
+    _pad: u32,
+    bias_off: u32,
+    bias_bs: u32,
+    w4_off: u32,
+    w4_bs: u32,
+}
+
+/// Where one species' networks (all members) live in the packed weight buffer.
+#[derive(Clone, Copy, Debug)]
+struct NetLayout {
+    h: [u32; 3],
+    w1: u32,
+    b1: u32,
+    w2: u32,
+    b2: u32,
+    w3: u32,
+    b3: u32,
+    w4: u32,
+    b4: u32,
+    w1t: u32,
+    w2t: u32,
+    w3t: u32,
+}
+
+/// Limits of the WGSL kernels (workgroup caches and lane mappings), checked against the model.
+const MAX_SPECIES: usize = 7;
+const MAX_ANG_NEIGHBORS: u32 = 128;
+
+fn check_model(model: &AniModel) -> Result<()> {
+    let p = &model.aev;
+    let src = model.source.display();
+    let ok = p.n_species <= MAX_SPECIES
+        && p.shf_r.len() <= 32
+        && p.shf_r.len() % 2 == 0
+        && p.shf_a.len() <= 16
+        && p.shf_z.len() <= 8
+        && p.shf_z.len() % 2 == 0
+        && p.shf_a.len() * p.shf_z.len() <= 32
+        && p.radial_len() <= 128
+        && p.angular_len() <= 896
+        && p.aev_len() % 16 == 0;
+    if !ok {
+        bail!(
+            "the AEV layout of {src} ({} species, {} radial and {}×{} angular shifts) is outside what \
+             the GPU kernels support (≤ 7 species, ≤ 32 even radial shifts, ≤ 32 angular terms \
+             with an even number of sections, AEV length a multiple of 16)",
+            p.n_species,
+            p.shf_r.len(),
+            p.shf_a.len(),
+            p.shf_z.len()
+        );
+    }
+    if model.members.is_empty() {
+        bail!("the ANI model {src} has no ensemble members");
+    }
+    for s in 0..p.n_species {
+        let first = &model.members[0][s];
+        for (m, member) in model.members.iter().enumerate() {
+            let net = &member[s];
+            let shape_ok = net.layers.len() == 4
+                && net.layers[..3]
+                    .iter()
+                    .all(|l| l.activation == Activation::Celu && l.n_out % 16 == 0)
+                && net.layers[3].activation == Activation::Linear
+                && net.layers[3].n_out == 1
+                && net.layers[0].n_in == p.aev_len();
+            if !shape_ok {
+                bail!(
+                    "the {} network of member {m} in {src} is not AEV → 3 CELU layers (widths multiple \
+                     of 16) → 1 linear output, which is what the GPU kernels implement",
+                    model.symbols[s]
+                );
+            }
+            if net
+                .layers
+                .iter()
+                .zip(&first.layers)
+                .any(|(a, b)| a.n_out != b.n_out)
+            {
+                bail!(
+                    "ensemble members of {src} differ in the {} network's layer widths",
+                    model.symbols[s]
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Packs every species' weights (forward layout + transposed copies for the backward pass),
+/// each segment aligned to 8 elements so vec4 loads of f32 and f16 stay aligned.
+fn pack_weights(model: &AniModel) -> (Vec<f32>, Vec<NetLayout>) {
+    let mut buf: Vec<f32> = Vec::new();
+    let push = |buf: &mut Vec<f32>, data: &[f32]| -> u32 {
+        while buf.len() % 8 != 0 {
+            buf.push(0.0);
+        }
+        let off = buf.len() as u32;
+        buf.extend_from_slice(data);
+        off
+    };
+    let members = &model.members;
+    let mut layouts = Vec::new();
+    for s in 0..model.aev.n_species {
+        let l = |m: usize, k: usize| &members[m][s].layers[k];
+        let h = [l(0, 0).n_out, l(0, 1).n_out, l(0, 2).n_out];
+        let k_in = l(0, 0).n_in;
+        let cat = |k: usize, f: &dyn Fn(&crate::ani::Layer) -> &Vec<f32>| -> Vec<f32> {
+            (0..members.len()).flat_map(|m| f(l(m, k)).clone()).collect()
+        };
+        let transpose = |w: &[f32], rows: usize, cols: usize| -> Vec<f32> {
+            let mut t = vec![0.0; rows * cols];
+            for r in 0..rows {
+                for c in 0..cols {
+                    t[c * rows + r] = w[r * cols + c];
+                }
+            }
+            t
+        };
+        let w1 = push(&mut buf, &cat(0, &|x| &x.weights));
+        let b1 = push(&mut buf, &cat(0, &|x| &x.biases));
+        let w2 = push(&mut buf, &cat(1, &|x| &x.weights));
+        let b2 = push(&mut buf, &cat(1, &|x| &x.biases));
+        let w3 = push(&mut buf, &cat(2, &|x| &x.weights));
+        let b3 = push(&mut buf, &cat(2, &|x| &x.biases));
+        let w4 = push(&mut buf, &cat(3, &|x| &x.weights));
+        let b4 = push(&mut buf, &cat(3, &|x| &x.biases));
+        // Layer 1 stacked over members is [M·h1][K]; its transpose is [K][M·h1].
+        let w1_all = cat(0, &|x| &x.weights);
+        let w1t = push(&mut buf, &transpose(&w1_all, members.len() * h[0], k_in));
+        let w2t_all: Vec<f32> = (0..members.len())
+            .flat_map(|m| transpose(&l(m, 1).weights, h[1], h[0]))
+            .collect();
+        let w2t = push(&mut buf, &w2t_all);
+        let w3t_all: Vec<f32> = (0..members.len())
+            .flat_map(|m| transpose(&l(m, 2).weights, h[2], h[1]))
+            .collect();
+        let w3t = push(&mut buf, &w3t_all);
+        layouts.push(NetLayout {
+            h: h.map(|x| x as u32),
+            w1,
+            b1,
+            w2,
+            b2,
+            w3,
+            b3,
+            w4,
+            b4,
+            w1t,
+            w2t,
+            w3t,
+        });
+    }
+    while buf.len() % 8 != 0 {
+        buf.push(0.0);
+    }
+    (buf, layouts)
+}
+
+fn to_storage_bytes(data: &[f32], precision: AniPrecision) -> Vec<u8> {
+    match precision {
+        AniPrecision::F32 => bytemuck::cast_slice(data).to_vec(),
+        AniPrecision::F16 => data
+            .iter()
+            .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+            .collect(),
+    }
+}
+
+struct Job {
+    kernel: usize,
+    bind: wgpu::BindGroup,
+    grid: [u32; 3],
+    _uniform: wgpu::Buffer,
+}
+
+pub struct AniForce {
+    pub spec: AniSpec,
+    n_atoms: u32,
+    aev_k: Kernel,
+    force_k: Kernel,
+    /// gemm MODE 0..3, then mlp_energy.
+    mlp_k: Vec<Kernel>,
+    jobs: Vec<Job>,
+    aev_bind: Option<wgpu::BindGroup>,
+    force_bind: Option<wgpu::BindGroup>,
+    ani_params: wgpu::Buffer,
+    species_of_type: wgpu::Buffer,
+    row_of: wgpu::Buffer,
+    aev: wgpu::Buffer,
+    pub atom_energy: wgpu::Buffer,
+    gpu_bytes: u64,
+    chunk_rows: u32,
+}
+
+const ENERGY_KERNEL: usize = 4;
+
+impl AniForce {
+    /// `types` is the per-atom type id (fixed for the run); `energy_scale` converts Hartree to
+    /// the engine's energy unit.
+    pub fn new(
+        ctx: &GpuContext,
+        spec: &AniSpec,
+        types: &[u32],
+        energy_scale: f64,
+    ) -> Result<AniForce> {
+        let model = &*spec.model;
+        check_model(model)?;
+        let p = &model.aev;
+        let n = types.len();
+        let n_members = model.members.len() as u32;
+        let prec = spec.precision;
+        let eb = prec.bytes();
+        let aev_len = p.aev_len() as u32;
+
+        // Species-sorted rows.
+        let species: Vec<usize> = types
+            .iter()
+            .map(|&t| spec.type_species[t as usize])
+            .collect();
+        let mut atom_of_row: Vec<u32> = Vec::with_capacity(n);
+        let mut species_rows = Vec::new();
+        for s in 0..p.n_species {
+            let start = atom_of_row.len() as u32;
+            atom_of_row.extend((0..n as u32).filter(|&i| species[i as usize] == s));
+            species_rows.push((start, atom_of_row.len() as u32 - start));
+        }
+        let mut row_of = vec![0u32; n];
+        for (r, &a) in atom_of_row.iter().enumerate() {
+            row_of[a as usize] = r as u32;
+        }
+
+        let t0 = std::time::Instant::now();
+        let (weights, layouts) = pack_weights(model);
+        log::debug!("ANI weights packed in {:.3} s", t0.elapsed().as_secs_f64());
+        let max_binding = ctx.limits.max_storage_buffer_binding_size as u64;
+        let check_size = |what: &str, bytes: u64| -> Result<()> {
+            if bytes > max_binding {
+                bail!(
+                    "the ANI {what} needs {:.1} MiB in one GPU buffer, more than this adapter's \
+                     {:.1} MiB storage-binding limit ({} atoms, {}): use fewer atoms{}",
+                    bytes as f64 / 1048576.0,
+                    max_binding as f64 / 1048576.0,
+                    n,
+                    prec.name(),
+                    if prec == AniPrecision::F32 { " or --precision f16" } else { "" }
+                );
+            }
+            Ok(())
+        };
+        let wbytes = to_storage_bytes(&weights, prec);
+        check_size("weights", wbytes.len() as u64)?;
+        let aev_bytes = (n as u64 * aev_len as u64 * eb).next_multiple_of(16).max(16);
+        check_size("AEV buffer", aev_bytes)?;
+
+        // Activation chunk: bounded memory whatever the system size.
+        let hmax = |k: usize| layouts.iter().map(|l| l.h[k]).max().unwrap_or(16) as u64;
+        let row_elems = n_members as u64 * 2 * (hmax(0) + hmax(1) + hmax(2));
+        let budget: u64 = 192 << 20;
+        let largest = species_rows.iter().map(|r| r.1).max().unwrap_or(1).max(1) as u64;
+        let per_buffer_rows = max_binding / (n_members as u64 * hmax(0) * eb);
+        let chunk_rows = (budget / (row_elems * eb))
+            .min(per_buffer_rows)
+            .min(largest.next_multiple_of(64))
+            .max(64) as u32
+            / 64
+            * 64;
+
+        let c = ctx;
+        let act = |label: &str, k: usize| {
+            c.storage(
+                label,
+                (chunk_rows as u64 * n_members as u64 * hmax(k) * eb).next_multiple_of(16),
+            )
+        };
+        let h1 = act("ani_h1", 0)?;
+        let d1 = act("ani_d1", 0)?;
+        let h2 = act("ani_h2", 1)?;
+        let d2 = act("ani_d2", 1)?;
+        let h3 = act("ani_h3", 2)?;
+        let d3 = act("ani_d3", 2)?;
+        let aev = c.storage("ani_aev", aev_bytes)?;
+        let atom_energy = c.storage("ani_atom_energy", 4 * n.max(1) as u64)?;
+        let wts = {
+            use wgpu::util::DeviceExt;
+            c.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("ani_weights"),
+                    contents: &wbytes,
+                    usage: wgpu::BufferUsages::STORAGE,
+                })
+        };
+        let atom_of_row_buf = c.storage_init("atom_of_row", &pad_u32(&atom_of_row))?;
+        let row_of_buf = c.storage_init("row_of", &pad_u32(&row_of))?;
+        let sot: Vec<u32> = spec.type_species.iter().map(|&s| s as u32).collect();
+        let species_of_type = c.storage_init("species_of_type", &pad_u32(&sot))?;
+
+        let mut gp = AniParamsGpu::zeroed();
+        gp.rcr = p.rcr as f32;
+        gp.rca = p.rca as f32;
+        gp.eta_r = p.eta_r as f32;
+        gp.eta_a = p.eta_a as f32;
+        gp.zeta = p.zeta as f32;
+        gp.n_species = p.n_species as u32;
+        gp.n_shf_r = p.shf_r.len() as u32;
+        gp.n_shf_a = p.shf_a.len() as u32;
+        gp.n_shf_z = p.shf_z.len() as u32;
+        gp.radial_len = p.radial_len() as u32;
+        gp.aev_len = aev_len;
+        gp.energy_scale = energy_scale as f32;
+        gp.half_pi_rcr = (std::f64::consts::PI / (2.0 * p.rcr)) as f32;
+        gp.half_pi_rca = (std::f64::consts::PI / (2.0 * p.rca)) as f32;
+        gp.max_ang = MAX_ANG_NEIGHBORS;
+        for (k, &x) in p.shf_r.iter().enumerate() {
+            gp.shf_r[k] = x as f32;
+        }
+        for (k, &x) in p.shf_a.iter().enumerate() {
+            gp.shf_a[k] = x as f32;
+        }
+        for (k, &x) in p.shf_z.iter().enumerate() {
+            gp.cos_z[k] = x.cos() as f32;
+            gp.sin_z[k] = x.sin() as f32;
+        }
+        let ani_params = c.uniform("ani_params", &gp);
+
+        let prelude = match prec {
+            AniPrecision::F32 => "prec_f32",
+            AniPrecision::F16 if ctx.has_f16() => "prec_f16n",
+            AniPrecision::F16 => "prec_f16",
+        };
+        let aev_module = ShaderModule::new(c, &format!("{prelude}+aev"))?;
+        let mlp_module = ShaderModule::new(c, &format!("{prelude}+mlp"))?;
+        let aev_k = Kernel::new(c, &aev_module, "aev_compute", &[])?;
+        let force_k = Kernel::new(c, &aev_module, "aev_force", &[])?;
+        let mut mlp_k = Vec::new();
+        for mode in 0..4 {
+            mlp_k.push(Kernel::new(c, &mlp_module, "gemm", &[("MODE", mode as f64)])?);
+        }
+        mlp_k.push(Kernel::new(c, &mlp_module, "mlp_energy", &[])?);
+
+        // The per-chunk job list (fixed for the run: atom species do not change).
+        let mut jobs = Vec::new();
+        let nm = n_members;
+        let mut add = |kernel: usize,
+                       g: GemmParams,
+                       a: &wgpu::Buffer,
+                       cbuf: &wgpu::Buffer,
+                       dbuf: &wgpu::Buffer|
+         -> Result<()> {
+            for v in [g.a_off, g.lda, g.a_bs, g.b_off, g.ldb, g.b_bs, g.c_off, g.ldc, g.c_bs] {
+                if v % 4 != 0 {
+                    bail!("internal: ANI GEMM offset/stride {v} is not a multiple of 4");
+                }
+            }
+            if kernel != ENERGY_KERNEL && g.k % 16 != 0 {
+                bail!("internal: ANI GEMM inner size {} is not a multiple of 16", g.k);
+            }
+            let uniform = c.uniform("ani_gemm", &g);
+            let bind = mlp_k[kernel].bind(
+                c,
+                &[
+                    ("G", &uniform),
+                    ("wts", &wts),
+                    ("a_in", a),
+                    ("c_out", cbuf),
+                    ("d_aux", dbuf),
+                    ("atom_of_row", &atom_of_row_buf),
+                    ("atom_energy", &atom_energy),
+                ],
+            )?;
+            let grid = if kernel == ENERGY_KERNEL {
+                gpu::grid(g.m.div_ceil(WG))
+            } else {
+                [g.n.div_ceil(64), g.m.div_ceil(64), g.batch]
+            };
+            jobs.push(Job {
+                kernel,
+                bind,
+                grid,
+                _uniform: uniform,
+            });
+            Ok(())
+        };
+        for (s, &(start, count)) in species_rows.iter().enumerate() {
+            let lay = layouts[s];
+            let [h1w, h2w, h3w] = lay.h;
+            let mut r0 = start;
+            while r0 < start + count {
+                let m = chunk_rows.min(start + count - r0);
+                let base = GemmParams {
+                    m,
+                    batch: nm,
+                    row0: r0,
+                    ..Default::default()
+                };
+                // Layer 1, all members at once: [m × K] · [M·h1 × K]ᵀ.
+                add(
+                    0,
+                    GemmParams {
+                        n: nm * h1w,
+                        k: aev_len,
+                        batch: 1,
+                        a_off: r0 * aev_len,
+                        lda: aev_len,
+                        b_off: lay.w1,
+                        ldb: aev_len,
+                        ldc: nm * h1w,
+                        bias_off: lay.b1,
+                        ..base
+                    },
+                    &aev,
+                    &h1,
+                    &d1,
+                )?;
+                // Layers 2 and 3, batched over members.
+                add(
+                    0,
+                    GemmParams {
+                        n: h2w,
+                        k: h1w,
+                        lda: nm * h1w,
+                        a_bs: h1w,
+                        b_off: lay.w2,
+                        ldb: h1w,
+                        b_bs: h2w * h1w,
+                        ldc: nm * h2w,
+                        c_bs: h2w,
+                        bias_off: lay.b2,
+                        bias_bs: h2w,
+                        ..base
+                    },
+                    &h1,
+                    &h2,
+                    &d2,
+                )?;
+                add(
+                    1,
+                    GemmParams {
+                        n: h3w,
+                        k: h2w,
+                        lda: nm * h2w,
+                        a_bs: h2w,
+                        b_off: lay.w3,
+                        ldb: h2w,
+                        b_bs: h3w * h2w,
+                        ldc: nm * h3w,
+                        c_bs: h3w,
+                        bias_off: lay.b3,
+                        bias_bs: h3w,
+                        w4_off: lay.w4,
+                        w4_bs: h3w,
+                        ..base
+                    },
+                    &h2,
+                    &h3,
+                    &d3,
+                )?;
+                // Output layer and ensemble mean → atom_energy (Hartree).
+                add(
+                    ENERGY_KERNEL,
+                    GemmParams {
+                        n: h3w,
+                        lda: nm * h3w,
+                        a_bs: h3w,
+                        bias_off: lay.b4,
+                        bias_bs: 1,
+                        w4_off: lay.w4,
+                        w4_bs: h3w,
+                        scale: 1.0 / nm as f32,
+                        ..base
+                    },
+                    &h3,
+                    &h1,
+                    &d1,
+                )?;
+                // Backward: δ2 = (δ3 · W3) ⊙ CELU′(z2), δ1 = (δ2 · W2) ⊙ CELU′(z1) in place of
+                // the activations, then dE/dAEV = mean over members of δ1 · W1 over the AEV rows.
+                add(
+                    2,
+                    GemmParams {
+                        n: h2w,
+                        k: h3w,
+                        lda: nm * h3w,
+                        a_bs: h3w,
+                        b_off: lay.w3t,
+                        ldb: h3w,
+                        b_bs: h2w * h3w,
+                        ldc: nm * h2w,
+                        c_bs: h2w,
+                        ..base
+                    },
+                    &d3,
+                    &h2,
+                    &d2,
+                )?;
+                add(
+                    2,
+                    GemmParams {
+                        n: h1w,
+                        k: h2w,
+                        lda: nm * h2w,
+                        a_bs: h2w,
+                        b_off: lay.w2t,
+                        ldb: h2w,
+                        b_bs: h1w * h2w,
+                        ldc: nm * h1w,
+                        c_bs: h1w,
+                        ..base
+                    },
+                    &h2,
+                    &h1,
+                    &d1,
+                )?;
+                add(
+                    3,
+                    GemmParams {
+                        n: aev_len,
+                        k: nm * h1w,
+                        batch: 1,
+                        lda: nm * h1w,
+                        b_off: lay.w1t,
+                        ldb: nm * h1w,
+                        c_off: r0 * aev_len,
+                        ldc: aev_len,
+                        scale: 1.0 / nm as f32,
+                        ..base
+                    },
+                    &h1,
+                    &aev,
+                    &d2,
+                )?;
+                r0 += m;
+            }
+        }
+        log::debug!("ANI setup done in {:.3} s", t0.elapsed().as_secs_f64());
+        let gpu_bytes = wbytes.len() as u64
+            + aev_bytes
+            + [&h1, &d1, &h2, &d2, &h3, &d3]
+                .iter()
+                .map(|b| b.size())
+                .sum::<u64>()
+            + 4 * n as u64 * 3;
+        Ok(AniForce {
+            spec: spec.clone(),
+            n_atoms: n as u32,
+            aev_k,
+            force_k,
+            mlp_k,
+            jobs,
+            aev_bind: None,
+            force_bind: None,
+            ani_params,
+            species_of_type,
+            row_of: row_of_buf,
+            aev,
+            atom_energy,
+            gpu_bytes,
+            chunk_rows,
+        })
+    }
+
+    /// Binds the engine's buffers (by WGSL name: P, pos, nbr_list, nbr_count, force,
+    /// atom_virial, status); call again when any of them is replaced.
+    pub fn bind(&mut self, ctx: &GpuContext, engine: &[(&str, &wgpu::Buffer)]) -> Result<()> {
+        let mut named: Vec<(&str, &wgpu::Buffer)> = engine.to_vec();
+        named.extend_from_slice(&[
+            ("A", &self.ani_params),
+            ("species_of_type", &self.species_of_type),
+            ("row_of", &self.row_of),
+            ("aev", &self.aev),
+            ("grad", &self.aev),
+            ("atom_energy", &self.atom_energy),
+        ]);
+        self.aev_bind = Some(self.aev_k.bind(ctx, &named)?);
+        self.force_bind = Some(self.force_k.bind(ctx, &named)?);
+        Ok(())
+    }
+
+    /// Records one force evaluation (reads pos + neighbor list, writes force and atom_virial).
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        let aev_bind = self.aev_bind.as_ref().expect("bind before encode");
+        gpu::dispatch(pass, &self.aev_k, aev_bind, self.n_atoms);
+        for job in &self.jobs {
+            pass.set_pipeline(&self.mlp_k[job.kernel].pipeline);
+            pass.set_bind_group(0, &job.bind, &[]);
+            pass.dispatch_workgroups(job.grid[0], job.grid[1], job.grid[2]);
+        }
+        let force_bind = self.force_bind.as_ref().expect("bind before encode");
+        gpu::dispatch(pass, &self.force_k, force_bind, self.n_atoms);
+    }
+
+    /// Bytes of GPU memory this term allocated (weights, AEV/gradient rows, activations).
+    pub fn gpu_bytes(&self) -> u64 {
+        self.gpu_bytes
+    }
+    pub fn chunk_rows(&self) -> u32 {
+        self.chunk_rows
+    }
+    pub fn dispatches(&self) -> usize {
+        self.jobs.len() + 2
+    }
+}
+
+/// Storage buffers may not be empty: pad zero-length arrays to one element.
+fn pad_u32(v: &[u32]) -> Vec<u32> {
+    if v.is_empty() {
+        vec![0]
+    } else {
+        v.to_vec()
+    }
+}
