@@ -87,6 +87,9 @@ fn check_positions(positions: &[[f64; 3]]) -> Result<()> {
     Ok(())
 }
 
+/// Pairs closer than this (Å) are reported as coincident atoms instead of being evaluated.
+pub const COINCIDENT_DISTANCE: f64 = 1e-6;
+
 /// Pair list with TorchANI 2.9 semantics (ANI.md §7): without a cell, all i < j with
 /// r ≤ cutoff. With a cell (rows = lattice vectors, periodic in all three directions), the
 /// coordinates are wrapped into the cell, and the pairs are the home-cell pairs i < j plus,
@@ -109,11 +112,13 @@ pub fn pairs(
     let mut push = |i: usize, j: usize, v: [f64; 3], shift: [f64; 3]| -> Result<()> {
         let r = dot(v, v).sqrt();
         if r <= cutoff {
-            if r == 0.0 {
+            // Below this the pair direction is rounding noise (wrapping alone leaves ~1e-15 Å),
+            // and no physical configuration has two nuclei this close.
+            if r < COINCIDENT_DISTANCE {
                 if i == j {
                     bail!("atom {i} coincides with its own periodic image (degenerate cell)");
                 }
-                bail!("atoms {i} and {j} coincide (distance 0 Å); ANI is undefined for them");
+                bail!("atoms {i} and {j} coincide (distance {r:.1e} Å); ANI is undefined for them");
             }
             out.push(Pair { i, j, shift, v, r });
         }
@@ -590,4 +595,202 @@ fn forces_from_geometry(
         }
     }
     de.into_iter().map(|d| scale(d, -1.0)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn water() -> (Vec<usize>, Vec<[f64; 3]>) {
+        (
+            vec![3, 0, 0],
+            vec![
+                [0.0, 0.0, 0.119262],
+                [0.0, 0.763239, -0.477047],
+                [0.0, -0.763239, -0.477047],
+            ],
+        )
+    }
+
+    #[test]
+    fn water_aev_matches_spec_values() {
+        let p = AevParams::ani2x();
+        let (s, x) = water();
+        let a = aevs(&p, &s, 7, &x, None).unwrap();
+        // ANI.md §4.2, from TorchANI 2.9 f64 (11 significant digits printed).
+        let want_radial = [0.26099564143, 0.37485268331, 0.03127554375, 0.00015158801];
+        let want_angular = [4.3865735e-4, 0.23442841668, 0.86612510867, 0.03566210180];
+        for k in 0..4 {
+            assert!(
+                (a[0][k] - want_radial[k]).abs() < 1e-11,
+                "radial {k}: {}",
+                a[0][k]
+            );
+            assert!(
+                (a[0][112 + k] - want_angular[k]).abs() < 1e-11,
+                "angular {k}: {}",
+                a[0][112 + k]
+            );
+        }
+        // O has no O neighbors; H's only angular triple is H-centred (O, H): pair index 3.
+        assert!(a[0][48..64].iter().all(|&v| v == 0.0));
+        assert!(a[1][112 + 32 * 3..112 + 32 * 4].iter().any(|&v| v > 0.0));
+        assert!(a[1][112..112 + 32 * 3].iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn species_pair_index_is_the_upper_triangle() {
+        let p = AevParams::ani2x();
+        let mut seen = Vec::new();
+        for u in 0..7 {
+            for v in u..7 {
+                seen.push(p.species_pair_index(u, v));
+                assert_eq!(p.species_pair_index(u, v), p.species_pair_index(v, u));
+            }
+        }
+        assert_eq!(seen, (0..28).collect::<Vec<_>>());
+        assert_eq!(p.species_pair_index(3, 6), 21); // O-Cl, ANI.md §3.6 table
+    }
+
+    #[test]
+    fn coincident_atoms_are_an_error_naming_them() {
+        let p = AevParams::ani2x();
+        let x = [[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]];
+        let e = aevs(&p, &[0, 0, 0], 7, &x, None).unwrap_err().to_string();
+        assert!(e.contains("atoms 1 and 2 coincide"), "{e}");
+        // Coincident through a lattice translation.
+        let cell = [[3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 3.0]];
+        let x = [[0.5, 0.5, 0.5], [3.5, 0.5, 0.5]];
+        let e = pairs(&x, Some(cell), 5.1).unwrap_err().to_string();
+        assert!(e.contains("atoms 0 and 1 coincide"), "{e}");
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let p = AevParams::ani2x();
+        let (s, x) = water();
+        assert!(aevs(&p, &[3, 0, 7], 7, &x, None)
+            .unwrap_err()
+            .to_string()
+            .contains("atom 2"));
+        assert!(aevs(&p, &s, 4, &x, None).is_err());
+        assert!(aevs(&p, &s[..2], 7, &x, None).is_err());
+        let mut y = x.clone();
+        y[1][2] = f64::NAN;
+        assert!(aevs(&p, &s, 7, &y, None)
+            .unwrap_err()
+            .to_string()
+            .contains("atom 1"));
+        let flat = [[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [4.0, 4.0, 0.0]];
+        assert!(pairs(&x, Some(flat), 5.1)
+            .unwrap_err()
+            .to_string()
+            .contains("singular"));
+        let g = vec![vec![0.0; 1008]; 2];
+        assert!(forces_from_aev_grad(&p, &s, 7, &x, None, &g).is_err());
+    }
+
+    #[test]
+    fn isolated_atom_has_zero_aev() {
+        let p = AevParams::ani2x();
+        let (mut s, mut x) = water();
+        s.push(6);
+        x.push([20.0, 0.0, 0.0]);
+        let a = aevs(&p, &s, 7, &x, None).unwrap();
+        assert!(a[3].iter().all(|&v| v == 0.0));
+        assert!(a[0].iter().any(|&v| v != 0.0));
+        let g = vec![vec![1.0; 1008]; 4];
+        let f = forces_from_aev_grad(&p, &s, 7, &x, None, &g).unwrap();
+        assert_eq!(f[3], [0.0; 3]);
+        // A single atom: no pairs at all.
+        assert!(aevs(&p, &[0], 7, &[[0.0; 3]], None).unwrap()[0]
+            .iter()
+            .all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn pair_shift_refers_to_unwrapped_positions() {
+        let cell = [[6.5, 0.0, 0.0], [1.2, 6.1, 0.0], [0.7, -0.9, 5.8]];
+        let x = [[-3.0, 8.0, 1.0], [0.5, 0.5, 12.0], [14.0, -7.0, -6.0], [2.0, 2.0, 2.0]];
+        let ps = pairs(&x, Some(cell), 5.1).unwrap();
+        assert!(ps.len() >= 10, "{}", ps.len());
+        for pr in &ps {
+            let v = add(sub(x[pr.i], x[pr.j]), pr.shift);
+            for d in 0..3 {
+                assert!((v[d] - pr.v[d]).abs() < 1e-12, "{pr:?}");
+            }
+            assert!(pr.r <= 5.1);
+        }
+    }
+
+    /// E(r) = Σ_i g_i · AEV_i(r) with fixed random g: its gradient is exactly what
+    /// forces_from_aev_grad computes, so central differences check the AEV derivative alone.
+    fn check_aev_grad_fd(species: &[usize], x: &[[f64; 3]], cell: Option<[[f64; 3]; 3]>) -> f64 {
+        let p = AevParams::ani2x();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(11);
+        let g: Vec<Vec<f64>> = x
+            .iter()
+            .map(|_| {
+                (0..p.aev_len())
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect()
+            })
+            .collect();
+        let energy = |y: &[[f64; 3]]| -> f64 {
+            let a = aevs(&p, species, 7, y, cell).unwrap();
+            a.iter()
+                .zip(&g)
+                .map(|(ai, gi)| ai.iter().zip(gi).map(|(u, v)| u * v).sum::<f64>())
+                .sum()
+        };
+        let f = forces_from_aev_grad(&p, species, 7, x, cell, &g).unwrap();
+        let h = 1e-5;
+        let mut worst = 0.0f64;
+        for i in 0..x.len() {
+            for d in 0..3 {
+                let mut y = x.to_vec();
+                y[i][d] += h;
+                let ep = energy(&y);
+                y[i][d] -= 2.0 * h;
+                let em = energy(&y);
+                let fd = -(ep - em) / (2.0 * h);
+                worst = worst.max((fd - f[i][d]).abs());
+            }
+        }
+        worst
+    }
+
+    #[test]
+    fn aev_gradient_matches_finite_differences() {
+        // All seven species, bond lengths 0.9–3 Å, and a near-linear triple (the 0.95 trick).
+        let species = [1, 0, 2, 3, 4, 5, 6, 0];
+        let x = [
+            [0.0, 0.0, 0.0],
+            [1.09, 0.0, 0.0],
+            [-1.47, 0.02, 0.0],
+            [0.3, 1.4, 0.2],
+            [-0.5, -1.6, 0.9],
+            [0.4, 0.3, -1.5],
+            [-2.2, 1.9, -1.0],
+            [-2.55, 0.04, 0.01],
+        ];
+        let worst = check_aev_grad_fd(&species, &x, None);
+        println!("AEV-gradient forces vs central differences (h = 1e-5 Å): molecule {worst:.1e}");
+        assert!(worst < 1e-7, "max |F_fd - F| = {worst:e}");
+        // Periodic 4 Å cube: self-images and several images of each neighbor.
+        let cell = [[4.0, 0.0, 0.0], [0.2, 4.1, 0.0], [-0.3, 0.4, 3.9]];
+        let worst = check_aev_grad_fd(&species[..5], &x[..5], Some(cell));
+        println!("AEV-gradient forces vs central differences (h = 1e-5 Å): periodic {worst:.1e}");
+        assert!(worst < 1e-7, "periodic: max |F_fd - F| = {worst:e}");
+    }
+
+    #[test]
+    fn celu_is_c1_at_zero() {
+        assert_eq!(celu(0.0), 0.0);
+        assert!((celu(-1e-9) + 1e-9).abs() < 1e-17);
+        assert_eq!(celu_deriv(0.0), 1.0);
+        assert!((celu(-1.0) - 0.1 * ((-10.0f64).exp() - 1.0)).abs() < 1e-16);
+        assert_eq!(celu_deriv(-800.0), 0.0);
+    }
 }
