@@ -429,16 +429,11 @@ pub struct AniResult {
     pub member_energy_nn: Vec<f64>,
 }
 
-/// Ensemble-mean network energy and analytic forces over all loaded members (ANI.md §4.2,
-/// §6). Self energies are not included.
-pub fn evaluate(
-    model: &AniModel,
-    species: &[usize],
-    positions: &[[f64; 3]],
-    cell: Option<[[f64; 3]; 3]>,
-) -> Result<AniResult> {
-    let p = &model.aev;
+/// Shapes a hand-built model could get wrong (the loader guarantees them); checked so that a
+/// bad model is an error rather than an out-of-bounds panic.
+fn check_model(model: &AniModel) -> Result<()> {
     let n_species = model.symbols.len();
+    let aev_len = model.aev.aev_len();
     ensure!(
         !model.members.is_empty(),
         "ANI model '{}' has no members loaded",
@@ -451,15 +446,62 @@ pub fn evaluate(
             member.len()
         );
         for (s, net) in member.iter().enumerate() {
-            let ok = net.layers.first().is_some_and(|l| l.n_in == p.aev_len())
-                && net.layers.last().is_some_and(|l| l.n_out == 1);
+            let mut width = aev_len;
+            for (l, layer) in net.layers.iter().enumerate() {
+                ensure!(
+                    layer.n_in == width
+                        && layer.weights.len() == layer.n_in * layer.n_out
+                        && layer.biases.len() == layer.n_out,
+                    "ANI model member {m}, species {}, layer {}: shape does not chain from width {width}",
+                    model.symbols[s],
+                    l + 1
+                );
+                width = layer.n_out;
+            }
             ensure!(
-                ok,
-                "ANI model member {m}, species {}: network shape does not fit the AEV",
+                width == 1 && !net.layers.is_empty(),
+                "ANI model member {m}, species {}: the network must end in one output",
                 model.symbols[s]
             );
         }
     }
+    Ok(())
+}
+
+/// Ensemble-mean network energy only (no backprop, no forces): cheaper than [`evaluate`]
+/// for finite differences. Self energies are not included.
+pub fn energy_nn(
+    model: &AniModel,
+    species: &[usize],
+    positions: &[[f64; 3]],
+    cell: Option<[[f64; 3]; 3]>,
+) -> Result<f64> {
+    check_model(model)?;
+    let aev = aevs(&model.aev, species, model.symbols.len(), positions, cell)?;
+    let total: f64 = model
+        .members
+        .iter()
+        .map(|member| {
+            aev.iter()
+                .zip(species)
+                .map(|(a, &s)| net_forward(&member[s], a))
+                .sum::<f64>()
+        })
+        .sum();
+    Ok(total / model.members.len() as f64)
+}
+
+/// Ensemble-mean network energy and analytic forces over all loaded members (ANI.md §4.2,
+/// §6). Self energies are not included.
+pub fn evaluate(
+    model: &AniModel,
+    species: &[usize],
+    positions: &[[f64; 3]],
+    cell: Option<[[f64; 3]; 3]>,
+) -> Result<AniResult> {
+    check_model(model)?;
+    let p = &model.aev;
+    let n_species = model.symbols.len();
     let geo = Geometry::new(p, species, n_species, positions, cell)?;
     let aev = aevs_from_geometry(p, species, &geo);
     let n = species.len();
@@ -712,7 +754,12 @@ mod tests {
     #[test]
     fn pair_shift_refers_to_unwrapped_positions() {
         let cell = [[6.5, 0.0, 0.0], [1.2, 6.1, 0.0], [0.7, -0.9, 5.8]];
-        let x = [[-3.0, 8.0, 1.0], [0.5, 0.5, 12.0], [14.0, -7.0, -6.0], [2.0, 2.0, 2.0]];
+        let x = [
+            [-3.0, 8.0, 1.0],
+            [0.5, 0.5, 12.0],
+            [14.0, -7.0, -6.0],
+            [2.0, 2.0, 2.0],
+        ];
         let ps = pairs(&x, Some(cell), 5.1).unwrap();
         assert!(ps.len() >= 10, "{}", ps.len());
         for pr in &ps {
