@@ -96,11 +96,63 @@ pub const COINCIDENT_DISTANCE: f64 = 1e-6;
 /// for every integer shift n in the half space "first non-zero component > 0" with
 /// |n_k| ≤ ceil(cutoff / d_k) (d_k = lattice-plane spacing), all (i, j) including i = j.
 ///
-/// Cost is O(N² · shifts); fine for the few-hundred-atom systems a reference is used on.
+/// Candidates come from cutoff-sized bins of the wrapped coordinates, so the cost is
+/// O(N · shifts) for dense systems; the result (including its order) is identical to the
+/// all-pairs enumeration, which a unit test checks.
 pub fn pairs(
     positions: &[[f64; 3]],
     cell: Option<[[f64; 3]; 3]>,
     cutoff: f64,
+) -> Result<Vec<Pair>> {
+    pairs_impl(positions, cell, cutoff, true)
+}
+
+/// Spatial hash of points into cubes of edge `size`: every point within `size` of a query
+/// lies in the query's cube or one of its 26 neighbours.
+struct Bins {
+    size: f64,
+    map: std::collections::HashMap<[i64; 3], Vec<usize>>,
+}
+
+impl Bins {
+    fn key(&self, q: [f64; 3]) -> [i64; 3] {
+        q.map(|x| (x / self.size).floor() as i64)
+    }
+
+    fn new(points: &[[f64; 3]], size: f64) -> Bins {
+        let mut b = Bins {
+            size,
+            map: Default::default(),
+        };
+        for (i, &q) in points.iter().enumerate() {
+            let k = b.key(q);
+            b.map.entry(k).or_default().push(i);
+        }
+        b
+    }
+
+    /// Candidate indices near `q`, ascending (so the pair order matches the brute force).
+    fn near(&self, q: [f64; 3], out: &mut Vec<usize>) {
+        out.clear();
+        let k = self.key(q);
+        for dx in -1..=1 {
+            for dy in -1..=1 {
+                for dz in -1..=1 {
+                    if let Some(v) = self.map.get(&[k[0] + dx, k[1] + dy, k[2] + dz]) {
+                        out.extend_from_slice(v);
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+    }
+}
+
+fn pairs_impl(
+    positions: &[[f64; 3]],
+    cell: Option<[[f64; 3]; 3]>,
+    cutoff: f64,
+    binned: bool,
 ) -> Result<Vec<Pair>> {
     check_positions(positions)?;
     ensure!(
@@ -108,91 +160,89 @@ pub fn pairs(
         "pair cutoff {cutoff} must be a positive number"
     );
     let n = positions.len();
-    let mut out = Vec::new();
-    let mut push = |i: usize, j: usize, v: [f64; 3], shift: [f64; 3]| -> Result<()> {
-        let r = dot(v, v).sqrt();
-        if r <= cutoff {
-            // Below this the pair direction is rounding noise (wrapping alone leaves ~1e-15 Å),
-            // and no physical configuration has two nuclei this close.
-            if r < COINCIDENT_DISTANCE {
-                if i == j {
-                    bail!("atom {i} coincides with its own periodic image (degenerate cell)");
+    // Wrapped coordinates, the lattice translation each atom was moved by (in lattice units),
+    // and the half-space shift vectors n (ANI.md §7). Without a cell: identity, no shifts.
+    let mut wrapped = positions.to_vec();
+    let mut lat = vec![[0.0; 3]; n];
+    let mut shifts: Vec<[f64; 3]> = Vec::new();
+    let lattice = cell.unwrap_or([[0.0; 3]; 3]);
+    if let Some(cell) = cell {
+        ensure!(
+            cell.iter().flatten().all(|x| x.is_finite()),
+            "periodic cell {cell:?} has a non-finite entry"
+        );
+        let inv = inverse3(&cell)
+            .ok_or_else(|| anyhow::anyhow!("periodic cell {cell:?} is singular (zero volume)"))?;
+        // Wrap: frac = remainder(r · cell⁻¹, 1), keeping the translation removed so shifts
+        // can be reported relative to the caller's unwrapped coordinates.
+        for (p, (w, k)) in positions.iter().zip(wrapped.iter_mut().zip(lat.iter_mut())) {
+            let f = row_times(*p, &inv);
+            let mut fw = [0.0; 3];
+            for d in 0..3 {
+                k[d] = f[d].floor();
+                fw[d] = f[d] - k[d];
+                // Tiny negative values round up to exactly 1.0; TorchANI maps those to 0.
+                if fw[d] >= 1.0 {
+                    fw[d] = 0.0;
+                    k[d] += 1.0;
                 }
-                bail!("atoms {i} and {j} coincide (distance {r:.1e} Å); ANI is undefined for them");
             }
-            out.push(Pair { i, j, shift, v, r });
+            *w = row_times(fw, &cell);
         }
-        Ok(())
-    };
-    let Some(cell) = cell else {
-        for i in 0..n {
-            for j in i + 1..n {
-                push(i, j, sub(positions[i], positions[j]), [0.0; 3])?;
-            }
-        }
-        return Ok(out);
-    };
-    ensure!(
-        cell.iter().flatten().all(|x| x.is_finite()),
-        "periodic cell {cell:?} has a non-finite entry"
-    );
-    let inv = inverse3(&cell)
-        .ok_or_else(|| anyhow::anyhow!("periodic cell {cell:?} is singular (zero volume)"))?;
-    // Wrap: frac = remainder(r · cell⁻¹, 1); `lat` keeps the lattice translation removed, so
-    // shifts can be reported relative to the caller's unwrapped coordinates.
-    let mut wrapped = Vec::with_capacity(n);
-    let mut lat = Vec::with_capacity(n);
-    for p in positions {
-        let f = row_times(*p, &inv);
-        let mut fw = [0.0; 3];
-        let mut k = [0.0; 3];
-        for d in 0..3 {
-            k[d] = f[d].floor();
-            fw[d] = f[d] - k[d];
-            // Tiny negative values round up to exactly 1.0; TorchANI maps those to 0.
-            if fw[d] >= 1.0 {
-                fw[d] = 0.0;
-                k[d] += 1.0;
-            }
-        }
-        wrapped.push(row_times(fw, &cell));
-        lat.push(k);
-    }
-    // ‖column k of cell⁻¹‖ = 1 / (spacing of lattice planes k).
-    let reps: [i64; 3] = std::array::from_fn(|k| {
-        let col = [inv[0][k], inv[1][k], inv[2][k]];
-        (cutoff * dot(col, col).sqrt()).ceil() as i64
-    });
-    ensure!(
-        reps.iter().product::<i64>() <= 1_000_000,
-        "periodic cell {cell:?} is too thin for cutoff {cutoff} Å ({reps:?} images per direction)"
-    );
-    let to_shift =
-        |nv: [f64; 3], i: usize, j: usize| row_times(add(sub(nv, lat[i]), lat[j]), &cell);
-    for i in 0..n {
-        for j in i + 1..n {
-            push(i, j, sub(wrapped[i], wrapped[j]), to_shift([0.0; 3], i, j))?;
-        }
-    }
-    for a in -reps[0]..=reps[0] {
-        for b in -reps[1]..=reps[1] {
-            for c in -reps[2]..=reps[2] {
-                let first = [a, b, c].into_iter().find(|&x| x != 0);
-                if !matches!(first, Some(x) if x > 0) {
-                    continue;
-                }
-                let nv = [a as f64, b as f64, c as f64];
-                let t = row_times(nv, &cell);
-                for i in 0..n {
-                    for j in 0..n {
-                        push(
-                            i,
-                            j,
-                            add(sub(wrapped[i], wrapped[j]), t),
-                            to_shift(nv, i, j),
-                        )?;
+        // ‖column k of cell⁻¹‖ = 1 / (spacing of lattice planes k).
+        let reps: [i64; 3] = std::array::from_fn(|k| {
+            let col = [inv[0][k], inv[1][k], inv[2][k]];
+            (cutoff * dot(col, col).sqrt()).ceil() as i64
+        });
+        ensure!(
+            reps.iter().product::<i64>() <= 1_000_000,
+            "periodic cell {cell:?} is too thin for cutoff {cutoff} Å ({reps:?} images per direction)"
+        );
+        for a in -reps[0]..=reps[0] {
+            for b in -reps[1]..=reps[1] {
+                for c in -reps[2]..=reps[2] {
+                    if matches!([a, b, c].into_iter().find(|&x| x != 0), Some(x) if x > 0) {
+                        shifts.push([a as f64, b as f64, c as f64]);
                     }
                 }
+            }
+        }
+    }
+    let bins = binned.then(|| Bins::new(&wrapped, cutoff));
+    let mut out = Vec::new();
+    let mut cand: Vec<usize> = Vec::new();
+    // The home cell (n = 0, i < j) first, then each shift with all (i, j).
+    for nv in std::iter::once(None).chain(shifts.iter().map(Some)) {
+        let t = nv.map_or([0.0; 3], |nv| row_times(*nv, &lattice));
+        for i in 0..n {
+            match &bins {
+                // w_j must lie within the cutoff of w_i + t.
+                Some(b) => b.near(add(wrapped[i], t), &mut cand),
+                None => {
+                    cand.clear();
+                    cand.extend(0..n);
+                }
+            }
+            for &j in &cand {
+                if nv.is_none() && j <= i {
+                    continue;
+                }
+                let v = add(sub(wrapped[i], wrapped[j]), t);
+                let r = dot(v, v).sqrt();
+                if r > cutoff {
+                    continue;
+                }
+                // Below this the pair direction is rounding noise (wrapping alone leaves
+                // ~1e-15 Å), and no physical configuration has two nuclei this close.
+                if r < COINCIDENT_DISTANCE {
+                    if i == j {
+                        bail!("atom {i} coincides with its own periodic image (degenerate cell)");
+                    }
+                    bail!("atoms {i} and {j} coincide (distance {r:.1e} Å); ANI is undefined for them");
+                }
+                let nvec = nv.copied().unwrap_or([0.0; 3]);
+                let shift = row_times(add(sub(nvec, lat[i]), lat[j]), &lattice);
+                out.push(Pair { i, j, shift, v, r });
             }
         }
     }
@@ -830,6 +880,33 @@ mod tests {
         let worst = check_aev_grad_fd(&species[..5], &x[..5], Some(cell));
         println!("AEV-gradient forces vs central differences (h = 1e-5 Å): periodic {worst:.1e}");
         assert!(worst < 1e-7, "periodic: max |F_fd - F| = {worst:e}");
+    }
+
+    #[test]
+    fn binned_pairs_equal_all_pairs() {
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(5);
+        let cells = [
+            None,
+            Some([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0]]),
+            Some([[9.0, 0.0, 0.0], [2.5, 8.0, 0.0], [-1.5, 2.0, 7.5]]),
+            Some([[13.0, 0.0, 0.0], [0.0, 12.0, 0.0], [0.0, 0.0, 11.0]]),
+        ];
+        for cell in cells {
+            // Periodic: many atoms far outside the cell, so wrapping and negative bins are
+            // exercised. Free molecule: a denser cloud, so there is something to find.
+            let (lo, hi) = if cell.is_some() {
+                (-15.0, 25.0)
+            } else {
+                (-8.0, 8.0)
+            };
+            let x: Vec<[f64; 3]> = (0..150)
+                .map(|_| std::array::from_fn(|_| rng.random_range(lo..hi)))
+                .collect();
+            let a = pairs_impl(&x, cell, 5.1, true).unwrap();
+            let b = pairs_impl(&x, cell, 5.1, false).unwrap();
+            assert!(a.len() > 150, "{cell:?}: only {} pairs", a.len());
+            assert_eq!(a, b, "{cell:?}");
+        }
     }
 
     #[test]
