@@ -285,7 +285,8 @@ pub fn read_nnf_text(path: &Path) -> Result<String> {
         })?;
     // TorchANI skips the '=' and the byte after it ('\n').
     let stream = bytes.get(eq + 2..).unwrap_or(&[]);
-    let mut text = Vec::with_capacity(declared);
+    // The header is untrusted: cap the up-front allocation (real files are ~1.1 kB).
+    let mut text = Vec::with_capacity(declared.min(1 << 20));
     bzip2::read::BzDecoder::new(stream)
         .take(declared as u64 + 1)
         .read_to_end(&mut text)
@@ -354,9 +355,8 @@ pub fn parse_nnf(text: &str, path: &Path) -> Result<Vec<LayerSpec>> {
         let layer = l + 1;
         // Fields are `key=value;` pairs; the closing `]` and the trailing `$` carry no `=`.
         // (Splitting at `]` would be wrong: the FILE references contain `[count]`.)
-        let body = block;
         let mut fields: HashMap<String, String> = HashMap::new();
-        for f in body.split(';') {
+        for f in block.split(';') {
             let f = f.trim();
             if f.is_empty() {
                 continue;
@@ -963,6 +963,11 @@ mod tests {
         assert_eq!(read_nnf_text(&p).unwrap(), "inputsize=1;");
         bytes[0] = b'9';
         std::fs::write(&p, &bytes).unwrap();
+        let e = err_of(read_nnf_text(&p));
+        assert!(e.contains("a.nnf") && e.contains("header says"), "{e}");
+        let mut huge = b"99999999999999999=\n".to_vec();
+        huge.extend_from_slice(&bytes[4..]);
+        std::fs::write(&p, &huge).unwrap();
         let e = err_of(read_nnf_text(&p));
         assert!(e.contains("a.nnf") && e.contains("header says"), "{e}");
     }
