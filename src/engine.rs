@@ -679,6 +679,9 @@ impl Simulation {
             let junk = vec![0xffu8; buf.size() as usize];
             self.ctx.queue.write_buffer(buf, 0, &junk);
         }
+        if let Some(a) = &self.ani {
+            a.poison(&self.ctx);
+        }
         self.rebuild_and_forces()
     }
 

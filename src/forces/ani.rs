@@ -29,7 +29,11 @@ pub const HARTREE_EV: f64 = 27.211386024367243;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AniPrecision {
     F32,
+    /// f16 storage, native `f16` types where the adapter has SHADER_F16.
     F16,
+    /// f16 storage packed in u32 words (what adapters without SHADER_F16 run); selectable so
+    /// tests cover that path on every machine.
+    F16Packed,
 }
 
 impl AniPrecision {
@@ -37,6 +41,7 @@ impl AniPrecision {
         match s {
             "f32" | "fp32" => Ok(AniPrecision::F32),
             "f16" | "fp16" => Ok(AniPrecision::F16),
+            "f16-packed" => Ok(AniPrecision::F16Packed),
             other => bail!("precision \"{other}\" is unknown for ANI (known: f32, f16)"),
         }
     }
@@ -44,12 +49,13 @@ impl AniPrecision {
         match self {
             AniPrecision::F32 => "f32",
             AniPrecision::F16 => "f16",
+            AniPrecision::F16Packed => "f16-packed",
         }
     }
     fn bytes(self) -> u64 {
         match self {
             AniPrecision::F32 => 4,
-            AniPrecision::F16 => 2,
+            AniPrecision::F16 | AniPrecision::F16Packed => 2,
         }
     }
 }
@@ -309,7 +315,7 @@ fn pack_weights(model: &AniModel) -> (Vec<f32>, Vec<NetLayout>) {
 fn to_storage_bytes(data: &[f32], precision: AniPrecision) -> Vec<u8> {
     match precision {
         AniPrecision::F32 => bytemuck::cast_slice(data).to_vec(),
-        AniPrecision::F16 => data
+        AniPrecision::F16 | AniPrecision::F16Packed => data
             .iter()
             .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
             .collect(),
@@ -338,6 +344,8 @@ pub struct AniForce {
     row_of: wgpu::Buffer,
     aev: wgpu::Buffer,
     pub atom_energy: wgpu::Buffer,
+    /// Activation buffers (h1, d1, h2, d2, h3, d3), kept for `poison`.
+    acts: Vec<wgpu::Buffer>,
     gpu_bytes: u64,
     chunk_rows: u32,
 }
@@ -475,7 +483,7 @@ impl AniForce {
         let prelude = match prec {
             AniPrecision::F32 => "prec_f32",
             AniPrecision::F16 if ctx.has_f16() => "prec_f16n",
-            AniPrecision::F16 => "prec_f16",
+            AniPrecision::F16 | AniPrecision::F16Packed => "prec_f16",
         };
         let aev_module = ShaderModule::new(c, &format!("{prelude}+aev"))?;
         let mlp_module = ShaderModule::new(c, &format!("{prelude}+mlp"))?;
@@ -703,6 +711,7 @@ impl AniForce {
             row_of: row_of_buf,
             aev,
             atom_energy,
+            acts: vec![h1, d1, h2, d2, h3, d3],
             gpu_bytes,
             chunk_rows,
         })
@@ -736,6 +745,14 @@ impl AniForce {
         }
         let force_bind = self.force_bind.as_ref().expect("bind before encode");
         gpu::dispatch(pass, &self.force_k, force_bind, self.n_atoms);
+    }
+
+    /// Fills every buffer the kernels write (AEV/gradient rows, activations, atom energies)
+    /// with NaN bits, so tests prove each output is written before it is read.
+    pub fn poison(&self, ctx: &GpuContext) {
+        for b in self.acts.iter().chain([&self.aev, &self.atom_energy]) {
+            ctx.queue.write_buffer(b, 0, &vec![0xffu8; b.size() as usize]);
+        }
     }
 
     /// Bytes of GPU memory this term allocated (weights, AEV/gradient rows, activations).
