@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
+use std::sync::Arc;
+
+use crate::ani::AniModel;
 use crate::engine::SimSpec;
+use crate::forces::ani::{AniPrecision, AniSpec};
 use crate::forces::lj::LjSpec;
 use crate::integrate::{Integrator, Method};
 use crate::io::xyz;
@@ -74,7 +78,51 @@ fn default_seed() -> u64 {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForcesConfig {
-    pub lj: LjConfig,
+    pub lj: Option<LjConfig>,
+    pub ani: Option<AniConfig>,
+}
+
+/// `[forces.ani]`: an ANI model in NeuroChem format.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AniConfig {
+    /// The `.info` file: relative to the config, or a file name found in `$WGMD_MODEL_DIR`.
+    pub model: PathBuf,
+    /// Use one ensemble member only (default: all).
+    pub model_index: Option<usize>,
+    /// "f32" (default) or "f16".
+    #[serde(default = "default_ani_precision")]
+    pub precision: String,
+}
+
+fn default_ani_precision() -> String {
+    "f32".into()
+}
+
+/// Where to get ANI-2x when a config names a model file that is not there.
+pub const ANI_MODEL_HELP: &str = "ANI-2x is published (MIT licence) in the ANI model zoo, \
+https://github.com/aiqm/ani-model-zoo (resources/ani-2x_8x.info and resources/ani-2x_8x/); \
+point [forces.ani] model at its .info file or set WGMD_MODEL_DIR to the folder holding it";
+
+impl AniConfig {
+    /// The model file: as written (relative to the config's folder), else in $WGMD_MODEL_DIR.
+    pub fn resolve(&self, base_dir: &Path, src: &str) -> Result<PathBuf> {
+        let direct = base_dir.join(&self.model);
+        if direct.is_file() {
+            return Ok(direct);
+        }
+        if let Some(dir) = std::env::var_os("WGMD_MODEL_DIR") {
+            let p = Path::new(&dir).join(&self.model);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+        bail!(
+            "{src}: forces.ani.model '{}' was not found (looked in {} and $WGMD_MODEL_DIR). {ANI_MODEL_HELP}",
+            self.model.display(),
+            base_dir.display()
+        )
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -275,11 +323,8 @@ impl Config {
         Ok(sys)
     }
 
-    /// The simulation this config describes.
-    pub fn to_spec(&self) -> Result<SimSpec> {
+    fn lj_spec(&self, lj: &LjConfig, system: &System) -> Result<LjSpec> {
         let src = &self.source;
-        let system = self.build_system()?;
-        let lj = &self.forces.lj;
         let mut sigma = Vec::new();
         let mut epsilon = Vec::new();
         for name in &system.type_names {
@@ -317,13 +362,43 @@ impl Config {
             )?;
             pairs.push((idx(&p.types[0])?, idx(&p.types[1])?, p.sigma, e));
         }
-        let lj_spec = LjSpec {
+        Ok(LjSpec {
             cutoff: lj.cutoff,
             shift: lj.shift,
             tail: lj.tail,
             sigma,
             epsilon,
             pairs,
+        })
+    }
+
+    /// The simulation this config describes.
+    pub fn to_spec(&self) -> Result<SimSpec> {
+        let src = &self.source;
+        let system = self.build_system()?;
+        let (lj_spec, ani, default_skin) = match (&self.forces.lj, &self.forces.ani) {
+            (Some(_), Some(_)) => bail!(
+                "{src}: [forces.lj] and [forces.ani] together are not supported: choose one"
+            ),
+            (None, None) => bail!("{src}: [forces] needs [forces.lj] or [forces.ani]"),
+            (Some(lj), None) => (self.lj_spec(lj, &system)?, None, 0.1 * lj.cutoff),
+            (None, Some(a)) => {
+                if self.units != Units::Physical {
+                    bail!("{src}: [forces.ani] needs units = \"physical\" (Å, fs, eV)");
+                }
+                let path = a.resolve(&self.base_dir, src)?;
+                let model = match a.model_index {
+                    Some(k) => AniModel::load_member(&path, k),
+                    None => AniModel::load(&path),
+                }
+                .map_err(|e| anyhow!("{src}: {e:#}"))?;
+                let precision = AniPrecision::parse(&a.precision)
+                    .map_err(|e| anyhow!("{src}: forces.ani.precision: {e}"))?;
+                let spec = AniSpec::new(Arc::new(model), precision, &system.type_names)
+                    .map_err(|e| anyhow!("{src}: {e}"))?;
+                let rc = spec.model.aev.rcr;
+                (LjSpec::off(system.type_names.len(), rc), Some(spec), 1.0)
+            }
         };
         let ic = &self.integrator;
         let method = match ic.kind.as_str() {
@@ -346,12 +421,12 @@ impl Config {
                 bail!("{src}: integrator.type = \"{other}\" is unknown (known: verlet, langevin)")
             }
         };
-        let skin = self.neighbor.skin.unwrap_or(0.1 * lj.cutoff);
+        let skin = self.neighbor.skin.unwrap_or(default_skin);
         let spec = SimSpec {
             system,
             units: self.units,
             lj: lj_spec,
-            ani: None,
+            ani,
             skin,
             integrator: Integrator { dt: ic.dt, method },
         };
