@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 
+use crate::forces::drag::DragForce;
 use crate::forces::lj::{LjForce, LjSpec, LjTable};
 use crate::gpu::params::{status, Params};
 use crate::gpu::{self, GpuContext};
@@ -20,6 +21,9 @@ use crate::neighbor::{self, NeighborKernels};
 use crate::observe::{self, Reducer, Thermo};
 use crate::system::System;
 use crate::units::Units;
+
+/// Steering and non-blocking stepping for interactive hosts (the viewer).
+pub mod live;
 
 /// Everything a simulation is made from (plain data; configs and tests build it).
 #[derive(Clone, Debug)]
@@ -177,6 +181,8 @@ pub struct Simulation {
     reduce: Reducer,
     step: u64,
     stats: EngineStats,
+    /// The viewer's mouse spring, dispatched after the forces while set (see `live`).
+    drag: Option<DragForce>,
 }
 
 fn storage_indirect(ctx: &GpuContext, words: usize) -> wgpu::Buffer {
@@ -323,6 +329,7 @@ impl Simulation {
             integ,
             reduce,
             step: 0,
+            drag: None,
             stats: EngineStats {
                 neighbor_capacity: capacity,
                 ..Default::default()
@@ -412,6 +419,9 @@ impl Simulation {
             self.cells.encode(pass, launch);
             self.nbr.encode_build(pass, launch);
             self.lj.encode(pass, atoms);
+            if let Some(d) = &self.drag {
+                d.encode(pass);
+            }
         }
         if n > 0 {
             self.integ.encode_kick(pass, atoms);

@@ -6,14 +6,19 @@
 //! - [`system`] — host-side [`system::System`] (positions, velocities, types, masses, charges,
 //!   periodic box), lattice builders, Maxwell–Boltzmann velocities.
 //! - [`units`] — the two unit systems (physical Å/fs/amu/eV/K, reduced LJ) and conversions.
-//! - [`io`] — XYZ / extended XYZ reading and writing, atomic (temp + rename) output files.
+//! - [`io`] — XYZ / extended XYZ reading and writing, PDB reading, atomic (temp + rename)
+//!   output files.
 //! - [`config`] — the TOML config schema → [`engine::SimSpec`].
 //! - [`neighbor`] — cell list (counting sort) and Verlet list with skin; brute-force reference.
 //! - [`forces`] — force terms; [`forces::lj`] is the exemplar (pair function + gather loop +
 //!   float64 reference).
 //! - [`integrate`] — velocity Verlet and Langevin BAOAB (Philox RNG), with float64 twins.
-//! - [`observe`] — GPU reductions of energies and virial; temperature and pressure.
-//! - [`engine`] — [`engine::Simulation`]: GPU buffers and the step loop.
+//! - [`observe`] — GPU reductions of energies and virial; temperature and pressure;
+//!   RDF / speed histograms ([`observe::histogram`]); non-blocking readback.
+//! - [`engine`] — [`engine::Simulation`]: GPU buffers and the step loop; [`engine::live`]:
+//!   steering (dt, thermostat, mouse spring [`forces::drag`]) and non-blocking stepping.
+//! - `viewer` (feature `viewer`, on by default) — the eframe desktop app: atoms drawn from the
+//!   position buffer (`shaders/render.wgsl`), live plots, controls, PNG/CSV export.
 //!
 //! ## Data flow of one step (all on the GPU, one compute pass per batch of steps)
 //! integrate first half (+ max displacement) → decide (writes indirect args) → cell list
@@ -37,3 +42,5 @@ pub mod neighbor;
 pub mod observe;
 pub mod system;
 pub mod units;
+#[cfg(feature = "viewer")]
+pub mod viewer;

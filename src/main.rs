@@ -1,4 +1,5 @@
-//! The `wgmd` command line: `run`, `bench`, `info` (see README.md for the contract).
+//! The `wgmd` command line: `view` (also with no arguments), `run`, `bench`, `info` (see
+//! README.md for the contract).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -52,6 +53,16 @@ enum Command {
     },
     /// Print the GPU adapter, backend, driver, features and limits.
     Info,
+    /// Open the desktop viewer on a config (default: the lj_melt preset).
+    View {
+        config: Option<PathBuf>,
+        /// Save the whole window as PNG after --frames frames, then exit.
+        #[arg(long)]
+        screenshot: Option<PathBuf>,
+        /// Frames to run before the screenshot.
+        #[arg(long, default_value_t = 60)]
+        frames: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,10 +108,12 @@ fn real_main() -> Result<()> {
         adapter: cli.adapter.clone(),
     };
     match cli.command {
-        None => {
-            eprintln!("wgmd: no command given (the viewer is not built yet). Try `wgmd run assets/presets/argon_liquid.toml` or `wgmd --help`.");
-            bail!("nothing to do");
-        }
+        None => view(&gpu, None, None, 60),
+        Some(Command::View {
+            config,
+            screenshot,
+            frames,
+        }) => view(&gpu, config, screenshot, frames),
         Some(Command::Info) => {
             let ctx = GpuContext::new(&gpu)?;
             println!("{}", ctx.describe());
@@ -124,6 +137,26 @@ fn real_main() -> Result<()> {
                 },
         }) => bench_lj(&gpu, atoms, steps, warmup, precision, json),
     }
+}
+
+#[cfg(feature = "viewer")]
+fn view(
+    gpu: &GpuOptions,
+    config: Option<PathBuf>,
+    screenshot: Option<PathBuf>,
+    frames: u64,
+) -> Result<()> {
+    wgmd::viewer::run(wgmd::viewer::ViewOptions {
+        config,
+        screenshot,
+        frames,
+        adapter: gpu.adapter.clone(),
+    })
+}
+
+#[cfg(not(feature = "viewer"))]
+fn view(_: &GpuOptions, _: Option<PathBuf>, _: Option<PathBuf>, _: u64) -> Result<()> {
+    bail!("this wgmd was built without the viewer (cargo feature `viewer`); use `wgmd run CONFIG.toml` or `wgmd --help`")
 }
 
 fn run(

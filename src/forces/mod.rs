@@ -4,3 +4,4 @@
 //! Rust with the same contract, one gather loop over the neighbor list).
 
 pub mod lj;
+pub mod drag;

@@ -11,10 +11,22 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("lj", include_str!("../../shaders/lj.wgsl")),
     ("integrate", include_str!("../../shaders/integrate.wgsl")),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
+    ("histogram", include_str!("../../shaders/histogram.wgsl")),
+    ("drag", include_str!("../../shaders/drag.wgsl")),
+    ("render", include_str!("../../shaders/render.wgsl")),
 ];
 
 /// Kernel files (everything but shared snippets); each must validate on its own.
-pub const KERNEL_FILES: &[&str] = &["cell_list", "neighbor", "lj", "integrate", "reduce"];
+pub const KERNEL_FILES: &[&str] = &[
+    "cell_list",
+    "neighbor",
+    "lj",
+    "integrate",
+    "reduce",
+    "histogram",
+    "drag",
+    "render",
+];
 
 fn source(name: &str) -> Result<&'static str> {
     SOURCES
