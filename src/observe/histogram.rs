@@ -153,7 +153,7 @@ impl Histograms {
 }
 
 /// Float64 twin of the kernels: (pair-distance counts, speed counts, count of values within a
-/// relative 1e-5 of a bin edge or range end, which f32 may put in the neighbouring bin).
+/// relative 2e-6 of a bin edge or range end, which f32 may put in the neighbouring bin).
 pub fn reference(
     positions: &[[f64; 3]],
     velocities: &[[f64; 3]],
@@ -166,7 +166,7 @@ pub fn reference(
     let mut ambiguous = 0u64;
     let mut put = |hist: &mut Vec<u64>, x: f64, x_max: f64| {
         let f = x / x_max * nb as f64;
-        if (f - f.round()).abs() < 1e-5 * nb as f64 {
+        if (f - f.round()).abs() < 2e-6 * nb as f64 {
             ambiguous += 1;
         }
         if x < x_max {
