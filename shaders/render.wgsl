@@ -39,11 +39,24 @@ fn vs_atom(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> 
     let r = C.types[t].w * C.box_len.w;
     let c = (C.view * vec4f(p.xyz, 1.0)).xyz;
     // The quad sits at the sphere's front (nearer than any visible point, so the depth test
-    // cannot cull the quad before the fragment writes the true depth). In perspective the
-    // silhouette of an off-axis sphere reaches slightly past r: the 1.5 margin covers it
-    // unless the camera is inside a few radii of the atom.
-    let grow = select(1.5, 1.0, C.light.w > 0.5);
-    let q = vec3f(c.xy + corners[vi] * r * grow, c.z + r);
+    // cannot cull it before the fragment writes the true depth) and spans exactly the
+    // sphere's silhouette there: few wasted fragments, which a CPU rasterizer feels.
+    var lo = c.xy - vec2f(r);
+    var hi = c.xy + vec2f(r);
+    let w = -c.z;  // depth in front of the eye
+    if (C.light.w < 0.5 && w > r * 1.001) {
+        // Slopes m of the two tangents x = m·depth from the eye to the circle (u, w) of
+        // radius r, per axis; the silhouette at depth w − r is m·(w − r).
+        let u = c.xy;
+        let k = r * sqrt(u * u + vec2f(w * w - r * r));
+        let denom = w * w - r * r;
+        let m_lo = (u * w - k) / denom;
+        let m_hi = (u * w + k) / denom;
+        lo = m_lo * (w - r);
+        hi = m_hi * (w - r);
+    }
+    let f = corners[vi] * 0.5 + vec2f(0.5);
+    let q = vec3f(mix(lo, hi, f), c.z + r);
     var out: AtomOut;
     out.clip = C.proj * vec4f(q, 1.0);
     out.view_pos = q;

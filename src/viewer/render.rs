@@ -203,8 +203,8 @@ impl OrbitCamera {
             target: 0.5 * l,
             yaw: 0.6,
             pitch: 0.45,
-            // The bounding sphere of the box fits the vertical field of view with a margin.
-            distance: 0.5 * l.length() / (0.5 * fov_y).sin() * 1.05,
+            // The box's bounding sphere is a loose fit: 95% of it still shows every corner from here.
+            distance: 0.5 * l.length() / (0.5 * fov_y).sin() * 0.95,
             orthographic: false,
             fov_y,
         }
