@@ -133,7 +133,8 @@ impl LiveStepper {
             return Ok(None);
         };
         self.in_flight = None;
-        let words: &[u32] = bytemuck::cast_slice(&bytes[..STAGING_BYTES as usize]);
+        // A Vec<u8> has no alignment guarantee for u32 views: copy instead of casting.
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[..STAGING_BYTES as usize]);
         let obs = [0, 1, 2, 3].map(|k| f32::from_bits(words[status::LEN + k]));
         let st = StatusRecord {
             step: words[status::STEP],

@@ -328,7 +328,7 @@ impl ViewerApp {
         match l.hist_rb.take() {
             Ok(Some(bytes)) => {
                 if let Some(spec) = l.hist_pending.take() {
-                    let words: &[u32] = bytemuck::cast_slice(&bytes);
+                    let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes);
                     let (rdf, speed) = words.split_at(MAX_BINS as usize);
                     let sys = &l.sim.spec.system;
                     self.series.rdf = histogram::rdf_curve(rdf, &spec, sys.len(), sys.volume());
@@ -470,10 +470,10 @@ impl ViewerApp {
         if let DragState::Picking { ndc } = self.drag {
             if let Some(l) = &mut self.live {
                 if let Ok(Some(bytes)) = l.pos_rb.take() {
-                    let pos: &[[f32; 4]] = bytemuck::cast_slice(&bytes);
+                    let pos: Vec<[f32; 4]> = bytemuck::pod_collect_to_vec(&bytes);
                     let (o, d) = self.camera.ray(ndc, aspect);
                     let radius = |t: u32| self.radius_of(t);
-                    self.drag = match super::render::pick(o, d, pos, &radius) {
+                    self.drag = match super::render::pick(o, d, &pos, &radius) {
                         Some((atom, anchor)) => DragState::Active { atom, anchor },
                         None => DragState::Idle,
                     };
