@@ -11,6 +11,42 @@ use wgmd::forces::drag::{self, Drag};
 use wgmd::integrate::Method;
 use wgmd::observe::histogram::{self, HistSpec, Histograms, MAX_BINS};
 
+/// The standalone shaders validate, and their uniforms have the Rust mirrors' sizes.
+#[test]
+fn standalone_shaders_validate_and_layouts_match() {
+    use wgmd::gpu::shaders;
+    assert!(!shaders::STANDALONE_FILES.is_empty());
+    let size_of = |file: &str, ty: &str| -> usize {
+        let src = shaders::compose(file).unwrap();
+        let (module, _) = shaders::validate(file, &src).unwrap();
+        assert!(!module.entry_points.is_empty(), "{file} has no entry points");
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).unwrap();
+        let (h, _) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(ty))
+            .unwrap_or_else(|| panic!("{file} has no struct {ty}"));
+        layouter[h].size as usize
+    };
+    for file in shaders::STANDALONE_FILES {
+        shaders::validate(file, &shaders::compose(file).unwrap()).unwrap();
+    }
+    assert_eq!(
+        size_of("histogram", "HistParams"),
+        std::mem::size_of::<histogram::HistParams>()
+    );
+    assert_eq!(
+        size_of("drag", "Drag"),
+        std::mem::size_of::<drag::DragParams>()
+    );
+    #[cfg(feature = "viewer")]
+    assert_eq!(
+        size_of("render", "Camera"),
+        std::mem::size_of::<wgmd::viewer::render::CameraUniform>()
+    );
+}
+
 fn poison(ctx: &wgmd::gpu::GpuContext, buf: &wgpu::Buffer) {
     ctx.queue.write_buffer(buf, 0, &vec![0xffu8; buf.size() as usize]);
 }

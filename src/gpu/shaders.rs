@@ -16,17 +16,14 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("render", include_str!("../../shaders/render.wgsl")),
 ];
 
-/// Kernel files (everything but shared snippets); each must validate on its own.
-pub const KERNEL_FILES: &[&str] = &[
-    "cell_list",
-    "neighbor",
-    "lj",
-    "integrate",
-    "reduce",
-    "histogram",
-    "drag",
-    "render",
-];
+/// Kernel files (everything but shared snippets) that share the engine's `Params`; each
+/// must validate on its own.
+pub const KERNEL_FILES: &[&str] = &["cell_list", "neighbor", "lj", "integrate", "reduce", "drag"];
+
+/// Shader files with their own uniform instead of `Params` (they work on any position and
+/// velocity buffers): the histograms and the viewer's renderer. Validated in
+/// `tests/observe_gpu.rs` with their own layout checks.
+pub const STANDALONE_FILES: &[&str] = &["histogram", "render"];
 
 fn source(name: &str) -> Result<&'static str> {
     SOURCES

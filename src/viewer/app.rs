@@ -22,10 +22,18 @@ use crate::observe::histogram::{self, HistSpec, Histograms, MAX_BINS};
 use crate::observe::readback::Readback;
 use crate::units::Units;
 
+/// Auto steps per frame keeps the frame rate in this band: more steps while frames come
+/// faster than the upper bound (the GPU would idle between batches), fewer below the lower
+/// one (the UI would stutter). On a real GPU this runs the simulation near full speed at a
+/// smooth frame rate; on a CPU rasterizer, where drawing and stepping share the cores, it
+/// favours the UI (untick "auto" to trade frames for steps).
+const AUTO_FPS: (f64, f64) = (10.0, 25.0);
 /// Seconds between histogram samples (each is one small extra GPU submission).
 const HIST_EVERY_S: f64 = 0.5;
 /// RDF centers per sample: bounds the pair loop to ~N·512 distances.
 const RDF_CENTERS: u32 = 512;
+/// Hard cap on steps per frame (also bounded by the engine's batch limit).
+const MAX_STEPS_PER_FRAME: u32 = 2000;
 const HIST_BINS: u32 = 100;
 
 /// Everything tied to one simulation (replaced on reset / preset / file open).
@@ -58,6 +66,9 @@ pub struct ViewerApp {
     running: bool,
     step_once: bool,
     steps_per_frame: u32,
+    auto_steps: bool,
+    /// Steps of the batch in flight (auto adapts only from batches of the current size).
+    batch_started: Option<u32>,
     atom_scale: f32,
     dt_text: String,
     target_text: String,
@@ -150,6 +161,8 @@ impl ViewerApp {
             running: true,
             step_once: false,
             steps_per_frame: 10,
+            auto_steps: true,
+            batch_started: None,
             atom_scale: 1.0,
             dt_text: String::new(),
             target_text: String::new(),
@@ -294,9 +307,26 @@ impl ViewerApp {
     /// Per-frame simulation work; never waits for the GPU.
     fn advance(&mut self) {
         let _ = self.ctx.device.poll(wgpu::PollType::Poll);
+        let fps = self.fps();
         let Some(l) = &mut self.live else { return };
         match l.stepper.poll(&mut l.sim) {
             Ok(Some(th)) => {
+                if let (Some(n), true) = (self.batch_started.take(), self.auto_steps) {
+                    if n == self.steps_per_frame && fps > 0.0 {
+                        let f = if fps > AUTO_FPS.1 {
+                            1.15
+                        } else if fps < AUTO_FPS.0 {
+                            0.85
+                        } else {
+                            1.0
+                        };
+                        let cap = l.sim.max_batch().min(MAX_STEPS_PER_FRAME) as f64;
+                        self.steps_per_frame = (n as f64 * f).round().clamp(1.0, cap) as u32;
+                        if f > 1.0 && self.steps_per_frame == n {
+                            self.steps_per_frame = (n + 1).min(cap as u32);
+                        }
+                    }
+                }
                 self.steps_window.push((Instant::now(), th.step));
                 self.series.push(th);
             }
@@ -319,8 +349,10 @@ impl ViewerApp {
                 u32::MAX
             };
             if n != u32::MAX {
-                if let Err(e) = l.stepper.submit(&mut l.sim, n) {
-                    self.message = Some((format!("{e:#}"), true));
+                match l.stepper.submit(&mut l.sim, n) {
+                    Ok(true) => self.batch_started = Some(n),
+                    Ok(false) => {}
+                    Err(e) => self.message = Some((format!("{e:#}"), true)),
                 }
             }
         }
@@ -551,8 +583,20 @@ impl ViewerApp {
                 self.load_or_report(Ok(s));
             }
         });
-        let cap = self.live.as_ref().map(|l| l.sim.max_batch()).unwrap_or(1000).min(1000);
-        ui.add(egui::Slider::new(&mut self.steps_per_frame, 1..=cap).text("steps / frame"));
+        let cap = self
+            .live
+            .as_ref()
+            .map(|l| l.sim.max_batch())
+            .unwrap_or(MAX_STEPS_PER_FRAME)
+            .min(MAX_STEPS_PER_FRAME);
+        ui.horizontal(|ui| {
+            ui.add_enabled(
+                !self.auto_steps,
+                egui::Slider::new(&mut self.steps_per_frame, 1..=cap).text("steps / frame"),
+            );
+            ui.checkbox(&mut self.auto_steps, "auto")
+                .on_hover_text("adapt the steps per frame to keep 10-25 frames per second");
+        });
         ui.separator();
         ui.heading("Integrator");
         let unit_t = match self.units() {
@@ -668,16 +712,21 @@ impl ViewerApp {
         });
     }
 
+    /// Frames per second over the last two seconds (0 until two frames were seen).
+    fn fps(&self) -> f64 {
+        match (self.frame_times.first(), self.frame_times.last()) {
+            (Some(a), Some(b)) if self.frame_times.len() > 1 && b > a => {
+                (self.frame_times.len() - 1) as f64 / b.duration_since(*a).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         let now = Instant::now();
         self.frame_times.push(now);
         self.frame_times.retain(|t| now.duration_since(*t).as_secs_f64() < 2.0);
-        let fps = if self.frame_times.len() > 1 {
-            (self.frame_times.len() - 1) as f64
-                / now.duration_since(self.frame_times[0]).as_secs_f64().max(1e-9)
-        } else {
-            0.0
-        };
+        let fps = self.fps();
         self.steps_window.retain(|(t, _)| now.duration_since(*t).as_secs_f64() < 3.0);
         let sps = match (self.steps_window.first(), self.steps_window.last()) {
             (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) as f64 / b.0.duration_since(a.0).as_secs_f64(),
