@@ -248,17 +248,37 @@ pub fn run(opts: ViewOptions) -> Result<()> {
     // write, a lost device) here; closing the window normally leaves it empty.
     let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let fail2 = failure.clone();
-    let result = eframe::run_native(
-        "wgmd",
-        options,
-        Box::new(move |cc| {
-            let app = app::ViewerApp::new(cc, source, &opts, fail2)
-                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { format!("{e:#}").into() })?;
-            Ok(Box::new(app))
-        }),
-    );
-    if let Err(e) = result {
-        bail!("the viewer could not start: {e}");
+    // winit panics when the window is destroyed under it (e.g. `xdotool windowclose`, a
+    // killed X server): turn that into a clear error instead of a panic trace, keeping the
+    // panic's message and place in it.
+    let panic_note: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let note = panic_note.clone();
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(mut n) = note.lock() {
+            *n = Some(info.to_string());
+        }
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        eframe::run_native(
+            "wgmd",
+            options,
+            Box::new(move |cc| {
+                let app = app::ViewerApp::new(cc, source, &opts, fail2).map_err(
+                    |e| -> Box<dyn std::error::Error + Send + Sync> { format!("{e:#}").into() },
+                )?;
+                Ok(Box::new(app))
+            }),
+        )
+    }));
+    std::panic::set_hook(previous_hook);
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => bail!("the viewer could not start: {e}"),
+        Err(_) => {
+            let what = panic_note.lock().ok().and_then(|n| n.clone()).unwrap_or_default();
+            bail!("the viewer's window system failed and the viewer stopped ({what})");
+        }
     }
     if let Some(msg) = failure.lock().ok().and_then(|m| m.clone()) {
         bail!("{msg}");

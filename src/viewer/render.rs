@@ -84,7 +84,7 @@ impl AtomRenderer {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let make = |vs: &str, fs: &str, topology: wgpu::PrimitiveTopology| {
+        let make = |vs: &str, fs: &str, topology: wgpu::PrimitiveTopology, on_top: bool| {
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some(vs),
                 layout: Some(&pl),
@@ -100,8 +100,12 @@ impl AtomRenderer {
                 },
                 depth_stencil: Some(wgpu::DepthStencilState {
                     format: depth,
-                    depth_write_enabled: Some(true),
-                    depth_compare: Some(wgpu::CompareFunction::Less),
+                    depth_write_enabled: Some(!on_top),
+                    depth_compare: Some(if on_top {
+                        wgpu::CompareFunction::Always
+                    } else {
+                        wgpu::CompareFunction::Less
+                    }),
                     stencil: Default::default(),
                     bias: Default::default(),
                 }),
@@ -117,9 +121,10 @@ impl AtomRenderer {
             })
         };
         Ok(AtomRenderer {
-            atoms: make("vs_atom", "fs_atom", wgpu::PrimitiveTopology::TriangleList),
-            box_lines: make("vs_box", "fs_line", wgpu::PrimitiveTopology::LineList),
-            drag_line: make("vs_drag", "fs_line", wgpu::PrimitiveTopology::LineList),
+            atoms: make("vs_atom", "fs_atom", wgpu::PrimitiveTopology::TriangleList, false),
+            box_lines: make("vs_box", "fs_line", wgpu::PrimitiveTopology::LineList, false),
+            // The spring stays visible when the atom is pulled behind others.
+            drag_line: make("vs_drag", "fs_line", wgpu::PrimitiveTopology::LineList, true),
             layout,
             camera: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("camera"),
