@@ -7,6 +7,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `xvfb-run -a` picks a free display by looking at lock files, which races when two start at
+/// once: the tests here take turns.
+static XVFB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn have(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])
@@ -50,6 +54,7 @@ fn viewer_screenshot_shows_atoms_and_plots() {
         eprintln!("SKIPPED: xvfb-run not found (apt-get install xvfb); the viewer test needs a virtual display");
         return;
     }
+    let _turn = XVFB.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("x.png");
     let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/presets/lj_melt.toml");
@@ -101,4 +106,27 @@ fn viewer_screenshot_shows_atoms_and_plots() {
         .count();
     eprintln!("plot panel: {lines} coloured pixels");
     assert!(lines > 1500, "only {lines} coloured pixels in the plot panel: no plot lines");
+}
+
+#[test]
+fn viewer_reports_a_screenshot_it_cannot_write() {
+    if !have("xvfb-run") {
+        eprintln!("SKIPPED: xvfb-run not found (apt-get install xvfb)");
+        return;
+    }
+    let _turn = XVFB.lock().unwrap_or_else(|e| e.into_inner());
+    let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/presets/lj_gas.toml");
+    let mut cmd = Command::new("xvfb-run");
+    cmd.args(["-a", "-s", "-screen 0 1024x640x24"])
+        .arg(env!("CARGO_BIN_EXE_wgmd"))
+        .args(["view", preset.to_str().unwrap()])
+        .args(["--screenshot", "/nonexistent-wgmd-dir/x.png", "--frames", "2"])
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env_remove("WAYLAND_DISPLAY");
+    let (ok, stderr) = run_with_timeout(cmd, Duration::from_secs(120));
+    assert!(!ok, "a screenshot that could not be written still exited 0");
+    assert!(
+        stderr.contains("nonexistent-wgmd-dir") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }

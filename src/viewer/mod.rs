@@ -285,3 +285,48 @@ pub fn run(opts: ViewOptions) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argon() -> Source {
+        Source::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/presets/argon_liquid.toml"))
+            .unwrap()
+    }
+
+    #[test]
+    fn structures_open_with_the_presets_force_field() {
+        let dir = tempfile::tempdir().unwrap();
+        // No box in the file: the viewer puts one around the atoms.
+        let xyz = dir.path().join("three.xyz");
+        std::fs::write(&xyz, "3\nargon trimer\nAr 0 0 0\nAr 3.8 0 0\nAr 0 3.8 0\n").unwrap();
+        let s = argon().with_structure(&xyz).unwrap();
+        assert_eq!(s.spec.system.len(), 3);
+        assert!(s.spec.system.box_lengths.iter().all(|&l| l >= 2.0 * 8.5125));
+        let pdb = dir.path().join("two.pdb");
+        std::fs::write(
+            &pdb,
+            "HETATM    1 AR    AR     1       1.000   1.000   1.000  1.00  0.00          AR\n\
+             HETATM    2 AR    AR     2       4.800   1.000   1.000  1.00  0.00          AR\n",
+        )
+        .unwrap();
+        assert_eq!(argon().with_structure(&pdb).unwrap().spec.system.len(), 2);
+    }
+
+    #[test]
+    fn bad_structures_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let xe = dir.path().join("xenon.xyz");
+        std::fs::write(&xe, "1\n\nXe 0 0 0\n").unwrap();
+        let e = format!("{:#}", argon().with_structure(&xe).err().unwrap());
+        assert!(e.contains("xenon.xyz") && e.contains("Xe"), "{e}");
+        let bad = dir.path().join("bad.xyz");
+        std::fs::write(&bad, "2\n\nAr 0 0 0\nAr 1 x 0\n").unwrap();
+        let e = format!("{:#}", argon().with_structure(&bad).err().unwrap());
+        assert!(e.contains("bad.xyz") && e.contains("line 4"), "{e}");
+        let missing = dir.path().join("missing.pdb");
+        let e = format!("{:#}", argon().with_structure(&missing).err().unwrap());
+        assert!(e.contains("missing.pdb"), "{e}");
+    }
+}
