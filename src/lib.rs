@@ -31,6 +31,10 @@
 //! - The host waits for each batch's status record before encoding the next batch (one sync
 //!   per batch of up to 1000 steps), instead of double-buffering it.
 //! - Full neighbor lists cost `4·capacity` bytes per atom.
+//! - The viewer's live stepping drops (does not replay) a batch whose neighbor list
+//!   overflowed, and its mouse spring's energy is not part of the reported energies.
+//! - The viewer's RDF counts pairs from at most 512 center atoms by brute force (O(512·N)
+//!   per sample, twice a second) instead of using the neighbor list.
 
 pub mod config;
 pub mod engine;
