@@ -197,12 +197,21 @@ fn presets_load() {
         let path = e.unwrap().path();
         if path.extension().is_some_and(|x| x == "toml") {
             let cfg = wgmd::config::Config::load(&path).unwrap();
-            let spec = cfg.to_spec().unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            let spec = cfg
+                .to_spec()
+                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             assert!(spec.system.len() > 100, "{}", path.display());
             seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
         }
     }
-    for p in ["lj_bench.toml", "argon_liquid.toml", "lj_melt.toml", "lj_gas.toml", "lj_solid.toml", "lj_liquid.toml"] {
+    for p in [
+        "lj_bench.toml",
+        "argon_liquid.toml",
+        "lj_melt.toml",
+        "lj_gas.toml",
+        "lj_solid.toml",
+        "lj_liquid.toml",
+    ] {
         assert!(seen.iter().any(|s| s == p), "preset {p} is missing");
     }
 }
@@ -211,12 +220,24 @@ fn presets_load() {
 fn default_preset_runs_headless() {
     let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/presets/lj_melt.toml");
     let out = wgmd()
-        .args(["run", preset.to_str().unwrap(), "--steps", "20", "--every", "10"])
+        .args([
+            "run",
+            preset.to_str().unwrap(),
+            "--steps",
+            "20",
+            "--every",
+            "10",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
+#[cfg(feature = "viewer")]
 #[test]
 fn no_arguments_without_a_display_is_a_clear_error() {
     // `wgmd` alone opens the viewer; with no display it must say so, not panic.
@@ -227,18 +248,28 @@ fn no_arguments_without_a_display_is_a_clear_error() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("no display") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("no display") && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
+#[cfg(feature = "viewer")]
 #[test]
 fn view_of_a_bad_config_is_named() {
     let d = tmpdir("viewbad");
     let cfg = d.join("bad.toml");
     std::fs::write(&cfg, "units = \"lj\"\n[system\n").unwrap();
-    let out = wgmd().args(["view", cfg.to_str().unwrap()]).output().unwrap();
+    let out = wgmd()
+        .args(["view", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("bad.toml") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("bad.toml") && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 #[test]

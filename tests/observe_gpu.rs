@@ -19,7 +19,10 @@ fn standalone_shaders_validate_and_layouts_match() {
     let size_of = |file: &str, ty: &str| -> usize {
         let src = shaders::compose(file).unwrap();
         let (module, _) = shaders::validate(file, &src).unwrap();
-        assert!(!module.entry_points.is_empty(), "{file} has no entry points");
+        assert!(
+            !module.entry_points.is_empty(),
+            "{file} has no entry points"
+        );
         let mut layouter = naga::proc::Layouter::default();
         layouter.update(module.to_ctx()).unwrap();
         let (h, _) = module
@@ -48,7 +51,8 @@ fn standalone_shaders_validate_and_layouts_match() {
 }
 
 fn poison(ctx: &wgmd::gpu::GpuContext, buf: &wgpu::Buffer) {
-    ctx.queue.write_buffer(buf, 0, &vec![0xffu8; buf.size() as usize]);
+    ctx.queue
+        .write_buffer(buf, 0, &vec![0xffu8; buf.size() as usize]);
 }
 
 #[test]
@@ -82,7 +86,11 @@ fn histograms_match_float64_reference() {
         let half = l.iter().cloned().fold(f64::INFINITY, f64::min) / 2.0;
         let spec = HistSpec {
             n_bins: [MAX_BINS, 100, 37][round as usize],
-            n_centers: if round == 1 { n as u32 } else { rng.random_range(1..n as u32) },
+            n_centers: if round == 1 {
+                n as u32
+            } else {
+                rng.random_range(1..n as u32)
+            },
             r_max: rng.random_range(0.5 * half..half),
             v_max: rng.random_range(0.5..1.5),
         };
@@ -101,7 +109,11 @@ fn histograms_match_float64_reference() {
             histogram::reference(&sys.positions, &vel, sys.box_lengths, &spec);
         let nb = spec.n_bins as usize;
         let diff = |g: &[u32], r: &[u64]| -> u64 {
-            g[..nb].iter().zip(r).map(|(&a, &b)| (a as i64 - b as i64).unsigned_abs()).sum()
+            g[..nb]
+                .iter()
+                .zip(r)
+                .map(|(&a, &b)| (a as i64 - b as i64).unsigned_abs())
+                .sum()
         };
         let (dr, ds) = (diff(&gpu_rdf, &ref_rdf), diff(&gpu_speed, &ref_speed));
         eprintln!(
@@ -109,9 +121,15 @@ fn histograms_match_float64_reference() {
             spec.n_centers,
             ref_rdf.iter().sum::<u64>()
         );
-        assert!(ref_rdf.iter().sum::<u64>() > 100, "too few pairs to test anything");
+        assert!(
+            ref_rdf.iter().sum::<u64>() > 100,
+            "too few pairs to test anything"
+        );
         // A value on a bin edge may land in either neighbour in f32: each moves 2 counts.
-        assert!(dr + ds <= 2 * ambiguous, "GPU and float64 histograms differ (seed {seed})");
+        assert!(
+            dr + ds <= 2 * ambiguous,
+            "GPU and float64 histograms differ (seed {seed})"
+        );
     }
 }
 
@@ -121,7 +139,12 @@ fn rdf_of_an_ideal_gas_is_one_and_mb_is_normalised() {
     let seed = common::fresh_seed("ideal gas");
     let n = 3000;
     let sys = common::random_system(n, [12.0; 3], 1, 0.0, 1.0, seed);
-    let spec = HistSpec { n_bins: 20, n_centers: 1000, r_max: 6.0, v_max: 1.0 };
+    let spec = HistSpec {
+        n_bins: 20,
+        n_centers: 1000,
+        r_max: 6.0,
+        v_max: 1.0,
+    };
     let (rdf, _, _) = histogram::reference(&sys.positions, &sys.velocities, sys.box_lengths, &spec);
     let counts: Vec<u32> = rdf.iter().map(|&c| c as u32).collect();
     let g = histogram::rdf_curve(&counts, &spec, n, sys.volume());
@@ -130,7 +153,9 @@ fn rdf_of_an_ideal_gas_is_one_and_mb_is_normalised() {
         assert!((y - 1.0).abs() < 0.1, "g({r}) = {y}");
     }
     let dv = 0.001;
-    let total: f64 = (0..20000).map(|k| histogram::maxwell_boltzmann(k as f64 * dv, 1.3, 2.0, 1.0) * dv).sum();
+    let total: f64 = (0..20000)
+        .map(|k| histogram::maxwell_boltzmann(k as f64 * dv, 1.3, 2.0, 1.0) * dv)
+        .sum();
     assert!((total - 1.0).abs() < 1e-6, "∫f(v)dv = {total}");
 }
 
@@ -142,7 +167,13 @@ fn drag_spring_matches_float64_reference() {
     let n = 64 * 3 + 17;
     let l = [8.0, 9.0, 10.0];
     let sys = common::as_f32(common::random_system(n, l, 2, 0.9, 0.5, seed));
-    let spec = common::spec(sys, common::lj_spec(2, 2.5, true), 0.3, 0.001, Method::VelocityVerlet);
+    let spec = common::spec(
+        sys,
+        common::lj_spec(2, 2.5, true),
+        0.3,
+        0.001,
+        Method::VelocityVerlet,
+    );
     let mut plain = Simulation::new(ctx.clone(), spec.clone()).unwrap();
     let mut pulled = Simulation::new(ctx.clone(), spec).unwrap();
     let d = Drag {
@@ -152,7 +183,12 @@ fn drag_spring_matches_float64_reference() {
         k: rng.random_range(1.0..20.0),
     };
     pulled.set_drag(Some(d)).unwrap();
-    assert!(pulled.set_drag(Some(Drag { atom: n as u32, ..d })).is_err());
+    assert!(pulled
+        .set_drag(Some(Drag {
+            atom: n as u32,
+            ..d
+        }))
+        .is_err());
     // One step: both start from the same forces, so they drift to the same positions and
     // differ only by the spring in the force buffer.
     plain.advance(1, false).unwrap();

@@ -1,3 +1,4 @@
+#![cfg(feature = "viewer")]
 //! The viewer end to end: `wgmd view PRESET --screenshot X.png --frames N` under Xvfb on the
 //! CPU Vulkan driver, then the PNG is checked for shaded atoms in the 3D view and coloured
 //! plot lines in the plot panel. Needs `xvfb-run` (CI installs the `xvfb` package); without
@@ -61,7 +62,12 @@ fn viewer_screenshot_shows_atoms_and_plots() {
     let mut cmd = Command::new("xvfb-run");
     cmd.args(["-a", "-s", "-screen 0 1280x800x24"])
         .arg(env!("CARGO_BIN_EXE_wgmd"))
-        .args(["view", preset.to_str().unwrap(), "--screenshot", png.to_str().unwrap()])
+        .args([
+            "view",
+            preset.to_str().unwrap(),
+            "--screenshot",
+            png.to_str().unwrap(),
+        ])
         .args(["--frames", "12"])
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .env_remove("WAYLAND_DISPLAY");
@@ -70,7 +76,12 @@ fn viewer_screenshot_shows_atoms_and_plots() {
     eprintln!("viewer ran {:.1} s", t0.elapsed().as_secs_f64());
     assert!(ok, "wgmd view failed:\n{stderr}");
     let img = image::open(&png)
-        .unwrap_or_else(|e| panic!("cannot decode the screenshot {}: {e}\n{stderr}", png.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot decode the screenshot {}: {e}\n{stderr}",
+                png.display()
+            )
+        })
         .to_rgb8();
     let (w, h) = img.dimensions();
     assert!(w >= 800 && h >= 500, "screenshot is {w}x{h}");
@@ -87,14 +98,24 @@ fn viewer_screenshot_shows_atoms_and_plots() {
     let view = region(0.32, 0.62, 0.15, 0.85);
     let distinct: std::collections::HashSet<[u8; 3]> = view.iter().copied().collect();
     // Atoms are the bluish pixels: lit spheres of type A.
-    let atoms = view.iter().filter(|p| p[2] as i32 > p[0] as i32 + 40).count();
+    let atoms = view
+        .iter()
+        .filter(|p| p[2] as i32 > p[0] as i32 + 40)
+        .count();
     eprintln!(
         "3D view: {} distinct colours, {:.0}% atom pixels",
         distinct.len(),
         100.0 * atoms as f64 / view.len() as f64
     );
-    assert!(distinct.len() > 200, "the 3D view has {} colours: no shaded atoms drawn", distinct.len());
-    assert!(atoms * 5 > view.len(), "atoms cover under 20% of the 3D view");
+    assert!(
+        distinct.len() > 200,
+        "the 3D view has {} colours: no shaded atoms drawn",
+        distinct.len()
+    );
+    assert!(
+        atoms * 5 > view.len(),
+        "atoms cover under 20% of the 3D view"
+    );
     // Plot lines are saturated colours; the panel itself is grey.
     let plots = region(0.70, 0.99, 0.02, 0.95);
     let lines = plots
@@ -105,7 +126,10 @@ fn viewer_screenshot_shows_atoms_and_plots() {
         })
         .count();
     eprintln!("plot panel: {lines} coloured pixels");
-    assert!(lines > 1500, "only {lines} coloured pixels in the plot panel: no plot lines");
+    assert!(
+        lines > 1500,
+        "only {lines} coloured pixels in the plot panel: no plot lines"
+    );
 }
 
 #[test]
@@ -120,7 +144,12 @@ fn viewer_reports_a_screenshot_it_cannot_write() {
     cmd.args(["-a", "-s", "-screen 0 1024x640x24"])
         .arg(env!("CARGO_BIN_EXE_wgmd"))
         .args(["view", preset.to_str().unwrap()])
-        .args(["--screenshot", "/nonexistent-wgmd-dir/x.png", "--frames", "2"])
+        .args([
+            "--screenshot",
+            "/nonexistent-wgmd-dir/x.png",
+            "--frames",
+            "2",
+        ])
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .env_remove("WAYLAND_DISPLAY");
     let (ok, stderr) = run_with_timeout(cmd, Duration::from_secs(120));

@@ -58,7 +58,11 @@ impl Simulation {
             return Ok(());
         };
         if d.atom as usize >= self.n_atoms() {
-            bail!("cannot drag atom {}: there are {} atoms", d.atom, self.n_atoms());
+            bail!(
+                "cannot drag atom {}: there are {} atoms",
+                d.atom,
+                self.n_atoms()
+            );
         }
         if !(d.k.is_finite() && d.k >= 0.0) || d.target.iter().any(|x| !x.is_finite()) {
             bail!("the drag spring needs a finite target and a non-negative stiffness");

@@ -47,10 +47,16 @@ impl DragForce {
     }
     pub fn set(&self, ctx: &GpuContext, d: &Drag) {
         let p = DragParams {
-            target_k: [d.target[0] as f32, d.target[1] as f32, d.target[2] as f32, d.k as f32],
+            target_k: [
+                d.target[0] as f32,
+                d.target[1] as f32,
+                d.target[2] as f32,
+                d.k as f32,
+            ],
             atom: [d.atom, 0, 0, 0],
         };
-        ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
+        ctx.queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
     }
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
         let bg = self.bind.as_ref().expect("bind before encode");

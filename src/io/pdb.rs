@@ -8,7 +8,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use super::xyz::XyzFrame;
 
 fn field(line: &str, from: usize, to: usize) -> &str {
-    line.get(from.min(line.len())..to.min(line.len())).unwrap_or("").trim()
+    line.get(from.min(line.len())..to.min(line.len()))
+        .unwrap_or("")
+        .trim()
 }
 
 /// Parses PDB text; `source` names it in errors ("source line N: ...").
@@ -17,13 +19,21 @@ pub fn parse_pdb(text: &str, source: &str) -> Result<XyzFrame> {
     for (k, line) in text.lines().enumerate() {
         let n = k + 1;
         let num = |from: usize, to: usize, what: &str| -> Result<f64> {
-            field(line, from, to)
-                .parse::<f64>()
-                .map_err(|_| anyhow!("{source} line {n}: cannot read {what} from columns {}-{}", from + 1, to))
+            field(line, from, to).parse::<f64>().map_err(|_| {
+                anyhow!(
+                    "{source} line {n}: cannot read {what} from columns {}-{}",
+                    from + 1,
+                    to
+                )
+            })
         };
         if line.starts_with("CRYST1") {
             let abc = [num(6, 15, "a")?, num(15, 24, "b")?, num(24, 33, "c")?];
-            let angles = [num(33, 40, "alpha")?, num(40, 47, "beta")?, num(47, 54, "gamma")?];
+            let angles = [
+                num(33, 40, "alpha")?,
+                num(40, 47, "beta")?,
+                num(47, 54, "gamma")?,
+            ];
             if angles.iter().any(|a| (a - 90.0).abs() > 1e-3) {
                 bail!("{source} line {n}: only orthorhombic boxes (all angles 90) are supported");
             }
@@ -46,7 +56,10 @@ pub fn parse_pdb(text: &str, source: &str) -> Result<XyzFrame> {
                 bail!("{source} line {n}: the atom has neither an element nor a name");
             }
             let mut c = el.chars();
-            let el = c.next().map(|h| h.to_ascii_uppercase().to_string()).unwrap_or_default()
+            let el = c
+                .next()
+                .map(|h| h.to_ascii_uppercase().to_string())
+                .unwrap_or_default()
                 + &c.as_str().to_ascii_lowercase();
             f.symbols.push(el);
             f.positions.push(x);

@@ -47,7 +47,10 @@ impl HistSpec {
         }
         let half = box_lengths.iter().cloned().fold(f64::INFINITY, f64::min) / 2.0;
         if !(self.r_max > 0.0 && self.r_max <= half) {
-            bail!("RDF range {} must be positive and at most half the box ({half})", self.r_max);
+            bail!(
+                "RDF range {} must be positive and at most half the box ({half})",
+                self.r_max
+            );
         }
         if !(self.v_max > 0.0 && self.v_max.is_finite()) {
             bail!("speed range {} must be a positive number", self.v_max);
@@ -115,7 +118,12 @@ impl Histograms {
         let l = self.box_lengths;
         let p = HistParams {
             box_len: [l[0] as f32, l[1] as f32, l[2] as f32, 0.0],
-            inv_box: [(1.0 / l[0]) as f32, (1.0 / l[1]) as f32, (1.0 / l[2]) as f32, 0.0],
+            inv_box: [
+                (1.0 / l[0]) as f32,
+                (1.0 / l[1]) as f32,
+                (1.0 / l[2]) as f32,
+                0.0,
+            ],
             n_atoms: self.n_atoms,
             n_centers: spec.n_centers,
             n_bins: spec.n_bins,
@@ -123,7 +131,8 @@ impl Histograms {
             v_max: spec.v_max as f32,
             ..Default::default()
         };
-        ctx.queue.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
+        ctx.queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
         self.spec = Some(spec);
         Ok(())
     }
@@ -138,9 +147,19 @@ impl Histograms {
         let [clear, rdf, speed] = &self.kernels;
         gpu::dispatch(pass, clear, &self.binds[0], 1);
         if spec.n_centers > 0 {
-            gpu::dispatch(pass, rdf, &self.binds[1], gpu::groups_for(spec.n_centers, HWG));
+            gpu::dispatch(
+                pass,
+                rdf,
+                &self.binds[1],
+                gpu::groups_for(spec.n_centers, HWG),
+            );
         }
-        gpu::dispatch(pass, speed, &self.binds[2], gpu::groups_for(self.n_atoms, HWG));
+        gpu::dispatch(
+            pass,
+            speed,
+            &self.binds[2],
+            gpu::groups_for(self.n_atoms, HWG),
+        );
     }
 
     /// Pair-distance counts (`n_bins` u32 words are meaningful).
@@ -191,7 +210,11 @@ pub fn reference(
         }
     }
     for v in velocities {
-        put(&mut speed, (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt(), spec.v_max);
+        put(
+            &mut speed,
+            (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt(),
+            spec.v_max,
+        );
     }
     (rdf, speed, ambiguous)
 }
@@ -223,7 +246,12 @@ pub fn speed_density(counts: &[u32], spec: &HistSpec, n_atoms: usize) -> Vec<[f6
         .iter()
         .take(nb)
         .enumerate()
-        .map(|(k, &c)| [(k as f64 + 0.5) * dv, c as f64 / (n_atoms.max(1) as f64 * dv)])
+        .map(|(k, &c)| {
+            [
+                (k as f64 + 0.5) * dv,
+                c as f64 / (n_atoms.max(1) as f64 * dv),
+            ]
+        })
         .collect()
 }
 

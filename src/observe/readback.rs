@@ -45,7 +45,11 @@ impl Readback {
     }
 
     fn state(&self, k: usize) -> State {
-        self.slots[k].state.lock().map(|s| s.clone()).unwrap_or(State::Free)
+        self.slots[k]
+            .state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or(State::Free)
     }
 
     /// A free staging buffer to copy into, or None while both are in flight.
@@ -68,14 +72,16 @@ impl Readback {
             *s = State::Pending(id);
         }
         let state = slot.state.clone();
-        slot.buf.slice(..).map_async(wgpu::MapMode::Read, move |res| {
-            if let Ok(mut s) = state.lock() {
-                *s = match res {
-                    Ok(()) => State::Ready(id),
-                    Err(e) => State::Failed(e.to_string()),
-                };
-            }
-        });
+        slot.buf
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |res| {
+                if let Ok(mut s) = state.lock() {
+                    *s = match res {
+                        Ok(()) => State::Ready(id),
+                        Err(e) => State::Failed(e.to_string()),
+                    };
+                }
+            });
     }
 
     /// True while a copy is submitted but not yet collected.

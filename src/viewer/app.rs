@@ -51,9 +51,14 @@ struct Live {
 enum DragState {
     Idle,
     /// Waiting for the positions read back after a press at `ndc`.
-    Picking { ndc: Vec2 },
+    Picking {
+        ndc: Vec2,
+    },
     /// Dragging `atom` in the plane through `anchor` facing the camera.
-    Active { atom: u32, anchor: Vec3 },
+    Active {
+        atom: u32,
+        anchor: Vec3,
+    },
 }
 
 pub struct ViewerApp {
@@ -77,14 +82,16 @@ pub struct ViewerApp {
     drag: DragState,
     spring_scale: f64,
     open_text: String,
+    /// The latest message for the user and whether it is an error.
     message: Option<(String, bool)>,
-    // rates
+    /// Recent frame instants and (instant, step) pairs for the fps and steps/s readouts.
     frame_times: Vec<Instant>,
     steps_window: Vec<(Instant, u64)>,
     last_hist: Instant,
-    // screenshot export
+    /// Screenshots arrive from egui's callback through this channel (path to save to).
     shot_tx: mpsc::Sender<(Arc<egui::ColorImage>, PathBuf)>,
     shot_rx: mpsc::Receiver<(Arc<egui::ColorImage>, PathBuf)>,
+    /// `--screenshot`: where to save after `frames_left` more frames, then close.
     auto_shot: Option<PathBuf>,
     frames_left: u64,
     shot_requested: bool,
@@ -140,12 +147,13 @@ impl ViewerApp {
             });
             // wgpu's default handler panics; a viewer reports the error and closes instead.
             let lost = device_lost.clone();
-            ctx.device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-                log::error!("GPU error: {e}");
-                if let Ok(mut l) = lost.lock() {
-                    l.get_or_insert(format!("GPU error: {e}"));
-                }
-            }));
+            ctx.device
+                .on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                    log::error!("GPU error: {e}");
+                    if let Ok(mut l) = lost.lock() {
+                        l.get_or_insert(format!("GPU error: {e}"));
+                    }
+                }));
         }
         let depth = egui_wgpu::depth_format_from_bits(24, 0)
             .ok_or_else(|| anyhow!("internal: no 24-bit depth format"))?;
@@ -275,11 +283,12 @@ impl ViewerApp {
         if !(dt.is_finite() && dt > 0.0 && dt <= max_dt) {
             bail!("time step must be positive and at most {max_dt} (4x the preset's); got {dt}");
         }
-        let t: f64 = self
-            .target_text
-            .trim()
-            .parse()
-            .map_err(|_| anyhow!("target temperature '{}' is not a number", self.target_text.trim()))?;
+        let t: f64 = self.target_text.trim().parse().map_err(|_| {
+            anyhow!(
+                "target temperature '{}' is not a number",
+                self.target_text.trim()
+            )
+        })?;
         let t_max = match self.units() {
             Units::Lj => 50.0,
             Units::Physical => 10_000.0,
@@ -356,7 +365,7 @@ impl ViewerApp {
                 }
             }
         }
-        // Histograms
+        // Histograms: collect the last sample, and start a new one every HIST_EVERY_S.
         match l.hist_rb.take() {
             Ok(Some(bytes)) => {
                 if let Some(spec) = l.hist_pending.take() {
@@ -365,7 +374,12 @@ impl ViewerApp {
                     let sys = &l.sim.spec.system;
                     self.series.rdf = histogram::rdf_curve(rdf, &spec, sys.len(), sys.volume());
                     self.series.speed = histogram::speed_density(speed, &spec, sys.len());
-                    let kt = self.series.samples.last().map(|s| s.temperature).unwrap_or(0.0)
+                    let kt = self
+                        .series
+                        .samples
+                        .last()
+                        .map(|s| s.temperature)
+                        .unwrap_or(0.0)
                         * l.sim.units().kb();
                     let mvv2e = l.sim.units().mvv2e();
                     let n = sys.len().max(1) as f64;
@@ -393,9 +407,18 @@ impl ViewerApp {
             if let (Some(slot), Some(last)) = (l.hist_rb.reserve(), self.series.samples.last()) {
                 self.last_hist = Instant::now();
                 let sys = &l.sim.spec.system;
-                let half = sys.box_lengths.iter().cloned().fold(f64::INFINITY, f64::min) / 2.0;
+                let half = sys
+                    .box_lengths
+                    .iter()
+                    .cloned()
+                    .fold(f64::INFINITY, f64::min)
+                    / 2.0;
                 let sigma = l.sim.spec.lj.sigma.iter().cloned().fold(0.0, f64::max);
-                let m_min = sys.type_masses.iter().cloned().fold(f64::INFINITY, f64::min);
+                let m_min = sys
+                    .type_masses
+                    .iter()
+                    .cloned()
+                    .fold(f64::INFINITY, f64::min);
                 let kt = last.temperature.max(1e-6) * l.sim.units().kb();
                 let spec = HistSpec {
                     n_bins: HIST_BINS,
@@ -444,7 +467,12 @@ impl ViewerApp {
             view: self.camera.view().to_cols_array_2d(),
             proj: self.camera.proj(aspect).to_cols_array_2d(),
             box_len: [l[0] as f32, l[1] as f32, l[2] as f32, self.atom_scale],
-            light: [0.4, 0.6, 0.7, if self.camera.orthographic { 1.0 } else { 0.0 }],
+            light: [
+                0.4,
+                0.6,
+                0.7,
+                if self.camera.orthographic { 1.0 } else { 0.0 },
+            ],
             drag: [dt.x, dt.y, dt.z, drag.is_some() as u32 as f32],
             drag_atom: [da, 0, 0, 0],
             types,
@@ -539,8 +567,6 @@ impl ViewerApp {
                     drag_line = Some((atom, target));
                 }
             }
-        } else if released && matches!(self.drag, DragState::Picking { .. }) {
-            // Keep waiting for the pick; it becomes a drag only while the button is held.
         }
         let Some(l) = &self.live else {
             ui.painter().text(
@@ -612,14 +638,19 @@ impl ViewerApp {
             ui.label(format!("dt ({unit_t})"));
             apply |= ui.text_edit_singleline(&mut self.dt_text).lost_focus();
         });
-        apply |= ui.checkbox(&mut self.thermostat, "Thermostat (Langevin)").changed();
+        apply |= ui
+            .checkbox(&mut self.thermostat, "Thermostat (Langevin)")
+            .changed();
         ui.horizontal(|ui| {
             ui.label(format!("target T ({unit_temp})"));
             apply |= ui.text_edit_singleline(&mut self.target_text).lost_focus();
         });
         ui.horizontal(|ui| {
             let scale = |s: &str, f: f64| -> String {
-                s.trim().parse::<f64>().map(|t| format!("{:.4}", t * f)).unwrap_or(s.to_string())
+                s.trim()
+                    .parse::<f64>()
+                    .map(|t| format!("{:.4}", t * f))
+                    .unwrap_or(s.to_string())
             };
             if ui.button("Heat").clicked() {
                 self.target_text = scale(&self.target_text, 1.25);
@@ -650,7 +681,11 @@ impl ViewerApp {
             ui.checkbox(&mut self.camera.orthographic, "orthographic");
         });
         ui.checkbox(&mut self.drag_mode, "mouse drags atoms (or hold Shift)");
-        ui.add(egui::Slider::new(&mut self.spring_scale, 0.1..=10.0).logarithmic(true).text("spring"));
+        ui.add(
+            egui::Slider::new(&mut self.spring_scale, 0.1..=10.0)
+                .logarithmic(true)
+                .text("spring"),
+        );
         ui.small("left drag: rotate · right/middle drag: pan · wheel: zoom");
         ui.separator();
         ui.heading("Presets");
@@ -660,8 +695,14 @@ impl ViewerApp {
             .selected_text(self.source.name.clone())
             .show_ui(ui, |ui| {
                 for p in &presets {
-                    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    if ui.selectable_label(name == self.source.name, &name).clicked() {
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    if ui
+                        .selectable_label(name == self.source.name, &name)
+                        .clicked()
+                    {
                         chosen = Some(p.clone());
                     }
                 }
@@ -698,7 +739,11 @@ impl ViewerApp {
         });
         if let Some((m, err)) = &self.message {
             ui.separator();
-            let color = if *err { egui::Color32::LIGHT_RED } else { egui::Color32::LIGHT_GREEN };
+            let color = if *err {
+                egui::Color32::LIGHT_RED
+            } else {
+                egui::Color32::LIGHT_GREEN
+            };
             ui.colored_label(color, m);
         }
     }
@@ -725,14 +770,22 @@ impl ViewerApp {
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         let now = Instant::now();
         self.frame_times.push(now);
-        self.frame_times.retain(|t| now.duration_since(*t).as_secs_f64() < 2.0);
+        self.frame_times
+            .retain(|t| now.duration_since(*t).as_secs_f64() < 2.0);
         let fps = self.fps();
-        self.steps_window.retain(|(t, _)| now.duration_since(*t).as_secs_f64() < 3.0);
+        self.steps_window
+            .retain(|(t, _)| now.duration_since(*t).as_secs_f64() < 3.0);
         let sps = match (self.steps_window.first(), self.steps_window.last()) {
-            (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) as f64 / b.0.duration_since(a.0).as_secs_f64(),
+            (Some(a), Some(b)) if b.0 > a.0 => {
+                (b.1 - a.1) as f64 / b.0.duration_since(a.0).as_secs_f64()
+            }
             _ => 0.0,
         };
-        let dt = self.live.as_ref().map(|l| l.sim.spec.integrator.dt).unwrap_or(0.0);
+        let dt = self
+            .live
+            .as_ref()
+            .map(|l| l.sim.spec.integrator.dt)
+            .unwrap_or(0.0);
         let per_day = sps * dt * 86400.0;
         let rate = match self.units() {
             Units::Physical => format!("{:.2} ns/day", per_day * 1e-6),
@@ -741,7 +794,12 @@ impl ViewerApp {
         let info = &self.ctx.info;
         let atoms = self.live.as_ref().map(|l| l.sim.n_atoms()).unwrap_or(0);
         let step = self.series.samples.last().map(|s| s.step).unwrap_or(0);
-        let temp = self.series.samples.last().map(|s| s.temperature).unwrap_or(0.0);
+        let temp = self
+            .series
+            .samples
+            .last()
+            .map(|s| s.temperature)
+            .unwrap_or(0.0);
         ui.horizontal(|ui| {
             ui.label(format!(
                 "{} ({:?}) · {atoms} atoms · step {step} · T {temp:.3} · {sps:.0} steps/s · {rate} · {fps:.1} fps",
@@ -758,8 +816,14 @@ impl ViewerApp {
         }
         let mut f = crate::io::AtomicFile::create(path)?;
         let enc = image::codecs::png::PngEncoder::new(f.writer());
-        image::ImageEncoder::write_image(enc, &rgba, w as u32, h as u32, image::ExtendedColorType::Rgba8)
-            .with_context(|| format!("cannot encode '{}' as PNG", path.display()))?;
+        image::ImageEncoder::write_image(
+            enc,
+            &rgba,
+            w as u32,
+            h as u32,
+            image::ExtendedColorType::Rgba8,
+        )
+        .with_context(|| format!("cannot encode '{}' as PNG", path.display()))?;
         f.commit()
     }
 

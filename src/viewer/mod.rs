@@ -140,11 +140,26 @@ impl Source {
             box_lengths: None,
         };
         cfg.types.retain(|name, _| frame.symbols.contains(name));
-        cfg.forces.lj.types.retain(|name, _| frame.symbols.contains(name));
+        cfg.forces
+            .lj
+            .types
+            .retain(|name, _| frame.symbols.contains(name));
         let spec = cfg
             .to_spec()
-            .map_err(|e| anyhow!("{}", e.to_string().replace(&tmp.display().to_string(), &file.display().to_string())))
-            .with_context(|| format!("cannot simulate '{}' with the force field of {}", file.display(), self.name))?;
+            .map_err(|e| {
+                anyhow!(
+                    "{}",
+                    e.to_string()
+                        .replace(&tmp.display().to_string(), &file.display().to_string())
+                )
+            })
+            .with_context(|| {
+                format!(
+                    "cannot simulate '{}' with the force field of {}",
+                    file.display(),
+                    self.name
+                )
+            })?;
         Ok(Source {
             name: file
                 .file_name()
@@ -185,7 +200,11 @@ pub fn list_presets() -> Vec<PathBuf> {
 }
 
 fn display_available() -> bool {
-    if cfg!(any(target_os = "linux", target_os = "freebsd", target_os = "openbsd")) {
+    if cfg!(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "openbsd"
+    )) {
         std::env::var_os("DISPLAY").is_some_and(|v| !v.is_empty())
             || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty())
     } else {
@@ -276,7 +295,11 @@ pub fn run(opts: ViewOptions) -> Result<()> {
         Ok(Ok(())) => {}
         Ok(Err(e)) => bail!("the viewer could not start: {e}"),
         Err(_) => {
-            let what = panic_note.lock().ok().and_then(|n| n.clone()).unwrap_or_default();
+            let what = panic_note
+                .lock()
+                .ok()
+                .and_then(|n| n.clone())
+                .unwrap_or_default();
             bail!("the viewer's window system failed and the viewer stopped ({what})");
         }
     }
@@ -291,8 +314,10 @@ mod tests {
     use super::*;
 
     fn argon() -> Source {
-        Source::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/presets/argon_liquid.toml"))
-            .unwrap()
+        Source::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/presets/argon_liquid.toml"),
+        )
+        .unwrap()
     }
 
     #[test]

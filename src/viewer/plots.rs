@@ -38,7 +38,14 @@ impl Series {
     }
 
     /// Five stacked plots filling `ui`'s width; `units` labels the axes.
-    pub fn show(&self, ui: &mut egui::Ui, energy_unit: &str, time_unit: &str, t_unit: &str, p_unit: &str) {
+    pub fn show(
+        &self,
+        ui: &mut egui::Ui,
+        energy_unit: &str,
+        time_unit: &str,
+        t_unit: &str,
+        p_unit: &str,
+    ) {
         let h = ((ui.available_height() - 100.0) / 5.0).max(60.0);
         ui.label(format!("Energy ({energy_unit}) vs time ({time_unit})"));
         Plot::new("energy")
@@ -67,7 +74,9 @@ impl Series {
             .legend(Legend::default())
             .show(ui, |p| {
                 p.line(Line::new("measured", PlotPoints::from(self.speed.clone())).width(1.5));
-                p.line(Line::new("Maxwell–Boltzmann", PlotPoints::from(self.mb.clone())).width(1.5));
+                p.line(
+                    Line::new("Maxwell–Boltzmann", PlotPoints::from(self.mb.clone())).width(1.5),
+                );
             });
     }
 

@@ -121,10 +121,25 @@ impl AtomRenderer {
             })
         };
         Ok(AtomRenderer {
-            atoms: make("vs_atom", "fs_atom", wgpu::PrimitiveTopology::TriangleList, false),
-            box_lines: make("vs_box", "fs_line", wgpu::PrimitiveTopology::LineList, false),
+            atoms: make(
+                "vs_atom",
+                "fs_atom",
+                wgpu::PrimitiveTopology::TriangleList,
+                false,
+            ),
+            box_lines: make(
+                "vs_box",
+                "fs_line",
+                wgpu::PrimitiveTopology::LineList,
+                false,
+            ),
             // The spring stays visible when the atom is pulled behind others.
-            drag_line: make("vs_drag", "fs_line", wgpu::PrimitiveTopology::LineList, true),
+            drag_line: make(
+                "vs_drag",
+                "fs_line",
+                wgpu::PrimitiveTopology::LineList,
+                true,
+            ),
             layout,
             camera: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("camera"),
@@ -232,7 +247,11 @@ impl OrbitCamera {
     fn half_extent(&self, aspect: f32) -> Vec2 {
         let h = self.distance * (0.5 * self.fov_y).tan();
         // A tall, narrow view keeps the field of view horizontally so `fit` still fits.
-        let h = if aspect < 1.0 { h / aspect.max(1e-3) } else { h };
+        let h = if aspect < 1.0 {
+            h / aspect.max(1e-3)
+        } else {
+            h
+        };
         Vec2::new(h * aspect, h)
     }
 
@@ -277,10 +296,16 @@ impl OrbitCamera {
         let e = self.half_extent(aspect);
         if self.orthographic {
             let o = Vec3::new(ndc.x * e.x, ndc.y * e.y, 0.0);
-            (inv.transform_point3(o), inv.transform_vector3(-Vec3::Z).normalize())
+            (
+                inv.transform_point3(o),
+                inv.transform_vector3(-Vec3::Z).normalize(),
+            )
         } else {
             let d = Vec3::new(ndc.x * e.x, ndc.y * e.y, -self.distance);
-            (inv.transform_point3(Vec3::ZERO), inv.transform_vector3(d).normalize())
+            (
+                inv.transform_point3(Vec3::ZERO),
+                inv.transform_vector3(d).normalize(),
+            )
         }
     }
 
