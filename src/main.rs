@@ -55,6 +55,7 @@ enum Command {
     Info,
     /// Open the desktop viewer on a config (default: the lj_melt preset).
     View {
+        /// Config to open (default: assets/presets/lj_melt.toml, built in).
         config: Option<PathBuf>,
         /// Save the whole window as PNG after --frames frames, then exit.
         #[arg(long)]

@@ -767,6 +767,16 @@ impl ViewerApp {
         }
     }
 
+    /// MD steps per second over the last three seconds of collected batches.
+    fn steps_per_s(&self) -> f64 {
+        match (self.steps_window.first(), self.steps_window.last()) {
+            (Some(a), Some(b)) if b.0 > a.0 => {
+                (b.1 - a.1) as f64 / b.0.duration_since(a.0).as_secs_f64()
+            }
+            _ => 0.0,
+        }
+    }
+
     fn status_bar(&mut self, ui: &mut egui::Ui) {
         let now = Instant::now();
         self.frame_times.push(now);
@@ -775,12 +785,7 @@ impl ViewerApp {
         let fps = self.fps();
         self.steps_window
             .retain(|(t, _)| now.duration_since(*t).as_secs_f64() < 3.0);
-        let sps = match (self.steps_window.first(), self.steps_window.last()) {
-            (Some(a), Some(b)) if b.0 > a.0 => {
-                (b.1 - a.1) as f64 / b.0.duration_since(a.0).as_secs_f64()
-            }
-            _ => 0.0,
-        };
+        let sps = self.steps_per_s();
         let dt = self
             .live
             .as_ref()
@@ -868,7 +873,17 @@ impl eframe::App for ViewerApp {
                 }
             }
             if auto {
-                eprintln!("wgmd view: saved {}", path.display());
+                // One line for scripts and BENCHMARKS.md: the rates when the shot was taken.
+                eprintln!(
+                    "wgmd view: saved {} (adapter {}, {} atoms, step {}, {:.1} fps, {:.1} steps/s, {} steps/frame)",
+                    path.display(),
+                    self.ctx.info.name,
+                    self.live.as_ref().map(|l| l.sim.n_atoms()).unwrap_or(0),
+                    self.series.samples.last().map(|s| s.step).unwrap_or(0),
+                    self.fps(),
+                    self.steps_per_s(),
+                    self.steps_per_frame
+                );
                 self.closing = true;
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
                 return;
