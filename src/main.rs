@@ -63,6 +63,9 @@ enum Command {
         /// Frames to run before the screenshot.
         #[arg(long, default_value_t = 60)]
         frames: u64,
+        /// Fixed MD steps per frame (default: adapt to keep 10-25 frames per second).
+        #[arg(long)]
+        steps_per_frame: Option<u32>,
     },
 }
 
@@ -109,12 +112,13 @@ fn real_main() -> Result<()> {
         adapter: cli.adapter.clone(),
     };
     match cli.command {
-        None => view(&gpu, None, None, 60),
+        None => view(&gpu, None, None, 60, None),
         Some(Command::View {
             config,
             screenshot,
             frames,
-        }) => view(&gpu, config, screenshot, frames),
+            steps_per_frame,
+        }) => view(&gpu, config, screenshot, frames, steps_per_frame),
         Some(Command::Info) => {
             let ctx = GpuContext::new(&gpu)?;
             println!("{}", ctx.describe());
@@ -146,17 +150,25 @@ fn view(
     config: Option<PathBuf>,
     screenshot: Option<PathBuf>,
     frames: u64,
+    steps_per_frame: Option<u32>,
 ) -> Result<()> {
     wgmd::viewer::run(wgmd::viewer::ViewOptions {
         config,
         screenshot,
         frames,
+        steps_per_frame,
         adapter: gpu.adapter.clone(),
     })
 }
 
 #[cfg(not(feature = "viewer"))]
-fn view(_: &GpuOptions, _: Option<PathBuf>, _: Option<PathBuf>, _: u64) -> Result<()> {
+fn view(
+    _: &GpuOptions,
+    _: Option<PathBuf>,
+    _: Option<PathBuf>,
+    _: u64,
+    _: Option<u32>,
+) -> Result<()> {
     bail!("this wgmd was built without the viewer (cargo feature `viewer`); use `wgmd run CONFIG.toml` or `wgmd --help`")
 }
 

@@ -25,15 +25,15 @@ use crate::units::Units;
 /// Auto steps per frame keeps the frame rate in this band: more steps while frames come
 /// faster than the upper bound (the GPU would idle between batches), fewer below the lower
 /// one (the UI would stutter). On a real GPU this runs the simulation near full speed at a
-/// smooth frame rate; on a CPU rasterizer, where drawing and stepping share the cores, it
-/// favours the UI (untick "auto" to trade frames for steps).
+/// smooth frame rate. On a CPU rasterizer drawing alone caps the frame rate (about 6 fps on
+/// lavapipe with 2 cores at 1 step per frame), so auto stops at `auto_floor` there.
 const AUTO_FPS: (f64, f64) = (10.0, 25.0);
 /// Seconds between histogram samples (each is one small extra GPU submission).
 const HIST_EVERY_S: f64 = 0.5;
 /// RDF centers per sample: bounds the pair loop to ~N·512 distances.
 const RDF_CENTERS: u32 = 512;
 /// Hard cap on steps per frame (also bounded by the engine's batch limit).
-const MAX_STEPS_PER_FRAME: u32 = 2000;
+pub const MAX_STEPS_PER_FRAME: u32 = 2000;
 const HIST_BINS: u32 = 100;
 
 /// Everything tied to one simulation (replaced on reset / preset / file open).
@@ -72,6 +72,10 @@ pub struct ViewerApp {
     step_once: bool,
     steps_per_frame: u32,
     auto_steps: bool,
+    auto_n: f64,
+    /// Fewest steps per frame auto goes to: 10 on CPU rasterizers, where drawing alone keeps
+    /// the frame rate low and fewer steps would only slow the simulation; else 1.
+    auto_floor: u32,
     /// Steps of the batch in flight (auto adapts only from batches of the current size).
     batch_started: Option<u32>,
     atom_scale: f32,
@@ -168,8 +172,14 @@ impl ViewerApp {
             series: Series::default(),
             running: true,
             step_once: false,
-            steps_per_frame: 10,
-            auto_steps: true,
+            steps_per_frame: opts.steps_per_frame.unwrap_or(10),
+            auto_steps: opts.steps_per_frame.is_none(),
+            auto_n: opts.steps_per_frame.unwrap_or(10) as f64,
+            auto_floor: if rs.adapter.get_info().device_type == wgpu::DeviceType::Cpu {
+                10
+            } else {
+                1
+            },
             batch_started: None,
             atom_scale: 1.0,
             dt_text: String::new(),
@@ -330,10 +340,9 @@ impl ViewerApp {
                             1.0
                         };
                         let cap = l.sim.max_batch().min(MAX_STEPS_PER_FRAME) as f64;
-                        self.steps_per_frame = (n as f64 * f).round().clamp(1.0, cap) as u32;
-                        if f > 1.0 && self.steps_per_frame == n {
-                            self.steps_per_frame = (n + 1).min(cap as u32);
-                        }
+                        // Kept as a float so small counts can still move by 15%.
+                        self.auto_n = (self.auto_n * f).clamp(self.auto_floor as f64, cap);
+                        self.steps_per_frame = self.auto_n.round() as u32;
                     }
                 }
                 self.steps_window.push((Instant::now(), th.step));
@@ -620,8 +629,12 @@ impl ViewerApp {
                 !self.auto_steps,
                 egui::Slider::new(&mut self.steps_per_frame, 1..=cap).text("steps / frame"),
             );
-            ui.checkbox(&mut self.auto_steps, "auto")
+            let auto = ui
+                .checkbox(&mut self.auto_steps, "auto")
                 .on_hover_text("adapt the steps per frame to keep 10-25 frames per second");
+            if auto.changed() {
+                self.auto_n = self.steps_per_frame as f64;
+            }
         });
         ui.separator();
         ui.heading("Integrator");

@@ -34,6 +34,8 @@ pub struct ViewOptions {
     /// Save the whole window here after `frames` frames, then exit.
     pub screenshot: Option<PathBuf>,
     pub frames: u64,
+    /// Fixed steps per frame; None = auto.
+    pub steps_per_frame: Option<u32>,
     pub adapter: Option<String>,
 }
 
@@ -217,6 +219,14 @@ fn display_available() -> bool {
 pub fn run(opts: ViewOptions) -> Result<()> {
     if opts.screenshot.is_some() && opts.frames == 0 {
         bail!("--frames must be at least 1 with --screenshot");
+    }
+    if let Some(n) = opts.steps_per_frame {
+        if !(1..=app::MAX_STEPS_PER_FRAME).contains(&n) {
+            bail!(
+                "--steps-per-frame must be between 1 and {}; got {n}",
+                app::MAX_STEPS_PER_FRAME
+            );
+        }
     }
     // Load first: a bad config is reported without opening a window.
     let source = match &opts.config {
