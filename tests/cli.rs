@@ -285,3 +285,18 @@ fn unknown_adapter_is_named() {
         "{err}"
     );
 }
+
+#[cfg(feature = "viewer")]
+#[test]
+fn impossible_steps_per_frame_is_named() {
+    let out = wgmd()
+        .args(["view", "--steps-per-frame", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--steps-per-frame") && !err.contains("panicked"),
+        "{err}"
+    );
+}
