@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 
 use crate::forces::ani::{AniForce, AniSpec};
+use crate::forces::drag::DragForce;
 use crate::forces::lj::{LjForce, LjSpec, LjTable};
 use crate::gpu::params::{status, Params};
 use crate::gpu::{self, GpuContext};
@@ -21,6 +22,9 @@ use crate::neighbor::{self, NeighborKernels};
 use crate::observe::{self, Reducer, Thermo};
 use crate::system::System;
 use crate::units::Units;
+
+/// Steering and non-blocking stepping for interactive hosts (the viewer).
+pub mod live;
 
 /// Everything a simulation is made from (plain data; configs and tests build it).
 #[derive(Clone, Debug)]
@@ -203,6 +207,8 @@ pub struct Simulation {
     reduce: Reducer,
     step: u64,
     stats: EngineStats,
+    /// The viewer's mouse spring, dispatched after the forces while set (see `live`).
+    drag: Option<DragForce>,
 }
 
 fn storage_indirect(ctx: &GpuContext, words: usize) -> wgpu::Buffer {
@@ -364,6 +370,7 @@ impl Simulation {
             integ,
             reduce,
             step: 0,
+            drag: None,
             stats: EngineStats {
                 neighbor_capacity: capacity,
                 ..Default::default()
@@ -460,6 +467,9 @@ impl Simulation {
             self.cells.encode(pass, launch);
             self.nbr.encode_build(pass, launch);
             self.encode_forces(pass);
+            if let Some(d) = &self.drag {
+                d.encode(pass);
+            }
         }
         if n > 0 {
             self.integ.encode_kick(pass, atoms);

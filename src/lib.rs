@@ -6,16 +6,23 @@
 //! - [`system`] — host-side [`system::System`] (positions, velocities, types, masses, charges,
 //!   periodic box), lattice builders, Maxwell–Boltzmann velocities.
 //! - [`units`] — the two unit systems (physical Å/fs/amu/eV/K, reduced LJ) and conversions.
-//! - [`io`] — XYZ / extended XYZ reading and writing, atomic (temp + rename) output files.
+//! - [`io`] — XYZ / extended XYZ reading and writing, PDB reading, atomic (temp + rename)
+//!   output files.
 //! - [`config`] — the TOML config schema → [`engine::SimSpec`].
 //! - [`neighbor`] — cell list (counting sort) and Verlet list with skin; brute-force reference.
 //! - [`forces`] — force terms; [`forces::lj`] is the exemplar (pair function + gather loop +
 //!   float64 reference).
 //! - [`integrate`] — velocity Verlet and Langevin BAOAB (Philox RNG), with float64 twins.
-//! - [`observe`] — GPU reductions of energies and virial; temperature and pressure.
-//! - [`engine`] — [`engine::Simulation`]: GPU buffers and the step loop.
-//! - [`ani`] — ANI-2x: NeuroChem model loader ([`ani::neurochem`]) and the float64 CPU
-//!   reference (pairs with TorchANI periodic images, AEVs, networks, analytic forces).
+//! - [`observe`] — GPU reductions of energies and virial; temperature and pressure;
+//!   RDF / speed histograms ([`observe::histogram`]); non-blocking readback.
+//! - [`engine`] — [`engine::Simulation`]: GPU buffers and the step loop; [`engine::live`]:
+//!   steering (dt, thermostat, mouse spring [`forces::drag`]) and non-blocking stepping.
+//! - `viewer` (feature `viewer`, on by default) — the eframe desktop app: atoms drawn from the
+//!   position buffer (`shaders/render.wgsl`), live plots, controls, PNG/CSV export.
+//! - [`ani`] — ANI-2x: NeuroChem model loader ([`ani::neurochem`]), the float64 CPU
+//!   reference ([`ani::reference`]) and GPU single points ([`ani::eval`]); the GPU force term
+//!   is [`forces::ani`] (AEV + analytic forces in `shaders/aev.wgsl`, dense layers in
+//!   `shaders/mlp.wgsl`).
 //!
 //! ## Data flow of one step (all on the GPU, one compute pass per batch of steps)
 //! integrate first half (+ max displacement) → decide (writes indirect args) → cell list
@@ -28,6 +35,10 @@
 //! - The host waits for each batch's status record before encoding the next batch (one sync
 //!   per batch of up to 1000 steps), instead of double-buffering it.
 //! - Full neighbor lists cost `4·capacity` bytes per atom.
+//! - The viewer's live stepping drops (does not replay) a batch whose neighbor list
+//!   overflowed, and its mouse spring's energy is not part of the reported energies.
+//! - The viewer's RDF counts pairs from at most 512 center atoms by brute force (O(512·N)
+//!   per sample, twice a second) instead of using the neighbor list.
 
 pub mod ani;
 pub mod config;
@@ -40,3 +51,5 @@ pub mod neighbor;
 pub mod observe;
 pub mod system;
 pub mod units;
+#[cfg(feature = "viewer")]
+pub mod viewer;

@@ -1,4 +1,5 @@
-//! The `wgmd` command line: `run`, `bench`, `info` (see README.md for the contract).
+//! The `wgmd` command line: `view` (also with no arguments), `run`, `bench`, `info` (see
+//! README.md for the contract).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -75,6 +76,20 @@ enum Command {
     },
     /// Print the GPU adapter, backend, driver, features and limits.
     Info,
+    /// Open the desktop viewer on a config (default: the lj_melt preset).
+    View {
+        /// Config to open (default: assets/presets/lj_melt.toml, built in).
+        config: Option<PathBuf>,
+        /// Save the whole window as PNG after --frames frames, then exit.
+        #[arg(long)]
+        screenshot: Option<PathBuf>,
+        /// Frames to run before the screenshot.
+        #[arg(long, default_value_t = 60)]
+        frames: u64,
+        /// Fixed MD steps per frame (default: adapt to keep 10-25 frames per second).
+        #[arg(long)]
+        steps_per_frame: Option<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -136,10 +151,13 @@ fn real_main() -> Result<()> {
         adapter: cli.adapter.clone(),
     };
     match cli.command {
-        None => {
-            eprintln!("wgmd: no command given (the viewer is not built yet). Try `wgmd run assets/presets/argon_liquid.toml` or `wgmd --help`.");
-            bail!("nothing to do");
-        }
+        None => view(&gpu, None, None, 60, None),
+        Some(Command::View {
+            config,
+            screenshot,
+            frames,
+            steps_per_frame,
+        }) => view(&gpu, config, screenshot, frames, steps_per_frame),
         Some(Command::Info) => {
             let ctx = GpuContext::new(&gpu)?;
             println!("{}", ctx.describe());
@@ -196,6 +214,34 @@ fn real_main() -> Result<()> {
             json,
         ),
     }
+}
+
+#[cfg(feature = "viewer")]
+fn view(
+    gpu: &GpuOptions,
+    config: Option<PathBuf>,
+    screenshot: Option<PathBuf>,
+    frames: u64,
+    steps_per_frame: Option<u32>,
+) -> Result<()> {
+    wgmd::viewer::run(wgmd::viewer::ViewOptions {
+        config,
+        screenshot,
+        frames,
+        steps_per_frame,
+        adapter: gpu.adapter.clone(),
+    })
+}
+
+#[cfg(not(feature = "viewer"))]
+fn view(
+    _: &GpuOptions,
+    _: Option<PathBuf>,
+    _: Option<PathBuf>,
+    _: u64,
+    _: Option<u32>,
+) -> Result<()> {
+    bail!("this wgmd was built without the viewer (cargo feature `viewer`); use `wgmd run CONFIG.toml` or `wgmd --help`")
 }
 
 fn run(

@@ -191,14 +191,85 @@ fn malformed_structure_file_is_named() {
 
 #[test]
 fn presets_load() {
-    for p in ["lj_bench.toml", "argon_liquid.toml"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("assets/presets")
-            .join(p);
-        let cfg = wgmd::config::Config::load(&path).unwrap();
-        let spec = cfg.to_spec().unwrap();
-        assert!(spec.system.len() > 1000, "{p}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/presets");
+    let mut seen = Vec::new();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            let cfg = wgmd::config::Config::load(&path).unwrap();
+            let spec = cfg
+                .to_spec()
+                .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            assert!(spec.system.len() > 100, "{}", path.display());
+            seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
     }
+    for p in [
+        "lj_bench.toml",
+        "argon_liquid.toml",
+        "lj_melt.toml",
+        "lj_gas.toml",
+        "lj_solid.toml",
+        "lj_liquid.toml",
+    ] {
+        assert!(seen.iter().any(|s| s == p), "preset {p} is missing");
+    }
+}
+
+#[test]
+fn default_preset_runs_headless() {
+    let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/presets/lj_melt.toml");
+    let out = wgmd()
+        .args([
+            "run",
+            preset.to_str().unwrap(),
+            "--steps",
+            "20",
+            "--every",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[cfg(feature = "viewer")]
+#[test]
+fn no_arguments_without_a_display_is_a_clear_error() {
+    // `wgmd` alone opens the viewer; with no display it must say so, not panic.
+    let out = wgmd()
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("no display") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[cfg(feature = "viewer")]
+#[test]
+fn view_of_a_bad_config_is_named() {
+    let d = tmpdir("viewbad");
+    let cfg = d.join("bad.toml");
+    std::fs::write(&cfg, "units = \"lj\"\n[system\n").unwrap();
+    let out = wgmd()
+        .args(["view", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("bad.toml") && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -211,6 +282,21 @@ fn unknown_adapter_is_named() {
     assert!(!out.status.success());
     assert!(
         err.contains("no-such-gpu-xyz") && err.contains("adapters found"),
+        "{err}"
+    );
+}
+
+#[cfg(feature = "viewer")]
+#[test]
+fn impossible_steps_per_frame_is_named() {
+    let out = wgmd()
+        .args(["view", "--steps-per-frame", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--steps-per-frame") && !err.contains("panicked"),
         "{err}"
     );
 }

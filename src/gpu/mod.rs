@@ -149,6 +149,28 @@ impl GpuContext {
         }))
     }
 
+    /// Wraps a device someone else opened (the viewer takes eframe's, opened with
+    /// [`device_descriptor`] on an adapter from [`pick_adapter`], so the simulation's buffers
+    /// and the renderer share one device).
+    pub fn from_device(
+        adapter: wgpu::Adapter,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Arc<GpuContext> {
+        let info = adapter.get_info();
+        let features = device.features();
+        let limits = device.limits();
+        Arc::new(GpuContext {
+            adapter,
+            device,
+            queue,
+            info,
+            features,
+            limits,
+            cache: KernelCache::default(),
+        })
+    }
+
     pub fn has_f16(&self) -> bool {
         self.features.contains(wgpu::Features::SHADER_F16)
     }
@@ -252,6 +274,61 @@ impl GpuContext {
         };
         staging.unmap();
         Ok(out)
+    }
+}
+
+/// The device wgmd asks for on `adapter`: the optional features it uses where present, and
+/// the adapter's own limits (for [`GpuContext::from_device`] users).
+pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
+    wgpu::DeviceDescriptor {
+        label: Some("wgmd"),
+        required_features: adapter.features()
+            & (wgpu::Features::SHADER_F16
+                | wgpu::Features::TIMESTAMP_QUERY
+                | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+                | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS),
+        required_limits: adapter.limits(),
+        experimental_features: wgpu::ExperimentalFeatures::disabled(),
+        memory_hints: wgpu::MemoryHints::Performance,
+        trace: wgpu::Trace::Off,
+    }
+}
+
+/// Chooses among `adapters` like [`GpuContext::new`]: the one whose name contains `wanted`
+/// (case-insensitive; else `WGMD_ADAPTER` / `WGPU_ADAPTER_NAME`), otherwise the best ranked.
+/// `usable` filters out adapters that cannot serve (e.g. cannot present to a window).
+pub fn pick_adapter(
+    adapters: &[wgpu::Adapter],
+    wanted: Option<&str>,
+    usable: &dyn Fn(&wgpu::Adapter) -> bool,
+) -> Result<wgpu::Adapter> {
+    let wanted = wanted
+        .map(str::to_string)
+        .or_else(|| std::env::var("WGMD_ADAPTER").ok())
+        .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+        .map(|s| s.to_lowercase());
+    let candidates: Vec<&wgpu::Adapter> = adapters.iter().filter(|a| usable(a)).collect();
+    match &wanted {
+        Some(w) => candidates
+            .iter()
+            .find(|a| a.get_info().name.to_lowercase().contains(w.as_str()))
+            .map(|a| (*a).clone())
+            .ok_or_else(|| {
+                let names: Vec<String> = candidates.iter().map(|a| a.get_info().name).collect();
+                anyhow!(
+                    "no GPU adapter's name contains '{w}' (adapters found: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                )
+            }),
+        None => candidates
+            .iter()
+            .max_by_key(|a| adapter_rank(&a.get_info()))
+            .map(|a| (*a).clone())
+            .ok_or_else(|| anyhow!(NO_ADAPTER)),
     }
 }
 

@@ -16,16 +16,21 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("prec_f16n", include_str!("../../shaders/prec_f16n.wgsl")),
     ("aev", include_str!("../../shaders/aev.wgsl")),
     ("mlp", include_str!("../../shaders/mlp.wgsl")),
+    ("histogram", include_str!("../../shaders/histogram.wgsl")),
+    ("drag", include_str!("../../shaders/drag.wgsl")),
+    ("render", include_str!("../../shaders/render.wgsl")),
 ];
 
-/// Kernel files (everything but shared snippets); each must validate on its own.
-/// A `+` joins a precision snippet and the file that uses it (`prec_f16+aev`).
+/// Kernel files (everything but shared snippets) that share the engine's `Params`; each
+/// must validate on its own. A `+` joins a precision snippet and the file that uses it
+/// (`prec_f16+aev`).
 pub const KERNEL_FILES: &[&str] = &[
     "cell_list",
     "neighbor",
     "lj",
     "integrate",
     "reduce",
+    "drag",
     "prec_f32+aev",
     "prec_f16+aev",
     "prec_f16n+aev",
@@ -33,6 +38,11 @@ pub const KERNEL_FILES: &[&str] = &[
     "prec_f16+mlp",
     "prec_f16n+mlp",
 ];
+
+/// Shader files with their own uniform instead of `Params` (they work on any position and
+/// velocity buffers): the histograms and the viewer's renderer. Validated in
+/// `tests/observe_gpu.rs` with their own layout checks.
+pub const STANDALONE_FILES: &[&str] = &["histogram", "render"];
 
 fn source(name: &str) -> Result<&'static str> {
     SOURCES

@@ -1,5 +1,6 @@
 //! File formats and safe output.
 
+pub mod pdb;
 pub mod xyz;
 
 use std::io::Write;

@@ -1,7 +1,11 @@
 //! Observables: GPU reductions (driver of `shaders/reduce.wgsl`) and the thermodynamic
-//! quantities derived from them on the host.
+//! quantities derived from them on the host; pair-distance and speed histograms
+//! ([`histogram`]); non-blocking readback for interactive hosts ([`readback`]).
 
 use anyhow::Result;
+
+pub mod histogram;
+pub mod readback;
 
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
 
