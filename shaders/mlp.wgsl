@@ -110,31 +110,94 @@ fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         }
         workgroupBarrier();
     }
-    let col = n0 + 4u * tx;
-    if (col >= G.n) {
-        return;
-    }
     let accs = array<vec4f, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
-        let row = m0 + 4u * ty + i;
-        if (row >= G.m) {
-            break;
+        epilogue(bt, m0 + 4u * ty + i, n0 + 4u * tx, accs[i]);
+    }
+}
+
+// Applies MODE to 4 consecutive outputs (row, col..col+3) and stores them; masks the edges.
+fn epilogue(bt: u32, row: u32, col: u32, acc: vec4f) {
+    if (row >= G.m || col >= G.n) {
+        return;
+    }
+    let idx = (G.c_off + bt * G.c_bs + row * G.ldc + col) / 4u;
+    var z = acc;
+    if (MODE == 0u || MODE == 1u) {
+        z += w4(G.bias_off + bt * G.bias_bs + col);
+        c_out[idx] = from4(celu(z));
+        var d = celu_prime(z);
+        if (MODE == 1u) {
+            d *= w4(G.w4_off + bt * G.w4_bs + col);
         }
-        let idx = (G.c_off + bt * G.c_bs + row * G.ldc + col) / 4u;
-        var z = accs[i];
-        if (MODE == 0u || MODE == 1u) {
-            z += w4(G.bias_off + bt * G.bias_bs + col);
-            c_out[idx] = from4(celu(z));
-            var d = celu_prime(z);
-            if (MODE == 1u) {
-                d *= w4(G.w4_off + bt * G.w4_bs + col);
+        d_aux[idx] = from4(d);
+    } else if (MODE == 2u) {
+        c_out[idx] = from4(z * to4(d_aux[idx]));
+    } else {
+        c_out[idx] = from4(z * G.scale);
+    }
+}
+
+// The same product on 128 × 128 tiles, 8 × 8 outputs per lane (two 4 × 4 blocks 64 apart in
+// each direction, so workgroup-memory reads stay conflict-free): four times the arithmetic
+// per workgroup-memory load of `gemm`. Used for the wide layer-1 products (N ≥ 512), which
+// carry about three quarters of the flops.
+var<workgroup> As2: array<vec4f, 512>;   // [k][m / 4], 32 vec4 per k
+var<workgroup> Bs2: array<vec4f, 512>;   // [k][n / 4]
+
+@compute @workgroup_size(256)
+fn gemm_wide(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+    let bt = wid.z;
+    let m0 = wid.y * 128u;
+    let n0 = wid.x * 128u;
+    let tx = lid % 16u;
+    let ty = lid / 16u;
+    let lr = lid / 4u;
+    let kq = lid % 4u;
+    var acc: array<vec4f, 16>;   // [row 0..7][col half 0..1]
+    for (var i = 0u; i < 16u; i++) {
+        acc[i] = vec4f(0.0);
+    }
+    for (var k0 = 0u; k0 < G.k; k0 += TK) {
+        for (var h = 0u; h < 2u; h++) {
+            let r = lr + 64u * h;
+            let am = m0 + r;
+            var av = vec4f(0.0);
+            if (am < G.m) {
+                av = to4(a_in[(G.a_off + bt * G.a_bs + am * G.lda + 4u * kq + k0) / 4u]);
             }
-            d_aux[idx] = from4(d);
-        } else if (MODE == 2u) {
-            c_out[idx] = from4(z * to4(d_aux[idx]));
-        } else {
-            c_out[idx] = from4(z * G.scale);
+            let bn = n0 + r;
+            var bv = vec4f(0.0);
+            if (bn < G.n) {
+                bv = w4(G.b_off + bt * G.b_bs + bn * G.ldb + 4u * kq + k0);
+            }
+            for (var c = 0u; c < 4u; c++) {
+                let kk = 4u * kq + c;
+                As2[kk * 32u + r / 4u][r % 4u] = av[c];
+                Bs2[kk * 32u + r / 4u][r % 4u] = bv[c];
+            }
         }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TK; kk++) {
+            let a0 = As2[kk * 32u + ty];
+            let a1 = As2[kk * 32u + 16u + ty];
+            let b0 = Bs2[kk * 32u + tx];
+            let b1 = Bs2[kk * 32u + 16u + tx];
+            acc[0] += a0.x * b0; acc[1] += a0.x * b1;
+            acc[2] += a0.y * b0; acc[3] += a0.y * b1;
+            acc[4] += a0.z * b0; acc[5] += a0.z * b1;
+            acc[6] += a0.w * b0; acc[7] += a0.w * b1;
+            acc[8] += a1.x * b0; acc[9] += a1.x * b1;
+            acc[10] += a1.y * b0; acc[11] += a1.y * b1;
+            acc[12] += a1.z * b0; acc[13] += a1.z * b1;
+            acc[14] += a1.w * b0; acc[15] += a1.w * b1;
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 8u; i++) {
+        let row = m0 + 4u * ty + (i % 4u) + 64u * (i / 4u);
+        epilogue(bt, row, n0 + 4u * tx, acc[2u * i]);
+        epilogue(bt, row, n0 + 64u + 4u * tx, acc[2u * i + 1u]);
     }
 }
 

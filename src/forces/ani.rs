@@ -334,7 +334,7 @@ pub struct AniForce {
     n_atoms: u32,
     aev_k: Kernel,
     force_k: Kernel,
-    /// gemm MODE 0..3, then mlp_energy.
+    /// gemm MODE 0..3, mlp_energy, gemm_wide MODE 0..3.
     mlp_k: Vec<Kernel>,
     jobs: Vec<Job>,
     aev_bind: Option<wgpu::BindGroup>,
@@ -350,7 +350,12 @@ pub struct AniForce {
     chunk_rows: u32,
 }
 
+/// Index of `mlp_energy` in `mlp_k`; `gemm` modes come before it, `gemm_wide` modes after.
 const ENERGY_KERNEL: usize = 4;
+const WIDE_OFFSET: usize = 5;
+/// Output width from which a product uses `gemm_wide` (its 128-wide tiles waste too much on
+/// the 96–256-wide hidden layers).
+const WIDE_MIN_N: u32 = 512;
 
 impl AniForce {
     /// `types` is the per-atom type id (fixed for the run); `energy_scale` converts Hartree to
@@ -494,6 +499,9 @@ impl AniForce {
             mlp_k.push(Kernel::new(c, &mlp_module, "gemm", &[("MODE", mode as f64)])?);
         }
         mlp_k.push(Kernel::new(c, &mlp_module, "mlp_energy", &[])?);
+        for mode in 0..4 {
+            mlp_k.push(Kernel::new(c, &mlp_module, "gemm_wide", &[("MODE", mode as f64)])?);
+        }
 
         // The per-chunk job list (fixed for the run: atom species do not change).
         let mut jobs = Vec::new();
@@ -512,6 +520,9 @@ impl AniForce {
             if kernel != ENERGY_KERNEL && g.k % 16 != 0 {
                 bail!("internal: ANI GEMM inner size {} is not a multiple of 16", g.k);
             }
+            // Wide products (layer 1 forward and backward) take the 128 × 128 tiles.
+            let wide = kernel != ENERGY_KERNEL && g.n >= WIDE_MIN_N;
+            let kernel = if wide { kernel + WIDE_OFFSET } else { kernel };
             let uniform = c.uniform("ani_gemm", &g);
             let bind = mlp_k[kernel].bind(
                 c,
@@ -527,6 +538,8 @@ impl AniForce {
             )?;
             let grid = if kernel == ENERGY_KERNEL {
                 gpu::grid(g.m.div_ceil(WG))
+            } else if wide {
+                [g.n.div_ceil(128), g.m.div_ceil(128), g.batch]
             } else {
                 [g.n.div_ceil(64), g.m.div_ceil(64), g.batch]
             };
