@@ -291,14 +291,22 @@ fn triple_grad(vj: vec3f, rj: f32, vk: vec3f, rk: f32, row: u32, gb: u32) -> arr
     let c = dot(vj, vk) / rjk;
     let al = 0.95 * c;
     let sg = sqrt(max((1.0 - al) * (1.0 + al), 1e-12));
-    var f1: array<f32, 8>;
-    var df1: array<f32, 8>;
+    // F1_z and dF1_z/dθ′ for up to 8 sections, in vectors rather than arrays: a variable index
+    // into a private array sends it to local memory, a vector component stays in registers.
+    var f1 = array<vec4f, 2>();
+    var df1 = array<vec4f, 2>();
     for (var z = 0u; z < A.n_shf_z; z++) {
         let cz = al * cos_z(z) + sg * sin_z(z);
         let sz = sg * cos_z(z) - al * sin_z(z);
         let b = 0.5 * (1.0 + cz);
-        f1[z] = pow_zeta(b);
-        df1[z] = -0.5 * A.zeta * f1[z] * sz / b;
+        let p = pow_zeta(b);
+        if (z < 4u) {
+            f1[0][z] = p;
+            df1[0][z] = -0.5 * A.zeta * p * sz / b;
+        } else {
+            f1[1][z - 4u] = p;
+            df1[1][z - 4u] = -0.5 * A.zeta * p * sz / b;
+        }
     }
     let mbar = 0.5 * (rj + rk);
     var dA = 0.0;    // Σ_z K_z dF1_z
@@ -313,8 +321,12 @@ fn triple_grad(vj: vec3f, rj: f32, vk: vec3f, rk: f32, row: u32, gb: u32) -> arr
         var kz = 0.0;
         for (var z = 0u; z < A.n_shf_z; z += 2u) {
             let g = g2(row, (gb + a * A.n_shf_z + z) / 2u);
-            h += g.x * f1[z] + g.y * f1[z + 1u];
-            kz += g.x * df1[z] + g.y * df1[z + 1u];
+            // Sections z, z+1 of the 8 held in f1[0..2] (selects, not a variable index).
+            let fq = select(f1[1], f1[0], z < 4u);
+            let dq = select(df1[1], df1[0], z < 4u);
+            let first = z % 4u == 0u;
+            h += dot(g, select(fq.zw, fq.xy, first));
+            kz += dot(g, select(dq.zw, dq.xy, first));
         }
         hf += h * f2;
         hdf += h * df2;

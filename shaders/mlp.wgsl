@@ -110,10 +110,12 @@ fn gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
         }
         workgroupBarrier();
     }
-    let accs = array<vec4f, 4>(acc0, acc1, acc2, acc3);
-    for (var i = 0u; i < 4u; i++) {
-        epilogue(bt, m0 + 4u * ty + i, n0 + 4u * tx, accs[i]);
-    }
+    let r0 = m0 + 4u * ty;
+    let c0 = n0 + 4u * tx;
+    epilogue(bt, r0, c0, acc0);
+    epilogue(bt, r0 + 1u, c0, acc1);
+    epilogue(bt, r0 + 2u, c0, acc2);
+    epilogue(bt, r0 + 3u, c0, acc3);
 }
 
 // Applies MODE to 4 consecutive outputs (row, col..col+3) and stores them; masks the edges.
@@ -154,10 +156,9 @@ fn gemm_wide(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
     let ty = lid / 16u;
     let lr = lid / 4u;
     let kq = lid % 4u;
-    var acc: array<vec4f, 16>;   // [row 0..7][col half 0..1]
-    for (var i = 0u; i < 16u; i++) {
-        acc[i] = vec4f(0.0);
-    }
+    // [row 0..7][col half 0..1], zero-initialised. Indexed only by constants: a variable
+    // index anywhere makes compilers move the whole array to local memory (measured 5x slower).
+    var acc: array<vec4f, 16>;
     for (var k0 = 0u; k0 < G.k; k0 += TK) {
         for (var h = 0u; h < 2u; h++) {
             let r = lr + 64u * h;
@@ -194,11 +195,24 @@ fn gemm_wide(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 8u; i++) {
-        let row = m0 + 4u * ty + (i % 4u) + 64u * (i / 4u);
-        epilogue(bt, row, n0 + 4u * tx, acc[2u * i]);
-        epilogue(bt, row, n0 + 64u + 4u * tx, acc[2u * i + 1u]);
-    }
+    let r0 = m0 + 4u * ty;
+    let c0 = n0 + 4u * tx;
+    epilogue(bt, r0, c0, acc[0]);
+    epilogue(bt, r0, c0 + 64u, acc[1]);
+    epilogue(bt, r0 + 1u, c0, acc[2]);
+    epilogue(bt, r0 + 1u, c0 + 64u, acc[3]);
+    epilogue(bt, r0 + 2u, c0, acc[4]);
+    epilogue(bt, r0 + 2u, c0 + 64u, acc[5]);
+    epilogue(bt, r0 + 3u, c0, acc[6]);
+    epilogue(bt, r0 + 3u, c0 + 64u, acc[7]);
+    epilogue(bt, r0 + 64u, c0, acc[8]);
+    epilogue(bt, r0 + 64u, c0 + 64u, acc[9]);
+    epilogue(bt, r0 + 65u, c0, acc[10]);
+    epilogue(bt, r0 + 65u, c0 + 64u, acc[11]);
+    epilogue(bt, r0 + 66u, c0, acc[12]);
+    epilogue(bt, r0 + 66u, c0 + 64u, acc[13]);
+    epilogue(bt, r0 + 67u, c0, acc[14]);
+    epilogue(bt, r0 + 67u, c0 + 64u, acc[15]);
 }
 
 // Output layer (1 node per member) and the ensemble mean: one lane per row. A is the last

@@ -12,9 +12,10 @@ set -euo pipefail
 SIZES="300 3000 10002 30000 100002"
 case "${1:-}" in
 prepare)
-    cargo build --release
+    # Headless binary (no viewer): smaller, and the device has no display anyway.
+    cargo build --release --no-default-features --target-dir target/headless
     mkdir -p .anidev/models
-    strip -o .anidev/wgmd target/release/wgmd
+    strip -o .anidev/wgmd target/headless/release/wgmd
     xz -f -9 -T2 .anidev/wgmd
     install -m 644 ../shared/anchors/torchani_bench.py .anidev/torchani_bench.py
     cp -r ../shared/models/ani-2x_8x.info ../shared/models/ani-2x_8x .anidev/models/
