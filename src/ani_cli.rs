@@ -107,6 +107,9 @@ pub fn bench_ani(
     // Warm-up (pipelines, clocks), then the timed force evaluations and MD steps.
     sim.time_force_evaluations(2)?;
     let force_s = sim.time_force_evaluations(reps)? / reps as f64;
+    // Where the time goes: timed prefixes of the pipeline (the differences are the stages).
+    let aev_s = sim.time_ani_stages(reps, 1)? / reps as f64;
+    let nets_s = sim.time_ani_stages(reps, 2)? / reps as f64;
     sim.advance(2, false)?;
     let t0 = Instant::now();
     sim.advance(reps as u64, true)?;
@@ -122,6 +125,11 @@ pub fn bench_ani(
         "reps": reps,
         "ms_per_energy_forces": force_s * 1e3,
         "ms_per_md_step": step_s * 1e3,
+        "ms_breakdown": {
+            "aev": aev_s * 1e3,
+            "networks": (nets_s - aev_s) * 1e3,
+            "forces": (force_s - nets_s) * 1e3,
+        },
         "setup_s": setup,
         "ani_gpu_bytes": ani.gpu_bytes(),
         "ani_dispatches_per_evaluation": ani.dispatches(),

@@ -727,12 +727,21 @@ impl Simulation {
     /// neighbor rebuild) and returns the wall time including the final wait: the force-only
     /// figure of `wgmd bench`.
     pub fn time_force_evaluations(&mut self, reps: u32) -> Result<f64> {
+        self.time_ani_stages(reps, 3)
+    }
+
+    /// Like [`Self::time_force_evaluations`], but only the first `stages` of the ANI pipeline
+    /// (1: AEVs, 2: + networks, 3: everything); LJ runs ignore `stages`.
+    pub fn time_ani_stages(&mut self, reps: u32, stages: u32) -> Result<f64> {
         let t0 = std::time::Instant::now();
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             for _ in 0..reps {
-                self.encode_forces(&mut pass);
+                match &self.ani {
+                    Some(a) => a.encode_stages(&mut pass, stages),
+                    None => self.encode_forces(&mut pass),
+                }
             }
         }
         let st = self.submit_and_read(enc)?;

@@ -749,12 +749,24 @@ impl AniForce {
 
     /// Records one force evaluation (reads pos + neighbor list, writes force and atom_virial).
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        self.encode_stages(pass, 3);
+    }
+
+    /// The first `stages` of the evaluation (1: AEVs, 2: + networks, 3: + forces); the
+    /// benchmark times the prefixes to report where the time goes.
+    pub fn encode_stages(&self, pass: &mut wgpu::ComputePass<'_>, stages: u32) {
         let aev_bind = self.aev_bind.as_ref().expect("bind before encode");
         gpu::dispatch(pass, &self.aev_k, aev_bind, self.n_atoms);
+        if stages < 2 {
+            return;
+        }
         for job in &self.jobs {
             pass.set_pipeline(&self.mlp_k[job.kernel].pipeline);
             pass.set_bind_group(0, &job.bind, &[]);
             pass.dispatch_workgroups(job.grid[0], job.grid[1], job.grid[2]);
+        }
+        if stages < 3 {
+            return;
         }
         let force_bind = self.force_bind.as_ref().expect("bind before encode");
         gpu::dispatch(pass, &self.force_k, force_bind, self.n_atoms);

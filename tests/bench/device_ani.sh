@@ -35,6 +35,7 @@ device)
             /tmp/wgmd bench ani --model "$info" --atoms "$n" --precision "$p" --reps 20 --json || true
         done
     done | tee "$out/wgmd_ani.jsonl"
+    [ "${WGMD_ONLY:-0}" = 1 ] && exit 0
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .anidev/whl/*.whl
     export PYTHONPATH=/tmp/site TORCHANI_DATA_DIR=/tmp/tadata
     mkdir -p /tmp/tadata/Neurochem
