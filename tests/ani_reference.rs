@@ -75,7 +75,7 @@ fn real_model_loads_with_the_documented_shapes() {
         .to_string();
     assert_eq!(
         e,
-        "atom 2 is element Na, which the ANI model (H C N O S F Cl) does not cover"
+        "atom 3 is element Na, which the ANI model (H C N O S F Cl) does not cover"
     );
 }
 
@@ -492,6 +492,6 @@ fn loader_errors_name_the_file() {
     let e = model.species_for_atoms(&atoms).unwrap_err().to_string();
     assert_eq!(
         e,
-        "atom 3 is element Na, which the ANI model (H C N O S F Cl) does not cover"
+        "atom 4 is element Na, which the ANI model (H C N O S F Cl) does not cover"
     );
 }

@@ -316,3 +316,61 @@ fn impossible_steps_per_frame_is_named() {
         "{err}"
     );
 }
+
+/// `wgmd eval --potential ani2x`: the JSON contract on a synthetic model (forces one row per
+/// atom, energy = network energy + self energies), and bad input named: an element the model
+/// lacks, a periodic box too small for minimum images, a missing model file.
+#[test]
+fn ani_eval_json_and_bad_input() {
+    let dir = tmpdir("ani-eval");
+    let info = wgmd::ani::neurochem::write_synthetic_model(&dir, 1, &[vec![32, 16, 16]], 7).unwrap();
+    let water = dir.join("water.xyz");
+    std::fs::write(&water, "3\nwater\nO 0 0 0.119262\nH 0 0.763239 -0.477047\nH 0 -0.763239 -0.477047\n").unwrap();
+    let out = wgmd()
+        .args(["eval", "--potential", "ani2x", "--json", "--model"])
+        .arg(&info)
+        .arg("--xyz")
+        .arg(&water)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["atoms"], 3);
+    let forces = v["forces_hartree_per_angstrom"].as_array().unwrap();
+    assert_eq!(forces.len(), 3);
+    // Newton's third law for an isolated molecule: the forces sum to zero.
+    for k in 0..3 {
+        let s: f64 = forces.iter().map(|f| f[k].as_f64().unwrap()).sum();
+        let scale: f64 = forces.iter().map(|f| f[k].as_f64().unwrap().abs()).sum::<f64>().max(1e-12);
+        assert!(s.abs() < 1e-4 * scale.max(1.0), "net force {s} along {k}");
+    }
+    let model = wgmd::ani::AniModel::load(&info).unwrap();
+    let sae = model.self_energies[3] + 2.0 * model.self_energies[0];
+    let e = v["energy_hartree"].as_f64().unwrap();
+    let e_nn = v["energy_nn_hartree"].as_f64().unwrap();
+    assert!((e - e_nn - sae).abs() < 1e-9, "energy {e} != {e_nn} + {sae}");
+
+    let run = |xyz_text: &str, model: &Path| {
+        let f = dir.join("bad.xyz");
+        std::fs::write(&f, xyz_text).unwrap();
+        let out = wgmd()
+            .args(["eval", "--potential", "ani2x", "--model"])
+            .arg(model)
+            .arg("--xyz")
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run("2\nsalt\nNa 0 0 0\nCl 2.8 0 0\n", &info);
+    assert!(err.contains("atom 1 is element Na"), "{err}");
+    let err = run(
+        "2\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R:3\nO 0 0 0\nH 1 0 0\n",
+        &info,
+    );
+    assert!(err.contains("half the shortest box edge") && err.contains("10.2"), "{err}");
+    let err = run("1\nx\nH 0 0 0\n", &dir.join("nowhere.info"));
+    assert!(err.contains("nowhere.info"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

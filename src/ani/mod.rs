@@ -147,14 +147,16 @@ impl AniModel {
         self.symbols.iter().position(|s| s == symbol)
     }
 
-    /// Species index of each atom; the error names the first atom the model cannot handle.
+    /// Species index of each atom; the error names the first atom (1-based, as in the file)
+    /// the model cannot handle.
     pub fn species_for_atoms(&self, symbols: &[String]) -> Result<Vec<usize>> {
         let mut out = Vec::with_capacity(symbols.len());
         for (i, s) in symbols.iter().enumerate() {
             match self.species_of(s) {
                 Some(k) => out.push(k),
                 None => bail!(
-                    "atom {i} is element {s}, which the ANI model ({}) does not cover",
+                    "atom {} is element {s}, which the ANI model ({}) does not cover",
+                    i + 1,
                     self.symbols.join(" ")
                 ),
             }
