@@ -35,6 +35,10 @@
 //! - The host waits for each batch's status record before encoding the next batch (one sync
 //!   per batch of up to 1000 steps), instead of double-buffering it.
 //! - Full neighbor lists cost `4·capacity` bytes per atom.
+//! - ANI on the GPU needs orthorhombic boxes with every edge ≥ 2·R_cr (minimum images); the
+//!   float64 reference handles any cell with TorchANI's explicit images. The force gather
+//!   evaluates each angular triple three times (centre + both sides) and the dense layers run
+//!   f32 arithmetic without tensor cores (BENCHMARKS.md has the profile).
 //! - The viewer's live stepping drops (does not replay) a batch whose neighbor list
 //!   overflowed, and its mouse spring's energy is not part of the reported energies.
 //! - The viewer's RDF counts pairs from at most 512 center atoms by brute force (O(512·N)
