@@ -361,8 +361,14 @@ fn run(
         last.total_energy,
         last.pressure
     );
+    let truncated_lj = !sim.spec.lj.is_off() && !sim.spec.lj.shift;
     println!(
-        "conserved energy (truncated pairs counted as shifted) {:.8e} -> {:.8e}: relative drift {:.2e}",
+        "conserved energy{} {:.8e} -> {:.8e}: relative drift {:.2e}",
+        if truncated_lj {
+            " (truncated pairs counted as shifted)"
+        } else {
+            ""
+        },
         first.conserved_energy,
         last.conserved_energy,
         (last.conserved_energy - first.conserved_energy) / first.conserved_energy.abs()
