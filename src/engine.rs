@@ -2,8 +2,10 @@
 //!
 //! One MD step = integrator opening kernel (kick + drift) → `decide` (rebuild or not, on the GPU) → indirect
 //! cell-list + neighbor-list rebuild (zero workgroups when not needed) → forces → closing half
-//! kick. A batch of steps is one command buffer holding one compute pass; the host reads back
-//! only a 48-byte status/observables record after the batch. Before each batch the state is
+//! kick. The rebuild dispatches are encoded only every `check_every` steps (adaptive: ~70 % of
+//! the list lifetime seen so far); the steps between only verify the list, and a batch in which
+//! the list went stale is undone and replayed with opportunities twice as often. A batch of steps is one command buffer holding one compute pass; the host reads back
+//! only a 64-byte status/observables record after the batch. Before each batch the state is
 //! snapshotted on the GPU, so a neighbor-list overflow found afterwards is undone, the list is
 //! regrown and the batch replayed: no step ever runs with dropped neighbors.
 
@@ -81,7 +83,9 @@ impl SimSpec {
             / 2.0;
         if let Some(ani) = &self.ani {
             if !self.lj.is_off() {
-                bail!("forces.lj and forces.ani together are not supported: choose one force field");
+                bail!(
+                    "forces.lj and forces.ani together are not supported: choose one force field"
+                );
             }
             if self.units != Units::Physical {
                 bail!("ANI potentials need units = \"physical\" (Å, fs, eV)");
@@ -190,7 +194,14 @@ pub struct EngineStats {
     pub neighbor_capacity: u32,
     pub max_neighbors: u32,
     pub regrows: u32,
+    /// Batches replayed because a step between rebuild opportunities outran the skin.
+    pub missed_replays: u32,
+    /// Steps between rebuild opportunities used by the last batch.
+    pub check_every: u32,
 }
+
+/// Largest number of steps between rebuild opportunities the adaptive policy picks.
+const MAX_CHECK_EVERY: u32 = 16;
 
 pub struct Simulation {
     pub ctx: Arc<GpuContext>,
@@ -209,6 +220,10 @@ pub struct Simulation {
     stats: EngineStats,
     /// The viewer's mouse spring, dispatched after the forces while set (see `live`).
     drag: Option<DragForce>,
+    /// Steps between rebuild opportunities fixed by the user; None = adaptive.
+    fixed_check_every: Option<u32>,
+    /// Adaptive ceiling on check_every: halved by a replayed batch, +1 per clean one.
+    check_cap: u32,
 }
 
 fn storage_indirect(ctx: &GpuContext, words: usize) -> wgpu::Buffer {
@@ -277,7 +292,7 @@ impl Simulation {
             seed_lo: seed as u32,
             seed_hi: (seed >> 32) as u32,
             n_partials: observe::partials_for(n),
-            _pad: 0,
+            check_every: 1,
         };
         let pos: Vec<[f32; 4]> = (0..sys.len())
             .map(|i| {
@@ -371,8 +386,11 @@ impl Simulation {
             reduce,
             step: 0,
             drag: None,
+            fixed_check_every: None,
+            check_cap: MAX_CHECK_EVERY,
             stats: EngineStats {
                 neighbor_capacity: capacity,
+                check_every: 1,
                 ..Default::default()
             },
         };
@@ -415,6 +433,8 @@ impl Simulation {
             st[status::MAX_NBRS] = 0;
             st[status::FORCE_REBUILD] = 0;
             st[status::REBUILDS] += 1;
+            st[status::LAST_BUILD] = st[status::STEP];
+            st[status::MISSED] = 0;
             self.ctx
                 .queue
                 .write_buffer(&self.bufs.status, 0, bytemuck::cast_slice(&st));
@@ -461,11 +481,15 @@ impl Simulation {
     fn encode_steps(&self, pass: &mut wgpu::ComputePass<'_>, n: u32) {
         let atoms = self.params.n_atoms;
         let launch = Launch::Indirect(&self.bufs.indirect);
+        let every = self.params.check_every.max(1);
         for s in 0..n {
             self.integ.encode_first(pass, atoms, s > 0);
-            self.nbr.encode_decide(pass);
-            self.cells.encode(pass, launch);
-            self.nbr.encode_build(pass, launch);
+            let opportunity = s % every == 0;
+            self.nbr.encode_decide(pass, opportunity);
+            if opportunity {
+                self.cells.encode(pass, launch);
+                self.nbr.encode_build(pass, launch);
+            }
             self.encode_forces(pass);
             if let Some(d) = &self.drag {
                 d.encode(pass);
@@ -502,6 +526,7 @@ impl Simulation {
 
     fn batch(&mut self, n: u32, sample: bool) -> Result<Option<Thermo>> {
         loop {
+            self.reset_lifetime();
             let b = &self.bufs;
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             enc.copy_buffer_to_buffer(&b.pos, 0, &b.snap_pos, 0, b.pos.size());
@@ -516,21 +541,12 @@ impl Simulation {
                 }
             }
             let st = self.submit_and_read(enc)?;
-            // Overflow first: a blow-up inside an overflowed batch may be its artefact.
-            if st.max_nbrs > self.params.nbr_capacity {
-                // Undo the whole batch; the replay starts from the snapshot with more room.
-                let b = &self.bufs;
-                let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-                enc.copy_buffer_to_buffer(&b.snap_pos, 0, &b.pos, 0, b.pos.size());
-                enc.copy_buffer_to_buffer(&b.snap_vel, 0, &b.vel, 0, b.vel.size());
-                enc.copy_buffer_to_buffer(&b.snap_force, 0, &b.force, 0, b.force.size());
-                enc.copy_buffer_to_buffer(&b.snap_status, 0, &b.status, 0, b.snap_status.size());
-                self.ctx.queue.submit([enc.finish()]);
-                self.regrow(st.max_nbrs)?;
-                self.rebuild_and_forces()?;
+            // Overflow and a stale list first: a blow-up inside such a batch may be their artefact.
+            if self.undo_if_invalid(&st)? {
                 continue;
             }
             self.check_blowup(&st)?;
+            self.adapt_check_every(&st);
             self.note(&st);
             self.step += n as u64;
             if st.step as u64 != self.step & 0xffff_ffff {
@@ -542,6 +558,77 @@ impl Simulation {
             }
             return Ok(sample.then(|| self.to_thermo(st.obs)));
         }
+    }
+
+    /// A batch is invalid when the neighbor list overflowed or a step between rebuild
+    /// opportunities outran the skin. Then the whole batch is undone from its snapshot, the
+    /// list rebuilt (and regrown, or opportunities offered at every step) and the caller
+    /// replays it. Returns whether it undid the batch.
+    fn undo_if_invalid(&mut self, st: &StatusRecord) -> Result<bool> {
+        let overflow = st.max_nbrs > self.params.nbr_capacity;
+        if !overflow && !st.missed {
+            return Ok(false);
+        }
+        let b = &self.bufs;
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&b.snap_pos, 0, &b.pos, 0, b.pos.size());
+        enc.copy_buffer_to_buffer(&b.snap_vel, 0, &b.vel, 0, b.vel.size());
+        enc.copy_buffer_to_buffer(&b.snap_force, 0, &b.force, 0, b.force.size());
+        enc.copy_buffer_to_buffer(&b.snap_status, 0, &b.status, 0, b.snap_status.size());
+        self.ctx.queue.submit([enc.finish()]);
+        if overflow {
+            self.regrow(st.max_nbrs)?;
+        }
+        if st.missed {
+            self.stats.missed_replays += 1;
+            self.check_cap = (self.params.check_every / 2).max(1);
+            self.set_check_every_now(self.check_cap);
+        }
+        self.rebuild_and_forces()?;
+        Ok(true)
+    }
+
+    /// Fixes the steps between rebuild opportunities (None = adaptive, the default). The
+    /// result does not depend on it: a list that would go stale is caught and the batch
+    /// replayed; only the number of dispatches per step changes.
+    pub fn set_check_every(&mut self, every: Option<u32>) {
+        self.fixed_check_every = every.map(|e| e.max(1));
+        self.set_check_every_now(self.fixed_check_every.unwrap_or(1));
+    }
+
+    fn set_check_every_now(&mut self, every: u32) {
+        if every != self.params.check_every {
+            self.params.check_every = every;
+            self.ctx
+                .queue
+                .write_buffer(&self.bufs.params, 0, bytemuck::bytes_of(&self.params));
+        }
+        self.stats.check_every = every;
+    }
+
+    /// Adaptive policy: the rebuilds of the last batch estimated how many steps a list lasts
+    /// (ST_LIFETIME); offer a rebuild every 70 % of that, so most opportunities rebuild and few
+    /// empty ones are paid for, under a ceiling that a replayed batch halves and each clean
+    /// batch raises by one.
+    fn adapt_check_every(&mut self, st: &StatusRecord) {
+        if let Some(fixed) = self.fixed_check_every {
+            self.set_check_every_now(fixed);
+            return;
+        }
+        self.check_cap = (self.check_cap + 1).min(MAX_CHECK_EVERY);
+        if st.lifetime.is_finite() {
+            let target = ((0.7 * st.lifetime) as u32).clamp(1, self.check_cap);
+            self.set_check_every_now(target);
+        }
+    }
+
+    /// Starts a batch's list-lifetime estimate afresh (before its snapshot is taken).
+    fn reset_lifetime(&self) {
+        self.ctx.queue.write_buffer(
+            &self.bufs.status,
+            4 * status::LIFETIME as u64,
+            bytemuck::bytes_of(&f32::INFINITY.to_bits()),
+        );
     }
 
     fn note(&mut self, st: &StatusRecord) {
@@ -564,16 +651,7 @@ impl Simulation {
             bytemuck::cast_slice(&view).to_vec()
         };
         b.staging.unmap();
-        let obs = [0, 1, 2, 3].map(|k| f32::from_bits(words[status::LEN + k]));
-        Ok(StatusRecord {
-            step: words[status::STEP],
-            rebuilds: words[status::REBUILDS],
-            max_nbrs: words[status::MAX_NBRS],
-            blowup: words[status::BLOWUP] != 0,
-            blowup_atom: words[status::BLOWUP_ATOM],
-            blowup_step: words[status::BLOWUP_STEP],
-            obs,
-        })
+        Ok(StatusRecord::from_words(&words))
     }
 
     fn check_blowup(&self, st: &StatusRecord) -> Result<()> {
@@ -772,6 +850,23 @@ impl Simulation {
     }
 }
 
+impl StatusRecord {
+    /// Decodes the staging record: the status words, then the four observables.
+    fn from_words(words: &[u32]) -> StatusRecord {
+        StatusRecord {
+            step: words[status::STEP],
+            rebuilds: words[status::REBUILDS],
+            max_nbrs: words[status::MAX_NBRS],
+            blowup: words[status::BLOWUP] != 0,
+            blowup_atom: words[status::BLOWUP_ATOM],
+            blowup_step: words[status::BLOWUP_STEP],
+            missed: words[status::MISSED] != 0,
+            lifetime: f32::from_bits(words[status::LIFETIME]),
+            obs: [0, 1, 2, 3].map(|k| f32::from_bits(words[status::LEN + k])),
+        }
+    }
+}
+
 struct StatusRecord {
     step: u32,
     rebuilds: u32,
@@ -779,5 +874,7 @@ struct StatusRecord {
     blowup: bool,
     blowup_atom: u32,
     blowup_step: u32,
+    missed: bool,
+    lifetime: f32,
     obs: [f32; 4],
 }
