@@ -61,12 +61,14 @@ fn gaussian3(step: u32, atom: u32) -> vec3f {
 
 // Squared displacements are non-negative, so their f32 bits order like the values and
 // atomicMax on u32 finds the largest. `reach` bounds where the atom will be at the next
-// rebuild opportunity if it keeps its velocity (see `decide` in neighbor.wgsl).
-fn record_displacement(i: u32, lid: u32, x: vec3f, v: vec3f, live: bool) {
+// rebuild opportunity if it keeps its velocity and acceleration (see `decide` in
+// neighbor.wgsl).
+fn record_displacement(i: u32, lid: u32, x: vec3f, v: vec3f, a: vec3f, live: bool) {
     if (live) {
         let d = min_image(x - ref_pos[i].xyz, P);
         let d2 = dot(d, d);
-        let reach = sqrt(d2) + f32(P.check_every - 1u) * P.dt * length(v);
+        let t = f32(P.check_every - 1u) * P.dt;
+        let reach = sqrt(d2) + t * length(v) + 0.5 * t * t * length(a);
         atomicMax(&wg_max, bitcast<u32>(d2));
         atomicMax(&wg_reach, bitcast<u32>(reach * reach));
     }
@@ -90,15 +92,17 @@ fn vv_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     let live = i < P.n_atoms;
     var x = vec3f(0.0);
     var v = vec3f(0.0);
+    var a = vec3f(0.0);
     if (live) {
         let v4 = vel[i];
-        v = v4.xyz + (KICK * P.dt * P.ftm2v * v4.w) * force[i].xyz;
+        a = (P.ftm2v * v4.w) * force[i].xyz;
+        v = v4.xyz + (KICK * P.dt) * a;
         let p = pos[i];
         x = wrap_pos(p.xyz + P.dt * v, P);
         vel[i] = vec4f(v, v4.w);
         pos[i] = vec4f(x, p.w);
     }
-    record_displacement(i, lid, x, v, live);
+    record_displacement(i, lid, x, v, a, live);
 }
 
 // B A O A: half kick, half drift, Ornstein-Uhlenbeck velocity update, half drift.
@@ -114,10 +118,12 @@ fn baoab_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     let live = i < P.n_atoms;
     var x = vec3f(0.0);
     var v = vec3f(0.0);
+    var a = vec3f(0.0);
     if (live) {
         let step = atomicLoad(&status[ST_STEP]);
         let v4 = vel[i];
-        v = v4.xyz + (KICK * P.dt * P.ftm2v * v4.w) * force[i].xyz;
+        a = (P.ftm2v * v4.w) * force[i].xyz;
+        v = v4.xyz + (KICK * P.dt) * a;
         let p = pos[i];
         let y = p.xyz + (0.5 * P.dt) * v;
         let sigma = sqrt((1.0 - P.lang_c1 * P.lang_c1) * P.lang_kt * v4.w * P.ftm2v);
@@ -126,7 +132,7 @@ fn baoab_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         vel[i] = vec4f(v, v4.w);
         pos[i] = vec4f(x, p.w);
     }
-    record_displacement(i, lid, x, v, live);
+    record_displacement(i, lid, x, v, a, live);
 }
 
 // v += dt/2 a (closing half kick of both integrators).

@@ -198,6 +198,11 @@ pub struct EngineStats {
     pub missed_replays: u32,
     /// Steps between rebuild opportunities used by the last batch.
     pub check_every: u32,
+    /// Host seconds spent recording and submitting batches (encoding is CPU work the GPU
+    /// waits for: the next batch is recorded only after the previous one is read back).
+    pub encode_seconds: f64,
+    /// Host seconds spent waiting for batches to finish on the GPU.
+    pub wait_seconds: f64,
 }
 
 /// Largest number of steps between rebuild opportunities the adaptive policy picks.
@@ -224,6 +229,17 @@ pub struct Simulation {
     fixed_check_every: Option<u32>,
     /// Adaptive ceiling on check_every: halved by a replayed batch, +1 per clean one.
     check_cap: u32,
+    /// Steps between rebuild opportunities for the batches recorded next (the GPU's copy,
+    /// `params.check_every`, follows when such a batch is submitted).
+    check_every: u32,
+}
+
+/// A batch recorded ahead of its submission.
+struct Recorded {
+    cmd: wgpu::CommandBuffer,
+    n: u32,
+    sample: bool,
+    every: u32,
 }
 
 fn storage_indirect(ctx: &GpuContext, words: usize) -> wgpu::Buffer {
@@ -388,6 +404,7 @@ impl Simulation {
             drag: None,
             fixed_check_every: None,
             check_cap: MAX_CHECK_EVERY,
+            check_every: 1,
             stats: EngineStats {
                 neighbor_capacity: capacity,
                 check_every: 1,
@@ -478,10 +495,10 @@ impl Simulation {
     /// Encodes `n` whole steps. Inside the batch each step's closing half kick is folded
     /// into the next step's opening kernel; the last one is a separate kick so velocities
     /// are at full steps when the batch ends (for sampling and the snapshot).
-    fn encode_steps(&self, pass: &mut wgpu::ComputePass<'_>, n: u32) {
+    fn encode_steps(&self, pass: &mut wgpu::ComputePass<'_>, n: u32, every: u32) {
         let atoms = self.params.n_atoms;
         let launch = Launch::Indirect(&self.bufs.indirect);
-        let every = self.params.check_every.max(1);
+        let every = every.max(1);
         for s in 0..n {
             self.integ.encode_first(pass, atoms, s > 0);
             let opportunity = s % every == 0;
@@ -507,57 +524,149 @@ impl Simulation {
     }
 
     /// Runs `steps` MD steps; returns the thermodynamic state after the last one when `sample`.
+    ///
+    /// Recording a batch is CPU work of the same order as the GPU's (tens of µs per step for
+    /// small systems), so the next batch is recorded while the GPU runs the current one and
+    /// submitted once the current one has been read back and found valid; an invalid batch
+    /// discards the pre-recorded one and is replayed.
     pub fn advance(&mut self, steps: u64, sample: bool) -> Result<Option<Thermo>> {
+        let max = self.max_batch() as u64;
+        let mut plan = Vec::new();
         let mut left = steps;
+        while left > 0 || plan.is_empty() {
+            let n = left.min(max);
+            left -= n;
+            plan.push((n as u32, sample && left == 0));
+        }
+        if steps == 0 && !sample {
+            return Ok(None);
+        }
         let mut out = None;
-        while left > 0 || (sample && out.is_none()) {
-            let n = left.min(self.max_batch() as u64) as u32;
-            let last = left == n as u64;
-            out = self.batch(n, sample && last)?;
-            left -= n as u64;
+        let mut next: Option<Recorded> = None;
+        let mut k = 0;
+        while k < plan.len() {
+            let cur = match next.take() {
+                Some(r) => r,
+                None => self.record_batch(plan[k].0, plan[k].1),
+            };
+            let Recorded {
+                cmd,
+                n,
+                sample,
+                every,
+            } = cur;
+            self.submit_recorded(every, cmd);
+            if let Some(&(n, s)) = plan.get(k + 1) {
+                next = Some(self.record_batch(n, s));
+            }
+            let (st, waited) = self.read_status()?;
+            self.stats.wait_seconds += waited;
+            match self.accept_batch(&st, n, sample)? {
+                Some(t) => {
+                    out = t;
+                    k += 1;
+                }
+                // Undone: the pre-recorded batch started from the wrong state.
+                None => next = None,
+            }
         }
         Ok(out)
     }
 
     /// The current thermodynamic state (no steps taken).
     pub fn thermo(&mut self) -> Result<Thermo> {
-        Ok(self.batch(0, true)?.expect("sampled"))
+        Ok(self.advance(0, true)?.expect("sampled"))
     }
 
-    fn batch(&mut self, n: u32, sample: bool) -> Result<Option<Thermo>> {
-        loop {
-            self.reset_lifetime();
-            let b = &self.bufs;
-            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-            enc.copy_buffer_to_buffer(&b.pos, 0, &b.snap_pos, 0, b.pos.size());
-            enc.copy_buffer_to_buffer(&b.vel, 0, &b.snap_vel, 0, b.vel.size());
-            enc.copy_buffer_to_buffer(&b.force, 0, &b.snap_force, 0, b.force.size());
-            enc.copy_buffer_to_buffer(&b.status, 0, &b.snap_status, 0, b.snap_status.size());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                self.encode_steps(&mut pass, n);
-                if sample {
-                    self.reduce.encode(&mut pass);
-                }
+    /// Records one batch: snapshot copies, `n` steps, the optional reduction and the copy of
+    /// the status record to the staging buffer.
+    fn record_batch(&mut self, n: u32, sample: bool) -> Recorded {
+        let t0 = std::time::Instant::now();
+        let every = self.check_every;
+        let b = &self.bufs;
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&b.pos, 0, &b.snap_pos, 0, b.pos.size());
+        enc.copy_buffer_to_buffer(&b.vel, 0, &b.snap_vel, 0, b.vel.size());
+        enc.copy_buffer_to_buffer(&b.force, 0, &b.snap_force, 0, b.force.size());
+        enc.copy_buffer_to_buffer(&b.status, 0, &b.snap_status, 0, b.snap_status.size());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            self.encode_steps(&mut pass, n, every);
+            if sample {
+                self.reduce.encode(&mut pass);
             }
-            let st = self.submit_and_read(enc)?;
-            // Overflow and a stale list first: a blow-up inside such a batch may be their artefact.
-            if self.undo_if_invalid(&st)? {
-                continue;
-            }
-            self.check_blowup(&st)?;
-            self.adapt_check_every(&st);
-            self.note(&st);
-            self.step += n as u64;
-            if st.step as u64 != self.step & 0xffff_ffff {
-                bail!(
-                    "internal: GPU step counter {} disagrees with host {}",
-                    st.step,
-                    self.step
-                );
-            }
-            return Ok(sample.then(|| self.to_thermo(st.obs)));
         }
+        enc.copy_buffer_to_buffer(&b.status, 0, &b.staging, 0, 4 * status::LEN as u64);
+        enc.copy_buffer_to_buffer(&b.observables, 0, &b.staging, 4 * status::LEN as u64, 16);
+        let cmd = enc.finish();
+        self.stats.encode_seconds += t0.elapsed().as_secs_f64();
+        Recorded {
+            cmd,
+            n,
+            sample,
+            every,
+        }
+    }
+
+    /// Submits a recorded batch, first giving the GPU the batch's check_every and a fresh
+    /// list-lifetime estimate (queue writes land before the submitted commands).
+    fn submit_recorded(&mut self, every: u32, cmd: wgpu::CommandBuffer) {
+        self.sync_check_every(every);
+        self.reset_lifetime();
+        self.ctx.queue.submit([cmd]);
+    }
+
+    /// Makes the GPU's `check_every` the one the next submitted steps were encoded with.
+    fn sync_check_every(&mut self, every: u32) {
+        if self.params.check_every != every {
+            self.params.check_every = every;
+            self.ctx
+                .queue
+                .write_buffer(&self.bufs.params, 0, bytemuck::bytes_of(&self.params));
+        }
+    }
+
+    /// Waits for the submitted batch and decodes its status record; also returns the wait.
+    fn read_status(&self) -> Result<(StatusRecord, f64)> {
+        let t0 = std::time::Instant::now();
+        let b = &self.bufs;
+        gpu::map_blocking(&self.ctx.device, &b.staging)?;
+        let words: Vec<u32> = {
+            let view = b
+                .staging
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| anyhow::anyhow!("GPU readback failed: {e}"))?;
+            bytemuck::cast_slice(&view).to_vec()
+        };
+        b.staging.unmap();
+        Ok((StatusRecord::from_words(&words), t0.elapsed().as_secs_f64()))
+    }
+
+    /// Judges a finished batch of `n` steps: None when it was undone (replay it), otherwise
+    /// the sampled state if asked for.
+    fn accept_batch(
+        &mut self,
+        st: &StatusRecord,
+        n: u32,
+        sample: bool,
+    ) -> Result<Option<Option<Thermo>>> {
+        // Overflow and a stale list first: a blow-up inside such a batch may be their artefact.
+        if self.undo_if_invalid(st)? {
+            return Ok(None);
+        }
+        self.check_blowup(st)?;
+        self.adapt_check_every(st);
+        self.note(st);
+        self.step += n as u64;
+        if st.step as u64 != self.step & 0xffff_ffff {
+            bail!(
+                "internal: GPU step counter {} disagrees with host {}",
+                st.step,
+                self.step
+            );
+        }
+        Ok(Some(sample.then(|| self.to_thermo(st.obs))))
     }
 
     /// A batch is invalid when the neighbor list overflowed or a step between rebuild
@@ -581,7 +690,7 @@ impl Simulation {
         }
         if st.missed {
             self.stats.missed_replays += 1;
-            self.check_cap = (self.params.check_every / 2).max(1);
+            self.check_cap = (self.check_every / 2).max(1);
             self.set_check_every_now(self.check_cap);
         }
         self.rebuild_and_forces()?;
@@ -597,12 +706,7 @@ impl Simulation {
     }
 
     fn set_check_every_now(&mut self, every: u32) {
-        if every != self.params.check_every {
-            self.params.check_every = every;
-            self.ctx
-                .queue
-                .write_buffer(&self.bufs.params, 0, bytemuck::bytes_of(&self.params));
-        }
+        self.check_every = every;
         self.stats.check_every = every;
     }
 
@@ -636,22 +740,14 @@ impl Simulation {
         self.stats.max_neighbors = st.max_nbrs;
     }
 
+    /// Submits `enc` with the status copy appended and waits for the record (setup and
+    /// rebuilds outside the step loop).
     fn submit_and_read(&self, mut enc: wgpu::CommandEncoder) -> Result<StatusRecord> {
         let b = &self.bufs;
         enc.copy_buffer_to_buffer(&b.status, 0, &b.staging, 0, 4 * status::LEN as u64);
         enc.copy_buffer_to_buffer(&b.observables, 0, &b.staging, 4 * status::LEN as u64, 16);
         self.ctx.queue.submit([enc.finish()]);
-        gpu::map_blocking(&self.ctx.device, &b.staging)?;
-        let words: Vec<u32> = {
-            let view = b
-                .staging
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| anyhow::anyhow!("GPU readback failed: {e}"))?;
-            bytemuck::cast_slice(&view).to_vec()
-        };
-        b.staging.unmap();
-        Ok(StatusRecord::from_words(&words))
+        Ok(self.read_status()?.0)
     }
 
     fn check_blowup(&self, st: &StatusRecord) -> Result<()> {

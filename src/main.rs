@@ -412,9 +412,11 @@ fn bench_lj(
     let mut sim = Simulation::new(ctx.clone(), lj_bench_spec(atoms))?;
     sim.set_check_every((check_every > 0).then_some(check_every));
     let e0 = sim.advance(warmup, true)?.expect("sampled");
+    let before = sim.stats();
     let t0 = Instant::now();
     let e1 = sim.advance(steps, true)?.expect("sampled");
     let secs = t0.elapsed().as_secs_f64();
+    let after = sim.stats();
     let n = sim.n_atoms() as f64;
     let out = serde_json::json!({
         "adapter": ctx.info.name,
@@ -428,7 +430,9 @@ fn bench_lj(
         "wgmd_commit": env!("WGMD_COMMIT"),
         "neighbor_builds": sim.stats().neighbor_builds,
         "check_every": sim.stats().check_every,
-        "missed_replays": sim.stats().missed_replays,
+        "missed_replays": after.missed_replays - before.missed_replays,
+        "host_encode_s": after.encode_seconds - before.encode_seconds,
+        "host_wait_s": after.wait_seconds - before.wait_seconds,
         "energy_per_atom_start": e0.total_energy / n,
         "energy_per_atom_end": e1.total_energy / n,
         "units": "lj",

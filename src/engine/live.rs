@@ -106,6 +106,8 @@ impl LiveStepper {
         let Some(slot) = self.readback.reserve() else {
             return Ok(false);
         };
+        let every = sim.check_every;
+        sim.sync_check_every(every);
         sim.reset_lifetime();
         let b = &sim.bufs;
         let mut enc = sim.ctx.device.create_command_encoder(&Default::default());
@@ -115,7 +117,7 @@ impl LiveStepper {
         enc.copy_buffer_to_buffer(&b.status, 0, &b.snap_status, 0, b.snap_status.size());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            sim.encode_steps(&mut pass, n);
+            sim.encode_steps(&mut pass, n, every);
             sim.reduce.encode(&mut pass);
         }
         let staging = self.readback.buffer(&slot);

@@ -40,12 +40,12 @@ try:
     e = {r["atoms"]: r for r in map(json.loads, open(sys.argv[1].replace("wgmd.jsonl", "wgmd_every1.jsonl")))}
 except OSError:
     pass
-print(f"{'atoms':>9} {'wgmd steps/s':>13} {'k':>3} {'builds':>6} {'replays':>7} {'k=1 steps/s':>12} {'OpenMM steps/s':>15} {'ratio':>6}")
+print(f"{'atoms':>9} {'wgmd steps/s':>13} {'k':>3} {'builds':>6} {'replays':>7} {'encode s':>8} {'wait s':>7} {'k=1 steps/s':>12} {'OpenMM steps/s':>15} {'ratio':>6}")
 for n in sorted(w):
     if n in o:
         r = w[n]
         k1 = e.get(n, {}).get("steps_per_s", float("nan"))
-        print(f"{n:>9} {r['steps_per_s']:>13.0f} {r.get('check_every', 1):>3} {r['neighbor_builds']:>6} {r.get('missed_replays', 0):>7} {k1:>12.0f} {o[n]['steps_per_s']:>15.0f} {r['steps_per_s']/o[n]['steps_per_s']:>6.2f}")
+        print(f"{n:>9} {r['steps_per_s']:>13.0f} {r.get('check_every', 1):>3} {r['neighbor_builds']:>6} {r.get('missed_replays', 0):>7} {r.get('host_encode_s', 0):>8.3f} {r.get('host_wait_s', 0):>7.3f} {k1:>12.0f} {o[n]['steps_per_s']:>15.0f} {r['steps_per_s']/o[n]['steps_per_s']:>6.2f}")
 PY
     ;;
 *)
