@@ -27,7 +27,7 @@ struct Params {
     seed_lo: u32,
     seed_hi: u32,
     n_partials: u32,     // workgroups of the first reduction stage
-    _pad: u32,
+    check_every: u32,    // steps between rebuild opportunities (see neighbor.wgsl `decide`)
 }
 
 // Slots of the `status` buffer (array<atomic<u32>>); Rust mirrors them in `engine::status`.
@@ -39,6 +39,10 @@ const ST_MAX_NBRS: u32 = 4u;      // largest neighbor count seen (may exceed cap
 const ST_BLOWUP: u32 = 5u;        // non-zero once a non-finite or huge force appeared
 const ST_BLOWUP_ATOM: u32 = 6u;   // smallest index of an atom with such a force
 const ST_BLOWUP_STEP: u32 = 7u;   // step at which it was first seen
+const ST_LAST_BUILD: u32 = 8u;    // step (ST_STEP value) of the last neighbor build
+const ST_MISSED: u32 = 9u;        // non-zero once a step ran on a list that no longer covered it
+const ST_LIFETIME: u32 = 10u;     // shortest list lifetime (steps, f32 bits) estimated at a rebuild
+const ST_MAX_REACH2: u32 = 11u;   // this step's largest (displacement + coasting to the next opportunity)^2
 
 // Linear thread index over a grid that may be folded into y (more than 65,535 groups).
 fn linear_id(wid: vec3u, nwg: vec3u, lid: u32, wg_size: u32) -> u32 {

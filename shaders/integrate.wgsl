@@ -12,6 +12,7 @@
 @group(0) @binding(5) var<storage, read_write> status: array<atomic<u32>>;
 
 var<workgroup> wg_max: atomic<u32>;
+var<workgroup> wg_reach: atomic<u32>;
 
 // Fraction of dt in the opening kick: 0.5 normally; 1.0 fuses the previous step's closing
 // half kick (same forces) into this kernel, saving one dispatch per step inside a batch.
@@ -58,14 +59,23 @@ fn gaussian3(step: u32, atom: u32) -> vec3f {
     return vec3f(m0 * cos(tau * to_unit(r.y)), m0 * sin(tau * to_unit(r.y)), m1 * cos(tau * to_unit(r.w)));
 }
 
-fn record_displacement(i: u32, lid: u32, x: vec3f, live: bool) {
+// Squared displacements are non-negative, so their f32 bits order like the values and
+// atomicMax on u32 finds the largest. `reach` bounds where the atom will be at the next
+// rebuild opportunity if it keeps its velocity and acceleration (see `decide` in
+// neighbor.wgsl).
+fn record_displacement(i: u32, lid: u32, x: vec3f, v: vec3f, a: vec3f, live: bool) {
     if (live) {
         let d = min_image(x - ref_pos[i].xyz, P);
-        atomicMax(&wg_max, bitcast<u32>(dot(d, d)));
+        let d2 = dot(d, d);
+        let t = f32(P.check_every - 1u) * P.dt;
+        let reach = sqrt(d2) + t * length(v) + 0.5 * t * t * length(a);
+        atomicMax(&wg_max, bitcast<u32>(d2));
+        atomicMax(&wg_reach, bitcast<u32>(reach * reach));
     }
     workgroupBarrier();
     if (lid == 0u) {
         atomicMax(&status[ST_MAX_DISP2], atomicLoad(&wg_max));
+        atomicMax(&status[ST_MAX_REACH2], atomicLoad(&wg_reach));
     }
 }
 
@@ -76,19 +86,23 @@ fn vv_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     let i = linear_id(wid, nwg, lid, WG);
     if (lid == 0u) {
         atomicStore(&wg_max, 0u);
+        atomicStore(&wg_reach, 0u);
     }
     workgroupBarrier();
     let live = i < P.n_atoms;
     var x = vec3f(0.0);
+    var v = vec3f(0.0);
+    var a = vec3f(0.0);
     if (live) {
         let v4 = vel[i];
-        let v = v4.xyz + (KICK * P.dt * P.ftm2v * v4.w) * force[i].xyz;
+        a = (P.ftm2v * v4.w) * force[i].xyz;
+        v = v4.xyz + (KICK * P.dt) * a;
         let p = pos[i];
         x = wrap_pos(p.xyz + P.dt * v, P);
         vel[i] = vec4f(v, v4.w);
         pos[i] = vec4f(x, p.w);
     }
-    record_displacement(i, lid, x, live);
+    record_displacement(i, lid, x, v, a, live);
 }
 
 // B A O A: half kick, half drift, Ornstein-Uhlenbeck velocity update, half drift.
@@ -98,14 +112,18 @@ fn baoab_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     let i = linear_id(wid, nwg, lid, WG);
     if (lid == 0u) {
         atomicStore(&wg_max, 0u);
+        atomicStore(&wg_reach, 0u);
     }
     workgroupBarrier();
     let live = i < P.n_atoms;
     var x = vec3f(0.0);
+    var v = vec3f(0.0);
+    var a = vec3f(0.0);
     if (live) {
         let step = atomicLoad(&status[ST_STEP]);
         let v4 = vel[i];
-        var v = v4.xyz + (KICK * P.dt * P.ftm2v * v4.w) * force[i].xyz;
+        a = (P.ftm2v * v4.w) * force[i].xyz;
+        v = v4.xyz + (KICK * P.dt) * a;
         let p = pos[i];
         let y = p.xyz + (0.5 * P.dt) * v;
         let sigma = sqrt((1.0 - P.lang_c1 * P.lang_c1) * P.lang_kt * v4.w * P.ftm2v);
@@ -114,7 +132,7 @@ fn baoab_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         vel[i] = vec4f(v, v4.w);
         pos[i] = vec4f(x, p.w);
     }
-    record_displacement(i, lid, x, live);
+    record_displacement(i, lid, x, v, a, live);
 }
 
 // v += dt/2 a (closing half kick of both integrators).

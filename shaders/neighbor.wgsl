@@ -67,12 +67,34 @@ fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     }
 }
 
-// One thread: rebuild when an atom moved more than skin/2 since the last build (or the host
-// asks). The rebuild kernels are dispatched indirectly with the counts written here, so a
-// step without rebuild costs no workgroups and no readback.
+// One thread, every step. Rebuilding costs a handful of dispatches even when they are empty
+// (indirect, zero workgroups), so the host offers a rebuild only every `P.check_every` steps
+// (`decide` with OPPORTUNITY = true); the other steps run `decide` with OPPORTUNITY = false,
+// which only verifies that the list still covers this step.
+//
+// At an opportunity the list must last until the next one, check_every − 1 steps later. The
+// opening kernel recorded, per atom, its displacement since the build plus the distance it
+// coasts at its current speed until then (ST_MAX_REACH2); rebuild if any atom could pass
+// skin/2. With check_every = 1 this is the exact textbook criterion. Coasting ignores
+// acceleration, so it is a forecast, not a proof: if an atom nevertheless passes skin/2
+// before the next opportunity, the check step sets ST_MISSED and the host rolls the batch
+// back and replays it with opportunities twice as often. No force from a stale list is kept.
+override OPPORTUNITY: bool = true;
+
 @compute @workgroup_size(1)
 fn decide() {
-    let moved = bitcast<f32>(atomicLoad(&status[ST_MAX_DISP2])) > P.half_skin2;
+    let step = atomicLoad(&status[ST_STEP]);
+    let d2 = bitcast<f32>(atomicLoad(&status[ST_MAX_DISP2]));
+    let reach2 = bitcast<f32>(atomicExchange(&status[ST_MAX_REACH2], 0u));
+    atomicAdd(&status[ST_STEP], 1u);
+    if (!OPPORTUNITY) {
+        if (d2 > P.half_skin2) {
+            atomicMax(&status[ST_MISSED], 1u);
+        }
+        return;
+    }
+    let since = f32(max(step - atomicLoad(&status[ST_LAST_BUILD]), 1u));
+    let moved = max(d2, reach2) > P.half_skin2;
     let asked = atomicLoad(&status[ST_FORCE_REBUILD]) != 0u;
     let rebuild = moved || asked;
     let n = arrayLength(&indirect_template);
@@ -80,9 +102,15 @@ fn decide() {
         indirect[k] = select(0u, indirect_template[k], rebuild);
     }
     if (rebuild) {
+        // How long would this list have lasted at the speed seen? (f32 bits order like the
+        // values for positive numbers, so atomicMin keeps the shortest.) The host sizes
+        // check_every from it.
+        if (d2 > 0.0) {
+            atomicMin(&status[ST_LIFETIME], bitcast<u32>(since * sqrt(P.half_skin2 / d2)));
+        }
         atomicStore(&status[ST_MAX_DISP2], 0u);
         atomicStore(&status[ST_FORCE_REBUILD], 0u);
+        atomicStore(&status[ST_LAST_BUILD], step);
         atomicAdd(&status[ST_REBUILDS], 1u);
     }
-    atomicAdd(&status[ST_STEP], 1u);
 }

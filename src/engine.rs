@@ -2,8 +2,10 @@
 //!
 //! One MD step = integrator opening kernel (kick + drift) → `decide` (rebuild or not, on the GPU) → indirect
 //! cell-list + neighbor-list rebuild (zero workgroups when not needed) → forces → closing half
-//! kick. A batch of steps is one command buffer holding one compute pass; the host reads back
-//! only a 48-byte status/observables record after the batch. Before each batch the state is
+//! kick. The rebuild dispatches are encoded only every `check_every` steps (adaptive: ~70 % of
+//! the list lifetime seen so far); the steps between only verify the list, and a batch in which
+//! the list went stale is undone and replayed with opportunities twice as often. A batch of steps is one command buffer holding one compute pass; the host reads back
+//! only a 64-byte status/observables record after the batch. Before each batch the state is
 //! snapshotted on the GPU, so a neighbor-list overflow found afterwards is undone, the list is
 //! regrown and the batch replayed: no step ever runs with dropped neighbors.
 
@@ -203,7 +205,19 @@ pub struct EngineStats {
     pub neighbor_capacity: u32,
     pub max_neighbors: u32,
     pub regrows: u32,
+    /// Batches replayed because a step between rebuild opportunities outran the skin.
+    pub missed_replays: u32,
+    /// Steps between rebuild opportunities used by the last batch.
+    pub check_every: u32,
+    /// Host seconds spent recording and submitting batches (encoding is CPU work the GPU
+    /// waits for: the next batch is recorded only after the previous one is read back).
+    pub encode_seconds: f64,
+    /// Host seconds spent waiting for batches to finish on the GPU.
+    pub wait_seconds: f64,
 }
+
+/// Largest number of steps between rebuild opportunities the adaptive policy picks.
+const MAX_CHECK_EVERY: u32 = 16;
 
 pub struct Simulation {
     pub ctx: Arc<GpuContext>,
@@ -225,6 +239,21 @@ pub struct Simulation {
     stats: EngineStats,
     /// The viewer's mouse spring, dispatched after the forces while set (see `live`).
     drag: Option<DragForce>,
+    /// Steps between rebuild opportunities fixed by the user; None = adaptive.
+    fixed_check_every: Option<u32>,
+    /// Adaptive ceiling on check_every: halved by a replayed batch, +1 per clean one.
+    check_cap: u32,
+    /// Steps between rebuild opportunities for the batches recorded next (the GPU's copy,
+    /// `params.check_every`, follows when such a batch is submitted).
+    check_every: u32,
+}
+
+/// A batch recorded ahead of its submission.
+struct Recorded {
+    cmd: wgpu::CommandBuffer,
+    n: u32,
+    sample: bool,
+    every: u32,
 }
 
 fn storage_indirect(ctx: &GpuContext, words: usize) -> wgpu::Buffer {
@@ -299,7 +328,7 @@ impl Simulation {
             seed_lo: seed as u32,
             seed_hi: (seed >> 32) as u32,
             n_partials: observe::partials_for(n),
-            _pad: 0,
+            check_every: 1,
         };
         let pos: Vec<[f32; 4]> = (0..sys.len())
             .map(|i| {
@@ -431,8 +460,12 @@ impl Simulation {
             reduce,
             step: 0,
             drag: None,
+            fixed_check_every: None,
+            check_cap: MAX_CHECK_EVERY,
+            check_every: 1,
             stats: EngineStats {
                 neighbor_capacity: capacity,
+                check_every: 1,
                 ..Default::default()
             },
         };
@@ -475,6 +508,8 @@ impl Simulation {
             st[status::MAX_NBRS] = 0;
             st[status::FORCE_REBUILD] = 0;
             st[status::REBUILDS] += 1;
+            st[status::LAST_BUILD] = st[status::STEP];
+            st[status::MISSED] = 0;
             self.ctx
                 .queue
                 .write_buffer(&self.bufs.status, 0, bytemuck::cast_slice(&st));
@@ -525,14 +560,18 @@ impl Simulation {
     /// Encodes `n` whole steps. Inside the batch each step's closing half kick is folded
     /// into the next step's opening kernel; the last one is a separate kick so velocities
     /// are at full steps when the batch ends (for sampling and the snapshot).
-    fn encode_steps(&self, pass: &mut wgpu::ComputePass<'_>, n: u32) {
+    fn encode_steps(&self, pass: &mut wgpu::ComputePass<'_>, n: u32, every: u32) {
         let atoms = self.params.n_atoms;
         let launch = Launch::Indirect(&self.bufs.indirect);
+        let every = every.max(1);
         for s in 0..n {
             self.integ.encode_first(pass, atoms, s > 0);
-            self.nbr.encode_decide(pass);
-            self.cells.encode(pass, launch);
-            self.nbr.encode_build(pass, launch);
+            let opportunity = s % every == 0;
+            self.nbr.encode_decide(pass, opportunity);
+            if opportunity {
+                self.cells.encode(pass, launch);
+                self.nbr.encode_build(pass, launch);
+            }
             self.encode_forces(pass);
             if let Some(d) = &self.drag {
                 d.encode(pass);
@@ -550,77 +589,112 @@ impl Simulation {
     }
 
     /// Runs `steps` MD steps; returns the thermodynamic state after the last one when `sample`.
+    ///
+    /// Recording a batch is CPU work of the same order as the GPU's (tens of µs per step for
+    /// small systems), so the next batch is recorded while the GPU runs the current one and
+    /// submitted once the current one has been read back and found valid; an invalid batch
+    /// discards the pre-recorded one and is replayed.
     pub fn advance(&mut self, steps: u64, sample: bool) -> Result<Option<Thermo>> {
+        let max = self.max_batch() as u64;
+        let mut plan = Vec::new();
         let mut left = steps;
+        while left > 0 || plan.is_empty() {
+            let n = left.min(max);
+            left -= n;
+            plan.push((n as u32, sample && left == 0));
+        }
+        if steps == 0 && !sample {
+            return Ok(None);
+        }
         let mut out = None;
-        while left > 0 || (sample && out.is_none()) {
-            let n = left.min(self.max_batch() as u64) as u32;
-            let last = left == n as u64;
-            out = self.batch(n, sample && last)?;
-            left -= n as u64;
+        let mut next: Option<Recorded> = None;
+        let mut k = 0;
+        while k < plan.len() {
+            let cur = match next.take() {
+                Some(r) => r,
+                None => self.record_batch(plan[k].0, plan[k].1),
+            };
+            let Recorded {
+                cmd,
+                n,
+                sample,
+                every,
+            } = cur;
+            self.submit_recorded(every, cmd);
+            if let Some(&(n, s)) = plan.get(k + 1) {
+                next = Some(self.record_batch(n, s));
+            }
+            let (st, waited) = self.read_status()?;
+            self.stats.wait_seconds += waited;
+            match self.accept_batch(&st, n, sample)? {
+                Some(t) => {
+                    out = t;
+                    k += 1;
+                }
+                // Undone: the pre-recorded batch started from the wrong state.
+                None => next = None,
+            }
         }
         Ok(out)
     }
 
     /// The current thermodynamic state (no steps taken).
     pub fn thermo(&mut self) -> Result<Thermo> {
-        Ok(self.batch(0, true)?.expect("sampled"))
+        Ok(self.advance(0, true)?.expect("sampled"))
     }
 
-    fn batch(&mut self, n: u32, sample: bool) -> Result<Option<Thermo>> {
-        loop {
-            let b = &self.bufs;
-            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-            enc.copy_buffer_to_buffer(&b.pos, 0, &b.snap_pos, 0, b.pos.size());
-            enc.copy_buffer_to_buffer(&b.vel, 0, &b.snap_vel, 0, b.vel.size());
-            enc.copy_buffer_to_buffer(&b.force, 0, &b.snap_force, 0, b.force.size());
-            enc.copy_buffer_to_buffer(&b.status, 0, &b.snap_status, 0, b.snap_status.size());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                self.encode_steps(&mut pass, n);
-                if sample {
-                    self.reduce.encode(&mut pass);
-                }
+    /// Records one batch: snapshot copies, `n` steps, the optional reduction and the copy of
+    /// the status record to the staging buffer.
+    fn record_batch(&mut self, n: u32, sample: bool) -> Recorded {
+        let t0 = std::time::Instant::now();
+        let every = self.check_every;
+        let b = &self.bufs;
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&b.pos, 0, &b.snap_pos, 0, b.pos.size());
+        enc.copy_buffer_to_buffer(&b.vel, 0, &b.snap_vel, 0, b.vel.size());
+        enc.copy_buffer_to_buffer(&b.force, 0, &b.snap_force, 0, b.force.size());
+        enc.copy_buffer_to_buffer(&b.status, 0, &b.snap_status, 0, b.snap_status.size());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            self.encode_steps(&mut pass, n, every);
+            if sample {
+                self.reduce.encode(&mut pass);
             }
-            let st = self.submit_and_read(enc)?;
-            // Overflow first: a blow-up inside an overflowed batch may be its artefact.
-            if st.max_nbrs > self.params.nbr_capacity {
-                // Undo the whole batch; the replay starts from the snapshot with more room.
-                let b = &self.bufs;
-                let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-                enc.copy_buffer_to_buffer(&b.snap_pos, 0, &b.pos, 0, b.pos.size());
-                enc.copy_buffer_to_buffer(&b.snap_vel, 0, &b.vel, 0, b.vel.size());
-                enc.copy_buffer_to_buffer(&b.snap_force, 0, &b.force, 0, b.force.size());
-                enc.copy_buffer_to_buffer(&b.snap_status, 0, &b.status, 0, b.snap_status.size());
-                self.ctx.queue.submit([enc.finish()]);
-                self.regrow(st.max_nbrs)?;
-                self.rebuild_and_forces()?;
-                continue;
-            }
-            self.check_blowup(&st)?;
-            self.note(&st);
-            self.step += n as u64;
-            if st.step as u64 != self.step & 0xffff_ffff {
-                bail!(
-                    "internal: GPU step counter {} disagrees with host {}",
-                    st.step,
-                    self.step
-                );
-            }
-            return Ok(sample.then(|| self.to_thermo(st.obs)));
+        }
+        enc.copy_buffer_to_buffer(&b.status, 0, &b.staging, 0, 4 * status::LEN as u64);
+        enc.copy_buffer_to_buffer(&b.observables, 0, &b.staging, 4 * status::LEN as u64, 16);
+        let cmd = enc.finish();
+        self.stats.encode_seconds += t0.elapsed().as_secs_f64();
+        Recorded {
+            cmd,
+            n,
+            sample,
+            every,
         }
     }
 
-    fn note(&mut self, st: &StatusRecord) {
-        self.stats.neighbor_builds = st.rebuilds;
-        self.stats.max_neighbors = st.max_nbrs;
+    /// Submits a recorded batch, first giving the GPU the batch's check_every and a fresh
+    /// list-lifetime estimate (queue writes land before the submitted commands).
+    fn submit_recorded(&mut self, every: u32, cmd: wgpu::CommandBuffer) {
+        self.sync_check_every(every);
+        self.reset_lifetime();
+        self.ctx.queue.submit([cmd]);
     }
 
-    fn submit_and_read(&self, mut enc: wgpu::CommandEncoder) -> Result<StatusRecord> {
+    /// Makes the GPU's `check_every` the one the next submitted steps were encoded with.
+    fn sync_check_every(&mut self, every: u32) {
+        if self.params.check_every != every {
+            self.params.check_every = every;
+            self.ctx
+                .queue
+                .write_buffer(&self.bufs.params, 0, bytemuck::bytes_of(&self.params));
+        }
+    }
+
+    /// Waits for the submitted batch and decodes its status record; also returns the wait.
+    fn read_status(&self) -> Result<(StatusRecord, f64)> {
+        let t0 = std::time::Instant::now();
         let b = &self.bufs;
-        enc.copy_buffer_to_buffer(&b.status, 0, &b.staging, 0, 4 * status::LEN as u64);
-        enc.copy_buffer_to_buffer(&b.observables, 0, &b.staging, 4 * status::LEN as u64, 16);
-        self.ctx.queue.submit([enc.finish()]);
         gpu::map_blocking(&self.ctx.device, &b.staging)?;
         let words: Vec<u32> = {
             let view = b
@@ -631,16 +705,114 @@ impl Simulation {
             bytemuck::cast_slice(&view).to_vec()
         };
         b.staging.unmap();
-        let obs = [0, 1, 2, 3].map(|k| f32::from_bits(words[status::LEN + k]));
-        Ok(StatusRecord {
-            step: words[status::STEP],
-            rebuilds: words[status::REBUILDS],
-            max_nbrs: words[status::MAX_NBRS],
-            blowup: words[status::BLOWUP] != 0,
-            blowup_atom: words[status::BLOWUP_ATOM],
-            blowup_step: words[status::BLOWUP_STEP],
-            obs,
-        })
+        Ok((StatusRecord::from_words(&words), t0.elapsed().as_secs_f64()))
+    }
+
+    /// Judges a finished batch of `n` steps: None when it was undone (replay it), otherwise
+    /// the sampled state if asked for.
+    fn accept_batch(
+        &mut self,
+        st: &StatusRecord,
+        n: u32,
+        sample: bool,
+    ) -> Result<Option<Option<Thermo>>> {
+        // Overflow and a stale list first: a blow-up inside such a batch may be their artefact.
+        if self.undo_if_invalid(st)? {
+            return Ok(None);
+        }
+        self.check_blowup(st)?;
+        self.adapt_check_every(st);
+        self.note(st);
+        self.step += n as u64;
+        if st.step as u64 != self.step & 0xffff_ffff {
+            bail!(
+                "internal: GPU step counter {} disagrees with host {}",
+                st.step,
+                self.step
+            );
+        }
+        Ok(Some(sample.then(|| self.to_thermo(st.obs))))
+    }
+
+    /// A batch is invalid when the neighbor list overflowed or a step between rebuild
+    /// opportunities outran the skin. Then the whole batch is undone from its snapshot, the
+    /// list rebuilt (and regrown, or opportunities offered at every step) and the caller
+    /// replays it. Returns whether it undid the batch.
+    fn undo_if_invalid(&mut self, st: &StatusRecord) -> Result<bool> {
+        let overflow = st.max_nbrs > self.params.nbr_capacity;
+        if !overflow && !st.missed {
+            return Ok(false);
+        }
+        let b = &self.bufs;
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&b.snap_pos, 0, &b.pos, 0, b.pos.size());
+        enc.copy_buffer_to_buffer(&b.snap_vel, 0, &b.vel, 0, b.vel.size());
+        enc.copy_buffer_to_buffer(&b.snap_force, 0, &b.force, 0, b.force.size());
+        enc.copy_buffer_to_buffer(&b.snap_status, 0, &b.status, 0, b.snap_status.size());
+        self.ctx.queue.submit([enc.finish()]);
+        if overflow {
+            self.regrow(st.max_nbrs)?;
+        }
+        if st.missed {
+            self.stats.missed_replays += 1;
+            self.check_cap = (self.check_every / 2).max(1);
+            self.set_check_every_now(self.check_cap);
+        }
+        self.rebuild_and_forces()?;
+        Ok(true)
+    }
+
+    /// Fixes the steps between rebuild opportunities (None = adaptive, the default). The
+    /// result does not depend on it: a list that would go stale is caught and the batch
+    /// replayed; only the number of dispatches per step changes.
+    pub fn set_check_every(&mut self, every: Option<u32>) {
+        self.fixed_check_every = every.map(|e| e.max(1));
+        self.set_check_every_now(self.fixed_check_every.unwrap_or(1));
+    }
+
+    fn set_check_every_now(&mut self, every: u32) {
+        self.check_every = every;
+        self.stats.check_every = every;
+    }
+
+    /// Adaptive policy: the rebuilds of the last batch estimated how many steps a list lasts
+    /// (ST_LIFETIME); offer a rebuild every 70 % of that, so most opportunities rebuild and few
+    /// empty ones are paid for, under a ceiling that a replayed batch halves and each clean
+    /// batch raises by one.
+    fn adapt_check_every(&mut self, st: &StatusRecord) {
+        if let Some(fixed) = self.fixed_check_every {
+            self.set_check_every_now(fixed);
+            return;
+        }
+        self.check_cap = (self.check_cap + 1).min(MAX_CHECK_EVERY);
+        if st.lifetime.is_finite() {
+            let target = ((0.7 * st.lifetime) as u32).clamp(1, self.check_cap);
+            self.set_check_every_now(target);
+        }
+    }
+
+    /// Starts a batch's list-lifetime estimate afresh (before its snapshot is taken).
+    fn reset_lifetime(&self) {
+        self.ctx.queue.write_buffer(
+            &self.bufs.status,
+            4 * status::LIFETIME as u64,
+            bytemuck::bytes_of(&f32::INFINITY.to_bits()),
+        );
+    }
+
+    fn note(&mut self, st: &StatusRecord) {
+        self.stats.neighbor_builds = st.rebuilds;
+        self.stats.max_neighbors = st.max_nbrs;
+    }
+
+    /// Submits `enc` with the status copy appended and waits for the record (setup and
+    /// rebuilds outside the step loop).
+    fn submit_and_read(&self, mut enc: wgpu::CommandEncoder) -> Result<StatusRecord> {
+        let b = &self.bufs;
+        enc.copy_buffer_to_buffer(&b.status, 0, &b.staging, 0, 4 * status::LEN as u64);
+        enc.copy_buffer_to_buffer(&b.observables, 0, &b.staging, 4 * status::LEN as u64, 16);
+        self.ctx.queue.submit([enc.finish()]);
+        Ok(self.read_status()?.0)
     }
 
     fn check_blowup(&self, st: &StatusRecord) -> Result<()> {
@@ -971,6 +1143,23 @@ fn coulomb_max_force(c: &CoulombSpec, sys: &System) -> f64 {
     c.coulomb_k * q * q / 0.0025
 }
 
+impl StatusRecord {
+    /// Decodes the staging record: the status words, then the four observables.
+    fn from_words(words: &[u32]) -> StatusRecord {
+        StatusRecord {
+            step: words[status::STEP],
+            rebuilds: words[status::REBUILDS],
+            max_nbrs: words[status::MAX_NBRS],
+            blowup: words[status::BLOWUP] != 0,
+            blowup_atom: words[status::BLOWUP_ATOM],
+            blowup_step: words[status::BLOWUP_STEP],
+            missed: words[status::MISSED] != 0,
+            lifetime: f32::from_bits(words[status::LIFETIME]),
+            obs: [0, 1, 2, 3].map(|k| f32::from_bits(words[status::LEN + k])),
+        }
+    }
+}
+
 struct StatusRecord {
     step: u32,
     rebuilds: u32,
@@ -978,5 +1167,7 @@ struct StatusRecord {
     blowup: bool,
     blowup_atom: u32,
     blowup_step: u32,
+    missed: bool,
+    lifetime: f32,
     obs: [f32; 4],
 }

@@ -25,10 +25,11 @@
 //!   `shaders/mlp.wgsl`).
 //!
 //! ## Data flow of one step (all on the GPU, one compute pass per batch of steps)
-//! integrate first half (+ max displacement) → decide (writes indirect args) → cell list
-//! (clear, count, scan, scatter, sort) + neighbor build, dispatched indirectly (zero
-//! workgroups when no rebuild) → LJ forces (+ blow-up check) → closing half kick.
-//! After a batch: optional reduction → 48-byte status/observables readback.
+//! integrate first half (+ max displacement and reach) → decide (writes indirect args) → cell
+//! list (clear, count, scan, scatter, sort) + neighbor build, dispatched indirectly (zero
+//! workgroups when no rebuild; encoded only every `check_every` steps, the others just verify
+//! the list) → LJ forces (+ blow-up check) → closing half kick.
+//! After a batch: optional reduction → 64-byte status/observables readback.
 //!
 //! ## Known debts
 //! - Atoms are not yet re-sorted by cell for memory locality (issue "LJ speed").

@@ -110,6 +110,9 @@ enum BenchKind {
         warmup: u64,
         #[arg(long, value_enum, default_value_t = Precision::F32)]
         precision: Precision,
+        /// Steps between neighbor-rebuild opportunities (0 = adaptive, the default).
+        #[arg(long, default_value_t = 0)]
+        check_every: u32,
         /// Print one JSON object (otherwise a readable line).
         #[arg(long)]
         json: bool,
@@ -198,9 +201,10 @@ fn real_main() -> Result<()> {
                     steps,
                     warmup,
                     precision,
+                    check_every,
                     json,
                 },
-        }) => bench_lj(&gpu, atoms, steps, warmup, precision, json),
+        }) => bench_lj(&gpu, atoms, steps, warmup, precision, check_every, json),
         Some(Command::Bench {
             which:
                 BenchKind::Ani {
@@ -451,6 +455,7 @@ fn bench_lj(
     steps: u64,
     warmup: u64,
     precision: Precision,
+    check_every: u32,
     json: bool,
 ) -> Result<()> {
     if precision == Precision::Mixed {
@@ -458,10 +463,13 @@ fn bench_lj(
     }
     let ctx = GpuContext::new(gpu)?;
     let mut sim = Simulation::new(ctx.clone(), lj_bench_spec(atoms))?;
+    sim.set_check_every((check_every > 0).then_some(check_every));
     let e0 = sim.advance(warmup, true)?.expect("sampled");
+    let before = sim.stats();
     let t0 = Instant::now();
     let e1 = sim.advance(steps, true)?.expect("sampled");
     let secs = t0.elapsed().as_secs_f64();
+    let after = sim.stats();
     let n = sim.n_atoms() as f64;
     let out = serde_json::json!({
         "adapter": ctx.info.name,
@@ -474,6 +482,10 @@ fn bench_lj(
         "precision": "f32",
         "wgmd_commit": env!("WGMD_COMMIT"),
         "neighbor_builds": sim.stats().neighbor_builds,
+        "check_every": sim.stats().check_every,
+        "missed_replays": after.missed_replays - before.missed_replays,
+        "host_encode_s": after.encode_seconds - before.encode_seconds,
+        "host_wait_s": after.wait_seconds - before.wait_seconds,
         "energy_per_atom_start": e0.total_energy / n,
         "energy_per_atom_end": e1.total_energy / n,
         "units": "lj",

@@ -322,3 +322,64 @@ fn neighbor_overflow_is_rolled_back_and_regrown() {
     );
     assert_eq!(a.step_count(), b.step_count());
 }
+
+#[test]
+fn rebuild_opportunities_every_few_steps_keep_the_trajectory() {
+    // Offering a rebuild only every k steps must not change the physics: a list that would
+    // go stale between opportunities is caught and the batch replayed. A hot system with a
+    // thin skin and k = 40 forces such misses; the result must equal the every-step run.
+    let ctx = ctx();
+    let seed = fresh_seed("check_every");
+    let sys = random_system(613, [10.0, 10.0, 10.0], 2, 0.9, 3.0, seed);
+    let spec = spec(
+        sys,
+        lj_spec(2, 2.5, true),
+        0.2,
+        0.004,
+        Method::VelocityVerlet,
+    );
+    let mut every = Simulation::new(ctx.clone(), spec.clone()).unwrap();
+    every.set_check_every(Some(1));
+    let mut sparse = Simulation::new(ctx.clone(), spec.clone()).unwrap();
+    sparse.set_check_every(Some(40));
+    let mut adaptive = Simulation::new(ctx.clone(), spec).unwrap();
+    let t1 = every.advance(150, true).unwrap().unwrap();
+    let t40 = sparse.advance(150, true).unwrap().unwrap();
+    let ta = adaptive.advance(150, true).unwrap().unwrap();
+    assert_eq!(every.stats().missed_replays, 0);
+    assert!(
+        sparse.stats().missed_replays >= 1,
+        "k = 40 with a 0.2 skin should have outrun the list at least once"
+    );
+    eprintln!(
+        "builds: every step {}, k=40 {} ({} replays), adaptive {} (k now {}, {} replays)",
+        every.stats().neighbor_builds,
+        sparse.stats().neighbor_builds,
+        sparse.stats().missed_replays,
+        adaptive.stats().neighbor_builds,
+        adaptive.stats().check_every,
+        adaptive.stats().missed_replays
+    );
+    for (t, tag) in [(t40, "k = 40"), (ta, "adaptive")] {
+        let rel = ((t.total_energy - t1.total_energy) / t1.total_energy).abs();
+        assert!(
+            rel < 1e-4,
+            "{tag}: total energy {} vs every-step {}",
+            t.total_energy,
+            t1.total_energy
+        );
+    }
+    assert_eq!(every.step_count(), sparse.step_count());
+    // The list in place at the end still covers every pair inside the cutoff.
+    let now = as_f32(sparse.system().unwrap());
+    let rows = sparse.neighbor_rows().unwrap();
+    let must = neighbor::brute_force(&now, 2.5 * (1.0 - 1e-5));
+    for i in 0..now.len() {
+        for j in &must[i] {
+            assert!(
+                rows[i].binary_search(j).is_ok(),
+                "atom {i} lost neighbor {j} inside the cutoff"
+            );
+        }
+    }
+}

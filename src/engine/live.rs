@@ -106,6 +106,9 @@ impl LiveStepper {
         let Some(slot) = self.readback.reserve() else {
             return Ok(false);
         };
+        let every = sim.check_every;
+        sim.sync_check_every(every);
+        sim.reset_lifetime();
         let b = &sim.bufs;
         let mut enc = sim.ctx.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(&b.pos, 0, &b.snap_pos, 0, b.pos.size());
@@ -114,7 +117,7 @@ impl LiveStepper {
         enc.copy_buffer_to_buffer(&b.status, 0, &b.snap_status, 0, b.snap_status.size());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            sim.encode_steps(&mut pass, n);
+            sim.encode_steps(&mut pass, n, every);
             sim.reduce.encode(&mut pass);
         }
         let staging = self.readback.buffer(&slot);
@@ -139,30 +142,14 @@ impl LiveStepper {
         self.in_flight = None;
         // A Vec<u8> has no alignment guarantee for u32 views: copy instead of casting.
         let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[..STAGING_BYTES as usize]);
-        let obs = [0, 1, 2, 3].map(|k| f32::from_bits(words[status::LEN + k]));
-        let st = StatusRecord {
-            step: words[status::STEP],
-            rebuilds: words[status::REBUILDS],
-            max_nbrs: words[status::MAX_NBRS],
-            blowup: words[status::BLOWUP] != 0,
-            blowup_atom: words[status::BLOWUP_ATOM],
-            blowup_step: words[status::BLOWUP_STEP],
-            obs,
-        };
-        if st.max_nbrs > sim.params.nbr_capacity {
-            let b = &sim.bufs;
-            let mut enc = sim.ctx.device.create_command_encoder(&Default::default());
-            enc.copy_buffer_to_buffer(&b.snap_pos, 0, &b.pos, 0, b.pos.size());
-            enc.copy_buffer_to_buffer(&b.snap_vel, 0, &b.vel, 0, b.vel.size());
-            enc.copy_buffer_to_buffer(&b.snap_force, 0, &b.force, 0, b.force.size());
-            enc.copy_buffer_to_buffer(&b.snap_status, 0, &b.status, 0, b.snap_status.size());
-            sim.ctx.queue.submit([enc.finish()]);
-            // Rare (the list grows by 25% each time), so this one may wait for the GPU.
-            sim.regrow(st.max_nbrs)?;
-            sim.rebuild_and_forces()?;
+        let st = StatusRecord::from_words(&words);
+        // Rare (the list grows by 25% each time; misses drop the opportunity interval to 1),
+        // so this may wait for the GPU.
+        if sim.undo_if_invalid(&st)? {
             return Ok(None);
         }
         sim.check_blowup(&st)?;
+        sim.adapt_check_every(&st);
         sim.note(&st);
         sim.step += n as u64;
         Ok(Some(sim.to_thermo(st.obs)))

@@ -24,7 +24,8 @@ pub struct Params {
     pub seed_lo: u32,
     pub seed_hi: u32,
     pub n_partials: u32,
-    pub _pad: u32,
+    /// Steps between neighbor-rebuild opportunities (1 = every step).
+    pub check_every: u32,
 }
 
 /// Slots of the GPU `status` buffer (`ST_*` in common.wgsl).
@@ -37,5 +38,9 @@ pub mod status {
     pub const BLOWUP: usize = 5;
     pub const BLOWUP_ATOM: usize = 6;
     pub const BLOWUP_STEP: usize = 7;
-    pub const LEN: usize = 8;
+    pub const LAST_BUILD: usize = 8;
+    pub const MISSED: usize = 9;
+    pub const LIFETIME: usize = 10;
+    pub const MAX_REACH2: usize = 11;
+    pub const LEN: usize = 12;
 }

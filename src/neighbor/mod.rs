@@ -15,9 +15,12 @@ use crate::system::System;
 
 pub struct NeighborKernels {
     build: Kernel,
+    /// `decide` at a rebuild opportunity, and the check-only variant for the steps between.
     decide: Kernel,
+    check: Kernel,
     build_bind: Option<wgpu::BindGroup>,
     decide_bind: Option<wgpu::BindGroup>,
+    check_bind: Option<wgpu::BindGroup>,
 }
 
 impl NeighborKernels {
@@ -26,14 +29,17 @@ impl NeighborKernels {
         Ok(NeighborKernels {
             build: Kernel::new(ctx, &module, "nbr_build", &[])?,
             decide: Kernel::new(ctx, &module, "decide", &[])?,
+            check: Kernel::new(ctx, &module, "decide", &[("OPPORTUNITY", 0.0)])?,
             build_bind: None,
             decide_bind: None,
+            check_bind: None,
         })
     }
 
     pub fn bind(&mut self, ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> Result<()> {
         self.build_bind = Some(self.build.bind(ctx, buffers)?);
         self.decide_bind = Some(self.decide.bind(ctx, buffers)?);
+        self.check_bind = Some(self.check.bind(ctx, buffers)?);
         Ok(())
     }
 
@@ -49,13 +55,15 @@ impl NeighborKernels {
         }
     }
 
-    pub fn encode_decide(&self, pass: &mut wgpu::ComputePass<'_>) {
-        gpu::dispatch(
-            pass,
-            &self.decide,
-            self.decide_bind.as_ref().expect("bind before encode"),
-            1,
-        );
+    /// The per-step decision: at an `opportunity` it may trigger the (indirect) rebuild that
+    /// follows; between opportunities it only verifies the list (see `decide` in the shader).
+    pub fn encode_decide(&self, pass: &mut wgpu::ComputePass<'_>, opportunity: bool) {
+        let (k, bg) = if opportunity {
+            (&self.decide, &self.decide_bind)
+        } else {
+            (&self.check, &self.check_bind)
+        };
+        gpu::dispatch(pass, k, bg.as_ref().expect("bind before encode"), 1);
     }
 }
 
