@@ -377,9 +377,9 @@ impl Config {
         let src = &self.source;
         let system = self.build_system()?;
         let (lj_spec, ani, default_skin) = match (&self.forces.lj, &self.forces.ani) {
-            (Some(_), Some(_)) => bail!(
-                "{src}: [forces.lj] and [forces.ani] together are not supported: choose one"
-            ),
+            (Some(_), Some(_)) => {
+                bail!("{src}: [forces.lj] and [forces.ani] together are not supported: choose one")
+            }
             (None, None) => bail!("{src}: [forces] needs [forces.lj] or [forces.ani]"),
             (Some(lj), None) => (self.lj_spec(lj, &system)?, None, 0.1 * lj.cutoff),
             (None, Some(a)) => {

@@ -81,7 +81,9 @@ impl SimSpec {
             / 2.0;
         if let Some(ani) = &self.ani {
             if !self.lj.is_off() {
-                bail!("forces.lj and forces.ani together are not supported: choose one force field");
+                bail!(
+                    "forces.lj and forces.ani together are not supported: choose one force field"
+                );
             }
             if self.units != Units::Physical {
                 bail!("ANI potentials need units = \"physical\" (Å, fs, eV)");
