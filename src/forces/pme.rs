@@ -472,40 +472,43 @@ impl PmeForce {
                 );
             }
         }
-        let [ax, ay, az] = [
-            &self.axis_uniforms[0],
-            &self.axis_uniforms[1],
-            &self.axis_uniforms[2],
-        ];
-        let common = |a: &wgpu::Buffer| -> Vec<(&str, &wgpu::Buffer)> {
-            vec![
-                ("A", a),
-                ("grid", &self.grid),
-                ("grid_fx", &self.grid),
-                ("twiddle", &self.twiddle),
-                ("P", &self.uniform),
-                ("pos", pos),
-                ("charge", charge),
-                ("force", force),
-                ("atom_virial", atom_virial),
-                ("phi", &self.phi),
-                ("partials", &self.partials),
-                ("result", &self.result),
-                ("infl", &self.infl),
-            ]
-        };
+        let me: &PmeForce = self;
+        let bufs = [pos, charge, force, atom_virial];
         let binds = vec![
-            self.spread.bind(ctx, &common(az))?,
-            self.first.bind(ctx, &common(az))?,
-            self.fwd.bind(ctx, &common(ay))?,
-            self.convolve.bind(ctx, &common(ax))?,
-            self.inv.bind(ctx, &common(ay))?,
-            self.last.bind(ctx, &common(az))?,
-            self.reduce.bind(ctx, &common(az))?,
-            self.interp.bind(ctx, &common(az))?,
+            me.spread.bind(ctx, &me.entries(2, bufs))?,
+            me.first.bind(ctx, &me.entries(2, bufs))?,
+            me.fwd.bind(ctx, &me.entries(1, bufs))?,
+            me.convolve.bind(ctx, &me.entries(0, bufs))?,
+            me.inv.bind(ctx, &me.entries(1, bufs))?,
+            me.last.bind(ctx, &me.entries(2, bufs))?,
+            me.reduce.bind(ctx, &me.entries(2, bufs))?,
+            me.interp.bind(ctx, &me.entries(2, bufs))?,
         ];
         self.binds = Some(binds);
         Ok(())
+    }
+
+    /// Every buffer a PME kernel may use, with the FFT axis uniform of `axis`.
+    fn entries<'b>(
+        &'b self,
+        axis: usize,
+        ext: [&'b wgpu::Buffer; 4],
+    ) -> Vec<(&'static str, &'b wgpu::Buffer)> {
+        vec![
+            ("A", &self.axis_uniforms[axis]),
+            ("grid", &self.grid),
+            ("grid_fx", &self.grid),
+            ("twiddle", &self.twiddle),
+            ("P", &self.uniform),
+            ("pos", ext[0]),
+            ("charge", ext[1]),
+            ("force", ext[2]),
+            ("atom_virial", ext[3]),
+            ("phi", &self.phi),
+            ("partials", &self.partials),
+            ("result", &self.result),
+            ("infl", &self.infl),
+        ]
     }
 
     /// Encodes the whole reciprocal part into `pass`; must come AFTER the real-space kernel
