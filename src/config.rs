@@ -546,6 +546,8 @@ impl Config {
                 if let Some(o) = c.order {
                     p.order = o;
                 }
+                p.validate_host()
+                    .map_err(|e| anyhow!("{src}: forces.coulomb: {e}"))?;
                 CoulombMethod::Pme(p)
             }
             other => bail!(

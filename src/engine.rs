@@ -17,6 +17,7 @@ use crate::forces::ani::{AniForce, AniSpec};
 use crate::forces::coulomb::{self, CoulombForce, CoulombMethod, CoulombSpec};
 use crate::forces::drag::DragForce;
 use crate::forces::lj::{LjForce, LjSpec, LjTable};
+use crate::forces::pme::PmeForce;
 use crate::gpu::params::{status, Params};
 use crate::gpu::{self, GpuContext};
 use crate::integrate::{Integrator, IntegratorKernels, Method};
@@ -231,8 +232,7 @@ pub struct Simulation {
     lj: LjForce,
     ani: Option<AniForce>,
     coul: Option<CoulombForce>,
-    #[cfg(feature = "pme")]
-    pme: Option<crate::forces::pme::PmeForce>,
+    pme: Option<PmeForce>,
     integ: IntegratorKernels,
     reduce: Reducer,
     step: u64,
@@ -401,28 +401,10 @@ impl Simulation {
             Some(cs) => Some(CoulombForce::new(c, &sys, &table, cs)?),
             None => None,
         };
-        #[cfg(feature = "pme")]
         let mut pme = match spec.coulomb.as_ref().map(|c| (&c.method, c.coulomb_k)) {
-            Some((CoulombMethod::Pme(p), k)) => {
-                let pp = crate::forces::pme::PmeParams {
-                    alpha: p.alpha,
-                    grid: p.grid,
-                    order: p.order,
-                };
-                Some(crate::forces::pme::PmeForce::new(
-                    c,
-                    n,
-                    sys.box_lengths,
-                    &pp,
-                    k,
-                )?)
-            }
+            Some((CoulombMethod::Pme(p), k)) => Some(PmeForce::new(c, n, sys.box_lengths, p, k)?),
             _ => None,
         };
-        #[cfg(not(feature = "pme"))]
-        if let Some(CoulombMethod::Pme(_)) = spec.coulomb.as_ref().map(|c| &c.method) {
-            bail!("this wgmd was built without PME (cargo feature `pme`); use method = \"ewald\"");
-        }
         let mut integ = IntegratorKernels::new(c, &spec.integrator.method)?;
         let mut reduce = Reducer::new(c, n)?;
         nbr.bind(c, &named)?;
@@ -432,7 +414,6 @@ impl Simulation {
         }
         if let Some(k) = coul.as_mut() {
             k.bind(c, &named)?;
-            #[cfg(feature = "pme")]
             if let Some(p) = pme.as_mut() {
                 let mut with_q = named.clone();
                 with_q.push(("charge", &k.charge_buf));
@@ -454,7 +435,6 @@ impl Simulation {
             lj,
             ani,
             coul,
-            #[cfg(feature = "pme")]
             pme,
             integ,
             reduce,
@@ -548,7 +528,6 @@ impl Simulation {
             (Some(a), _) => a.encode(pass),
             (None, Some(c)) => {
                 c.encode(pass);
-                #[cfg(feature = "pme")]
                 if let Some(p) = &self.pme {
                     p.encode(pass);
                 }
@@ -1018,7 +997,6 @@ impl Simulation {
                 {
                     let mut pass = enc.begin_compute_pass(&Default::default());
                     c.encode_terms(&mut pass);
-                    #[cfg(feature = "pme")]
                     if let Some(p) = &self.pme {
                         p.encode(&mut pass);
                     }
@@ -1032,13 +1010,10 @@ impl Simulation {
                     excl += v[2] as f64;
                     w += v[3] as f64;
                 }
-                #[cfg(feature = "pme")]
                 let (recip, wt) = match &self.pme {
                     Some(p) => p.read_energy_virial(&self.ctx)?,
                     None => c.read_reciprocal(&self.ctx)?,
                 };
-                #[cfg(not(feature = "pme"))]
-                let (recip, wt) = c.read_reciprocal(&self.ctx)?;
                 let (eb, wb) = coulomb::background(cs, sys);
                 t.lj = Some(lj);
                 t.coulomb_real = Some(real);

@@ -57,14 +57,8 @@ pub enum CoulombMethod {
     Pme(PmeChoice),
 }
 
-/// PME parameters as the Coulomb spec carries them (mirrors `forces::pme::PmeParams`, kept
-/// here so the config and reference code do not depend on the GPU PME driver).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PmeChoice {
-    pub alpha: f64,
-    pub grid: [u32; 3],
-    pub order: u32,
-}
+/// PME parameters (α, grid, order) as the Coulomb spec carries them: the pme module's type.
+pub type PmeChoice = crate::forces::pme::PmeParams;
 
 impl CoulombMethod {
     pub fn name(&self) -> &'static str {
@@ -136,39 +130,6 @@ pub fn ewald_from_tolerance(box_l: [f64; 3], cutoff: f64, tol: f64) -> Result<Co
         kmax: kmax_for(box_l, alpha, tol),
         k2max: None,
     })
-}
-
-/// Smallest 2^a 3^b 5^c 7^d ≥ n (FFT-friendly grid sizes).
-pub fn fft_size_at_least(n: u32) -> u32 {
-    let mut m = n.max(1);
-    loop {
-        let mut r = m;
-        for p in [2, 3, 5, 7] {
-            while r % p == 0 {
-                r /= p;
-            }
-        }
-        if r == 1 {
-            return m;
-        }
-        m += 1;
-    }
-}
-
-impl PmeChoice {
-    /// OpenMM's recipe for ewaldErrorTolerance `tol`: α as [`ewald_alpha_for`];
-    /// n_axis = ceil(2 α L / (3 tol^(1/5))) rounded up to the next 2^a 3^b 5^c 7^d; order 5.
-    pub fn from_tolerance(box_l: [f64; 3], cutoff: f64, tol: f64) -> Result<PmeChoice> {
-        check_tolerance(tol)?;
-        let alpha = ewald_alpha_for(cutoff, tol);
-        let grid = box_l
-            .map(|l| fft_size_at_least((2.0 * alpha * l / (3.0 * tol.powf(0.2))).ceil() as u32));
-        Ok(PmeChoice {
-            alpha,
-            grid,
-            order: 5,
-        })
-    }
 }
 
 impl CoulombSpec {
@@ -461,11 +422,11 @@ pub fn self_energy(spec: &CoulombSpec, charges: &[f64]) -> f64 {
     }
 }
 
-/// Neutralising-background (energy, virial) for a net charge with Ewald/PME (0 when neutral
-/// or not requested).
+/// Neutralising-background (energy, virial) for a net charge with Ewald (0 when neutral or not
+/// requested). PME's reciprocal part already includes it (`forces::pme`), so 0 for PME.
 pub fn background(spec: &CoulombSpec, sys: &System) -> (f64, f64) {
-    match spec.method.ewald_alpha() {
-        Some(a) if spec.neutralize => {
+    match &spec.method {
+        CoulombMethod::Ewald { alpha: a, .. } if spec.neutralize => {
             let q: f64 = sys.charges.iter().sum();
             let e = -PI * spec.coulomb_k * q * q / (2.0 * a * a * sys.volume());
             (e, 3.0 * e)

@@ -6,4 +6,6 @@
 pub mod ani;
 pub mod coulomb;
 pub mod drag;
+pub mod fft;
 pub mod lj;
+pub mod pme;
