@@ -997,8 +997,10 @@ impl Simulation {
                 {
                     let mut pass = enc.begin_compute_pass(&Default::default());
                     c.encode_terms(&mut pass);
-                    if let Some(p) = &self.pme {
-                        p.encode(&mut pass);
+                    // PmeForce adds into `force`/`atom_virial`: recompute all forces so those
+                    // buffers hold one evaluation again (its energy/virial read-out is the same).
+                    if self.pme.is_some() {
+                        self.encode_forces(&mut pass);
                     }
                 }
                 self.ctx.queue.submit([enc.finish()]);
