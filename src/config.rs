@@ -573,7 +573,8 @@ impl Config {
     /// Energy scale of `wgmd eval` output: (unit name, factor dividing the run's energies).
     pub fn eval_energy_unit(&self) -> Result<(String, f64)> {
         match (self.eval.energy_unit.as_deref(), self.units) {
-            (None, u) => Ok((u.name().to_string(), 1.0)),
+            (None, Units::Physical) => Ok(("eV".into(), 1.0)),
+            (None, Units::Lj) => Ok(("lj".into(), 1.0)),
             (Some("K"), Units::Physical) => Ok(("K".into(), crate::units::KB_EV_PER_K)),
             (Some("eV"), Units::Physical) => Ok(("eV".into(), 1.0)),
             (Some(other), _) => bail!(

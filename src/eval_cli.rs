@@ -51,7 +51,8 @@ pub fn eval_config(gpu: &GpuOptions, path: &Path, json: bool) -> Result<()> {
     let forces: Vec<[f64; 3]> = forces.iter().map(|f| f.map(|x| x / scale)).collect();
     let units_note = match unit.as_str() {
         "K" => "energy K (E/k_B), forces K/Angstrom, lengths Angstrom".to_string(),
-        u => format!("energies and forces in the config's units ({u})"),
+        "eV" => "energy eV, forces eV/Angstrom, lengths Angstrom".to_string(),
+        _ => "reduced LJ units: energy epsilon, forces epsilon/sigma".to_string(),
     };
     let out = serde_json::json!({
         "atoms": sim.n_atoms(),
