@@ -169,10 +169,10 @@ pub fn frequency(i: u32, k_len: u32) -> i64 {
 /// Per axis (x, y, z concatenated): (m/L, exp(−π²(m/L)²/α²) |b(m)|²) for every grid index.
 pub fn influence_tables(box_l: [f64; 3], p: &PmeParams) -> Vec<[f64; 2]> {
     let mut out = Vec::new();
-    for a in 0..3 {
-        let b2 = bspline_moduli(p.order, p.grid[a]);
-        for i in 0..p.grid[a] {
-            let mh = frequency(i, p.grid[a]) as f64 / box_l[a];
+    for (&k_len, &l) in p.grid.iter().zip(&box_l) {
+        let b2 = bspline_moduli(p.order, k_len);
+        for i in 0..k_len {
+            let mh = frequency(i, k_len) as f64 / l;
             let pa = std::f64::consts::PI * mh / p.alpha;
             out.push([mh, (-pa * pa).exp() * b2[i as usize]]);
         }
