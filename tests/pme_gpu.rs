@@ -291,3 +291,83 @@ fn gpu_forces_are_minus_gpu_energy_gradient() {
         }
     }
 }
+
+/// Timing probe for device runs (not a test of speed; ignored by default):
+/// `WGMD_PME_BENCH_ATOMS=32768 cargo test --release --test pme_gpu pme_timing -- --ignored --nocapture`
+/// Molten NaCl density (0.0319 ions/Å³), random positions, alternating ±1, OpenMM's
+/// parameters for tolerance 5e-4 and a 10 Å cutoff; prints µs per reciprocal evaluation.
+#[test]
+#[ignore]
+fn pme_timing() {
+    let ctx = ctx();
+    let n: usize = std::env::var("WGMD_PME_BENCH_ATOMS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(32768);
+    let steps: u32 = std::env::var("WGMD_PME_BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let side = (n as f64 / 0.0319).cbrt();
+    let l = [side; 3];
+    let p = PmeParams::from_tolerance(l, 10.0, 5e-4).unwrap();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+    let pos: Vec<[f32; 4]> = (0..n)
+        .map(|_| {
+            [0, 1, 2, 3].map(|a| {
+                if a < 3 {
+                    (rng.random::<f64>() * side) as f32
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    let q: Vec<f32> = (0..n)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let pos_buf = ctx.storage_init("pos", &pos).unwrap();
+    let q_buf = ctx.storage_init("charge", &q).unwrap();
+    let f_buf = ctx.storage("force", 16 * n as u64).unwrap();
+    let v_buf = ctx.storage("atom_virial", 8 * n as u64).unwrap();
+    let mut pme = PmeForce::new(&ctx, n as u32, l, &p, KE).unwrap();
+    pme.bind(
+        &ctx,
+        &[
+            ("pos", &pos_buf),
+            ("charge", &q_buf),
+            ("force", &f_buf),
+            ("atom_virial", &v_buf),
+        ],
+    )
+    .unwrap();
+    let go = |k: u32| {
+        let t = std::time::Instant::now();
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for _ in 0..k {
+                pme.encode(&mut pass);
+            }
+        }
+        ctx.queue.submit([enc.finish()]);
+        ctx.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .unwrap();
+        t.elapsed().as_secs_f64()
+    };
+    go(3);
+    let t = go(steps);
+    eprintln!(
+        "PME N={n} box {side:.2} alpha {:.5} grid {:?} order {}: {:.1} us per evaluation \
+         ({steps} in one pass, adapter {})",
+        p.alpha,
+        p.grid,
+        p.order,
+        t / steps as f64 * 1e6,
+        ctx.info.name
+    );
+}
