@@ -105,89 +105,145 @@ fn radix_of(s: u32) -> u32 {
     return A.radix[s / 4u][s % 4u];
 }
 
-// Small DFTs written out for the common radices; the generic loop serves 5 and 7.
-fn butterfly(p: u32, x: ptr<function, array<vec2f, 7>>, inverse: bool, rstep: u32) {
-    if (p == 2u) {
-        let a = (*x)[0];
-        let b = (*x)[1];
-        (*x)[0] = a + b;
-        (*x)[1] = a - b;
-        return;
+// One Stockham stage per radix, each with compile-time trip counts so the butterfly values
+// stay in registers (a runtime radix would index private arrays dynamically, which GPUs
+// spill to local memory). Stage with radix p after sub-transforms of length m: butterfly j
+// (k = j mod m) reads x_q = src[j + q n/p], twiddles x_q by w_{mp}^{qk}, and writes its
+// DFT_p to dst[(j / m) m p + k + r m].
+
+struct Butterfly {
+    src: u32, // sh index of x_0
+    dst: u32, // sh index of y_0
+    k: u32,   // position inside the current sub-transform
+}
+
+fn butterfly_at(t: u32, p: u32, src: u32, dst: u32, m: u32) -> Butterfly {
+    let nb = A.n / p;
+    let b = t / nb;
+    let j = t - b * nb;
+    let lb = b * A.n;
+    let k = j % m;
+    return Butterfly(src + lb + j, dst + lb + (j / m) * m * p + k, k);
+}
+
+// x_q twiddled by w_{mp}^{qk} = w_n^{qk n/(mp)}.
+fn load_twiddled(bf: Butterfly, q: u32, nb: u32, tstep: u32, inverse: bool) -> vec2f {
+    let v = sh[bf.src + q * nb];
+    if (q == 0u) {
+        return v;
     }
-    if (p == 4u) {
-        let a0 = (*x)[0] + (*x)[2];
-        let a1 = (*x)[0] - (*x)[2];
-        let b0 = (*x)[1] + (*x)[3];
-        let d = (*x)[1] - (*x)[3];
-        // -i * d forward, +i * d inverse.
-        var b1 = vec2f(d.y, -d.x);
-        if (inverse) {
-            b1 = -b1;
+    return cmul(v, root(bf.k * q * tstep, inverse));
+}
+
+// -i v forward, +i v inverse.
+fn rot90(v: vec2f, inverse: bool) -> vec2f {
+    return select(vec2f(v.y, -v.x), vec2f(-v.y, v.x), inverse);
+}
+
+fn stage2(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
+    let nb = A.n / 2u;
+    let tstep = A.n / (m * 2u);
+    for (var t = lid; t < A.batch * nb; t += FFT_WG) {
+        let bf = butterfly_at(t, 2u, src, dst, m);
+        let a = load_twiddled(bf, 0u, nb, tstep, inverse);
+        let b = load_twiddled(bf, 1u, nb, tstep, inverse);
+        sh[bf.dst] = a + b;
+        sh[bf.dst + m] = a - b;
+    }
+}
+
+fn stage3(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
+    let nb = A.n / 3u;
+    let tstep = A.n / (m * 3u);
+    for (var t = lid; t < A.batch * nb; t += FFT_WG) {
+        let bf = butterfly_at(t, 3u, src, dst, m);
+        let a = load_twiddled(bf, 0u, nb, tstep, inverse);
+        let b = load_twiddled(bf, 1u, nb, tstep, inverse);
+        let c = load_twiddled(bf, 2u, nb, tstep, inverse);
+        let s = b + c;
+        let mid = a - 0.5 * s;
+        // -i sin(2 pi / 3) (b - c) forward.
+        let r = 0.8660254037844386 * rot90(b - c, inverse);
+        sh[bf.dst] = a + s;
+        sh[bf.dst + m] = mid + r;
+        sh[bf.dst + 2u * m] = mid - r;
+    }
+}
+
+fn stage4(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
+    let nb = A.n / 4u;
+    let tstep = A.n / (m * 4u);
+    for (var t = lid; t < A.batch * nb; t += FFT_WG) {
+        let bf = butterfly_at(t, 4u, src, dst, m);
+        let x0 = load_twiddled(bf, 0u, nb, tstep, inverse);
+        let x1 = load_twiddled(bf, 1u, nb, tstep, inverse);
+        let x2 = load_twiddled(bf, 2u, nb, tstep, inverse);
+        let x3 = load_twiddled(bf, 3u, nb, tstep, inverse);
+        let a0 = x0 + x2;
+        let a1 = x0 - x2;
+        let b0 = x1 + x3;
+        let b1 = rot90(x1 - x3, inverse);
+        sh[bf.dst] = a0 + b0;
+        sh[bf.dst + m] = a1 + b1;
+        sh[bf.dst + 2u * m] = a0 - b0;
+        sh[bf.dst + 3u * m] = a1 - b1;
+    }
+}
+
+// Radix 5 and 7: the O(p^2) DFT with fixed trip counts; roots of order p come from the
+// axis table (w_p = w_n^{n/p}).
+fn stage5(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
+    let nb = A.n / 5u;
+    let tstep = A.n / (m * 5u);
+    for (var t = lid; t < A.batch * nb; t += FFT_WG) {
+        let bf = butterfly_at(t, 5u, src, dst, m);
+        var x: array<vec2f, 5>;
+        for (var q = 0u; q < 5u; q++) {
+            x[q] = load_twiddled(bf, q, nb, tstep, inverse);
         }
-        (*x)[0] = a0 + b0;
-        (*x)[2] = a0 - b0;
-        (*x)[1] = a1 + b1;
-        (*x)[3] = a1 - b1;
-        return;
-    }
-    if (p == 3u) {
-        let a = (*x)[0];
-        let s = (*x)[1] + (*x)[2];
-        let d = (*x)[1] - (*x)[2];
-        // sin(2 pi / 3) with the direction's sign.
-        var c = -0.8660254037844386;
-        if (inverse) {
-            c = -c;
+        for (var r = 0u; r < 5u; r++) {
+            var acc = x[0];
+            for (var q = 1u; q < 5u; q++) {
+                acc += cmul(x[q], root(((r * q) % 5u) * nb, inverse));
+            }
+            sh[bf.dst + r * m] = acc;
         }
-        let m = a - 0.5 * s;
-        let r = vec2f(-d.y, d.x) * c;
-        (*x)[0] = a + s;
-        (*x)[1] = m + r;
-        (*x)[2] = m - r;
-        return;
     }
-    var y: array<vec2f, 7>;
-    for (var r = 0u; r < p; r++) {
-        var acc = (*x)[0];
-        for (var q = 1u; q < p; q++) {
-            acc += cmul((*x)[q], root(((r * q) % p) * rstep, inverse));
+}
+
+fn stage7(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
+    let nb = A.n / 7u;
+    let tstep = A.n / (m * 7u);
+    for (var t = lid; t < A.batch * nb; t += FFT_WG) {
+        let bf = butterfly_at(t, 7u, src, dst, m);
+        var x: array<vec2f, 7>;
+        for (var q = 0u; q < 7u; q++) {
+            x[q] = load_twiddled(bf, q, nb, tstep, inverse);
         }
-        y[r] = acc;
-    }
-    for (var r = 0u; r < p; r++) {
-        (*x)[r] = y[r];
+        for (var r = 0u; r < 7u; r++) {
+            var acc = x[0];
+            for (var q = 1u; q < 7u; q++) {
+                acc += cmul(x[q], root(((r * q) % 7u) * nb, inverse));
+            }
+            sh[bf.dst + r * m] = acc;
+        }
     }
 }
 
 // Runs every stage on the tile that starts at sh[src0] (0 or FFT_TILE) and returns where the
-// result lies. Stage with radix p after sub-transforms of length m: butterfly j reads
-// x_q = src[j + q n/p], twiddles x_q by w_{mp}^{qk} (k = j mod m), and writes its DFT_p to
-// dst[(j / m) m p + k + r m].
+// result lies.
 fn fft_tile(src0: u32, lid: u32, inverse: bool) -> u32 {
     var src = src0;
     var m = 1u;
-    let n = A.n;
     for (var s = 0u; s < A.n_stages; s++) {
         let p = radix_of(s);
-        let nb = n / p;
         let dst = FFT_TILE - src;
-        let tstep = n / (m * p);
-        let total = A.batch * nb;
-        for (var t = lid; t < total; t += FFT_WG) {
-            let b = t / nb;
-            let j = t - b * nb;
-            let k = j % m;
-            let lb = b * n;
-            var x: array<vec2f, 7>;
-            x[0] = sh[src + lb + j];
-            for (var q = 1u; q < p; q++) {
-                x[q] = cmul(sh[src + lb + j + q * nb], root(k * q * tstep, inverse));
-            }
-            butterfly(p, &x, inverse, nb);
-            let ob = dst + lb + (j / m) * m * p + k;
-            for (var r = 0u; r < p; r++) {
-                sh[ob + r * m] = x[r];
-            }
+        switch p {
+            case 2u: { stage2(src, dst, m, lid, inverse); }
+            case 3u: { stage3(src, dst, m, lid, inverse); }
+            case 4u: { stage4(src, dst, m, lid, inverse); }
+            case 5u: { stage5(src, dst, m, lid, inverse); }
+            default: { stage7(src, dst, m, lid, inverse); }
         }
         workgroupBarrier();
         src = dst;

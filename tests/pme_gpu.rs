@@ -212,3 +212,162 @@ fn bad_parameters_are_clear_errors() {
     assert!(PmeForce::new(&ctx, 0, l, &ok, KE).is_err());
     assert!(PmeForce::new(&ctx, 10, [20.0, 0.0, 20.0], &ok, KE).is_err());
 }
+
+/// The GPU force is minus the gradient of the GPU energy. Central differences of f32
+/// energies: with h = 0.01 Å the rounding noise of E (~1e-6 relative, |E| ~ 40 eV) gives
+/// ~3e-3 eV/Å, the O(h²) truncation ~1e-4 |F|; the bound is 1e-2 eV/Å + 1e-3 |F|.
+#[test]
+fn gpu_forces_are_minus_gpu_energy_gradient() {
+    let ctx = ctx();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(fresh_seed("pme_gpu_fd"));
+    let n = 70;
+    let l = [11.0, 12.0, 10.0];
+    let p = PmeParams {
+        alpha: 0.45,
+        grid: [16, 18, 15],
+        order: 5,
+    };
+    let mut pos: Vec<[f32; 4]> = (0..n)
+        .map(|_| {
+            [0, 1, 2, 3].map(|a| {
+                if a < 3 {
+                    (rng.random::<f64>() * l[a]) as f32
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    let mut q: Vec<f32> = (0..n).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect();
+    let mean = q.iter().sum::<f32>() / n as f32;
+    q.iter_mut().for_each(|x| *x -= mean);
+    let pos_buf = ctx.storage_init("pos", &pos).unwrap();
+    let q_buf = ctx.storage_init("charge", &q).unwrap();
+    let f_buf = ctx.storage("force", 16 * n as u64).unwrap();
+    let v_buf = ctx.storage("atom_virial", 8 * n as u64).unwrap();
+    let mut pme = PmeForce::new(&ctx, n as u32, l, &p, KE).unwrap();
+    pme.bind(
+        &ctx,
+        &[
+            ("pos", &pos_buf),
+            ("charge", &q_buf),
+            ("force", &f_buf),
+            ("atom_virial", &v_buf),
+        ],
+    )
+    .unwrap();
+    let run = |pos: &[[f32; 4]]| -> (f64, Vec<[f32; 4]>) {
+        ctx.queue
+            .write_buffer(&pos_buf, 0, bytemuck::cast_slice(pos));
+        ctx.queue
+            .write_buffer(&f_buf, 0, bytemuck::cast_slice(&vec![[0.0f32; 4]; n]));
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pme.encode(&mut pass);
+        }
+        ctx.queue.submit([enc.finish()]);
+        let e = pme.read_energy_virial(&ctx).unwrap().0;
+        (e, ctx.read_buffer(&f_buf).unwrap())
+    };
+    let (e0, f0) = run(&pos);
+    eprintln!("E = {e0}");
+    let h = 0.01f32;
+    for i in [0usize, 17, 44, 69] {
+        for a in 0..3 {
+            let x = pos[i][a];
+            pos[i][a] = x + h;
+            let ep = run(&pos).0;
+            pos[i][a] = x - h;
+            let em = run(&pos).0;
+            pos[i][a] = x;
+            let fd = -(ep - em) / (2.0 * h as f64);
+            let f = f0[i][a] as f64;
+            eprintln!("atom {i} axis {a}: F {f:.5} FD {fd:.5}");
+            assert!(
+                (fd - f).abs() < 1e-2 + 1e-3 * f.abs(),
+                "atom {i} axis {a}: F {f} vs FD {fd}"
+            );
+        }
+    }
+}
+
+/// Timing probe for device runs (not a test of speed; ignored by default):
+/// `WGMD_PME_BENCH_ATOMS=32768 cargo test --release --test pme_gpu pme_timing -- --ignored --nocapture`
+/// Molten NaCl density (0.0319 ions/Å³), random positions, alternating ±1, OpenMM's
+/// parameters for tolerance 5e-4 and a 10 Å cutoff; prints µs per reciprocal evaluation.
+#[test]
+#[ignore]
+fn pme_timing() {
+    let ctx = ctx();
+    let n: usize = std::env::var("WGMD_PME_BENCH_ATOMS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(32768);
+    let steps: u32 = std::env::var("WGMD_PME_BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let side = (n as f64 / 0.0319).cbrt();
+    let l = [side; 3];
+    let p = PmeParams::from_tolerance(l, 10.0, 5e-4).unwrap();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(1);
+    let pos: Vec<[f32; 4]> = (0..n)
+        .map(|_| {
+            [0, 1, 2, 3].map(|a| {
+                if a < 3 {
+                    (rng.random::<f64>() * side) as f32
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    let q: Vec<f32> = (0..n)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let pos_buf = ctx.storage_init("pos", &pos).unwrap();
+    let q_buf = ctx.storage_init("charge", &q).unwrap();
+    let f_buf = ctx.storage("force", 16 * n as u64).unwrap();
+    let v_buf = ctx.storage("atom_virial", 8 * n as u64).unwrap();
+    let mut pme = PmeForce::new(&ctx, n as u32, l, &p, KE).unwrap();
+    pme.bind(
+        &ctx,
+        &[
+            ("pos", &pos_buf),
+            ("charge", &q_buf),
+            ("force", &f_buf),
+            ("atom_virial", &v_buf),
+        ],
+    )
+    .unwrap();
+    let go = |k: u32| {
+        let t = std::time::Instant::now();
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for _ in 0..k {
+                pme.encode(&mut pass);
+            }
+        }
+        ctx.queue.submit([enc.finish()]);
+        ctx.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .unwrap();
+        t.elapsed().as_secs_f64()
+    };
+    go(3);
+    let t = go(steps);
+    eprintln!(
+        "PME N={n} box {side:.2} alpha {:.5} grid {:?} order {}: {:.1} us per evaluation \
+         ({steps} in one pass, adapter {})",
+        p.alpha,
+        p.grid,
+        p.order,
+        t / steps as f64 * 1e6,
+        ctx.info.name
+    );
+}

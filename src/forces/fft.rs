@@ -121,7 +121,9 @@ pub fn check_dims(limits: &wgpu::Limits, dims: [u32; 3], what: &str) -> Result<(
         );
     }
     let bytes = dims.iter().map(|&n| n as u64).product::<u64>() * 8;
-    let max = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size);
+    let max = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
     if bytes > max {
         bail!(
             "{what} {}×{}×{} needs {} MiB of complex values but this device allows at most {} MiB \

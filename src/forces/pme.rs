@@ -41,8 +41,8 @@ pub struct PmeParams {
 
 impl PmeParams {
     /// OpenMM's recipe for ewaldErrorTolerance `tol`: α = √(−ln(2 tol)) / cutoff;
-    /// n_axis = ⌈2αL / (3 tol^(1/5))⌉ rounded up to the next 2^a 3^b 5^c 7^d (and to at least
-    /// the order); order 5.
+    /// n_axis = max(⌈2αL / (3 tol^(1/5))⌉, 6) (OpenMM's `NonbondedForceImpl::calcPMEParameters`)
+    /// rounded up to the next 2^a 3^b 5^c 7^d (what its GPU platforms then pick); order 5.
     pub fn from_tolerance(box_l: [f64; 3], cutoff: f64, tol: f64) -> Result<PmeParams> {
         if !(tol.is_finite() && tol > 0.0 && tol < 0.5) {
             bail!("PME tolerance is {tol}; it must be a number in (0, 0.5), e.g. 5e-4");
@@ -72,7 +72,7 @@ impl PmeParams {
                     fft::MAX_AXIS
                 );
             }
-            grid[a] = fft::next_fft_size((n as u32).max(order));
+            grid[a] = fft::next_fft_size((n as u32).max(6).max(order));
         }
         Ok(PmeParams { alpha, grid, order })
     }
@@ -111,6 +111,17 @@ impl PmeParams {
                 .map_err(|e| anyhow::anyhow!("PME grid along {}: {e}", ["x", "y", "z"][a]))?;
         }
         Ok(())
+    }
+}
+
+/// One line for `wgmd info`-style printouts: `alpha 0.262830 /length, grid 81x81x81, order 5`.
+impl std::fmt::Display for PmeParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "alpha {:.6} /length, grid {}x{}x{}, order {}",
+            self.alpha, self.grid[0], self.grid[1], self.grid[2], self.order
+        )
     }
 }
 
@@ -169,10 +180,10 @@ pub fn frequency(i: u32, k_len: u32) -> i64 {
 /// Per axis (x, y, z concatenated): (m/L, exp(−π²(m/L)²/α²) |b(m)|²) for every grid index.
 pub fn influence_tables(box_l: [f64; 3], p: &PmeParams) -> Vec<[f64; 2]> {
     let mut out = Vec::new();
-    for a in 0..3 {
-        let b2 = bspline_moduli(p.order, p.grid[a]);
-        for i in 0..p.grid[a] {
-            let mh = frequency(i, p.grid[a]) as f64 / box_l[a];
+    for (&k_len, &l) in p.grid.iter().zip(&box_l) {
+        let b2 = bspline_moduli(p.order, k_len);
+        for i in 0..k_len {
+            let mh = frequency(i, k_len) as f64 / l;
             let pa = std::f64::consts::PI * mh / p.alpha;
             out.push([mh, (-pa * pa).exp() * b2[i as usize]]);
         }
@@ -582,6 +593,15 @@ mod tests {
         assert_eq!(p.grid, [25, 25, 40]);
         assert_eq!(p.order, 5);
         assert!(PmeParams::from_tolerance([30.0; 3], 10.0, 0.0).is_err());
+        // Tiny boxes get OpenMM's minimum of 6 points.
+        let p = PmeParams::from_tolerance([3.0; 3], 10.0, 5e-4).unwrap();
+        assert_eq!(p.grid, [6, 6, 6]);
+        // The benchmark boxes (molten NaCl, 0.0319 ions/Å³): OpenMM picks 81, 162, 324.
+        for (n, k) in [(32768.0f64, 81), (262144.0, 162), (2097152.0, 324)] {
+            let l = (n / 0.0319).cbrt();
+            let p = PmeParams::from_tolerance([l; 3], 10.0, 5e-4).unwrap();
+            assert_eq!(p.grid, [k; 3], "{n} ions, box {l}");
+        }
         let bad = PmeParams {
             alpha: 0.3,
             grid: [22, 24, 24],
