@@ -372,7 +372,7 @@ impl Simulation {
         let named = bufs.named();
         let cells = CellList::new(c, &named)?;
         let mut nbr = NeighborKernels::new(c)?;
-        let mut lj = LjForce::new(c, &table)?;
+        let mut lj = LjForce::new(c, &table, crate::forces::lj::threads_per_atom_for(n))?;
         let mut ani = match &spec.ani {
             Some(a) => Some(AniForce::new(c, a, &sys.types, units.ani_energy_scale())?),
             None => None,
@@ -889,6 +889,19 @@ impl Simulation {
         self.stats.neighbor_capacity = self.params.nbr_capacity;
         Ok(())
     }
+    pub fn lj_threads_per_atom(&self) -> u32 {
+        self.lj.threads_per_atom()
+    }
+
+    /// Replaces the LJ kernel's threads per atom (normally chosen from the atom count; tests
+    /// pin it to check every variant against the reference).
+    pub fn set_lj_threads_per_atom(&mut self, tpa: u32) -> Result<()> {
+        let mut lj = LjForce::new(&self.ctx, &self.table, tpa)?;
+        lj.bind(&self.ctx, &self.bufs.named())?;
+        self.lj = lj;
+        Ok(())
+    }
+
     /// Asks for a neighbor rebuild at the next step (e.g. after the host moved atoms).
     pub fn request_rebuild(&self) {
         self.ctx.queue.write_buffer(
@@ -897,6 +910,34 @@ impl Simulation {
             bytemuck::bytes_of(&1u32),
         );
     }
+    /// Profile for `wgmd bench`: seconds per repetition of (forces, cell list + neighbor
+    /// build), each repeated `reps` times in one compute pass (wall time including the wait
+    /// and one readback, so use enough repetitions). Both parts are idempotent; the state is
+    /// left consistent (a fresh list and forces at the current positions).
+    pub fn time_parts(&mut self, reps: u32) -> Result<[f64; 2]> {
+        let reps = reps.max(1);
+        let mut out = [0.0; 2];
+        for (part, slot) in out.iter_mut().enumerate() {
+            let t0 = std::time::Instant::now();
+            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for _ in 0..reps {
+                    if part == 0 {
+                        self.encode_forces(&mut pass);
+                    } else {
+                        self.cells.encode(&mut pass, self.launch_direct());
+                        self.nbr.encode_build(&mut pass, self.launch_direct());
+                    }
+                }
+            }
+            self.submit_and_read(enc)?;
+            *slot = t0.elapsed().as_secs_f64() / reps as f64;
+        }
+        self.rebuild_and_forces()?;
+        Ok(out)
+    }
+
     /// Evaluates the forces `reps` times at the current positions (one compute pass, no
     /// neighbor rebuild) and returns the wall time including the final wait: the force-only
     /// figure of `wgmd bench`.
