@@ -91,7 +91,7 @@ fn lj_forces_energy_virial_match_reference_on_random_configs() {
             Method::VelocityVerlet,
         );
         let mut sim = Simulation::new(ctx.clone(), spec.clone()).unwrap();
-        sim.set_lj_threads_per_atom(tpa).unwrap();
+        sim.set_threads_per_atom(tpa).unwrap();
         sim.poison_and_recompute().unwrap();
         let (f_gpu, e_gpu) = sim.forces().unwrap();
         let table = LjTable::new(&spec.lj).unwrap();
@@ -197,9 +197,21 @@ fn neighbor_list_equals_brute_force() {
             ),
         )
         .unwrap();
-        sim.poison_and_recompute().unwrap();
-        eprintln!("case {k}: n={n} cells {:?}", sim.grid().dims);
-        check_neighbors(&sim, &sys, rc + skin, &format!("case {k}"));
+        // Every threads-per-atom variant of the build (the atom count picks one in real runs).
+        for tpa in [1u32, 2, 8] {
+            sim.set_threads_per_atom(tpa).unwrap();
+            sim.poison_and_recompute().unwrap();
+            eprintln!(
+                "case {k}: n={n} cells {:?} threads/atom {tpa}",
+                sim.grid().dims
+            );
+            check_neighbors(
+                &sim,
+                &sys,
+                rc + skin,
+                &format!("case {k}, {tpa} threads/atom"),
+            );
+        }
     }
 }
 

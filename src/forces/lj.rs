@@ -249,20 +249,6 @@ pub struct LjForce {
     bind: Option<wgpu::BindGroup>,
 }
 
-/// Threads per atom for `n_atoms`: enough threads in flight to fill a large GPU (~2^18, an
-/// H100/H200 holds ~270k resident threads), at most 8 so each thread still has ~10 pairs.
-pub fn threads_per_atom_for(n_atoms: u32) -> u32 {
-    let want = (1u32 << 18) / n_atoms.max(1);
-    if want >= 8 {
-        8
-    } else if want >= 2 {
-        // Largest power of two not above `want`.
-        1 << (31 - want.leading_zeros())
-    } else {
-        1
-    }
-}
-
 impl LjForce {
     pub fn new(ctx: &GpuContext, table: &LjTable, threads_per_atom: u32) -> Result<LjForce> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&threads_per_atom) {
