@@ -141,6 +141,7 @@ struct Buffers {
     atom_cell: wgpu::Buffer,
     atom_rank: wgpu::Buffer,
     cell_atoms: wgpu::Buffer,
+    cell_unsorted: wgpu::Buffer,
     nbr_list: wgpu::Buffer,
     nbr_count: wgpu::Buffer,
     indirect_template: wgpu::Buffer,
@@ -171,6 +172,7 @@ impl Buffers {
             ("atom_cell", &self.atom_cell),
             ("atom_rank", &self.atom_rank),
             ("cell_atoms", &self.cell_atoms),
+            ("cell_unsorted", &self.cell_unsorted),
             ("nbr_list", &self.nbr_list),
             ("nbr_count", &self.nbr_count),
             ("indirect_template", &self.indirect_template),
@@ -353,6 +355,7 @@ impl Simulation {
             atom_cell: c.storage("atom_cell", 4 * nu)?,
             atom_rank: c.storage("atom_rank", 4 * nu)?,
             cell_atoms: c.storage("cell_atoms", 4 * nu)?,
+            cell_unsorted: c.storage("cell_unsorted", 4 * nu)?,
             nbr_list: c.storage("nbr_list", 4 * nu * capacity as u64)?,
             nbr_count: c.storage("nbr_count", 4 * nu)?,
             indirect_template: c.storage_init(
@@ -859,6 +862,7 @@ impl Simulation {
             &b.atom_cell,
             &b.atom_rank,
             &b.cell_atoms,
+            &b.cell_unsorted,
             &b.nbr_list,
             &b.nbr_count,
             &b.partials,
@@ -926,24 +930,23 @@ impl Simulation {
             bytemuck::bytes_of(&1u32),
         );
     }
-    /// Profile for `wgmd bench`: seconds per repetition of (forces, cell list + neighbor
+    /// Profile for `wgmd bench`: seconds per repetition of (forces, cell list, neighbor
     /// build), each repeated `reps` times in one compute pass (wall time including the wait
     /// and one readback, so use enough repetitions). Both parts are idempotent; the state is
     /// left consistent (a fresh list and forces at the current positions).
-    pub fn time_parts(&mut self, reps: u32) -> Result<[f64; 2]> {
+    pub fn time_parts(&mut self, reps: u32) -> Result<[f64; 3]> {
         let reps = reps.max(1);
-        let mut out = [0.0; 2];
+        let mut out = [0.0; 3];
         for (part, slot) in out.iter_mut().enumerate() {
             let t0 = std::time::Instant::now();
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 for _ in 0..reps {
-                    if part == 0 {
-                        self.encode_forces(&mut pass);
-                    } else {
-                        self.cells.encode(&mut pass, self.launch_direct());
-                        self.nbr.encode_build(&mut pass, self.launch_direct());
+                    match part {
+                        0 => self.encode_forces(&mut pass),
+                        1 => self.cells.encode(&mut pass, self.launch_direct()),
+                        _ => self.nbr.encode_build(&mut pass, self.launch_direct()),
                     }
                 }
             }

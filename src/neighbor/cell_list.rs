@@ -62,12 +62,13 @@ pub struct CellList {
     binds: Vec<wgpu::BindGroup>,
 }
 
-const ENTRIES: [&str; 6] = [
+const ENTRIES: [&str; 7] = [
     "cell_clear",
     "cell_count_atoms",
     "scan_blocks",
     "scan_top",
     "cell_scatter",
+    "cell_order",
     "cell_finish",
 ];
 
@@ -86,11 +87,12 @@ impl CellList {
     }
 
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, launch: Launch<'_>) {
-        let plan: [(u64, fn(u32, u32, u32) -> u32); 6] = [
+        let plan: [(u64, fn(u32, u32, u32) -> u32); 7] = [
             (args::CELLS, |_, c, _| c.div_ceil(WG)),
             (args::ATOMS, |a, _, _| a.div_ceil(WG)),
             (args::BLOCKS, |_, _, b| b),
             (args::ONE, |_, _, _| 1),
+            (args::ATOMS, |a, _, _| a.div_ceil(WG)),
             (args::ATOMS, |a, _, _| a.div_ceil(WG)),
             (args::CELLS, |_, c, _| c.div_ceil(WG)),
         ];
