@@ -1,5 +1,5 @@
 // Cell list by counting sort: count atoms per cell -> exclusive prefix scan -> scatter,
-// then sort each cell's few atoms by index so the list (and every sum over it) is
+// then put each cell's few atoms in index order so the list (and every sum over it) is
 // deterministic. Cells have edge >= cutoff + skin, so neighbors lie in the 27 surrounding cells.
 #import common
 
@@ -12,6 +12,7 @@
 @group(0) @binding(6) var<storage, read_write> block_sum: array<u32>;
 @group(0) @binding(7) var<storage, read_write> cell_atoms: array<u32>;
 @group(0) @binding(8) var<storage, read_write> ref_pos: array<vec4f>;
+@group(0) @binding(9) var<storage, read_write> cell_unsorted: array<u32>;
 
 const SCAN_WG: u32 = 256u;
 var<workgroup> scratch: array<u32, 256>;
@@ -108,11 +109,31 @@ fn cell_scatter(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     }
     let c = atom_cell[i];
     let start = cell_start[c] + block_sum[c / SCAN_WG];
-    cell_atoms[start + atom_rank[i]] = i;
+    cell_unsorted[start + atom_rank[i]] = i;
 }
 
-// Finalises cell_start (block offset added) and insertion-sorts the cell's atoms by index:
-// atomics made their order arbitrary, and a fixed order makes force sums reproducible.
+// Atomics made the scattered order arbitrary; each atom's place in index order is the number
+// of its cell-mates with a smaller index. One thread per atom (a cell's ~20 atoms read in
+// parallel) instead of one thread sorting each cell: no long serial chain of memory reads.
+@compute @workgroup_size(64)
+fn cell_order(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_index) lid: u32) {
+    let i = linear_id(wid, nwg, lid, WG);
+    if (i >= P.n_atoms) {
+        return;
+    }
+    let c = atom_cell[i];
+    let start = cell_start[c] + block_sum[c / SCAN_WG];
+    let n = atomicLoad(&cell_count[c]);
+    var rank = 0u;
+    for (var a = 0u; a < n; a++) {
+        rank += select(0u, 1u, cell_unsorted[start + a] < i);
+    }
+    cell_atoms[start + rank] = i;
+}
+
+// Finalises cell_start (block offset added); runs after cell_order, which still needs the
+// block-relative offsets.
 @compute @workgroup_size(64)
 fn cell_finish(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) lid: u32) {
@@ -120,19 +141,5 @@ fn cell_finish(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     if (c >= P.cell_dims.w) {
         return;
     }
-    let start = cell_start[c] + block_sum[c / SCAN_WG];
-    cell_start[c] = start;
-    let n = atomicLoad(&cell_count[c]);
-    for (var a = 1u; a < n; a = a + 1u) {
-        let key = cell_atoms[start + a];
-        var b = a;
-        loop {
-            if (b == 0u) { break; }
-            let prev = cell_atoms[start + b - 1u];
-            if (prev <= key) { break; }
-            cell_atoms[start + b] = prev;
-            b = b - 1u;
-        }
-        cell_atoms[start + b] = key;
-    }
+    cell_start[c] = cell_start[c] + block_sum[c / SCAN_WG];
 }

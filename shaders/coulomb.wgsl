@@ -27,6 +27,12 @@ struct CoulombParams {
 }
 
 override METHOD: u32 = 4u;
+// Threads per atom (as in lj.wgsl): TPA threads share one atom's neighbor row (strided) and add
+// their partial sums in workgroup memory, so small systems still fill a large GPU.
+override TPA: u32 = 1u;
+
+var<workgroup> part_a: array<vec4f, 64>;
+var<workgroup> part_b: array<vec4f, 64>;
 const NO_EXCL: u32 = 0xffffffffu;
 const TWO_OVER_SQRT_PI: f32 = 1.1283791670955126;
 
@@ -114,14 +120,14 @@ fn is_excluded(i: u32, j: u32) -> bool {
     return false;
 }
 
-// Full sums of atom i (each pair counted once from each side).
-fn atom_sums(i: u32) -> Sums {
+// This lane's share of atom i's full sums (each pair counted once from each side).
+fn atom_sums(i: u32, lane: u32) -> Sums {
     var o: Sums;
     let xi = pos[i];
     let qi = C.coulomb_k * charge[i];
     let row = bitcast<u32>(xi.w) * P.n_types;
     let n = min(nbr_count[i], P.nbr_capacity);
-    for (var k = 0u; k < n; k++) {
+    for (var k = lane; k < n; k += TPA) {
         let j = nbr_list[k * P.n_atoms + i];
         if (C.n_excl > 0u && is_excluded(i, j)) {
             continue;
@@ -149,7 +155,7 @@ fn atom_sums(i: u32) -> Sums {
         o.w += fr * r2;
     }
     if (METHOD == 4u) {
-        for (var s = 0u; s < C.n_excl; s++) {
+        for (var s = lane; s < C.n_excl; s += TPA) {
             let j = excl[i * C.n_excl + s];
             if (j == NO_EXCL) {
                 break;
@@ -166,14 +172,54 @@ fn atom_sums(i: u32) -> Sums {
     return o;
 }
 
+struct Lane {
+    i: u32,
+    lead: bool,   // lane 0 of a live atom: holds the atom's complete sums
+    s: Sums,
+}
+
+// Atom and lane of this thread, and (for the lead lane) the atom's summed lanes. Called in
+// uniform control flow (it contains a barrier when TPA > 1).
+fn gather(wid: vec3u, nwg: vec3u, lid: u32) -> Lane {
+    let per_group = WG / TPA;
+    let slot = lid % per_group;
+    let lane = lid / per_group;
+    var o: Lane;
+    o.i = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let live = o.i < P.n_atoms;
+    if (live) {
+        o.s = atom_sums(o.i, lane);
+    }
+    if (TPA > 1u) {
+        part_a[lid] = vec4f(o.s.f, o.s.e_lj);
+        part_b[lid] = vec4f(o.s.e_coul, o.s.e_excl, o.s.w, o.s.erc);
+        workgroupBarrier();
+        if (lane == 0u) {
+            for (var t = 1u; t < TPA; t++) {
+                let a = part_a[slot + t * per_group];
+                let b = part_b[slot + t * per_group];
+                o.s.f += a.xyz;
+                o.s.e_lj += a.w;
+                o.s.e_coul += b.x;
+                o.s.e_excl += b.y;
+                o.s.w += b.z;
+                o.s.erc += b.w;
+            }
+        }
+    }
+    o.lead = live && lane == 0u;
+    return o;
+}
+
 @compute @workgroup_size(64)
 fn coulomb_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {
-    let i = linear_id(wid, nwg, lid, WG);
-    if (i >= P.n_atoms) {
+    let g = gather(wid, nwg, lid);
+    if (!g.lead) {
         return;
     }
-    let o = atom_sums(i);
+    let i = g.i;
+    let o = g.s;
     let e = o.e_lj + o.e_coul + o.e_excl;
     force[i] = vec4f(o.f, 0.5 * e);
     atom_virial[i] = vec2f(0.5 * o.w, 0.5 * o.erc);
@@ -190,10 +236,9 @@ fn coulomb_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
 @compute @workgroup_size(64)
 fn coulomb_terms(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {
-    let i = linear_id(wid, nwg, lid, WG);
-    if (i >= P.n_atoms) {
+    let g = gather(wid, nwg, lid);
+    if (!g.lead) {
         return;
     }
-    let o = atom_sums(i);
-    atom_terms[i] = 0.5 * vec4f(o.e_lj, o.e_coul, o.e_excl, o.w);
+    atom_terms[g.i] = 0.5 * vec4f(g.s.e_lj, g.s.e_coul, g.s.e_excl, g.s.w);
 }

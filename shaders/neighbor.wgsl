@@ -25,39 +25,81 @@ var<workgroup> wg_max: atomic<u32>;
 fn axis_lo(n: u32) -> i32 { return select(0, -1, n >= 3u); }
 fn axis_hi(n: u32) -> i32 { return select(0, 1, n >= 2u); }
 
+// Threads per atom (as in lj.wgsl): a small system has too few atoms to hide the latency
+// of each thread's ~500 candidate loads, so TPA lanes split an atom's 27 cells. To keep the
+// row order fixed (sums over it reproducible), every lane first counts its matches, the
+// lanes' counts become offsets, and then each lane rescans and writes its part in place.
+override TPA: u32 = 1u;
+
+var<workgroup> lane_count: array<u32, 64>;
+
+// Visits cell number q (0 ≤ q < visited cells) around ci; returns matches, writing them at
+// row slots from `first` on when `write`.
+fn scan_cell(i: u32, pi: vec3f, ci: vec3i, q: u32, first: u32, write: bool) -> u32 {
+    let lo = vec3i(axis_lo(P.cell_dims.x), axis_lo(P.cell_dims.y), axis_lo(P.cell_dims.z));
+    let hi = vec3i(axis_hi(P.cell_dims.x), axis_hi(P.cell_dims.y), axis_hi(P.cell_dims.z));
+    let span = vec3u(hi - lo + vec3i(1));
+    let off = lo + vec3i(vec3u(q % span.x, (q / span.x) % span.y, q / (span.x * span.y)));
+    let dims = vec3i(P.cell_dims.xyz);
+    let c = cell_index(vec3u((ci + off + dims) % dims), P);
+    let start = cell_start[c];
+    let end = start + cell_count[c];
+    var count = 0u;
+    for (var s = start; s < end; s++) {
+        let j = cell_atoms[s];
+        let d = min_image(pi - pos[j].xyz, P);
+        if (j != i && dot(d, d) < P.list_cut2) {
+            let slot = first + count;
+            if (write && slot < P.nbr_capacity) {
+                nbr_list[slot * P.n_atoms + i] = j;
+            }
+            count++;
+        }
+    }
+    return count;
+}
+
 @compute @workgroup_size(64)
 fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
              @builtin(local_invocation_index) lid: u32) {
-    let i = linear_id(wid, nwg, lid, WG);
+    let per_group = WG / TPA;
+    let slot = lid % per_group;
+    let lane = lid / per_group;
+    let i = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let live = i < P.n_atoms;
     if (lid == 0u) {
         atomicStore(&wg_max, 0u);
     }
-    workgroupBarrier();
-    if (i < P.n_atoms) {
-        let pi = pos[i].xyz;
-        let dims = vec3i(P.cell_dims.xyz);
-        let ci = vec3i(cell_coords(pi, P));
-        var count = 0u;
-        for (var dz = axis_lo(P.cell_dims.z); dz <= axis_hi(P.cell_dims.z); dz++) {
-            for (var dy = axis_lo(P.cell_dims.y); dy <= axis_hi(P.cell_dims.y); dy++) {
-                for (var dx = axis_lo(P.cell_dims.x); dx <= axis_hi(P.cell_dims.x); dx++) {
-                    let cc = vec3u((ci + vec3i(dx, dy, dz) + dims) % dims);
-                    let c = cell_index(cc, P);
-                    let start = cell_start[c];
-                    let end = start + cell_count[c];
-                    for (var s = start; s < end; s++) {
-                        let j = cell_atoms[s];
-                        let d = min_image(pi - pos[j].xyz, P);
-                        if (j != i && dot(d, d) < P.list_cut2) {
-                            if (count < P.nbr_capacity) {
-                                nbr_list[count * P.n_atoms + i] = j;
-                            }
-                            count++;
-                        }
-                    }
-                }
-            }
+    var pi = vec3f(0.0);
+    var ci = vec3i(0);
+    var cells = 0u;
+    if (live) {
+        pi = pos[i].xyz;
+        ci = vec3i(cell_coords(pi, P));
+        let span = vec3u(vec3i(axis_hi(P.cell_dims.x), axis_hi(P.cell_dims.y), axis_hi(P.cell_dims.z))
+            - vec3i(axis_lo(P.cell_dims.x), axis_lo(P.cell_dims.y), axis_lo(P.cell_dims.z)) + vec3i(1));
+        cells = span.x * span.y * span.z;
+    }
+    var first = 0u;
+    if (TPA > 1u) {
+        var mine = 0u;
+        for (var q = lane; q < cells; q += TPA) {
+            mine += scan_cell(i, pi, ci, q, 0u, false);
         }
+        lane_count[lid] = mine;
+        workgroupBarrier();
+        for (var t = 0u; t < lane; t++) {
+            first += lane_count[slot + t * per_group];
+        }
+    } else {
+        workgroupBarrier();
+    }
+    var count = first;
+    for (var q = lane; q < cells; q += TPA) {
+        count += scan_cell(i, pi, ci, q, count, true);
+    }
+    // The last lane's end is the row's total.
+    if (live && lane == TPA - 1u) {
         nbr_count[i] = count;
         atomicMax(&wg_max, count);
     }

@@ -153,6 +153,7 @@ struct Buffers {
     atom_cell: wgpu::Buffer,
     atom_rank: wgpu::Buffer,
     cell_atoms: wgpu::Buffer,
+    cell_unsorted: wgpu::Buffer,
     nbr_list: wgpu::Buffer,
     nbr_count: wgpu::Buffer,
     indirect_template: wgpu::Buffer,
@@ -183,6 +184,7 @@ impl Buffers {
             ("atom_cell", &self.atom_cell),
             ("atom_rank", &self.atom_rank),
             ("cell_atoms", &self.cell_atoms),
+            ("cell_unsorted", &self.cell_unsorted),
             ("nbr_list", &self.nbr_list),
             ("nbr_count", &self.nbr_count),
             ("indirect_template", &self.indirect_template),
@@ -353,6 +355,8 @@ impl Simulation {
             })
             .collect();
         let nu = n as u64;
+        // Threads per atom of the neighbor build and the LJ kernel (small systems: several).
+        let tpa = gpu::threads_per_atom_for(n);
         let ncell = grid.n_cells() as u64;
         let c = &ctx;
         let mut st = vec![0u32; status::LEN];
@@ -371,10 +375,13 @@ impl Simulation {
             atom_cell: c.storage("atom_cell", 4 * nu)?,
             atom_rank: c.storage("atom_rank", 4 * nu)?,
             cell_atoms: c.storage("cell_atoms", 4 * nu)?,
+            cell_unsorted: c.storage("cell_unsorted", 4 * nu)?,
             nbr_list: c.storage("nbr_list", 4 * nu * capacity as u64)?,
             nbr_count: c.storage("nbr_count", 4 * nu)?,
-            indirect_template: c
-                .storage_init("indirect_template", &cell_list::indirect_template(n, &grid))?,
+            indirect_template: c.storage_init(
+                "indirect_template",
+                &cell_list::indirect_template(n, &grid, tpa),
+            )?,
             indirect: storage_indirect(c, cell_list::args::WORDS),
             partials: c.storage("partials", 16 * params.n_partials as u64)?,
             observables: c.storage("observables", 16)?,
@@ -391,14 +398,14 @@ impl Simulation {
         };
         let named = bufs.named();
         let cells = CellList::new(c, &named)?;
-        let mut nbr = NeighborKernels::new(c)?;
-        let mut lj = LjForce::new(c, &table)?;
+        let mut nbr = NeighborKernels::new(c, tpa)?;
+        let mut lj = LjForce::new(c, &table, tpa)?;
         let mut ani = match &spec.ani {
             Some(a) => Some(AniForce::new(c, a, &sys.types, units.ani_energy_scale())?),
             None => None,
         };
         let mut coul = match &spec.coulomb {
-            Some(cs) => Some(CoulombForce::new(c, &sys, &table, cs)?),
+            Some(cs) => Some(CoulombForce::new(c, &sys, &table, cs, tpa)?),
             None => None,
         };
         let mut pme = match spec.coulomb.as_ref().map(|c| (&c.method, c.coulomb_k)) {
@@ -905,6 +912,7 @@ impl Simulation {
             &b.atom_cell,
             &b.atom_rank,
             &b.cell_atoms,
+            &b.cell_unsorted,
             &b.nbr_list,
             &b.nbr_count,
             &b.partials,
@@ -945,6 +953,35 @@ impl Simulation {
         self.stats.neighbor_capacity = self.params.nbr_capacity;
         Ok(())
     }
+    pub fn lj_threads_per_atom(&self) -> u32 {
+        self.lj.threads_per_atom()
+    }
+
+    /// Replaces the threads per atom of the neighbor build and the LJ kernel (normally
+    /// chosen from the atom count; tests pin it to check every variant against the
+    /// references) and rebuilds the list with it.
+    pub fn set_threads_per_atom(&mut self, tpa: u32) -> Result<()> {
+        let mut lj = LjForce::new(&self.ctx, &self.table, tpa)?;
+        let mut nbr = NeighborKernels::new(&self.ctx, tpa)?;
+        let template = cell_list::indirect_template(self.params.n_atoms, &self.grid, tpa);
+        self.ctx.queue.write_buffer(
+            &self.bufs.indirect_template,
+            0,
+            bytemuck::cast_slice(&template),
+        );
+        let named = self.bufs.named();
+        lj.bind(&self.ctx, &named)?;
+        nbr.bind(&self.ctx, &named)?;
+        if let Some(c) = self.coul.as_mut() {
+            c.set_threads_per_atom(&self.ctx, tpa)?;
+            c.bind(&self.ctx, &named)?;
+        }
+        drop(named);
+        self.lj = lj;
+        self.nbr = nbr;
+        self.rebuild_and_forces()
+    }
+
     /// Asks for a neighbor rebuild at the next step (e.g. after the host moved atoms).
     pub fn request_rebuild(&self) {
         self.ctx.queue.write_buffer(
@@ -953,6 +990,33 @@ impl Simulation {
             bytemuck::bytes_of(&1u32),
         );
     }
+    /// Profile for `wgmd bench`: seconds per repetition of (forces, cell list, neighbor
+    /// build), each repeated `reps` times in one compute pass (wall time including the wait
+    /// and one readback, so use enough repetitions). Both parts are idempotent; the state is
+    /// left consistent (a fresh list and forces at the current positions).
+    pub fn time_parts(&mut self, reps: u32) -> Result<[f64; 3]> {
+        let reps = reps.max(1);
+        let mut out = [0.0; 3];
+        for (part, slot) in out.iter_mut().enumerate() {
+            let t0 = std::time::Instant::now();
+            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for _ in 0..reps {
+                    match part {
+                        0 => self.encode_forces(&mut pass),
+                        1 => self.cells.encode(&mut pass, self.launch_direct()),
+                        _ => self.nbr.encode_build(&mut pass, self.launch_direct()),
+                    }
+                }
+            }
+            self.submit_and_read(enc)?;
+            *slot = t0.elapsed().as_secs_f64() / reps as f64;
+        }
+        self.rebuild_and_forces()?;
+        Ok(out)
+    }
+
     /// Evaluates the forces `reps` times at the current positions (one compute pass, no
     /// neighbor rebuild) and returns the wall time including the final wait: the force-only
     /// figure of `wgmd bench`.

@@ -470,6 +470,10 @@ fn bench_lj(
     let e1 = sim.advance(steps, true)?.expect("sampled");
     let secs = t0.elapsed().as_secs_f64();
     let after = sim.stats();
+    let [t_force, t_cells, t_list] = sim.time_parts(200)?;
+    let t_build = t_cells + t_list;
+    let per_step = secs / steps.max(1) as f64;
+    let builds = (after.neighbor_builds - before.neighbor_builds) as f64;
     let n = sim.n_atoms() as f64;
     let out = serde_json::json!({
         "adapter": ctx.info.name,
@@ -486,6 +490,17 @@ fn bench_lj(
         "missed_replays": after.missed_replays - before.missed_replays,
         "host_encode_s": after.encode_seconds - before.encode_seconds,
         "host_wait_s": after.wait_seconds - before.wait_seconds,
+        "lj_threads_per_atom": sim.lj_threads_per_atom(),
+        // Where a step's time goes (µs): forces and one rebuild timed alone (200 repetitions
+        // each), rebuilds amortised over the timed steps, the rest (integration, decisions,
+        // barriers) by difference.
+        "us_per_step": per_step * 1e6,
+        "us_forces": t_force * 1e6,
+        "us_per_rebuild": t_build * 1e6,
+        "us_cell_list": t_cells * 1e6,
+        "us_neighbor_build": t_list * 1e6,
+        "us_rebuild_per_step": t_build * 1e6 * builds / steps.max(1) as f64,
+        "us_rest_per_step": (per_step - t_force - t_build * builds / steps.max(1) as f64) * 1e6,
         "energy_per_atom_start": e0.total_energy / n,
         "energy_per_atom_end": e1.total_energy / n,
         "units": "lj",

@@ -135,6 +135,19 @@ fn every_method_matches_reference_on_random_charged_systems() {
                 rel(th.potential_energy, r.total()) < 1e-5,
                 "{method:?} thermo PE"
             );
+            // Every threads-per-atom variant (the default here is 8: small systems).
+            assert_eq!(sim.lj_threads_per_atom(), 8);
+            for tpa in [1, 2] {
+                sim.set_threads_per_atom(tpa).unwrap();
+                sim.poison_and_recompute().unwrap();
+                let (f, _) = sim.forces().unwrap();
+                let t = sim.energy_terms().unwrap();
+                assert!(force_error(&f, &r.forces) < 2e-5, "{method:?} TPA {tpa}");
+                assert!(
+                    rel(t.total(), r.total()) < 1e-5,
+                    "{method:?} TPA {tpa} total"
+                );
+            }
         }
     }
 }

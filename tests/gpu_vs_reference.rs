@@ -72,7 +72,13 @@ fn lj_forces_energy_virial_match_reference_on_random_configs() {
         (301, [7.9, 8.3, 9.1], 2, 3.0, true),
         (77, [5.1, 5.05, 6.0], 1, 2.5, false),
     ];
-    for (k, &(n, l, nt, rc, shift)) in cases.iter().enumerate() {
+    // Every threads-per-atom variant of the kernel on every case (the atom count picks one
+    // in real runs; all must agree with the reference).
+    let runs = cases
+        .iter()
+        .enumerate()
+        .flat_map(|(k, c)| [1u32, 2, 4, 8].map(|t| (k, *c, t)));
+    for (k, (n, l, nt, rc, shift), tpa) in runs {
         // Closest approach 0.95σ, as in a thermal LJ liquid (g(r) ≈ 0 below it). Random packing
         // closer than that makes pair forces ~100 ε/σ that cancel in the net force, and the
         // f32 error relative to the net force grows with that cancellation, not with a bug.
@@ -85,13 +91,14 @@ fn lj_forces_energy_virial_match_reference_on_random_configs() {
             Method::VelocityVerlet,
         );
         let mut sim = Simulation::new(ctx.clone(), spec.clone()).unwrap();
+        sim.set_threads_per_atom(tpa).unwrap();
         sim.poison_and_recompute().unwrap();
         let (f_gpu, e_gpu) = sim.forces().unwrap();
         let table = LjTable::new(&spec.lj).unwrap();
         let r = lj::reference(&sys, &table);
         let (err, worst) = force_errors(&f_gpu, &r.forces);
         let e_sum: f64 = e_gpu.iter().sum();
-        eprintln!("case {k}: n={n} force rel err {err:.2e} (worst atom {worst:.2e}), energy {e_sum} vs {}", r.energy);
+        eprintln!("case {k}: n={n} threads/atom {tpa} force rel err {err:.2e} (worst atom {worst:.2e}), energy {e_sum} vs {}", r.energy);
         assert!(err < 1e-5, "case {k}: force relative error {err:.3e}");
         assert!(
             worst < 5e-5,
@@ -190,9 +197,21 @@ fn neighbor_list_equals_brute_force() {
             ),
         )
         .unwrap();
-        sim.poison_and_recompute().unwrap();
-        eprintln!("case {k}: n={n} cells {:?}", sim.grid().dims);
-        check_neighbors(&sim, &sys, rc + skin, &format!("case {k}"));
+        // Every threads-per-atom variant of the build (the atom count picks one in real runs).
+        for tpa in [1u32, 2, 8] {
+            sim.set_threads_per_atom(tpa).unwrap();
+            sim.poison_and_recompute().unwrap();
+            eprintln!(
+                "case {k}: n={n} cells {:?} threads/atom {tpa}",
+                sim.grid().dims
+            );
+            check_neighbors(
+                &sim,
+                &sys,
+                rc + skin,
+                &format!("case {k}, {tpa} threads/atom"),
+            );
+        }
     }
 }
 

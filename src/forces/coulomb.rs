@@ -645,6 +645,9 @@ pub struct CoulombForce {
     kvecs: Vec<[f64; 4]>,
     binds: Option<[Option<wgpu::BindGroup>; 4]>,
     n_atoms: u32,
+    method_code: u32,
+    /// Threads sharing one atom's neighbor row (the shader's `TPA`).
+    threads_per_atom: u32,
 }
 
 impl CoulombForce {
@@ -653,6 +656,7 @@ impl CoulombForce {
         sys: &System,
         lj: &LjTable,
         spec: &CoulombSpec,
+        threads_per_atom: u32,
     ) -> Result<CoulombForce> {
         let n = sys.len();
         let rs = RealSpace::new(spec);
@@ -685,10 +689,7 @@ impl CoulombForce {
             rc: spec.cutoff as f32,
             _pad: 0,
         };
-        let module = ShaderModule::new(ctx, "coulomb")?;
-        let method = [("METHOD", rs.code as f64)];
-        let real = Kernel::new(ctx, &module, "coulomb_force", &method)?;
-        let terms = Kernel::new(ctx, &module, "coulomb_terms", &method)?;
+        let (real, terms) = Self::real_kernels(ctx, rs.code, threads_per_atom)?;
         let (sk, recip) = if kvecs.is_empty() {
             (None, None)
         } else {
@@ -717,7 +718,37 @@ impl CoulombForce {
             kvecs,
             binds: None,
             n_atoms: n as u32,
+            method_code: rs.code,
+            threads_per_atom,
         })
+    }
+
+    fn real_kernels(ctx: &GpuContext, code: u32, tpa: u32) -> Result<(Kernel, Kernel)> {
+        if ![1, 2, 4, 8, 16, 32, 64].contains(&tpa) {
+            bail!("Coulomb threads per atom must be a power of two from 1 to 64, not {tpa}");
+        }
+        let module = ShaderModule::new(ctx, "coulomb")?;
+        let o = [("METHOD", code as f64), ("TPA", tpa as f64)];
+        Ok((
+            Kernel::new(ctx, &module, "coulomb_force", &o)?,
+            Kernel::new(ctx, &module, "coulomb_terms", &o)?,
+        ))
+    }
+
+    /// Switches the real-space kernels to `tpa` threads per atom; rebind afterwards.
+    pub fn set_threads_per_atom(&mut self, ctx: &GpuContext, tpa: u32) -> Result<()> {
+        (self.real, self.terms) = Self::real_kernels(ctx, self.method_code, tpa)?;
+        self.threads_per_atom = tpa;
+        self.binds = None;
+        Ok(())
+    }
+
+    pub fn threads_per_atom(&self) -> u32 {
+        self.threads_per_atom
+    }
+
+    fn real_groups(&self) -> u32 {
+        gpu::groups_for(self.n_atoms, gpu::WG / self.threads_per_atom)
     }
 
     /// Own buffers by the names the shaders use (the engine adds "charge" to its list too).
@@ -758,8 +789,7 @@ impl CoulombForce {
             .binds
             .as_ref()
             .expect("CoulombForce::bind before encode");
-        let groups = gpu::groups_for(self.n_atoms, gpu::WG);
-        gpu::dispatch(pass, &self.real, b[0].as_ref().unwrap(), groups);
+        gpu::dispatch(pass, &self.real, b[0].as_ref().unwrap(), self.real_groups());
         self.encode_reciprocal(pass);
     }
 
@@ -782,8 +812,12 @@ impl CoulombForce {
             .binds
             .as_ref()
             .expect("CoulombForce::bind before encode");
-        let groups = gpu::groups_for(self.n_atoms, gpu::WG);
-        gpu::dispatch(pass, &self.terms, b[1].as_ref().unwrap(), groups);
+        gpu::dispatch(
+            pass,
+            &self.terms,
+            b[1].as_ref().unwrap(),
+            self.real_groups(),
+        );
         if let Some(sk) = &self.sk {
             gpu::dispatch(pass, sk, b[2].as_ref().unwrap(), self.kvecs.len() as u32);
         }

@@ -242,19 +242,32 @@ pub fn reference(sys: &System, table: &LjTable) -> LjReference {
 /// GPU driver: one kernel, bound once to the simulation's buffers.
 pub struct LjForce {
     kernel: Kernel,
+    /// Threads sharing one atom's neighbor row (the shader's `TPA`).
+    threads_per_atom: u32,
     pub table_buf: wgpu::Buffer,
     rc_buf: wgpu::Buffer,
     bind: Option<wgpu::BindGroup>,
 }
 
 impl LjForce {
-    pub fn new(ctx: &GpuContext, table: &LjTable) -> Result<LjForce> {
+    pub fn new(ctx: &GpuContext, table: &LjTable, threads_per_atom: u32) -> Result<LjForce> {
+        if ![1, 2, 4, 8, 16, 32, 64].contains(&threads_per_atom) {
+            bail!(
+                "LJ threads per atom must be a power of two from 1 to 64, not {threads_per_atom}"
+            );
+        }
         let module = ShaderModule::new(ctx, "lj")?;
-        let kernel = Kernel::new(ctx, &module, "lj_force", &[])?;
+        let kernel = Kernel::new(
+            ctx,
+            &module,
+            "lj_force",
+            &[("TPA", threads_per_atom as f64)],
+        )?;
         let table_buf = ctx.storage_init("lj_pairs", &table.gpu_data())?;
         let rc_buf = ctx.storage_init("lj_rc", &table.cutoff_jump())?;
         Ok(LjForce {
             kernel,
+            threads_per_atom,
             table_buf,
             rc_buf,
             bind: None,
@@ -270,9 +283,19 @@ impl LjForce {
         Ok(())
     }
 
+    pub fn threads_per_atom(&self) -> u32 {
+        self.threads_per_atom
+    }
+
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, n_atoms: u32) {
         let bg = self.bind.as_ref().expect("LjForce::bind before encode");
-        gpu::dispatch(pass, &self.kernel, bg, gpu::groups_for(n_atoms, gpu::WG));
+        let atoms_per_group = gpu::WG / self.threads_per_atom;
+        gpu::dispatch(
+            pass,
+            &self.kernel,
+            bg,
+            gpu::groups_for(n_atoms, atoms_per_group),
+        );
     }
 }
 

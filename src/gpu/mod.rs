@@ -362,6 +362,22 @@ pub fn grid(groups: u32) -> [u32; 3] {
     }
 }
 
+/// Threads sharing one atom in the per-atom loops of the neighbor build and the LJ kernel:
+/// enough threads in flight to fill a large GPU (~2^18; an H100/H200 holds ~270k resident
+/// threads), at most 8 so each thread keeps work to overlap. Small systems otherwise leave
+/// the GPU idle, latency-bound on each thread's chain of dependent loads.
+pub fn threads_per_atom_for(n_atoms: u32) -> u32 {
+    let want = (1u32 << 18) / n_atoms.max(1);
+    if want >= 8 {
+        8
+    } else if want >= 2 {
+        // Largest power of two not above `want`.
+        1 << (31 - want.leading_zeros())
+    } else {
+        1
+    }
+}
+
 pub fn groups_for(items: u32, wg: u32) -> u32 {
     items.div_ceil(wg).max(1)
 }

@@ -52,7 +52,9 @@ pub mod args {
     pub const CELLS: u64 = 12;
     pub const BLOCKS: u64 = 24;
     pub const ONE: u64 = 36;
-    pub const WORDS: usize = 12;
+    /// The neighbor build: atoms × threads per atom.
+    pub const BUILD: u64 = 48;
+    pub const WORDS: usize = 15;
 }
 
 pub struct CellList {
@@ -60,12 +62,13 @@ pub struct CellList {
     binds: Vec<wgpu::BindGroup>,
 }
 
-const ENTRIES: [&str; 6] = [
+const ENTRIES: [&str; 7] = [
     "cell_clear",
     "cell_count_atoms",
     "scan_blocks",
     "scan_top",
     "cell_scatter",
+    "cell_order",
     "cell_finish",
 ];
 
@@ -84,11 +87,12 @@ impl CellList {
     }
 
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, launch: Launch<'_>) {
-        let plan: [(u64, fn(u32, u32, u32) -> u32); 6] = [
+        let plan: [(u64, fn(u32, u32, u32) -> u32); 7] = [
             (args::CELLS, |_, c, _| c.div_ceil(WG)),
             (args::ATOMS, |a, _, _| a.div_ceil(WG)),
             (args::BLOCKS, |_, _, b| b),
             (args::ONE, |_, _, _| 1),
+            (args::ATOMS, |a, _, _| a.div_ceil(WG)),
             (args::ATOMS, |a, _, _| a.div_ceil(WG)),
             (args::CELLS, |_, c, _| c.div_ceil(WG)),
         ];
@@ -106,13 +110,14 @@ impl CellList {
 }
 
 /// Host-computed indirect arguments for a rebuild (the `decide` kernel copies or zeroes them).
-pub fn indirect_template(n_atoms: u32, grid: &CellGrid) -> Vec<u32> {
+pub fn indirect_template(n_atoms: u32, grid: &CellGrid, build_threads_per_atom: u32) -> Vec<u32> {
     let mut v = Vec::with_capacity(args::WORDS);
     for g in [
         n_atoms.div_ceil(WG),
         grid.n_cells().div_ceil(WG),
         grid.n_blocks(),
         1,
+        n_atoms.div_ceil(WG / build_threads_per_atom),
     ] {
         v.extend_from_slice(&gpu::grid(g.max(1)));
     }

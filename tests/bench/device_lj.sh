@@ -46,6 +46,11 @@ for n in sorted(w):
         r = w[n]
         k1 = e.get(n, {}).get("steps_per_s", float("nan"))
         print(f"{n:>9} {r['steps_per_s']:>13.0f} {r.get('check_every', 1):>3} {r['neighbor_builds']:>6} {r.get('missed_replays', 0):>7} {r.get('host_encode_s', 0):>8.3f} {r.get('host_wait_s', 0):>7.3f} {k1:>12.0f} {o[n]['steps_per_s']:>15.0f} {r['steps_per_s']/o[n]['steps_per_s']:>6.2f}")
+print("profile (µs): atoms, per step, forces, per rebuild (cell list + build), rebuilds per step, rest")
+for n in sorted(w):
+    r = w[n]
+    if "us_forces" in r:
+        print(f"{n:>9} {r['us_per_step']:>8.1f} {r['us_forces']:>8.1f} {r['us_per_rebuild']:>9.1f} ({r.get('us_cell_list', 0):.1f} + {r.get('us_neighbor_build', 0):.1f}) {r['us_rebuild_per_step']:>8.1f} {r['us_rest_per_step']:>8.1f}  tpa={r['lj_threads_per_atom']}")
 PY
     ;;
 *)
