@@ -337,7 +337,10 @@ pub fn validate(spec: &CoulombSpec, sys: &System) -> Result<()> {
     }
     match &spec.method {
         CoulombMethod::ReactionField { epsilon_rf } => {
-            if !(*epsilon_rf >= 1.0) {
+            // Written so that NaN is rejected too.
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+            let bad = !(*epsilon_rf >= 1.0);
+            if bad {
                 bail!(
                     "forces.coulomb.epsilon_rf is {epsilon_rf}; it must be >= 1 (inf = conducting)"
                 );
@@ -475,6 +478,7 @@ pub fn ewald_kvectors(
 
 /// Float64 Ewald reciprocal sum by direct k-summation: (energy, forces, virial tensor
 /// xx, yy, zz, xy, xz, yz).
+#[allow(clippy::needless_range_loop)]
 pub fn ewald_reciprocal(
     pos: &[[f64; 3]],
     q: &[f64],
@@ -526,6 +530,7 @@ fn min_image(a: &[f64; 3], b: &[f64; 3], l: &[f64; 3]) -> [f64; 3] {
 /// The float64 reference of LJ + Coulomb: all pairs, minimum image (needs every cutoff ≤ L/2),
 /// excluded pairs skipped, then the method's self, exclusion, background and (Ewald)
 /// reciprocal terms. PME's reciprocal part is left at zero here (it is the pme module's).
+#[allow(clippy::needless_range_loop)] // index loops mirror the formulas (i, j, component)
 pub fn reference(sys: &System, lj: &LjTable, spec: &CoulombSpec) -> CoulombTerms {
     let n = sys.len();
     let l = sys.box_lengths;
