@@ -139,6 +139,7 @@ pub fn bench_coulomb(
     steps: u64,
     warmup: u64,
     method: &str,
+    skin: f64,
     json: bool,
 ) -> Result<()> {
     let mut n = (atoms as f64).cbrt().round() as usize;
@@ -147,7 +148,8 @@ pub fn bench_coulomb(
         bail!("--atoms {atoms} is too small: the rock-salt box needs at least 4^3 = 64 ions");
     }
     let ctx = GpuContext::new(gpu)?;
-    let spec = nacl_bench_spec(n, method, 2026)?;
+    let mut spec = nacl_bench_spec(n, method, 2026)?;
+    spec.skin = skin;
     let describe = spec.coulomb.as_ref().unwrap().describe();
     eprintln!("wgmd: {} ions, {describe}", n * n * n);
     let t_setup = Instant::now();
@@ -171,6 +173,8 @@ pub fn bench_coulomb(
         "ns_per_day": sps * 2.0e-6 * 86400.0,
         "coulomb": describe,
         "setup_s": setup,
+        "skin": skin,
+        "threads_per_atom": sim.lj_threads_per_atom(),
         "precision": "f32",
         "neighbor_builds": sim.stats().neighbor_builds,
         "temperature_start": e0.temperature,

@@ -131,6 +131,9 @@ enum BenchKind {
         /// Reciprocal-space method: pme or ewald.
         #[arg(long, default_value = "pme")]
         method: String,
+        /// Verlet skin in Å (list cutoff 10 Å + skin).
+        #[arg(long, default_value_t = 1.0)]
+        skin: f64,
         #[arg(long)]
         json: bool,
     },
@@ -229,9 +232,10 @@ fn real_main() -> Result<()> {
                     steps,
                     warmup,
                     method,
+                    skin,
                     json,
                 },
-        }) => eval_cli::bench_coulomb(&gpu, atoms, steps, warmup, &method, json),
+        }) => eval_cli::bench_coulomb(&gpu, atoms, steps, warmup, &method, skin, json),
         Some(Command::Eval {
             config: Some(config),
             potential,
