@@ -1,14 +1,16 @@
 // Smooth particle-mesh Ewald, reciprocal part (Essmann et al. 1995). Driver and float64 twin:
 // `forces::pme`. One step is eight dispatches:
-//   pme_spread    per atom: order^3 B-spline weights added to the grid as 64-bit fixed point
-//                 (two u32 atomics: low word with carry, high word) - no float atomics;
-//   pme_fft_first z-axis forward FFT reading the fixed-point grid;
-//   fft_forward   y axis (fft.wgsl);
+//   pme_spread    per atom: order^3 B-spline weights added to the fixed-point grid `grid_fx`
+//                 (64-bit, two u32 atomics: low word with carry, high word) - no float atomics;
+//   pme_fft_first z-axis forward FFT of the real charge grid (clearing it for the next step);
+//                 only kz <= Kz/2 is kept (the rest is the complex conjugate), so the complex
+//                 grid `grid` holds Kx * Ky * (Kz/2 + 1) values;
+//   fft_forward   y axis of the half spectrum (fft.wgsl);
 //   pme_convolve  x-axis forward FFT, multiply by the influence function, energy and virial
 //                 partial sums per workgroup, x-axis inverse FFT - all in workgroup memory;
 //   fft_inverse   y axis;
-//   pme_fft_last  z-axis inverse FFT, writes the real potential grid `phi` and clears the grid
-//                 for the next step's spreading;
+//   pme_fft_last  z-axis inverse FFT of the Hermitian-completed lines, writes the real
+//                 potential grid `phi`;
 //   pme_reduce    one workgroup sums the partials into `result`;
 //   pme_interp    per atom: force, energy share and virial share ADDED to force / atom_virial.
 //
@@ -24,7 +26,7 @@ struct PmeUniform {
     scale: vec4f,  // K_a / L_a; w = 1 / n_atoms
     coef: vec4f,   // x = k / (pi V), y = pi^2 / alpha^2, z = -k pi / (V alpha^2), w unused
     n_partials: u32,
-    _p0: u32,
+    nzh: u32,      // Kz / 2 + 1: z extent of the half spectrum
     _p1: u32,
     _p2: u32,
 }
@@ -41,8 +43,10 @@ struct PmeUniform {
 @group(0) @binding(10) var<storage, read_write> result: array<f32>;
 // Per axis (x then y then z): (m / L, exp(-pi^2 (m/L)^2 / alpha^2) |b(m)|^2) for grid index i.
 @group(0) @binding(11) var<storage, read> infl: array<vec2f>;
-// The same buffer as `grid`, seen as fixed-point words (low, high) during spreading.
+// The fixed-point charge grid (low, high word per point), Kx * Ky * Kz points: atomics while
+// spreading, plain words when the first FFT pass reads and clears it.
 @group(0) @binding(12) var<storage, read_write> grid_fx: array<atomic<u32>>;
+@group(0) @binding(13) var<storage, read_write> grid_fx_words: array<vec2u>;
 
 override ORDER: u32 = 5u;
 const PME_WG: u32 = 64u;
@@ -146,7 +150,7 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     }
 }
 
-// z-axis forward transform of the fixed-point charge grid.
+// z-axis forward transform of the fixed-point charge grid (A describes full-length z lines).
 @compute @workgroup_size(128)
 fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {
@@ -154,20 +158,28 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
     if (l0 >= A.n_lines) {
         return;
     }
-    let count = A.batch * A.n;
-    for (var e = lid; e < count; e += FFT_WG) {
-        let bp = tile_line_pos(e);
-        let l = l0 + bp.x;
+    let n = A.n;
+    for (var e = lid; e < A.batch * n; e += FFT_WG) {
+        let l = l0 + e / n;
         var v = vec2f(0.0);
         if (l < A.n_lines) {
-            let w = grid[global_index(l, bp.y)];
+            let g = l * n + e % n;
+            let w = grid_fx_words[g];
+            grid_fx_words[g] = vec2u(0u);
             v = vec2f(f32(bitcast<i32>(w.y)) + f32(w.x) * FX_LO, 0.0);
         }
-        sh[bp.x * A.n + bp.y] = v;
+        sh[e] = v;
     }
     workgroupBarrier();
     let r = fft_tile(0u, lid, false);
-    store_tile(l0, lid, r);
+    let h = P.nzh;
+    for (var e = lid; e < A.batch * h; e += FFT_WG) {
+        let b = e / h;
+        let l = l0 + b;
+        if (l < A.n_lines) {
+            store_value(l * h + e % h, sh[r + b * n + e % h]);
+        }
+    }
 }
 
 // x-axis forward FFT, influence function, energy/virial partial sums, x-axis inverse FFT.
@@ -185,16 +197,16 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     var acc0 = vec4f(0.0);
     var acc1 = vec4f(0.0);
     let count = A.batch * A.n;
-    let nyz = P.dims.y * P.dims.z;
+    let h = P.nzh;
     for (var e = lid; e < count; e += FFT_WG) {
         let l = l0 + e / A.n;
         if (l >= A.n_lines) {
             continue;
         }
         let g = global_index(l, e % A.n);
-        let kx = g / nyz;
-        let ky = (g / P.dims.z) % P.dims.y;
-        let kz = g % P.dims.z;
+        let kx = g / (P.dims.y * h);
+        let ky = (g / h) % P.dims.y;
+        let kz = g % h;
         let v = sh[s + e];
         if (g == 0u) {
             // m = 0: tin-foil, no term; S(0) is the net charge (background term).
@@ -208,7 +220,12 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
         let mv = vec3f(tx.x, ty.x, tz.x);
         let m2 = dot(mv, mv);
         let theta = P.coef.x * (tx.y * ty.y * tz.y) / m2;
-        let em = 0.5 * theta * dot(v, v);
+        // Each kz in (0, Kz/2) stands for itself and its conjugate partner Kz - kz.
+        var weight = 2.0;
+        if (kz == 0u || 2u * kz == P.dims.z) {
+            weight = 1.0;
+        }
+        let em = 0.5 * weight * theta * dot(v, v);
         // Essmann eq. (2.48): Pi_ab = sum E(m) [delta_ab - 2 (1 + pi^2 m^2 / alpha^2) m_a m_b / m^2].
         let c = em * 2.0 * (1.0 + P.coef.y * m2) / m2;
         acc0 += vec4f(em, em - c * mv.x * mv.x, em - c * mv.y * mv.y, em - c * mv.z * mv.z);
@@ -238,7 +255,8 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     }
 }
 
-// z-axis inverse transform: keeps the real potential, clears the grid for the next spread.
+// z-axis inverse transform of lines completed by Hermitian symmetry (X[Kz - k] = conj X[k]);
+// keeps the real potential.
 @compute @workgroup_size(128)
 fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) lid: u32) {
@@ -246,17 +264,28 @@ fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     if (l0 >= A.n_lines) {
         return;
     }
-    load_tile(l0, lid);
+    let n = A.n;
+    let h = P.nzh;
+    for (var e = lid; e < A.batch * n; e += FFT_WG) {
+        let l = l0 + e / n;
+        let i = e % n;
+        var v = vec2f(0.0);
+        if (l < A.n_lines) {
+            if (i < h) {
+                v = load_value(l * h + i);
+            } else {
+                let c = load_value(l * h + n - i);
+                v = vec2f(c.x, -c.y);
+            }
+        }
+        sh[e] = v;
+    }
     workgroupBarrier();
     let r = fft_tile(0u, lid, true);
-    let count = A.batch * A.n;
-    for (var e = lid; e < count; e += FFT_WG) {
-        let bp = tile_line_pos(e);
-        let l = l0 + bp.x;
+    for (var e = lid; e < A.batch * n; e += FFT_WG) {
+        let l = l0 + e / n;
         if (l < A.n_lines) {
-            let g = global_index(l, bp.y);
-            phi[g] = sh[r + bp.x * A.n + bp.y].x;
-            grid[g] = vec2u(0u);
+            phi[l * n + e % n] = sh[r + e].x;
         }
     }
 }

@@ -146,7 +146,7 @@ fn gpu_pme_matches_reference() {
             l,
             p: PmeParams {
                 alpha: 0.3,
-                grid: [20, 18, 25],
+                grid: [20, 25, 18],
                 order: 4,
             },
             neutral: true,
@@ -166,7 +166,7 @@ fn gpu_pme_matches_reference() {
             l: [10.0, 10.0, 10.0],
             p: PmeParams {
                 alpha: 0.5,
-                grid: [16, 14, 15],
+                grid: [15, 14, 16],
                 order: 5,
             },
             neutral: false,

@@ -10,14 +10,17 @@
 //!
 //! ## GPU work per step, and its floor
 //! Eight dispatches: spread (one thread per atom, order³ fixed-point atomic pairs), z-forward
-//! FFT reading the fixed-point grid, y-forward, x-forward+influence+x-inverse fused in
-//! workgroup memory (with energy/virial partial sums), y-inverse, z-inverse writing the real
-//! potential and clearing the grid, a one-workgroup reduction, and interpolation (one thread
-//! per atom, order³ reads of `phi`). Grid traffic per step for K³ points: 8 B read + 8 B
-//! written by each of the five FFT passes, + 4 B of `phi` written and read and the 8 B
-//! clearing write ≈ 96 B/point — 51 MB for 81³ (≈ 17 µs at 3 TB/s), 3.3 GB for 324³
-//! (≈ 1.1 ms). Atom traffic: order³ = 125 (order 5) atomic pairs and 125 reads per atom.
-//! At ~3.3 µs per dispatch, the eight dispatches cost ~26 µs of fixed overhead per step.
+//! FFT of the real grid (which it also clears) keeping only kz ≤ Kz/2, y-forward on that half
+//! spectrum, x-forward+influence+x-inverse fused in workgroup memory (with energy/virial
+//! partial sums), y-inverse, z-inverse of the Hermitian-completed lines writing the real
+//! potential, a one-workgroup reduction, and interpolation (one thread per atom, order³ reads
+//! of `phi`). Grid traffic per step per point of the K³ grid: 8 B read + 8 B cleared
+//! (fixed point) + 4 B written (half spectrum) by the first pass, 8 B by each of the three
+//! middle passes (half spectrum read + written), 4 B read + 4 B of `phi` written by the last
+//! ≈ 52 B/point, plus the spread's atomics and the interpolation's reads — 28 MB for 81³
+//! (≈ 10 µs at 3 TB/s), 1.8 GB for 324³ (≈ 0.6 ms). Atom work: order³ = 125 (order 5)
+//! atomic pairs and 125 reads per atom. At ~3.3 µs per dispatch, the eight dispatches cost
+//! ~26 µs of fixed overhead per step.
 //!
 //! ## Fixed point
 //! Charge spreading adds q·w to a 64-bit two's-complement value with 32 fractional bits
@@ -338,7 +341,8 @@ pub struct PmeUniform {
     pub scale: [f32; 4],
     pub coef: [f32; 4],
     pub n_partials: u32,
-    pub _pad: [u32; 3],
+    pub nzh: u32,
+    pub _pad: [u32; 2],
 }
 
 /// GPU smooth PME: eight dispatches per step, bound once to the simulation's buffers.
@@ -358,6 +362,7 @@ pub struct PmeForce {
     uniform: wgpu::Buffer,
     axis_uniforms: Vec<wgpu::Buffer>,
     twiddle: wgpu::Buffer,
+    fixed: wgpu::Buffer,
     grid: wgpu::Buffer,
     phi: wgpu::Buffer,
     partials: wgpu::Buffer,
@@ -389,7 +394,15 @@ impl PmeForce {
         if n_atoms == 0 {
             bail!("PME needs at least one atom");
         }
-        let axes = fft::axes(p.grid)?;
+        // x and y transforms run on the half spectrum (kz ≤ Kz/2), z on full lines.
+        let [kx, ky, kz] = p.grid;
+        let nzh = kz / 2 + 1;
+        let half = [kx, ky, nzh];
+        let axes = [
+            fft::axis(half, 0)?,
+            fft::axis(half, 1)?,
+            fft::axis(p.grid, 2)?,
+        ];
         let module = fft::shader_module(ctx, "pme")?;
         let ov = [("ORDER", p.order as f64)];
         let k = |name: &str| Kernel::new(ctx, &module, name, &ov);
@@ -420,9 +433,11 @@ impl PmeForce {
                 0.0,
             ],
             n_partials,
-            _pad: [0; 3],
+            nzh,
+            _pad: [0; 2],
         };
         let n_grid: u64 = p.grid.iter().map(|&n| n as u64).product();
+        let n_half = kx as u64 * ky as u64 * nzh as u64;
         let infl: Vec<[f32; 2]> = influence_tables(box_l, p)
             .iter()
             .map(|t| [t[0] as f32, t[1] as f32])
@@ -442,8 +457,9 @@ impl PmeForce {
             uniform: ctx.uniform("pme", &u),
             axis_uniforms: axes.iter().map(|a| ctx.uniform("fft_axis", a)).collect(),
             twiddle: ctx.storage_init("twiddle", &fft::twiddles(p.grid))?,
-            // Zeroed at creation; pme_fft_last clears it again after every use.
-            grid: ctx.storage("pme_grid", n_grid * 8)?,
+            // Zeroed at creation; pme_fft_first clears it again after every use.
+            fixed: ctx.storage("pme_fixed", n_grid * 8)?,
+            grid: ctx.storage("pme_grid", n_half * 8)?,
             phi: ctx.storage("pme_phi", n_grid * 4)?,
             partials: ctx.storage("pme_partials", n_partials as u64 * 32)?,
             result: ctx.storage("pme_result", 32)?,
@@ -508,7 +524,8 @@ impl PmeForce {
         vec![
             ("A", &self.axis_uniforms[axis]),
             ("grid", &self.grid),
-            ("grid_fx", &self.grid),
+            ("grid_fx", &self.fixed),
+            ("grid_fx_words", &self.fixed),
             ("twiddle", &self.twiddle),
             ("P", &self.uniform),
             ("pos", ext[0]),
@@ -558,10 +575,10 @@ impl PmeForce {
         self.params
     }
 
-    /// Bytes of grid storage: the complex/fixed-point grid (8 B per point) and the potential
-    /// grid (4 B per point).
+    /// Bytes of grid storage: the fixed-point charge grid (8 B per point), the half spectrum
+    /// (8 B per point of Kx·Ky·(Kz/2+1)) and the potential grid (4 B per point).
     pub fn grid_bytes(&self) -> u64 {
-        self.grid.size() + self.phi.size()
+        self.fixed.size() + self.grid.size() + self.phi.size()
     }
 }
 
