@@ -1,6 +1,6 @@
 // Smooth particle-mesh Ewald, reciprocal part (Essmann et al. 1995). Driver and float64 twin:
 // `forces::pme`. One step is eight dispatches:
-//   pme_spread    per atom: order^3 B-spline weights added to the fixed-point grid `grid_fx`
+//   pme_spread    per (atom, jx, jy): order B-spline weights along z added to the fixed-point grid `grid_fx`
 //                 (64-bit, two u32 atomics: low word with carry, high word) - no float atomics;
 //   pme_fft_first z-axis forward FFT of the real charge grid (clearing it for the next step);
 //                 only kz <= Kz/2 is kept (the rest is the complex conjugate), so the complex
@@ -117,10 +117,14 @@ fn add_fixed(g: u32, c: f32) {
     }
 }
 
+// One thread per (atom, jx, jy): ORDER z-points each. The low-word atomic's result decides
+// the carry, so each addition waits for a round trip to memory; ORDER^2 threads per atom give
+// the GPU enough independent work to hide that latency.
 @compute @workgroup_size(64)
 fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
-    let i = atom_id(wid, nwg, lid);
+    let t = atom_id(wid, nwg, lid);
+    let i = t / (ORDER * ORDER);
     if (i >= P.dims.w) {
         return;
     }
@@ -128,25 +132,21 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     if (q == 0.0) {
         return;
     }
+    let jx = (t / ORDER) % ORDER;
+    let jy = t % ORDER;
     let x = pos[i].xyz;
     let u = x * P.scale.xyz;
-    let t = u - floor(u);
+    let f = u - floor(u);
     let o = grid_origin(x);
-    let sx = bspline(t.x);
-    let sy = bspline(t.y);
-    let sz = bspline(t.z);
-    for (var jx = 0u; jx < ORDER; jx++) {
-        let ix = (o.x + jx) % P.dims.x;
-        let qx = q * sx.w[jx];
-        for (var jy = 0u; jy < ORDER; jy++) {
-            let iy = (o.y + jy) % P.dims.y;
-            let qxy = qx * sy.w[jy];
-            let row = (ix * P.dims.y + iy) * P.dims.z;
-            for (var jz = 0u; jz < ORDER; jz++) {
-                let iz = (o.z + jz) % P.dims.z;
-                add_fixed(row + iz, qxy * sz.w[jz]);
-            }
-        }
+    let sx = bspline(f.x);
+    let sy = bspline(f.y);
+    let sz = bspline(f.z);
+    let ix = (o.x + jx) % P.dims.x;
+    let iy = (o.y + jy) % P.dims.y;
+    let qxy = q * sx.w[jx] * sy.w[jy];
+    let row = (ix * P.dims.y + iy) * P.dims.z;
+    for (var jz = 0u; jz < ORDER; jz++) {
+        add_fixed(row + (o.z + jz) % P.dims.z, qxy * sz.w[jz]);
     }
 }
 

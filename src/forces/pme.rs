@@ -9,7 +9,8 @@
 //! Orthorhombic boxes only; the box is fixed at construction (no barostat yet).
 //!
 //! ## GPU work per step, and its floor
-//! Eight dispatches: spread (one thread per atom, order³ fixed-point atomic pairs), z-forward
+//! Eight dispatches: spread (order² threads per atom, each adding order fixed-point values
+//! along z with atomic pairs), z-forward
 //! FFT of the real grid (which it also clears) keeping only kz ≤ Kz/2, y-forward on that half
 //! spectrum, x-forward+influence+x-inverse fused in workgroup memory (with energy/virial
 //! partial sums), y-inverse, z-inverse of the Hermitian-completed lines writing the real
@@ -394,6 +395,13 @@ impl PmeForce {
         if n_atoms == 0 {
             bail!("PME needs at least one atom");
         }
+        if n_atoms as u64 * (p.order * p.order) as u64 > u32::MAX as u64 {
+            bail!(
+                "{n_atoms} atoms are too many for PME spreading at order {} (at most {})",
+                p.order,
+                u32::MAX / (p.order * p.order)
+            );
+        }
         // x and y transforms run on the half spectrum (kz ≤ Kz/2), z on full lines.
         let [kx, ky, kz] = p.grid;
         let nzh = kz / 2 + 1;
@@ -551,7 +559,13 @@ impl PmeForce {
             fft::groups(&self.axes[1]),
             fft::groups(&self.axes[2]),
         ];
-        gpu::dispatch(pass, &self.spread, &b[0], atoms);
+        let o = self.params.order;
+        gpu::dispatch(
+            pass,
+            &self.spread,
+            &b[0],
+            gpu::groups_for(self.n_atoms * o * o, gpu::WG),
+        );
         gpu::dispatch(pass, &self.first, &b[1], gz);
         gpu::dispatch(pass, &self.fwd, &b[2], gy);
         gpu::dispatch(pass, &self.convolve, &b[3], gx);
