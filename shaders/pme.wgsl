@@ -120,6 +120,17 @@ fn add_fixed(g: u32, c: f32) {
 // One thread per (atom, jx, jy): ORDER z-points each. The low-word atomic's result decides
 // the carry, so each addition waits for a round trip to memory; ORDER^2 threads per atom give
 // the GPU enough independent work to hide that latency.
+// Value of a 64-bit fixed-point word pair. Negative values are negated in integer arithmetic
+// first: hi + lo 2^-32 with hi = -1 would cancel and lose the digits of small values.
+fn fixed_to_f32(w: vec2u) -> f32 {
+    if ((w.y & 0x80000000u) == 0u) {
+        return f32(w.y) + f32(w.x) * FX_LO;
+    }
+    let lo = ~w.x + 1u;
+    let hi = ~w.y + select(0u, 1u, lo == 0u);
+    return -(f32(hi) + f32(lo) * FX_LO);
+}
+
 @compute @workgroup_size(64)
 fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
@@ -166,7 +177,7 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
             let g = l * n + e % n;
             let w = grid_fx_words[g];
             grid_fx_words[g] = vec2u(0u);
-            v = vec2f(f32(bitcast<i32>(w.y)) + f32(w.x) * FX_LO, 0.0);
+            v = vec2f(fixed_to_f32(w), 0.0);
         }
         sh[e] = v;
     }
