@@ -9,6 +9,8 @@
 //!   an atom's force is a difference of order³ such values, so small forces lose digits.
 //! - energy (read back and Σ force.w) and each virial component: 1e-5 of |E|.
 
+#![allow(clippy::needless_range_loop)] // several arrays indexed by one axis
+
 mod common;
 
 use common::*;
