@@ -12,7 +12,8 @@
 //   pme_fft_last  z-axis inverse FFT of the Hermitian-completed lines, writes the real
 //                 potential grid `phi`;
 //   pme_reduce    one workgroup sums the partials into `result`;
-//   pme_interp    per atom: force, energy share and virial share ADDED to force / atom_virial.
+//   pme_interp    ORDER threads per atom: force, energy share and virial share ADDED to
+//                 force / atom_virial.
 //
 // Spline convention (OpenMM's): with u = K x / L, atom weights go to grid points
 // floor(u) + j, j < ORDER, with weight M_p(frac(u) + p - 1 - j). The float64 reference uses
@@ -338,16 +339,24 @@ fn pme_reduce(@builtin(local_invocation_index) lid: u32) {
     }
 }
 
+// ORDER threads per atom (one per jx plane, order^2 reads of `phi` each) so that the reads of
+// many atoms are in flight at once; the partial sums meet in workgroup memory.
+var<workgroup> interp_part: array<vec4f, 64>;
+
 @compute @workgroup_size(64)
 fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
-    let i = atom_id(wid, nwg, lid);
-    if (i >= P.dims.w) {
-        return;
+    let per_group = PME_WG / ORDER;
+    let slot = lid / ORDER;
+    let jx = lid % ORDER;
+    let i = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let live = slot < per_group && i < P.dims.w;
+    var q = 0.0;
+    // (potential, dphi/du_x, dphi/du_y, dphi/du_z) of this jx plane.
+    var acc = vec4f(0.0);
+    if (live) {
+        q = charge[i];
     }
-    let q = charge[i];
-    var pot = 0.0;
-    var grad = vec3f(0.0);
     if (q != 0.0) {
         let x = pos[i].xyz;
         let u = x * P.scale.xyz;
@@ -356,26 +365,31 @@ fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
         let sx = bspline(t.x);
         let sy = bspline(t.y);
         let sz = bspline(t.z);
-        for (var jx = 0u; jx < ORDER; jx++) {
-            let ix = (o.x + jx) % P.dims.x;
-            for (var jy = 0u; jy < ORDER; jy++) {
-                let iy = (o.y + jy) % P.dims.y;
-                let row = (ix * P.dims.y + iy) * P.dims.z;
-                var p0 = 0.0;
-                var pz = 0.0;
-                for (var jz = 0u; jz < ORDER; jz++) {
-                    let v = phi[row + (o.z + jz) % P.dims.z];
-                    p0 += sz.w[jz] * v;
-                    pz += sz.d[jz] * v;
-                }
-                pot += sx.w[jx] * sy.w[jy] * p0;
-                grad += vec3f(sx.d[jx] * sy.w[jy] * p0, sx.w[jx] * sy.d[jy] * p0,
-                              sx.w[jx] * sy.w[jy] * pz);
+        let ix = (o.x + jx) % P.dims.x;
+        for (var jy = 0u; jy < ORDER; jy++) {
+            let iy = (o.y + jy) % P.dims.y;
+            let row = (ix * P.dims.y + iy) * P.dims.z;
+            var p0 = 0.0;
+            var pz = 0.0;
+            for (var jz = 0u; jz < ORDER; jz++) {
+                let v = phi[row + (o.z + jz) % P.dims.z];
+                p0 += sz.w[jz] * v;
+                pz += sz.d[jz] * v;
             }
+            acc += vec4f(sx.w[jx] * sy.w[jy] * p0, sx.d[jx] * sy.w[jy] * p0,
+                         sx.w[jx] * sy.d[jy] * p0, sx.w[jx] * sy.w[jy] * pz);
         }
     }
-    let f = -q * grad * P.scale.xyz;
-    let e = 0.5 * q * (pot + P.coef.z * result[7]);
-    force[i] += vec4f(f, e);
-    atom_virial[i].x += (result[1] + result[2] + result[3]) * P.scale.w;
+    interp_part[lid] = acc;
+    workgroupBarrier();
+    if (live && jx == 0u) {
+        var sum = acc;
+        for (var k = 1u; k < ORDER; k++) {
+            sum += interp_part[lid + k];
+        }
+        let f = -q * sum.yzw * P.scale.xyz;
+        let e = 0.5 * q * (sum.x + P.coef.z * result[7]);
+        force[i] += vec4f(f, e);
+        atom_virial[i].x += (result[1] + result[2] + result[3]) * P.scale.w;
+    }
 }

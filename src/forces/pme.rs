@@ -13,8 +13,8 @@
 //! along z with atomic pairs), z-forward FFT of the real grid (which it also clears) keeping
 //! only kz ≤ Kz/2, y-forward on that half spectrum, x-forward+influence+x-inverse fused in workgroup memory (with energy/virial
 //! partial sums), y-inverse, z-inverse of the Hermitian-completed lines writing the real
-//! potential, a one-workgroup reduction, and interpolation (one thread per atom, order³ reads
-//! of `phi`). Grid traffic per step per point of the K³ grid: 8 B read + 8 B cleared
+//! potential, a one-workgroup reduction, and interpolation (order threads per atom, order²
+//! reads of `phi` each). Grid traffic per step per point of the K³ grid: 8 B read + 8 B cleared
 //! (fixed point) + 4 B written (half spectrum) by the first pass, 8 B by each of the three
 //! middle passes (half spectrum read + written), 4 B read + 4 B of `phi` written by the last
 //! ≈ 52 B/point, plus the spread's atomics and the interpolation's reads — 28 MB for 81³
@@ -559,7 +559,6 @@ impl PmeForce {
     /// W_recip / N to atom_virial[i].x.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
         let b = self.binds.as_ref().expect("PmeForce::bind before encode");
-        let atoms = gpu::groups_for(self.n_atoms, gpu::WG);
         let [gx, gy, gz] = [
             fft::groups(&self.axes[0]),
             fft::groups(&self.axes[1]),
@@ -578,7 +577,13 @@ impl PmeForce {
         gpu::dispatch(pass, &self.inv, &b[4], gy);
         gpu::dispatch(pass, &self.last, &b[5], gz);
         gpu::dispatch(pass, &self.reduce, &b[6], 1);
-        gpu::dispatch(pass, &self.interp, &b[7], atoms);
+        // pme_interp: 64 / order atoms per workgroup of 64 threads.
+        gpu::dispatch(
+            pass,
+            &self.interp,
+            &b[7],
+            self.n_atoms.div_ceil(gpu::WG / o).max(1),
+        );
     }
 
     /// Reciprocal energy and virial tensor (xx, yy, zz, xy, xz, yz) of the last encode.
