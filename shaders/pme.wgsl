@@ -1,16 +1,19 @@
 // Smooth particle-mesh Ewald, reciprocal part (Essmann et al. 1995). Driver and float64 twin:
 // `forces::pme`. One step is eight dispatches:
-//   pme_spread    per atom: order^3 B-spline weights added to the grid as 64-bit fixed point
-//                 (two u32 atomics: low word with carry, high word) - no float atomics;
-//   pme_fft_first z-axis forward FFT reading the fixed-point grid;
-//   fft_forward   y axis (fft.wgsl);
+//   pme_spread    per (atom, jx, jy): order B-spline weights along z added to the fixed-point grid `grid_fx`
+//                 (64-bit, two u32 atomics: low word with carry, high word) - no float atomics;
+//   pme_fft_first z-axis forward FFT of the real charge grid (clearing it for the next step);
+//                 only kz <= Kz/2 is kept (the rest is the complex conjugate), so the complex
+//                 grid `grid` holds Kx * Ky * (Kz/2 + 1) values;
+//   fft_forward   y axis of the half spectrum (fft.wgsl);
 //   pme_convolve  x-axis forward FFT, multiply by the influence function, energy and virial
 //                 partial sums per workgroup, x-axis inverse FFT - all in workgroup memory;
 //   fft_inverse   y axis;
-//   pme_fft_last  z-axis inverse FFT, writes the real potential grid `phi` and clears the grid
-//                 for the next step's spreading;
+//   pme_fft_last  z-axis inverse FFT of the Hermitian-completed lines, writes the real
+//                 potential grid `phi`;
 //   pme_reduce    one workgroup sums the partials into `result`;
-//   pme_interp    per atom: force, energy share and virial share ADDED to force / atom_virial.
+//   pme_interp    ORDER threads per atom: force, energy share and virial share ADDED to
+//                 force / atom_virial.
 //
 // Spline convention (OpenMM's): with u = K x / L, atom weights go to grid points
 // floor(u) + j, j < ORDER, with weight M_p(frac(u) + p - 1 - j). The float64 reference uses
@@ -24,7 +27,7 @@ struct PmeUniform {
     scale: vec4f,  // K_a / L_a; w = 1 / n_atoms
     coef: vec4f,   // x = k / (pi V), y = pi^2 / alpha^2, z = -k pi / (V alpha^2), w unused
     n_partials: u32,
-    _p0: u32,
+    nzh: u32,      // Kz / 2 + 1: z extent of the half spectrum
     _p1: u32,
     _p2: u32,
 }
@@ -41,8 +44,10 @@ struct PmeUniform {
 @group(0) @binding(10) var<storage, read_write> result: array<f32>;
 // Per axis (x then y then z): (m / L, exp(-pi^2 (m/L)^2 / alpha^2) |b(m)|^2) for grid index i.
 @group(0) @binding(11) var<storage, read> infl: array<vec2f>;
-// The same buffer as `grid`, seen as fixed-point words (low, high) during spreading.
+// The fixed-point charge grid (low, high word per point), Kx * Ky * Kz points: atomics while
+// spreading, plain words when the first FFT pass reads and clears it.
 @group(0) @binding(12) var<storage, read_write> grid_fx: array<atomic<u32>>;
+@group(0) @binding(13) var<storage, read_write> grid_fx_words: array<vec2u>;
 
 override ORDER: u32 = 5u;
 const PME_WG: u32 = 64u;
@@ -113,10 +118,25 @@ fn add_fixed(g: u32, c: f32) {
     }
 }
 
+// One thread per (atom, jx, jy): ORDER z-points each. The low-word atomic's result decides
+// the carry, so each addition waits for a round trip to memory; ORDER^2 threads per atom give
+// the GPU enough independent work to hide that latency.
+// Value of a 64-bit fixed-point word pair. Negative values are negated in integer arithmetic
+// first: hi + lo 2^-32 with hi = -1 would cancel and lose the digits of small values.
+fn fixed_to_f32(w: vec2u) -> f32 {
+    if ((w.y & 0x80000000u) == 0u) {
+        return f32(w.y) + f32(w.x) * FX_LO;
+    }
+    let lo = ~w.x + 1u;
+    let hi = ~w.y + select(0u, 1u, lo == 0u);
+    return -(f32(hi) + f32(lo) * FX_LO);
+}
+
 @compute @workgroup_size(64)
 fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
-    let i = atom_id(wid, nwg, lid);
+    let t = atom_id(wid, nwg, lid);
+    let i = t / (ORDER * ORDER);
     if (i >= P.dims.w) {
         return;
     }
@@ -124,29 +144,25 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     if (q == 0.0) {
         return;
     }
+    let jx = (t / ORDER) % ORDER;
+    let jy = t % ORDER;
     let x = pos[i].xyz;
     let u = x * P.scale.xyz;
-    let t = u - floor(u);
+    let f = u - floor(u);
     let o = grid_origin(x);
-    let sx = bspline(t.x);
-    let sy = bspline(t.y);
-    let sz = bspline(t.z);
-    for (var jx = 0u; jx < ORDER; jx++) {
-        let ix = (o.x + jx) % P.dims.x;
-        let qx = q * sx.w[jx];
-        for (var jy = 0u; jy < ORDER; jy++) {
-            let iy = (o.y + jy) % P.dims.y;
-            let qxy = qx * sy.w[jy];
-            let row = (ix * P.dims.y + iy) * P.dims.z;
-            for (var jz = 0u; jz < ORDER; jz++) {
-                let iz = (o.z + jz) % P.dims.z;
-                add_fixed(row + iz, qxy * sz.w[jz]);
-            }
-        }
+    let sx = bspline(f.x);
+    let sy = bspline(f.y);
+    let sz = bspline(f.z);
+    let ix = (o.x + jx) % P.dims.x;
+    let iy = (o.y + jy) % P.dims.y;
+    let qxy = q * sx.w[jx] * sy.w[jy];
+    let row = (ix * P.dims.y + iy) * P.dims.z;
+    for (var jz = 0u; jz < ORDER; jz++) {
+        add_fixed(row + (o.z + jz) % P.dims.z, qxy * sz.w[jz]);
     }
 }
 
-// z-axis forward transform of the fixed-point charge grid.
+// z-axis forward transform of the fixed-point charge grid (A describes full-length z lines).
 @compute @workgroup_size(128)
 fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {
@@ -154,20 +170,28 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
     if (l0 >= A.n_lines) {
         return;
     }
-    let count = A.batch * A.n;
-    for (var e = lid; e < count; e += FFT_WG) {
-        let bp = tile_line_pos(e);
-        let l = l0 + bp.x;
+    let n = A.n;
+    for (var e = lid; e < A.batch * n; e += FFT_WG) {
+        let l = l0 + e / n;
         var v = vec2f(0.0);
         if (l < A.n_lines) {
-            let w = grid[global_index(l, bp.y)];
-            v = vec2f(f32(bitcast<i32>(w.y)) + f32(w.x) * FX_LO, 0.0);
+            let g = l * n + e % n;
+            let w = grid_fx_words[g];
+            grid_fx_words[g] = vec2u(0u);
+            v = vec2f(fixed_to_f32(w), 0.0);
         }
-        sh[bp.x * A.n + bp.y] = v;
+        sh[e] = v;
     }
     workgroupBarrier();
     let r = fft_tile(0u, lid, false);
-    store_tile(l0, lid, r);
+    let h = P.nzh;
+    for (var e = lid; e < A.batch * h; e += FFT_WG) {
+        let b = e / h;
+        let l = l0 + b;
+        if (l < A.n_lines) {
+            store_value(l * h + e % h, sh[r + b * n + e % h]);
+        }
+    }
 }
 
 // x-axis forward FFT, influence function, energy/virial partial sums, x-axis inverse FFT.
@@ -185,16 +209,16 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     var acc0 = vec4f(0.0);
     var acc1 = vec4f(0.0);
     let count = A.batch * A.n;
-    let nyz = P.dims.y * P.dims.z;
+    let h = P.nzh;
     for (var e = lid; e < count; e += FFT_WG) {
         let l = l0 + e / A.n;
         if (l >= A.n_lines) {
             continue;
         }
         let g = global_index(l, e % A.n);
-        let kx = g / nyz;
-        let ky = (g / P.dims.z) % P.dims.y;
-        let kz = g % P.dims.z;
+        let kx = g / (P.dims.y * h);
+        let ky = (g / h) % P.dims.y;
+        let kz = g % h;
         let v = sh[s + e];
         if (g == 0u) {
             // m = 0: tin-foil, no term; S(0) is the net charge (background term).
@@ -208,7 +232,12 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
         let mv = vec3f(tx.x, ty.x, tz.x);
         let m2 = dot(mv, mv);
         let theta = P.coef.x * (tx.y * ty.y * tz.y) / m2;
-        let em = 0.5 * theta * dot(v, v);
+        // Each kz in (0, Kz/2) stands for itself and its conjugate partner Kz - kz.
+        var weight = 2.0;
+        if (kz == 0u || 2u * kz == P.dims.z) {
+            weight = 1.0;
+        }
+        let em = 0.5 * weight * theta * dot(v, v);
         // Essmann eq. (2.48): Pi_ab = sum E(m) [delta_ab - 2 (1 + pi^2 m^2 / alpha^2) m_a m_b / m^2].
         let c = em * 2.0 * (1.0 + P.coef.y * m2) / m2;
         acc0 += vec4f(em, em - c * mv.x * mv.x, em - c * mv.y * mv.y, em - c * mv.z * mv.z);
@@ -238,7 +267,8 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     }
 }
 
-// z-axis inverse transform: keeps the real potential, clears the grid for the next spread.
+// z-axis inverse transform of lines completed by Hermitian symmetry (X[Kz - k] = conj X[k]);
+// keeps the real potential.
 @compute @workgroup_size(128)
 fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) lid: u32) {
@@ -246,17 +276,28 @@ fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     if (l0 >= A.n_lines) {
         return;
     }
-    load_tile(l0, lid);
+    let n = A.n;
+    let h = P.nzh;
+    for (var e = lid; e < A.batch * n; e += FFT_WG) {
+        let l = l0 + e / n;
+        let i = e % n;
+        var v = vec2f(0.0);
+        if (l < A.n_lines) {
+            if (i < h) {
+                v = load_value(l * h + i);
+            } else {
+                let c = load_value(l * h + n - i);
+                v = vec2f(c.x, -c.y);
+            }
+        }
+        sh[e] = v;
+    }
     workgroupBarrier();
     let r = fft_tile(0u, lid, true);
-    let count = A.batch * A.n;
-    for (var e = lid; e < count; e += FFT_WG) {
-        let bp = tile_line_pos(e);
-        let l = l0 + bp.x;
+    for (var e = lid; e < A.batch * n; e += FFT_WG) {
+        let l = l0 + e / n;
         if (l < A.n_lines) {
-            let g = global_index(l, bp.y);
-            phi[g] = sh[r + bp.x * A.n + bp.y].x;
-            grid[g] = vec2u(0u);
+            phi[l * n + e % n] = sh[r + e].x;
         }
     }
 }
@@ -298,16 +339,24 @@ fn pme_reduce(@builtin(local_invocation_index) lid: u32) {
     }
 }
 
+// ORDER threads per atom (one per jx plane, order^2 reads of `phi` each) so that the reads of
+// many atoms are in flight at once; the partial sums meet in workgroup memory.
+var<workgroup> interp_part: array<vec4f, 64>;
+
 @compute @workgroup_size(64)
 fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
-    let i = atom_id(wid, nwg, lid);
-    if (i >= P.dims.w) {
-        return;
+    let per_group = PME_WG / ORDER;
+    let slot = lid / ORDER;
+    let jx = lid % ORDER;
+    let i = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let live = slot < per_group && i < P.dims.w;
+    var q = 0.0;
+    // (potential, dphi/du_x, dphi/du_y, dphi/du_z) of this jx plane.
+    var acc = vec4f(0.0);
+    if (live) {
+        q = charge[i];
     }
-    let q = charge[i];
-    var pot = 0.0;
-    var grad = vec3f(0.0);
     if (q != 0.0) {
         let x = pos[i].xyz;
         let u = x * P.scale.xyz;
@@ -316,26 +365,31 @@ fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
         let sx = bspline(t.x);
         let sy = bspline(t.y);
         let sz = bspline(t.z);
-        for (var jx = 0u; jx < ORDER; jx++) {
-            let ix = (o.x + jx) % P.dims.x;
-            for (var jy = 0u; jy < ORDER; jy++) {
-                let iy = (o.y + jy) % P.dims.y;
-                let row = (ix * P.dims.y + iy) * P.dims.z;
-                var p0 = 0.0;
-                var pz = 0.0;
-                for (var jz = 0u; jz < ORDER; jz++) {
-                    let v = phi[row + (o.z + jz) % P.dims.z];
-                    p0 += sz.w[jz] * v;
-                    pz += sz.d[jz] * v;
-                }
-                pot += sx.w[jx] * sy.w[jy] * p0;
-                grad += vec3f(sx.d[jx] * sy.w[jy] * p0, sx.w[jx] * sy.d[jy] * p0,
-                              sx.w[jx] * sy.w[jy] * pz);
+        let ix = (o.x + jx) % P.dims.x;
+        for (var jy = 0u; jy < ORDER; jy++) {
+            let iy = (o.y + jy) % P.dims.y;
+            let row = (ix * P.dims.y + iy) * P.dims.z;
+            var p0 = 0.0;
+            var pz = 0.0;
+            for (var jz = 0u; jz < ORDER; jz++) {
+                let v = phi[row + (o.z + jz) % P.dims.z];
+                p0 += sz.w[jz] * v;
+                pz += sz.d[jz] * v;
             }
+            acc += vec4f(sx.w[jx] * sy.w[jy] * p0, sx.d[jx] * sy.w[jy] * p0,
+                         sx.w[jx] * sy.d[jy] * p0, sx.w[jx] * sy.w[jy] * pz);
         }
     }
-    let f = -q * grad * P.scale.xyz;
-    let e = 0.5 * q * (pot + P.coef.z * result[7]);
-    force[i] += vec4f(f, e);
-    atom_virial[i].x += (result[1] + result[2] + result[3]) * P.scale.w;
+    interp_part[lid] = acc;
+    workgroupBarrier();
+    if (live && jx == 0u) {
+        var sum = acc;
+        for (var k = 1u; k < ORDER; k++) {
+            sum += interp_part[lid + k];
+        }
+        let f = -q * sum.yzw * P.scale.xyz;
+        let e = 0.5 * q * (sum.x + P.coef.z * result[7]);
+        force[i] += vec4f(f, e);
+        atom_virial[i].x += (result[1] + result[2] + result[3]) * P.scale.w;
+    }
 }

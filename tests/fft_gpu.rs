@@ -1,9 +1,9 @@
 //! The WGSL 3-D FFT against a float64 DFT on random data: sizes with every supported prime
 //! factor, non-cubic grids, forward and inverse.
 //!
-//! Tolerance: ‖y_gpu − y_dft‖ / ‖y_dft‖ ≤ 2e-6 · log2(n_total + 1). An f32 FFT's rounding
-//! error grows like ε·log n (ε = 6e-8) and the twiddles themselves carry ε; 2e-6 leaves
-//! room for the constant in front, which for Stockham radix-3/5/7 butterflies is ~10.
+//! Tolerance: ‖y_gpu − y_dft‖ / ‖y_dft‖ ≤ 1e-6. An f32 FFT's relative RMS error grows like
+//! ε·√(number of stages) (ε = 6e-8; about a dozen stages over three axes here, twiddles
+//! rounded to f32 included): ~3e-7 with a constant of order one; measured ≤ 1.5e-7.
 
 mod common;
 
@@ -90,7 +90,7 @@ fn gpu_fft_matches_float64_dft() {
         let mut f = Fft3d::new(&ctx, dims).unwrap();
         let buf = ctx.storage_init("grid", &x32).unwrap();
         f.bind(&ctx, &buf).unwrap();
-        let tol = 2e-6 * ((n + 1) as f64).log2().max(1.0);
+        let tol = 1e-6;
         for inverse in [false, true] {
             ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&x32));
             let mut enc = ctx.device.create_command_encoder(&Default::default());

@@ -2,6 +2,8 @@
 //! external lattice sums (rock-salt Madelung constant, Wigner simple-cubic constant, a
 //! published two-charge Ewald result) and against finite differences of its own energy.
 
+#![allow(clippy::needless_range_loop)] // several arrays indexed by one axis
+
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use std::f64::consts::PI;
@@ -238,7 +240,7 @@ fn erfc_matches_tabulated_values() {
     for (x, want) in [
         (0.5, 0.4795001221869535),
         (1.0, 0.15729920705028513),
-        (2.5, 4.069520174449590e-4),
+        (2.5, 4.06952017444959e-4),
         (3.0, 2.209049699858544e-5),
         (6.0, 2.151973671249892e-17),
     ] {

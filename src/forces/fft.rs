@@ -141,34 +141,40 @@ pub fn check_dims(limits: &wgpu::Limits, dims: [u32; 3], what: &str) -> Result<(
 /// The three per-axis descriptors (x, y, z) of a grid, with twiddle offsets into one table
 /// that concatenates the x, y and z roots (see [`twiddles`]).
 pub fn axes(dims: [u32; 3]) -> Result<[FftAxis; 3]> {
+    Ok([axis(dims, 0)?, axis(dims, 1)?, axis(dims, 2)?])
+}
+
+/// The descriptor of the 1-D transforms along axis `a` (0 = x, 1 = y, 2 = z) of a grid of
+/// `dims` laid out as `(ix·ny + iy)·nz + iz`; its twiddles start after those of the axes
+/// before it (`nx`, `nx + ny`).
+pub fn axis(dims: [u32; 3], a: usize) -> Result<FftAxis> {
     let [nx, ny, nz] = dims;
-    let mk = |n: u32, stride, c1, s1, s2, n_lines: u32, tw_off, contiguous| -> Result<FftAxis> {
-        let r = factorize(n)?;
-        let mut radix = [0u32; MAX_STAGES];
-        radix[..r.len()].copy_from_slice(&r);
-        Ok(FftAxis {
-            n,
-            stride,
-            c1,
-            s1,
-            s2,
-            n_lines,
-            batch: (FFT_TILE / n).clamp(1, n_lines.max(1)),
-            n_stages: r.len() as u32,
-            tw_off,
-            contiguous,
-            _pad: [0; 2],
-            radix,
-        })
-    };
-    Ok([
+    // (n, stride, c1, s1, s2, lines, twiddle offset, contiguous)
+    let (n, stride, c1, s1, s2, n_lines, tw_off, contiguous) = match a {
         // x: line l = iy·nz + iz starts at l, stride ny·nz.
-        mk(nx, ny * nz, ny * nz, 0, 1, ny * nz, 0, 0)?,
+        0 => (nx, ny * nz, ny * nz, 0, 1, ny * nz, 0, 0),
         // y: line l = ix·nz + iz starts at ix·ny·nz + iz, stride nz.
-        mk(ny, nz, nz, ny * nz, 1, nx * nz, nx, 0)?,
+        1 => (ny, nz, nz, ny * nz, 1, nx * nz, nx, 0),
         // z: line l = ix·ny + iy starts at l·nz, contiguous.
-        mk(nz, 1, 1, nz, 0, nx * ny, nx + ny, 1)?,
-    ])
+        _ => (nz, 1, 1, nz, 0, nx * ny, nx + ny, 1),
+    };
+    let r = factorize(n)?;
+    let mut radix = [0u32; MAX_STAGES];
+    radix[..r.len()].copy_from_slice(&r);
+    Ok(FftAxis {
+        n,
+        stride,
+        c1,
+        s1,
+        s2,
+        n_lines,
+        batch: (FFT_TILE / n).clamp(1, n_lines.max(1)),
+        n_stages: r.len() as u32,
+        tw_off,
+        contiguous,
+        _pad: [0; 2],
+        radix,
+    })
 }
 
 /// exp(−2πi t/n) for t < n, for n = nx, ny, nz in turn (float64, stored as f32).
