@@ -362,6 +362,7 @@ fn rebuild_opportunities_every_few_steps_keep_the_trajectory() {
     let mut sparse = Simulation::new(ctx.clone(), spec.clone()).unwrap();
     sparse.set_check_every(Some(40));
     let mut adaptive = Simulation::new(ctx.clone(), spec).unwrap();
+    adaptive.set_check_every(None);
     let t1 = every.advance(150, true).unwrap().unwrap();
     let t40 = sparse.advance(150, true).unwrap().unwrap();
     let ta = adaptive.advance(150, true).unwrap().unwrap();
