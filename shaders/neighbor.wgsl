@@ -25,93 +25,83 @@ var<workgroup> wg_max: atomic<u32>;
 fn axis_lo(n: u32) -> i32 { return select(0, -1, n >= 3u); }
 fn axis_hi(n: u32) -> i32 { return select(0, 1, n >= 2u); }
 
-// One workgroup per cell. All atoms of a cell share the same 27 surrounding cells, so the
-// workgroup loads those cells' atoms (the candidates) into workgroup memory once, in chunks,
-// and each of the cell's atoms checks every candidate there. One thread per atom reading the
-// candidates from global memory instead spends its time waiting on ~500 dependent random
-// loads (measured on an H200: 247 µs for 32,000 atoms). Candidates keep the order of the
-// cells (z, y, x offsets) and of the atoms within each cell (index order), so every row is
-// in a fixed order and sums over it are reproducible.
-const CHUNK: u32 = 512u;
+// Threads per atom (as in lj.wgsl): a small system has too few atoms to hide the latency
+// of each thread's ~500 candidate loads, so TPA lanes split an atom's 27 cells. To keep the
+// row order fixed (sums over it reproducible), every lane first counts its matches, the
+// lanes' counts become offsets, and then each lane rescans and writes its part in place.
+override TPA: u32 = 1u;
 
-var<workgroup> cand_pos: array<vec4f, 512>;   // xyz; w = atom index bits
-var<workgroup> cell_first: array<u32, 28>;    // running candidate count before each cell
-var<workgroup> cell_of: array<u32, 27>;       // the visited cells
-var<workgroup> wg_total: u32;                 // candidates in all visited cells
+var<workgroup> lane_count: array<u32, 64>;
+
+// Visits cell number q (0 ≤ q < visited cells) around ci; returns matches, writing them at
+// row slots from `first` on when `write`.
+fn scan_cell(i: u32, pi: vec3f, ci: vec3i, q: u32, first: u32, write: bool) -> u32 {
+    let lo = vec3i(axis_lo(P.cell_dims.x), axis_lo(P.cell_dims.y), axis_lo(P.cell_dims.z));
+    let hi = vec3i(axis_hi(P.cell_dims.x), axis_hi(P.cell_dims.y), axis_hi(P.cell_dims.z));
+    let span = vec3u(hi - lo + vec3i(1));
+    let off = lo + vec3i(vec3u(q % span.x, (q / span.x) % span.y, q / (span.x * span.y)));
+    let dims = vec3i(P.cell_dims.xyz);
+    let c = cell_index(vec3u((ci + off + dims) % dims), P);
+    let start = cell_start[c];
+    let end = start + cell_count[c];
+    var count = 0u;
+    for (var s = start; s < end; s++) {
+        let j = cell_atoms[s];
+        let d = min_image(pi - pos[j].xyz, P);
+        if (j != i && dot(d, d) < P.list_cut2) {
+            let slot = first + count;
+            if (write && slot < P.nbr_capacity) {
+                nbr_list[slot * P.n_atoms + i] = j;
+            }
+            count++;
+        }
+    }
+    return count;
+}
 
 @compute @workgroup_size(64)
 fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
              @builtin(local_invocation_index) lid: u32) {
-    // Uniform across the workgroup: whole workgroups leave together.
-    let c = wid.y * nwg.x + wid.x;
-    if (c >= P.cell_dims.w) {
-        return;
-    }
-    let dims = P.cell_dims.xyz;
-    let cc = vec3i(vec3u(c % dims.x, (c / dims.x) % dims.y, c / (dims.x * dims.y)));
-    let lo = vec3i(axis_lo(dims.x), axis_lo(dims.y), axis_lo(dims.z));
-    let span = vec3u(vec3i(axis_hi(dims.x), axis_hi(dims.y), axis_hi(dims.z)) - lo + vec3i(1));
-    let n_cells = span.x * span.y * span.z;
+    let per_group = WG / TPA;
+    let slot = lid % per_group;
+    let lane = lid / per_group;
+    let i = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let live = i < P.n_atoms;
     if (lid == 0u) {
         atomicStore(&wg_max, 0u);
-        var total = 0u;
-        for (var q = 0u; q < n_cells; q++) {
-            let off = lo + vec3i(vec3u(q % span.x, (q / span.x) % span.y, q / (span.x * span.y)));
-            let nc = cell_index(vec3u((cc + off + vec3i(dims)) % vec3i(dims)), P);
-            cell_of[q] = nc;
-            cell_first[q] = total;
-            total += cell_count[nc];
-        }
-        cell_first[n_cells] = total;
-        wg_total = total;
     }
-    // (Also the barrier: the loops below have a workgroup-uniform trip count.)
-    let total = workgroupUniformLoad(&wg_total);
-    let own_start = cell_start[c];
-    let own_n = cell_count[c];
-    // Atoms of this cell in blocks of 64 (one per thread); the loop count is uniform.
-    for (var base = 0u; base < own_n; base += WG) {
-        let a = base + lid;
-        let live = a < own_n;
-        var i = 0u;
-        var pi = vec3f(0.0);
-        if (live) {
-            i = cell_atoms[own_start + a];
-            pi = pos[i].xyz;
+    var pi = vec3f(0.0);
+    var ci = vec3i(0);
+    var cells = 0u;
+    if (live) {
+        pi = pos[i].xyz;
+        ci = vec3i(cell_coords(pi, P));
+        let span = vec3u(vec3i(axis_hi(P.cell_dims.x), axis_hi(P.cell_dims.y), axis_hi(P.cell_dims.z))
+            - vec3i(axis_lo(P.cell_dims.x), axis_lo(P.cell_dims.y), axis_lo(P.cell_dims.z)) + vec3i(1));
+        cells = span.x * span.y * span.z;
+    }
+    var first = 0u;
+    if (TPA > 1u) {
+        var mine = 0u;
+        for (var q = lane; q < cells; q += TPA) {
+            mine += scan_cell(i, pi, ci, q, 0u, false);
         }
-        var count = 0u;
-        for (var chunk = 0u; chunk < total; chunk += CHUNK) {
-            let m = min(CHUNK, total - chunk);
-            // Cooperative load: candidate k of the chunk is in visited cell q.
-            var q = 0u;
-            for (var k = lid; k < m; k += WG) {
-                let g = chunk + k;
-                while (cell_first[q + 1u] <= g) {
-                    q++;
-                }
-                let j = cell_atoms[cell_start[cell_of[q]] + (g - cell_first[q])];
-                cand_pos[k] = vec4f(pos[j].xyz, bitcast<f32>(j));
-            }
-            workgroupBarrier();
-            if (live) {
-                for (var k = 0u; k < m; k++) {
-                    let cp = cand_pos[k];
-                    let j = bitcast<u32>(cp.w);
-                    let d = min_image(pi - cp.xyz, P);
-                    if (j != i && dot(d, d) < P.list_cut2) {
-                        if (count < P.nbr_capacity) {
-                            nbr_list[count * P.n_atoms + i] = j;
-                        }
-                        count++;
-                    }
-                }
-            }
-            workgroupBarrier();
+        lane_count[lid] = mine;
+        workgroupBarrier();
+        for (var t = 0u; t < lane; t++) {
+            first += lane_count[slot + t * per_group];
         }
-        if (live) {
-            nbr_count[i] = count;
-            atomicMax(&wg_max, count);
-        }
+    } else {
+        workgroupBarrier();
+    }
+    var count = first;
+    for (var q = lane; q < cells; q += TPA) {
+        count += scan_cell(i, pi, ci, q, count, true);
+    }
+    // The last lane's end is the row's total.
+    if (live && lane == TPA - 1u) {
+        nbr_count[i] = count;
+        atomicMax(&wg_max, count);
     }
     workgroupBarrier();
     if (lid == 0u) {

@@ -336,7 +336,7 @@ impl Simulation {
             })
             .collect();
         let nu = n as u64;
-        // Threads per atom of the LJ kernel (small systems: several).
+        // Threads per atom of the neighbor build and the LJ kernel (small systems: several).
         let tpa = gpu::threads_per_atom_for(n);
         let ncell = grid.n_cells() as u64;
         let c = &ctx;
@@ -359,8 +359,10 @@ impl Simulation {
             cell_unsorted: c.storage("cell_unsorted", 4 * nu)?,
             nbr_list: c.storage("nbr_list", 4 * nu * capacity as u64)?,
             nbr_count: c.storage("nbr_count", 4 * nu)?,
-            indirect_template: c
-                .storage_init("indirect_template", &cell_list::indirect_template(n, &grid))?,
+            indirect_template: c.storage_init(
+                "indirect_template",
+                &cell_list::indirect_template(n, &grid, tpa),
+            )?,
             indirect: storage_indirect(c, cell_list::args::WORDS),
             partials: c.storage("partials", 16 * params.n_partials as u64)?,
             observables: c.storage("observables", 16)?,
@@ -377,7 +379,7 @@ impl Simulation {
         };
         let named = bufs.named();
         let cells = CellList::new(c, &named)?;
-        let mut nbr = NeighborKernels::new(c)?;
+        let mut nbr = NeighborKernels::new(c, tpa)?;
         let mut lj = LjForce::new(c, &table, tpa)?;
         let mut ani = match &spec.ani {
             Some(a) => Some(AniForce::new(c, a, &sys.types, units.ani_energy_scale())?),
@@ -902,12 +904,24 @@ impl Simulation {
         self.lj.threads_per_atom()
     }
 
-    /// Replaces the LJ kernel's threads per atom (normally chosen from the atom count; tests
-    /// pin it to check every variant against the reference) and recomputes the forces.
+    /// Replaces the threads per atom of the neighbor build and the LJ kernel (normally
+    /// chosen from the atom count; tests pin it to check every variant against the
+    /// references) and rebuilds the list with it.
     pub fn set_threads_per_atom(&mut self, tpa: u32) -> Result<()> {
         let mut lj = LjForce::new(&self.ctx, &self.table, tpa)?;
-        lj.bind(&self.ctx, &self.bufs.named())?;
+        let mut nbr = NeighborKernels::new(&self.ctx, tpa)?;
+        let template = cell_list::indirect_template(self.params.n_atoms, &self.grid, tpa);
+        self.ctx.queue.write_buffer(
+            &self.bufs.indirect_template,
+            0,
+            bytemuck::cast_slice(&template),
+        );
+        let named = self.bufs.named();
+        lj.bind(&self.ctx, &named)?;
+        nbr.bind(&self.ctx, &named)?;
+        drop(named);
         self.lj = lj;
+        self.nbr = nbr;
         self.rebuild_and_forces()
     }
 

@@ -183,10 +183,6 @@ fn neighbor_list_equals_brute_force() {
         (200, [5.01, 8.9, 12.5], 2.5, 0.5),
         (1001, [11.0, 9.7, 13.3], 2.5, 0.3),
         (4099, [17.3, 16.0, 18.7], 2.0, 0.4),
-        // Crowded cells: more atoms per cell than a workgroup has threads, more candidates
-        // than one workgroup-memory chunk (the build's two inner loops).
-        (2003, [14.0, 14.0, 14.0], 4.5, 0.5),
-        (3001, [16.0, 16.0, 16.5], 4.5, 0.5),
     ];
     for (k, &(n, l, rc, skin)) in cases.iter().enumerate() {
         let sys = as_f32(random_system(n, l, 1, 0.8, 0.0, seed + 17 * k as u64));
@@ -201,9 +197,21 @@ fn neighbor_list_equals_brute_force() {
             ),
         )
         .unwrap();
-        sim.poison_and_recompute().unwrap();
-        eprintln!("case {k}: n={n} cells {:?}", sim.grid().dims);
-        check_neighbors(&sim, &sys, rc + skin, &format!("case {k}"));
+        // Every threads-per-atom variant of the build (the atom count picks one in real runs).
+        for tpa in [1u32, 2, 8] {
+            sim.set_threads_per_atom(tpa).unwrap();
+            sim.poison_and_recompute().unwrap();
+            eprintln!(
+                "case {k}: n={n} cells {:?} threads/atom {tpa}",
+                sim.grid().dims
+            );
+            check_neighbors(
+                &sim,
+                &sys,
+                rc + skin,
+                &format!("case {k}, {tpa} threads/atom"),
+            );
+        }
     }
 }
 

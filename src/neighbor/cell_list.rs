@@ -52,7 +52,7 @@ pub mod args {
     pub const CELLS: u64 = 12;
     pub const BLOCKS: u64 = 24;
     pub const ONE: u64 = 36;
-    /// The neighbor build: one workgroup per cell.
+    /// The neighbor build: atoms × threads per atom.
     pub const BUILD: u64 = 48;
     pub const WORDS: usize = 15;
 }
@@ -110,14 +110,14 @@ impl CellList {
 }
 
 /// Host-computed indirect arguments for a rebuild (the `decide` kernel copies or zeroes them).
-pub fn indirect_template(n_atoms: u32, grid: &CellGrid) -> Vec<u32> {
+pub fn indirect_template(n_atoms: u32, grid: &CellGrid, build_threads_per_atom: u32) -> Vec<u32> {
     let mut v = Vec::with_capacity(args::WORDS);
     for g in [
         n_atoms.div_ceil(WG),
         grid.n_cells().div_ceil(WG),
         grid.n_blocks(),
         1,
-        grid.n_cells(),
+        n_atoms.div_ceil(WG / build_threads_per_atom),
     ] {
         v.extend_from_slice(&gpu::grid(g.max(1)));
     }

@@ -10,11 +10,13 @@ pub mod cell_list;
 
 use anyhow::Result;
 
-use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
+use crate::gpu::{self, GpuContext, Kernel, ShaderModule, WG};
 use crate::system::System;
 
 pub struct NeighborKernels {
     build: Kernel,
+    /// Threads sharing one atom's rows in the build (the shader's `TPA`).
+    threads_per_atom: u32,
     /// `decide` at a rebuild opportunity, and the check-only variant for the steps between.
     decide: Kernel,
     check: Kernel,
@@ -24,10 +26,16 @@ pub struct NeighborKernels {
 }
 
 impl NeighborKernels {
-    pub fn new(ctx: &GpuContext) -> Result<NeighborKernels> {
+    pub fn new(ctx: &GpuContext, threads_per_atom: u32) -> Result<NeighborKernels> {
         let module = ShaderModule::new(ctx, "neighbor")?;
         Ok(NeighborKernels {
-            build: Kernel::new(ctx, &module, "nbr_build", &[])?,
+            build: Kernel::new(
+                ctx,
+                &module,
+                "nbr_build",
+                &[("TPA", threads_per_atom as f64)],
+            )?,
+            threads_per_atom,
             decide: Kernel::new(ctx, &module, "decide", &[])?,
             check: Kernel::new(ctx, &module, "decide", &[("OPPORTUNITY", 0.0)])?,
             build_bind: None,
@@ -46,10 +54,12 @@ impl NeighborKernels {
     pub fn encode_build(&self, pass: &mut wgpu::ComputePass<'_>, launch: cell_list::Launch<'_>) {
         let bg = self.build_bind.as_ref().expect("bind before encode");
         match launch {
-            // One workgroup per cell.
-            cell_list::Launch::Direct { n_cells, .. } => {
-                gpu::dispatch(pass, &self.build, bg, n_cells.max(1))
-            }
+            cell_list::Launch::Direct { n_atoms, .. } => gpu::dispatch(
+                pass,
+                &self.build,
+                bg,
+                gpu::groups_for(n_atoms, WG / self.threads_per_atom),
+            ),
             cell_list::Launch::Indirect(buf) => {
                 gpu::dispatch_indirect(pass, &self.build, bg, buf, cell_list::args::BUILD)
             }
