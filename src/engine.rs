@@ -2,9 +2,10 @@
 //!
 //! One MD step = integrator opening kernel (kick + drift) → `decide` (rebuild or not, on the GPU) → indirect
 //! cell-list + neighbor-list rebuild (zero workgroups when not needed) → forces → closing half
-//! kick. The rebuild dispatches are encoded only every `check_every` steps (adaptive: ~70 % of
-//! the list lifetime seen so far); the steps between only verify the list, and a batch in which
-//! the list went stale is undone and replayed with opportunities twice as often. A batch of steps is one command buffer holding one compute pass; the host reads back
+//! kick. The rebuild dispatches can be encoded only every `check_every` steps (default 1;
+//! adaptive: ~70 % of the list lifetime seen so far); the steps between only verify the list,
+//! and a batch in which the list went stale is undone and replayed with opportunities twice
+//! as often. A batch of steps is one command buffer holding one compute pass; the host reads back
 //! only a 64-byte status/observables record after the batch. Before each batch the state is
 //! snapshotted on the GPU, so a neighbor-list overflow found afterwards is undone, the list is
 //! regrown and the batch replayed: no step ever runs with dropped neighbors.
@@ -447,7 +448,9 @@ impl Simulation {
             reduce,
             step: 0,
             drag: None,
-            fixed_check_every: None,
+            // Measured on an H200 (BENCHMARKS.md): opportunities at every step win while a
+            // rebuild costs far more than the empty dispatches it skips; adaptive is opt-in.
+            fixed_check_every: Some(1),
             check_cap: MAX_CHECK_EVERY,
             check_every: 1,
             stats: EngineStats {
@@ -748,7 +751,7 @@ impl Simulation {
         Ok(true)
     }
 
-    /// Fixes the steps between rebuild opportunities (None = adaptive, the default). The
+    /// Fixes the steps between rebuild opportunities (default 1; None = adaptive). The
     /// result does not depend on it: a list that would go stale is caught and the batch
     /// replayed; only the number of dispatches per step changes.
     pub fn set_check_every(&mut self, every: Option<u32>) {

@@ -32,7 +32,7 @@
 //! ## Data flow of one step (all on the GPU, one compute pass per batch of steps)
 //! integrate first half (+ max displacement and reach) → decide (writes indirect args) → cell
 //! list (clear, count, scan, scatter, sort) + neighbor build, dispatched indirectly (zero
-//! workgroups when no rebuild; encoded only every `check_every` steps, the others just verify
+//! workgroups when no rebuild; or only every `check_every` steps (default 1), the others just verify
 //! the list) → LJ forces, or for charged systems the fused LJ + real-space Coulomb kernel
 //! (+ Ewald k-sum or PME: spread, FFTs, interpolate) (+ blow-up check) → closing half kick.
 //! After a batch: optional reduction → 64-byte status/observables readback.

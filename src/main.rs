@@ -110,8 +110,8 @@ enum BenchKind {
         warmup: u64,
         #[arg(long, value_enum, default_value_t = Precision::F32)]
         precision: Precision,
-        /// Steps between neighbor-rebuild opportunities (0 = adaptive, the default).
-        #[arg(long, default_value_t = 0)]
+        /// Steps between neighbor-rebuild opportunities (0 = adaptive).
+        #[arg(long, default_value_t = 1)]
         check_every: u32,
         /// Print one JSON object (otherwise a readable line).
         #[arg(long)]
