@@ -138,3 +138,56 @@ dt = 1.0
         }
     }
 }
+
+#[test]
+fn molecules_and_exclusions_from_the_config() {
+    let dir = tmpdir("excl");
+    let base = r#"
+units = "physical"
+[system]
+lattice = "rocksalt"
+cells = [2, 2, 2]
+lattice_constant = 6.0
+species = ["Na", "Cl"]
+MOL
+[types.Na]
+charge = 1.0
+[types.Cl]
+charge = -1.0
+[forces.coulomb]
+method = "ewald"
+cutoff = 5.0
+[integrator]
+type = "verlet"
+dt = 1.0
+"#;
+    let run = |mol: &str| {
+        let cfg = dir.join("m.toml");
+        std::fs::write(&cfg, base.replace("MOL", mol)).unwrap();
+        wgmd()
+            .args(["eval", cfg.to_str().unwrap(), "--json"])
+            .output()
+            .unwrap()
+    };
+    // 64 ions in pairs: 32 excluded pairs, stated on stderr; the exclusion term appears.
+    let out = run("molecule_size = 2\nexclusions = [[1, 3]]");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("33 excluded pairs"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["terms"]["coulomb_exclusion"].as_f64().unwrap() != 0.0);
+    for (mol, expect) in [
+        ("molecule_size = 5", "does not divide the 64 atoms"),
+        (
+            "exclusions = [[1, 65]]",
+            "[1, 65] must name two different atoms in 1..=64",
+        ),
+    ] {
+        let out = run(mol);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(expect),
+            "{mol}: {err}"
+        );
+    }
+}
