@@ -53,6 +53,10 @@
 //!   (a reference, not for large systems); the reaction field and DSF skip excluded pairs
 //!   without GROMACS-style corrections; per-term energies for `eval` need an extra pass; the
 //!   GPU's f32 exclusion and self terms (~80× the NIST SPC/E total) limit it to ~1e-7 of them.
+//!   The full neighbor list at a 10 Å cutoff holds ~360 ions per ion in molten NaCl: above
+//!   ~1.2M ions it exceeds Vulkan's 2 GiB per-binding limit (the 2,097,152-ion benchmark needs
+//!   a half list or a list split across bindings). The NIST SPC/E presets are for evaluation:
+//!   without constraints (a later issue) their molecules collapse within a few dozen steps.
 //! - The viewer's RDF counts pairs from at most 512 center atoms by brute force (O(512·N)
 //!   per sample, twice a second) instead of using the neighbor list.
 
