@@ -369,15 +369,24 @@ pub mod reference {
         for &p in &radices {
             let p = p as usize;
             let nb = n / p;
+            // Roots of order m·p (twiddles) and of order p (the small DFT), once per stage.
+            let tw: Vec<C64> = (0..m * p).map(|t| root(t, m * p, inverse)).collect();
+            let wp: Vec<C64> = (0..p).map(|t| root(t, p, inverse)).collect();
             for j in 0..nb {
                 let k = j % m;
-                let xs: Vec<C64> = (0..p)
-                    .map(|q| cmul(src[j + q * nb], root(k * q, m * p, inverse)))
-                    .collect();
-                let ys = dft(&xs, inverse);
+                let mut xs = [[0.0; 2]; 7];
+                for (q, x) in xs.iter_mut().enumerate().take(p) {
+                    *x = cmul(src[j + q * nb], tw[(k * q) % (m * p)]);
+                }
                 let ob = (j / m) * m * p + k;
-                for (r, y) in ys.into_iter().enumerate() {
-                    dst[ob + r * m] = y;
+                for r in 0..p {
+                    let mut acc = [0.0; 2];
+                    for (q, x) in xs.iter().enumerate().take(p) {
+                        let v = cmul(*x, wp[(r * q) % p]);
+                        acc[0] += v[0];
+                        acc[1] += v[1];
+                    }
+                    dst[ob + r * m] = acc;
                 }
             }
             std::mem::swap(&mut src, &mut dst);
