@@ -8,6 +8,7 @@
 // Each atom gathers over its full neighbor row (no atomics, deterministic) and keeps half
 // of each pair energy and virial, so sums over atoms count each pair once.
 #import common
+#import lj_pair
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> pos: array<vec4f>;
@@ -20,15 +21,6 @@
 @group(0) @binding(6) var<storage, read_write> atom_virial: array<vec2f>;
 @group(0) @binding(8) var<storage, read> lj_rc: array<f32>;
 @group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>>;
-
-// (energy, force/r) of one pair at squared distance r2 < cutoff^2.
-fn lj_pair(r2: f32, prm: vec4f) -> vec2f {
-    let sr2 = prm.x / r2;
-    let sr6 = sr2 * sr2 * sr2;
-    let e = prm.y * (sr6 * sr6 - sr6) - prm.w;
-    let f_over_r = prm.y * (12.0 * sr6 * sr6 - 6.0 * sr6) / r2;
-    return vec2f(e, f_over_r);
-}
 
 // Threads per atom. With one thread per atom a small system (32,000 atoms = 500 workgroups)
 // leaves most of a large GPU idle while each thread walks ~80 dependent neighbor loads; TPA

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use crate::ani::AniModel;
 use crate::engine::SimSpec;
 use crate::forces::ani::{AniPrecision, AniSpec};
+use crate::forces::coulomb::{self, CoulombMethod, CoulombSpec, COULOMB_K_EV_A};
 use crate::forces::lj::LjSpec;
 use crate::integrate::{Integrator, Method};
+use crate::io::nist_spce;
 use crate::io::xyz;
 use crate::system::{lattice_system, Lattice, System};
 use crate::units::Units;
@@ -37,13 +39,16 @@ pub struct Config {
     pub integrator: IntegratorConfig,
     #[serde(default)]
     pub run: RunConfig,
+    /// `[eval]`: how `wgmd eval` reports (energy unit).
+    #[serde(default)]
+    pub eval: EvalConfig,
     #[serde(skip)]
     pub base_dir: PathBuf,
     #[serde(skip)]
     pub source: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SystemConfig {
     pub lattice: Option<String>,
@@ -55,12 +60,32 @@ pub struct SystemConfig {
     pub structure: Option<PathBuf>,
     #[serde(rename = "box")]
     pub box_lengths: Option<[f64; 3]>,
+    /// Structure file format: "xyz" (plain/extended XYZ) or "nist-spce" (the NIST SPC/E
+    /// reference text format, box read from the file). Default: by extension (.xyz) or content.
+    pub format: Option<String>,
+    /// Consecutive groups of this many atoms are rigid molecules: every pair inside a group
+    /// is excluded from real-space Coulomb and LJ (NIST SPC/E files imply 3).
+    pub molecule_size: Option<usize>,
+    /// `lattice = "rocksalt"`: the cation and anion type names, e.g. ["Na", "Cl"].
+    pub species: Option<[String; 2]>,
+    /// Extra excluded pairs, 1-based atom numbers: [[1, 2], [1, 3]].
+    pub exclusions: Option<Vec<[u32; 2]>>,
+}
+
+/// `[eval]`: reporting options for `wgmd eval`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// "K" reports energies as E/k_B in kelvin (forces in K/Å), as NIST tables do.
+    pub energy_unit: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TypeConfig {
     pub mass: Option<f64>,
+    /// Charge (e) of every atom of this type (overrides a structure's charge column).
+    pub charge: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +105,45 @@ fn default_seed() -> u64 {
 pub struct ForcesConfig {
     pub lj: Option<LjConfig>,
     pub ani: Option<AniConfig>,
+    pub coulomb: Option<CoulombConfig>,
+}
+
+/// `[forces.coulomb]`: see `forces::coulomb` for the methods.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoulombConfig {
+    /// "cutoff", "reaction-field", "dsf", "ewald" or "pme".
+    pub method: String,
+    /// Real-space cutoff (length units).
+    pub cutoff: f64,
+    /// Requested relative accuracy for ewald/pme (like OpenMM's ewaldErrorTolerance);
+    /// chooses alpha, kmax / grid and order unless they are given. Default 5e-4.
+    pub tolerance: Option<f64>,
+    /// Ewald/PME splitting or DSF damping (1/length).
+    pub alpha: Option<f64>,
+    /// alpha as a multiple of 1/min(L) (NIST: 5.6), so a preset follows the file's box.
+    pub alpha_l: Option<f64>,
+    /// Ewald: largest |n| per axis (one number or three).
+    pub kmax: Option<KmaxConfig>,
+    /// Ewald: keep only wave vectors with n_x²+n_y²+n_z² < k2max (NIST: 27).
+    pub k2max: Option<u32>,
+    /// PME grid points per axis and B-spline order (4-6).
+    pub grid: Option<[u32; 3]>,
+    pub order: Option<u32>,
+    /// Reaction field: dielectric constant beyond the cutoff (inf = conducting, the default).
+    pub epsilon_rf: Option<f64>,
+    /// Allow a net charge with ewald/pme (uniform neutralising background).
+    #[serde(default)]
+    pub neutralize: bool,
+    /// e²/(4πε₀) in the config's units; physical units default to 14.3996454784 eV·Å.
+    pub coulomb_k: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum KmaxConfig {
+    One(u32),
+    Three([u32; 3]),
 }
 
 /// `[forces.ani]`: an ANI model in NeuroChem format.
@@ -245,9 +309,11 @@ impl Config {
             })
     }
 
-    fn build_system(&self) -> Result<System> {
+    /// The system and its excluded pairs (0-based).
+    fn build_system(&self) -> Result<(System, Vec<[u32; 2]>)> {
         let s = &self.system;
         let src = &self.source;
+        let mut excl: Vec<[u32; 2]> = Vec::new();
         let mut sys = match (&s.lattice, &s.structure) {
             (Some(_), Some(_)) => {
                 bail!("{src}: [system] gives both lattice and structure; choose one")
@@ -255,9 +321,36 @@ impl Config {
             (None, None) => bail!(
                 "{src}: [system] needs either lattice = \"fcc\"/\"sc\" or structure = \"file.xyz\""
             ),
+            (Some(kind), None) if kind == "rocksalt" => {
+                let cells = s
+                    .cells
+                    .ok_or_else(|| anyhow!("{src}: system.cells = [nx, ny, nz] is missing"))?;
+                let a = s.lattice_constant.filter(|a| a.is_finite() && *a > 0.0).ok_or_else(|| {
+                    anyhow!("{src}: lattice = \"rocksalt\" needs a positive system.lattice_constant (conventional cell edge)")
+                })?;
+                let [cat, an] = s.species.clone().ok_or_else(|| {
+                    anyhow!("{src}: lattice = \"rocksalt\" needs system.species = [\"cation\", \"anion\"]")
+                })?;
+                let mass = |name: &str| {
+                    self.mass_of(name).ok_or_else(|| {
+                        anyhow!("{src}: no mass for type '{name}': add [types.{name}] mass = ...")
+                    })
+                };
+                if cells.iter().any(|&c| c == 0) {
+                    bail!("{src}: system.cells must all be at least 1");
+                }
+                coulomb::rock_salt(
+                    cells.map(|c| 2 * c),
+                    a / 2.0,
+                    [&cat, &an],
+                    [mass(&cat)?, mass(&an)?],
+                )
+            }
             (Some(kind), None) => {
                 let lattice = Lattice::parse(kind).ok_or_else(|| {
-                    anyhow!("{src}: system.lattice = \"{kind}\" is unknown (known: fcc, sc)")
+                    anyhow!(
+                        "{src}: system.lattice = \"{kind}\" is unknown (known: fcc, sc, rocksalt)"
+                    )
                 })?;
                 let cells = s
                     .cells
@@ -286,7 +379,27 @@ impl Config {
             }
             (None, Some(file)) => {
                 let path = self.base_dir.join(file);
-                let mut frame = xyz::read_xyz_file(&path)?;
+                let is_xyz = path.extension().is_some_and(|e| {
+                    e.eq_ignore_ascii_case("xyz") || e.eq_ignore_ascii_case("extxyz")
+                });
+                let nist = match s.format.as_deref() {
+                    Some("nist-spce") => true,
+                    Some("xyz") => false,
+                    Some(other) => bail!(
+                        "{src}: system.format = \"{other}\" is unknown (known: xyz, nist-spce)"
+                    ),
+                    None if is_xyz => false,
+                    None => std::fs::read_to_string(&path)
+                        .map(|t| nist_spce::looks_like_nist(&t))
+                        .unwrap_or(false),
+                };
+                let mut frame = if nist {
+                    let c = nist_spce::read_nist_spce_file(&path)?;
+                    excl = c.exclusions();
+                    c.frame
+                } else {
+                    xyz::read_xyz_file(&path)?
+                };
                 if let Some(b) = s.box_lengths {
                     frame.box_lengths = Some(b);
                 }
@@ -298,6 +411,27 @@ impl Config {
         if let (Some(b), Some(_)) = (s.box_lengths, &s.lattice) {
             sys.box_lengths = b;
         }
+        let n = sys.len();
+        if let Some(m) = s.molecule_size {
+            if m == 0 || n % m != 0 {
+                bail!("{src}: system.molecule_size = {m} does not divide the {n} atoms into whole molecules");
+            }
+            for start in (0..n).step_by(m) {
+                for a in start..start + m {
+                    for b in a + 1..start + m {
+                        excl.push([a as u32, b as u32]);
+                    }
+                }
+            }
+        }
+        for &[a, b] in s.exclusions.iter().flatten() {
+            if a == 0 || b == 0 || a as usize > n || b as usize > n || a == b {
+                bail!("{src}: system.exclusions pair [{a}, {b}] must name two different atoms in 1..={n}");
+            }
+            excl.push([a.min(b) - 1, a.max(b) - 1]);
+        }
+        excl.sort_unstable();
+        excl.dedup();
         for (name, t) in &self.types {
             if !sys.type_names.contains(name) {
                 bail!(
@@ -305,9 +439,19 @@ impl Config {
                     sys.type_names.join(", ")
                 );
             }
+            let k = sys.type_names.iter().position(|n| n == name).unwrap();
             if let Some(m) = t.mass {
-                let k = sys.type_names.iter().position(|n| n == name).unwrap();
                 sys.type_masses[k] = m;
+            }
+            if let Some(q) = t.charge {
+                if !q.is_finite() {
+                    bail!("{src}: types.{name}.charge is {q}; it must be a finite number");
+                }
+                for (i, &ti) in sys.types.iter().enumerate() {
+                    if ti as usize == k {
+                        sys.charges[i] = q;
+                    }
+                }
             }
         }
         if let Some(v) = &self.velocities {
@@ -320,7 +464,124 @@ impl Config {
             sys.maxwell_boltzmann(v.temperature, v.seed, self.units);
         }
         sys.validate().map_err(|e| anyhow!("{src}: {e}"))?;
-        Ok(sys)
+        Ok((sys, excl))
+    }
+
+    fn coulomb_spec(
+        &self,
+        c: &CoulombConfig,
+        system: &System,
+        exclusions: Vec<[u32; 2]>,
+    ) -> Result<CoulombSpec> {
+        let src = &self.source;
+        let coulomb_k = match (c.coulomb_k, self.units) {
+            (Some(k), _) => k,
+            (None, Units::Physical) => COULOMB_K_EV_A,
+            (None, Units::Lj) => bail!(
+                "{src}: forces.coulomb.coulomb_k is missing: reduced LJ units need e²/(4πε₀) in ε·σ/q²"
+            ),
+        };
+        let l = system.box_lengths;
+        let lmin = l.iter().cloned().fold(f64::INFINITY, f64::min);
+        let alpha = match (c.alpha, c.alpha_l) {
+            (Some(_), Some(_)) => bail!("{src}: give forces.coulomb.alpha or alpha_l, not both"),
+            (Some(a), None) => Some(a),
+            (None, Some(al)) => Some(al / lmin),
+            (None, None) => None,
+        };
+        let tol = c.tolerance.unwrap_or(5e-4);
+        let unused = |what: &str, set: bool| -> Result<()> {
+            if set {
+                bail!(
+                    "{src}: forces.coulomb.{what} does not apply to method = \"{}\"",
+                    c.method
+                );
+            }
+            Ok(())
+        };
+        let method = match c.method.as_str() {
+            "cutoff" => {
+                unused("alpha", alpha.is_some())?;
+                CoulombMethod::Cutoff
+            }
+            "reaction-field" | "rf" => {
+                unused("alpha", alpha.is_some())?;
+                CoulombMethod::ReactionField {
+                    epsilon_rf: c.epsilon_rf.unwrap_or(f64::INFINITY),
+                }
+            }
+            "dsf" => CoulombMethod::Dsf {
+                // Fennell & Gezelter's recommended damping for r_c ≈ 9-12 Å is 0.2 Å⁻¹ (≈ 2/r_c).
+                alpha: alpha.unwrap_or(2.0 / c.cutoff),
+            },
+            "ewald" => {
+                unused("grid", c.grid.is_some())?;
+                unused("order", c.order.is_some())?;
+                if !(tol > 0.0 && tol < 0.5) {
+                    bail!("{src}: forces.coulomb.tolerance is {tol}; it must be between 0 and 0.5 (e.g. 5e-4)");
+                }
+                let alpha = alpha.unwrap_or(coulomb::ewald_alpha_for(c.cutoff, tol));
+                let kmax = match &c.kmax {
+                    Some(KmaxConfig::One(k)) => [*k; 3],
+                    Some(KmaxConfig::Three(k)) => *k,
+                    None => coulomb::kmax_for(l, alpha, tol),
+                };
+                CoulombMethod::Ewald {
+                    alpha,
+                    kmax,
+                    k2max: c.k2max,
+                }
+            }
+            "pme" => {
+                unused("kmax", c.kmax.is_some())?;
+                unused("k2max", c.k2max.is_some())?;
+                let mut p = coulomb::PmeChoice::from_tolerance(l, c.cutoff, tol)
+                    .map_err(|e| anyhow!("{src}: {e}"))?;
+                if let Some(a) = alpha {
+                    p.alpha = a;
+                }
+                if let Some(g) = c.grid {
+                    p.grid = g;
+                }
+                if let Some(o) = c.order {
+                    p.order = o;
+                }
+                p.validate_host()
+                    .map_err(|e| anyhow!("{src}: forces.coulomb: {e}"))?;
+                CoulombMethod::Pme(p)
+            }
+            other => bail!(
+                "{src}: forces.coulomb.method = \"{other}\" is unknown (known: cutoff, reaction-field, dsf, ewald, pme)"
+            ),
+        };
+        if !matches!(method, CoulombMethod::ReactionField { .. }) {
+            unused("epsilon_rf", c.epsilon_rf.is_some())?;
+        }
+        if !matches!(method, CoulombMethod::Ewald { .. } | CoulombMethod::Pme(_)) {
+            unused("tolerance", c.tolerance.is_some())?;
+            unused("neutralize", c.neutralize)?;
+        }
+        Ok(CoulombSpec {
+            method,
+            cutoff: c.cutoff,
+            coulomb_k,
+            exclusions,
+            neutralize: c.neutralize,
+        })
+    }
+
+    /// Energy scale of `wgmd eval` output: (unit name, factor dividing the run's energies).
+    pub fn eval_energy_unit(&self) -> Result<(String, f64)> {
+        match (self.eval.energy_unit.as_deref(), self.units) {
+            (None, Units::Physical) => Ok(("eV".into(), 1.0)),
+            (None, Units::Lj) => Ok(("lj".into(), 1.0)),
+            (Some("K"), Units::Physical) => Ok(("K".into(), crate::units::KB_EV_PER_K)),
+            (Some("eV"), Units::Physical) => Ok(("eV".into(), 1.0)),
+            (Some(other), _) => bail!(
+                "{}: eval.energy_unit = \"{other}\" is not available (physical units: \"eV\" or \"K\")",
+                self.source
+            ),
+        }
     }
 
     fn lj_spec(&self, lj: &LjConfig, system: &System) -> Result<LjSpec> {
@@ -375,12 +636,30 @@ impl Config {
     /// The simulation this config describes.
     pub fn to_spec(&self) -> Result<SimSpec> {
         let src = &self.source;
-        let system = self.build_system()?;
+        let (system, exclusions) = self.build_system()?;
+        let coulomb = match &self.forces.coulomb {
+            Some(c) => Some(self.coulomb_spec(c, &system, exclusions)?),
+            None => {
+                if !exclusions.is_empty() {
+                    log::info!("{src}: exclusions are only used by [forces.coulomb]");
+                }
+                None
+            }
+        };
         let (lj_spec, ani, default_skin) = match (&self.forces.lj, &self.forces.ani) {
             (Some(_), Some(_)) => {
                 bail!("{src}: [forces.lj] and [forces.ani] together are not supported: choose one")
             }
-            (None, None) => bail!("{src}: [forces] needs [forces.lj] or [forces.ani]"),
+            (None, None) => match &coulomb {
+                Some(c) => (
+                    LjSpec::off(system.type_names.len(), c.cutoff),
+                    None,
+                    0.1 * c.cutoff,
+                ),
+                None => {
+                    bail!("{src}: [forces] needs [forces.lj], [forces.coulomb] or [forces.ani]")
+                }
+            },
             (Some(lj), None) => (self.lj_spec(lj, &system)?, None, 0.1 * lj.cutoff),
             (None, Some(a)) => {
                 if self.units != Units::Physical {
@@ -427,6 +706,7 @@ impl Config {
             units: self.units,
             lj: lj_spec,
             ani,
+            coulomb,
             skin,
             integrator: Integrator { dt: ic.dt, method },
         };

@@ -15,8 +15,10 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 
 use crate::forces::ani::{AniForce, AniSpec};
+use crate::forces::coulomb::{self, CoulombForce, CoulombMethod, CoulombSpec};
 use crate::forces::drag::DragForce;
 use crate::forces::lj::{LjForce, LjSpec, LjTable};
+use crate::forces::pme::PmeForce;
 use crate::gpu::params::{status, Params};
 use crate::gpu::{self, GpuContext};
 use crate::integrate::{Integrator, IntegratorKernels, Method};
@@ -38,6 +40,9 @@ pub struct SimSpec {
     pub lj: LjSpec,
     /// ANI neural-network potential (physical units only; not combined with LJ).
     pub ani: Option<AniSpec>,
+    /// Coulomb interactions (charges from `system.charges`); LJ and Coulomb then run in one
+    /// fused kernel (`forces::coulomb`).
+    pub coulomb: Option<CoulombSpec>,
     /// Verlet skin (length units).
     pub skin: f64,
     pub integrator: Integrator,
@@ -63,6 +68,7 @@ impl SimSpec {
                 pairs: vec![],
             },
             ani: None,
+            coulomb: None,
             skin: 0.3,
             integrator: Integrator {
                 dt: 0.005,
@@ -100,6 +106,12 @@ impl SimSpec {
                     2.0 * rc
                 );
             }
+        }
+        if let Some(c) = &self.coulomb {
+            if self.ani.is_some() {
+                bail!("forces.coulomb and forces.ani together are not supported");
+            }
+            coulomb::validate(c, &self.system)?;
         }
         if self.lj.cutoff > half {
             bail!(
@@ -222,6 +234,8 @@ pub struct Simulation {
     nbr: NeighborKernels,
     lj: LjForce,
     ani: Option<AniForce>,
+    coul: Option<CoulombForce>,
+    pme: Option<PmeForce>,
     integ: IntegratorKernels,
     reduce: Reducer,
     step: u64,
@@ -263,9 +277,10 @@ impl Simulation {
         sys.wrap();
         let n = sys.len() as u32;
         let table = LjTable::new(&spec.lj)?;
-        let force_cut = match &spec.ani {
-            Some(a) => a.model.aev.rcr,
-            None => table.cutoff,
+        let force_cut = match (&spec.ani, &spec.coulomb) {
+            (Some(a), _) => a.model.aev.rcr,
+            (None, Some(c)) => table.cutoff.max(c.cutoff),
+            (None, None) => table.cutoff,
         };
         let list_cut = force_cut + spec.skin;
         let grid = CellGrid::new(sys.box_lengths, list_cut);
@@ -301,6 +316,11 @@ impl Simulation {
             half_skin2: (0.25 * spec.skin * spec.skin) as f32,
             max_force2: {
                 let fmax = spec.ani.as_ref().map_or(table.max_force(), |a| a.max_force);
+                let fmax = fmax.max(
+                    spec.coulomb
+                        .as_ref()
+                        .map_or(0.0, |c| coulomb_max_force(c, &sys)),
+                );
                 (fmax * fmax).min(f32::MAX as f64) as f32
             },
             dt: spec.integrator.dt as f32,
@@ -385,12 +405,28 @@ impl Simulation {
             Some(a) => Some(AniForce::new(c, a, &sys.types, units.ani_energy_scale())?),
             None => None,
         };
+        let mut coul = match &spec.coulomb {
+            Some(cs) => Some(CoulombForce::new(c, &sys, &table, cs, tpa)?),
+            None => None,
+        };
+        let mut pme = match spec.coulomb.as_ref().map(|c| (&c.method, c.coulomb_k)) {
+            Some((CoulombMethod::Pme(p), k)) => Some(PmeForce::new(c, n, sys.box_lengths, p, k)?),
+            _ => None,
+        };
         let mut integ = IntegratorKernels::new(c, &spec.integrator.method)?;
         let mut reduce = Reducer::new(c, n)?;
         nbr.bind(c, &named)?;
         lj.bind(c, &named)?;
         if let Some(a) = ani.as_mut() {
             a.bind(c, &named)?;
+        }
+        if let Some(k) = coul.as_mut() {
+            k.bind(c, &named)?;
+            if let Some(p) = pme.as_mut() {
+                let mut with_q = named.clone();
+                with_q.push(("charge", &k.charge_buf));
+                p.bind(c, &with_q)?;
+            }
         }
         integ.bind(c, &named)?;
         reduce.bind(c, &named)?;
@@ -406,6 +442,8 @@ impl Simulation {
             nbr,
             lj,
             ani,
+            coul,
+            pme,
             integ,
             reduce,
             step: 0,
@@ -496,9 +534,15 @@ impl Simulation {
     }
 
     fn encode_forces(&self, pass: &mut wgpu::ComputePass<'_>) {
-        match &self.ani {
-            Some(a) => a.encode(pass),
-            None => self.lj.encode(pass, self.params.n_atoms),
+        match (&self.ani, &self.coul) {
+            (Some(a), _) => a.encode(pass),
+            (None, Some(c)) => {
+                c.encode(pass);
+                if let Some(p) = &self.pme {
+                    p.encode(pass);
+                }
+            }
+            (None, None) => self.lj.encode(pass, self.params.n_atoms),
         }
     }
 
@@ -789,9 +833,15 @@ impl Simulation {
             // Constant self energies, summed in f64 (far too large for an f32 GPU sum).
             tail_e += a.self_energy(&sys.types) * units.ani_energy_scale();
         }
-        let pe = obs[0] as f64 + tail_e;
+        let (mut const_e, mut const_w) = (0.0, 0.0);
+        if let Some(c) = &self.spec.coulomb {
+            let (eb, wb) = coulomb::background(c, sys);
+            const_e = coulomb::self_energy(c, &sys.charges) + eb;
+            const_w = wb;
+        }
+        let pe = obs[0] as f64 + tail_e + const_e;
         let ke = obs[1] as f64;
-        let w = obs[2] as f64 + tail_w;
+        let w = obs[2] as f64 + tail_w + const_w;
         let dof = self.spec.integrator.dof(sys.len());
         Thermo {
             step: self.step,
@@ -877,6 +927,9 @@ impl Simulation {
         if let Some(a) = &self.ani {
             a.poison(&self.ctx);
         }
+        if let Some(c) = &self.coul {
+            c.poison(&self.ctx);
+        }
         self.rebuild_and_forces()
     }
 
@@ -896,6 +949,9 @@ impl Simulation {
         self.lj.bind(&self.ctx, &named)?;
         if let Some(a) = self.ani.as_mut() {
             a.bind(&self.ctx, &named)?;
+        }
+        if let Some(c) = self.coul.as_mut() {
+            c.bind(&self.ctx, &named)?;
         }
         self.stats.neighbor_capacity = self.params.nbr_capacity;
         Ok(())
@@ -919,6 +975,10 @@ impl Simulation {
         let named = self.bufs.named();
         lj.bind(&self.ctx, &named)?;
         nbr.bind(&self.ctx, &named)?;
+        if let Some(c) = self.coul.as_mut() {
+            c.set_threads_per_atom(&self.ctx, tpa)?;
+            c.bind(&self.ctx, &named)?;
+        }
         drop(named);
         self.lj = lj;
         self.nbr = nbr;
@@ -987,6 +1047,87 @@ impl Simulation {
         Ok(secs)
     }
 
+    /// Per-term energies and the virial of the current positions, summed in float64 from
+    /// per-atom GPU shares (the forces themselves are [`Self::forces`]). Host constants
+    /// (LJ tail, Coulomb self energy, neutralising background) come from the spec.
+    pub fn energy_terms(&self) -> Result<EnergyTerms> {
+        let sys = &self.spec.system;
+        let n = self.n_atoms();
+        let (lj_tail, tail_w) = self.table.tail_corrections(sys);
+        let mut t = EnergyTerms {
+            lj_tail,
+            ..Default::default()
+        };
+        match (&self.coul, &self.spec.coulomb) {
+            (Some(c), Some(cs)) => {
+                let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    c.encode_terms(&mut pass);
+                    // PmeForce adds into `force`/`atom_virial`: recompute all forces so those
+                    // buffers hold one evaluation again (its energy/virial read-out is the same).
+                    if self.pme.is_some() {
+                        self.encode_forces(&mut pass);
+                    }
+                }
+                self.ctx.queue.submit([enc.finish()]);
+                let a: Vec<[f32; 4]> = self.ctx.read_buffer(&c.terms_buf)?;
+                let (mut lj, mut real, mut excl, mut w) = (0.0, 0.0, 0.0, 0.0);
+                for v in &a[..n] {
+                    lj += v[0] as f64;
+                    real += v[1] as f64;
+                    excl += v[2] as f64;
+                    w += v[3] as f64;
+                }
+                let (recip, wt) = match &self.pme {
+                    Some(p) => p.read_energy_virial(&self.ctx)?,
+                    None => c.read_reciprocal(&self.ctx)?,
+                };
+                let (eb, wb) = coulomb::background(cs, sys);
+                t.lj = Some(lj);
+                t.coulomb_real = Some(real);
+                if cs.method.ewald_alpha().is_some() {
+                    t.coulomb_reciprocal = Some(recip);
+                    t.coulomb_exclusion = Some(excl);
+                    if cs.neutralize {
+                        t.coulomb_background = Some(eb);
+                    }
+                }
+                let s = coulomb::self_energy(cs, &sys.charges);
+                if s != 0.0 {
+                    t.coulomb_self = Some(s);
+                }
+                t.virial = w + wt[0] + wt[1] + wt[2] + wb + tail_w;
+            }
+            _ => {
+                let th = self.clone_thermo()?;
+                t.virial = th.virial;
+                if self.ani.is_none() {
+                    t.lj = Some(th.potential_energy - lj_tail);
+                }
+            }
+        }
+        if !self.table.tail {
+            t.lj_tail = 0.0;
+        }
+        Ok(t)
+    }
+
+    fn clone_thermo(&self) -> Result<Thermo> {
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            self.reduce.encode(&mut pass);
+        }
+        let st = self.submit_and_read(enc)?;
+        Ok(self.to_thermo(st.obs))
+    }
+
+    /// The Coulomb term, when the run has one.
+    pub fn coulomb(&self) -> Option<&CoulombForce> {
+        self.coul.as_ref()
+    }
+
     /// The ANI term, when the run has one.
     pub fn ani(&self) -> Option<&AniForce> {
         self.ani.as_ref()
@@ -1007,6 +1148,43 @@ impl Simulation {
         s.velocities = self.velocities()?;
         Ok(s)
     }
+}
+
+/// Single-point energy terms (the spec's energy unit); `None` = the run has no such term.
+#[derive(Clone, Debug, Default)]
+pub struct EnergyTerms {
+    pub lj: Option<f64>,
+    pub lj_tail: f64,
+    pub coulomb_real: Option<f64>,
+    pub coulomb_reciprocal: Option<f64>,
+    pub coulomb_self: Option<f64>,
+    pub coulomb_exclusion: Option<f64>,
+    pub coulomb_background: Option<f64>,
+    /// W = Σ r·F including tail and reciprocal parts.
+    pub virial: f64,
+}
+
+impl EnergyTerms {
+    pub fn total(&self) -> f64 {
+        [
+            self.lj,
+            Some(self.lj_tail),
+            self.coulomb_real,
+            self.coulomb_reciprocal,
+            self.coulomb_self,
+            self.coulomb_exclusion,
+            self.coulomb_background,
+        ]
+        .iter()
+        .flatten()
+        .sum()
+    }
+}
+
+/// A force no healthy charged run reaches: two of the largest charges 0.05 length units apart.
+fn coulomb_max_force(c: &CoulombSpec, sys: &System) -> f64 {
+    let q = sys.charges.iter().fold(0.0f64, |m, q| m.max(q.abs()));
+    c.coulomb_k * q * q / 0.0025
 }
 
 impl StatusRecord {

@@ -6,12 +6,17 @@
 //! - [`system`] — host-side [`system::System`] (positions, velocities, types, masses, charges,
 //!   periodic box), lattice builders, Maxwell–Boltzmann velocities.
 //! - [`units`] — the two unit systems (physical Å/fs/amu/eV/K, reduced LJ) and conversions.
-//! - [`io`] — XYZ / extended XYZ reading and writing, PDB reading, atomic (temp + rename)
-//!   output files.
+//! - [`io`] — XYZ / extended XYZ reading and writing, PDB reading, the NIST SPC/E text format
+//!   ([`io::nist_spce`]), atomic (temp + rename) output files.
 //! - [`config`] — the TOML config schema → [`engine::SimSpec`].
 //! - [`neighbor`] — cell list (counting sort) and Verlet list with skin; brute-force reference.
 //! - [`forces`] — force terms; [`forces::lj`] is the exemplar (pair function + gather loop +
 //!   float64 reference).
+//!   [`forces::coulomb`]: charges, cutoff / reaction field / DSF / Ewald real space fused with
+//!   LJ in one neighbor loop (`shaders/coulomb.wgsl`, sharing `lj_pair` with `lj.wgsl`),
+//!   excluded pairs and their erf correction, the Ewald k-sum (`shaders/ewald.wgsl`), self and
+//!   background terms, and float64 references of every method; [`forces::pme`] +
+//!   [`forces::fft`]: smooth PME's reciprocal part (spreading, WGSL 3-D FFT, interpolation).
 //! - [`integrate`] — velocity Verlet and Langevin BAOAB (Philox RNG), with float64 twins.
 //! - [`observe`] — GPU reductions of energies and virial; temperature and pressure;
 //!   RDF / speed histograms ([`observe::histogram`]); non-blocking readback.
@@ -27,14 +32,16 @@
 //! ## Data flow of one step (all on the GPU, one compute pass per batch of steps)
 //! integrate first half (+ max displacement and reach) → decide (writes indirect args) → cell
 //! list (clear, count, scan, scatter, sort) + neighbor build, dispatched indirectly (zero
-//! workgroups when no rebuild; or only every `check_every` steps (default 1), the others just verify
-//! the list) → LJ forces (+ blow-up check) → closing half kick.
+//! workgroups when no rebuild; or only every `check_every` steps (default 1), the others just
+//! verify the list) → LJ forces, or for charged systems the fused LJ + real-space Coulomb
+//! kernel (+ Ewald k-sum or PME: spread, FFTs, interpolate) (+ blow-up check) → closing half
+//! kick.
 //! After a batch: optional reduction → 64-byte status/observables readback.
 //!
 //! ## Known debts
 //! - Atoms are not yet re-sorted by cell for memory locality (issue "LJ speed").
-//! - The host waits for each batch's status record before encoding the next batch (one sync
-//!   per batch of up to 1000 steps), instead of double-buffering it.
+//! - The host records the next batch while the GPU runs the current one, but submits it only
+//!   after reading the current one's status (one sync per batch of up to 1000 steps).
 //! - Full neighbor lists cost `4·capacity` bytes per atom.
 //! - ANI on the GPU needs orthorhombic boxes with every edge ≥ 2·R_cr (minimum images); the
 //!   float64 reference handles any cell with TorchANI's explicit images. The force gather
@@ -42,6 +49,11 @@
 //!   f32 arithmetic without tensor cores (BENCHMARKS.md has the profile).
 //! - The viewer's live stepping drops (does not replay) a batch whose neighbor list
 //!   overflowed, and its mouse spring's energy is not part of the reported energies.
+//! - Coulomb: excluded pairs are found by scanning each atom's few exclusions for every
+//!   neighbor (the neighbor list does not know about molecules); the Ewald k-sum is O(N·n_k)
+//!   (a reference, not for large systems); the reaction field and DSF skip excluded pairs
+//!   without GROMACS-style corrections; per-term energies for `eval` need an extra pass; the
+//!   GPU's f32 exclusion and self terms (~80× the NIST SPC/E total) limit it to ~1e-7 of them.
 //! - The viewer's RDF counts pairs from at most 512 center atoms by brute force (O(512·N)
 //!   per sample, twice a second) instead of using the neighbor list.
 

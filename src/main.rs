@@ -19,6 +19,7 @@ use wgmd::observe::{Thermo, CSV_HEADER};
 use wgmd::units::Units;
 
 mod ani_cli;
+mod eval_cli;
 
 #[derive(Parser)]
 #[command(name = "wgmd", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("WGMD_COMMIT"), ")"),
@@ -54,14 +55,17 @@ enum Command {
         #[command(subcommand)]
         which: BenchKind,
     },
-    /// Single-point energy and forces as JSON.
+    /// Single-point energy and forces as JSON: `eval CONFIG.toml` (LJ/Coulomb configs) or
+    /// `eval --potential ani2x --model FILE.info --xyz FILE.xyz`.
     Eval {
+        /// A classical config (per-term energies and forces).
+        config: Option<PathBuf>,
         /// Potential for --xyz structures (ani2x).
         #[arg(long)]
-        potential: String,
+        potential: Option<String>,
         /// The model's NeuroChem .info file (e.g. ani-2x_8x.info from the ANI model zoo).
         #[arg(long)]
-        model: PathBuf,
+        model: Option<PathBuf>,
         /// Use only this ensemble member (default: the whole ensemble).
         #[arg(long)]
         model_index: Option<usize>,
@@ -70,7 +74,7 @@ enum Command {
         precision: String,
         /// Structure (XYZ; extended XYZ Lattice= makes it periodic).
         #[arg(long)]
-        xyz: PathBuf,
+        xyz: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -110,6 +114,23 @@ enum BenchKind {
         #[arg(long, default_value_t = 1)]
         check_every: u32,
         /// Print one JSON object (otherwise a readable line).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Molten NaCl with PME (the OpenMM anchor workload: rock salt at molten density, cutoff
+    /// 10 Å, tolerance 5e-4, Langevin 1200 K, dt 2 fs).
+    Coulomb {
+        /// Ions (rounded to the nearest even n^3).
+        #[arg(long, default_value_t = 32768)]
+        atoms: u64,
+        #[arg(long, default_value_t = 1000)]
+        steps: u64,
+        /// Untimed steps first.
+        #[arg(long, default_value_t = 100)]
+        warmup: u64,
+        /// Reciprocal-space method: pme or ewald.
+        #[arg(long, default_value = "pme")]
+        method: String,
         #[arg(long)]
         json: bool,
     },
@@ -201,22 +222,51 @@ fn real_main() -> Result<()> {
             reps,
             json,
         ),
+        Some(Command::Bench {
+            which:
+                BenchKind::Coulomb {
+                    atoms,
+                    steps,
+                    warmup,
+                    method,
+                    json,
+                },
+        }) => eval_cli::bench_coulomb(&gpu, atoms, steps, warmup, &method, json),
         Some(Command::Eval {
+            config: Some(config),
+            potential,
+            model,
+            xyz,
+            json,
+            ..
+        }) => {
+            if potential.is_some() || model.is_some() || xyz.is_some() {
+                bail!("wgmd eval CONFIG.toml takes its structure and force field from the config; drop --potential/--model/--xyz");
+            }
+            eval_cli::eval_config(&gpu, &config, json)
+        }
+        Some(Command::Eval {
+            config: None,
             potential,
             model,
             model_index,
             precision,
             xyz,
             json,
-        }) => ani_cli::eval_ani(
-            &gpu,
-            &potential,
-            &model,
-            model_index,
-            AniPrecision::parse(&precision)?,
-            &xyz,
-            json,
-        ),
+        }) => {
+            let (Some(potential), Some(model), Some(xyz)) = (potential, model, xyz) else {
+                bail!("wgmd eval needs a config (wgmd eval CONFIG.toml) or --potential ani2x --model FILE.info --xyz FILE.xyz");
+            };
+            ani_cli::eval_ani(
+                &gpu,
+                &potential,
+                &model,
+                model_index,
+                AniPrecision::parse(&precision)?,
+                &xyz,
+                json,
+            )
+        }
     }
 }
 
@@ -267,6 +317,9 @@ fn run(
     let units = spec.units;
     let mut log_file = log.as_deref().map(AtomicFile::create).transpose()?;
     let mut traj_file = traj.as_deref().map(AtomicFile::create).transpose()?;
+    if let Some(c) = &spec.coulomb {
+        eprintln!("wgmd: {}", c.describe());
+    }
     let mut sim = Simulation::new(ctx.clone(), spec)?;
     eprintln!(
         "wgmd: {} atoms, {} types, units {}, {} on {} ({:?})",

@@ -107,6 +107,7 @@ fn nist_lj_reference_configurations() {
                 pairs: vec![],
             },
             ani: None,
+            coulomb: None,
             skin: 0.0,
             integrator: Integrator {
                 dt: 0.001,
@@ -171,6 +172,7 @@ fn nve_energy_conservation() {
             pairs: vec![],
         },
         ani: None,
+        coulomb: None,
         skin: 0.3,
         integrator: Integrator {
             dt: 0.005,
@@ -233,6 +235,7 @@ fn langevin_temperature() {
             pairs: vec![],
         },
         ani: None,
+        coulomb: None,
         skin: 0.3,
         integrator: Integrator {
             dt: 0.005,

@@ -97,6 +97,7 @@ pub fn ani_spec(
         system: sys,
         units: Units::Physical,
         ani: Some(ani),
+        coulomb: None,
         skin,
         integrator,
     })

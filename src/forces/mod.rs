@@ -4,5 +4,8 @@
 //! Rust with the same contract, one gather loop over the neighbor list).
 
 pub mod ani;
+pub mod coulomb;
 pub mod drag;
+pub mod fft;
 pub mod lj;
+pub mod pme;

@@ -1,5 +1,6 @@
 //! File formats and safe output.
 
+pub mod nist_spce;
 pub mod pdb;
 pub mod xyz;
 

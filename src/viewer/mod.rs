@@ -140,7 +140,7 @@ impl Source {
             lattice_constant: None,
             type_name: None,
             structure: Some(tmp.clone()),
-            box_lengths: None,
+            ..Default::default()
         };
         cfg.types.retain(|name, _| frame.symbols.contains(name));
         if let Some(lj) = cfg.forces.lj.as_mut() {

@@ -112,6 +112,7 @@ pub fn spec(system: System, lj: LjSpec, skin: f64, dt: f64, method: Method) -> S
         units: Units::Lj,
         lj,
         ani: None,
+        coulomb: None,
         skin,
         integrator: Integrator { dt, method },
     }

@@ -1,0 +1,244 @@
+// LJ + real-space Coulomb in ONE neighbor loop (charged systems), plus the excluded-pair
+// correction of Ewald/PME. lj.wgsl stays the pure-LJ fast path; both import `lj_pair`.
+//
+// Physics once: `coul_pair` returns (energy, force/r) per unit k*qi*qj from r^2; its Rust
+// twin is `forces::coulomb::RealSpace::pair`. METHOD (override): 1 plain cutoff, 2 reaction
+// field, 3 damped shifted force, 4 Ewald/PME real space (erfc). Pairs listed in `excl` (the
+// few intramolecular partners of each atom, row-major, NO_EXCL-padded) are skipped in the
+// loop; for METHOD 4 their reciprocal-space interaction is removed again by -k qi qj erf(a r)/r.
+// Each atom gathers its full row and keeps half of each pair energy/virial (no atomics).
+#import common
+#import lj_pair
+
+// Mirrors `forces::coulomb::CoulombParams`.
+struct CoulombParams {
+    n_excl: u32,     // exclusion slots per atom
+    n_kvec: u32,     // Ewald wave vectors (half space)
+    rc2: f32,        // Coulomb cutoff^2
+    alpha: f32,      // Ewald / DSF damping
+    coulomb_k: f32,  // e^2/(4 pi eps0) in the run's units
+    krf: f32,        // reaction field k_rf
+    crf: f32,        // reaction field c_rf
+    dsf_e: f32,      // DSF erfc(a rc)/rc
+    dsf_f: f32,      // DSF force shift
+    e_rc: f32,       // unshifted pair energy at rc per unit qq (cutoff-jump bookkeeping)
+    rc: f32,
+    _pad: u32,
+}
+
+override METHOD: u32 = 4u;
+// Threads per atom (as in lj.wgsl): TPA threads share one atom's neighbor row (strided) and add
+// their partial sums in workgroup memory, so small systems still fill a large GPU.
+override TPA: u32 = 1u;
+
+var<workgroup> part_a: array<vec4f, 64>;
+var<workgroup> part_b: array<vec4f, 64>;
+const NO_EXCL: u32 = 0xffffffffu;
+const TWO_OVER_SQRT_PI: f32 = 1.1283791670955126;
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> pos: array<vec4f>;
+@group(0) @binding(2) var<storage, read> nbr_list: array<u32>;
+@group(0) @binding(3) var<storage, read> nbr_count: array<u32>;
+@group(0) @binding(4) var<storage, read> lj_pairs: array<vec4f>;
+@group(0) @binding(5) var<storage, read_write> force: array<vec4f>;
+@group(0) @binding(6) var<storage, read_write> atom_virial: array<vec2f>;
+@group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>>;
+@group(0) @binding(8) var<storage, read> lj_rc: array<f32>;
+@group(0) @binding(9) var<uniform> C: CoulombParams;
+@group(0) @binding(10) var<storage, read> charge: array<f32>;
+@group(0) @binding(11) var<storage, read> excl: array<u32>;
+@group(0) @binding(12) var<storage, read_write> atom_terms: array<vec4f>;
+
+// erfc(x) for x >= 0 given ex = exp(-x^2): Numerical Recipes' Chebyshev fit (erfcc),
+// relative error < 1.2e-7 everywhere (the Abramowitz-Stegun 7.1.26 form is only 1.5e-7
+// absolute, i.e. ~1e-2 relative where erfc is small).
+fn erfc_ex(x: f32, ex: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.5 * x);
+    let p = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+        t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+        t * (-0.82215223 + t * 0.17087277))))))));
+    return t * ex * exp(p);
+}
+
+// erf(x) for x >= 0: a Taylor series below 0.5 (1 - erfc would lose digits there, and bonded
+// distances times alpha usually land there), 1 - erfc above.
+fn erf_ex(x: f32, ex: f32) -> f32 {
+    if (x < 0.5) {
+        let x2 = x * x;
+        return TWO_OVER_SQRT_PI * x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (0.1 + x2 * (-1.0 / 42.0 +
+            x2 * (1.0 / 216.0 + x2 * (-1.0 / 1320.0))))));
+    }
+    return 1.0 - erfc_ex(x, ex);
+}
+
+// (energy, force/r) per unit k qi qj at squared distance r2 < rc^2.
+fn coul_pair(r2: f32) -> vec2f {
+    let inv_r = inverseSqrt(r2);
+    if (METHOD == 1u) {
+        return vec2f(inv_r, inv_r * inv_r * inv_r);
+    }
+    if (METHOD == 2u) {
+        return vec2f(inv_r + C.krf * r2 - C.crf, inv_r * inv_r * inv_r - 2.0 * C.krf);
+    }
+    let r = r2 * inv_r;
+    let x = C.alpha * r;
+    let ex = exp(-x * x);
+    let erfc_r = erfc_ex(x, ex) * inv_r;
+    let g = TWO_OVER_SQRT_PI * C.alpha * ex;
+    if (METHOD == 3u) {
+        return vec2f(erfc_r - C.dsf_e + C.dsf_f * (r - C.rc), (erfc_r * inv_r + g * inv_r - C.dsf_f) * inv_r);
+    }
+    return vec2f(erfc_r, (erfc_r + g) * inv_r * inv_r);
+}
+
+// (energy, force/r) per unit k qi qj of the excluded-pair correction -erf(a r)/r.
+fn excl_pair(r2: f32) -> vec2f {
+    let inv_r = inverseSqrt(r2);
+    let x = C.alpha * r2 * inv_r;
+    let ex = exp(-x * x);
+    let erf_r = erf_ex(x, ex) * inv_r;
+    let g = TWO_OVER_SQRT_PI * C.alpha * ex;
+    return vec2f(-erf_r, (g - erf_r) * inv_r * inv_r);
+}
+
+struct Sums {
+    f: vec3f,
+    e_lj: f32,
+    e_coul: f32,
+    e_excl: f32,
+    w: f32,
+    erc: f32,
+}
+
+fn is_excluded(i: u32, j: u32) -> bool {
+    for (var s = 0u; s < C.n_excl; s++) {
+        if (excl[i * C.n_excl + s] == j) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// This lane's share of atom i's full sums (each pair counted once from each side).
+fn atom_sums(i: u32, lane: u32) -> Sums {
+    var o: Sums;
+    let xi = pos[i];
+    let qi = C.coulomb_k * charge[i];
+    let row = bitcast<u32>(xi.w) * P.n_types;
+    let n = min(nbr_count[i], P.nbr_capacity);
+    for (var k = lane; k < n; k += TPA) {
+        let j = nbr_list[k * P.n_atoms + i];
+        if (C.n_excl > 0u && is_excluded(i, j)) {
+            continue;
+        }
+        let xj = pos[j];
+        let d = min_image(xi.xyz - xj.xyz, P);
+        let r2 = dot(d, d);
+        let pair = row + bitcast<u32>(xj.w);
+        let prm = lj_pairs[pair];
+        var fr = 0.0;
+        if (r2 < prm.z) {
+            o.erc += lj_rc[pair];
+            let ef = lj_pair(r2, prm);
+            fr = ef.y;
+            o.e_lj += ef.x;
+        }
+        if (r2 < C.rc2) {
+            let qq = qi * charge[j];
+            let ef = coul_pair(r2);
+            fr += qq * ef.y;
+            o.e_coul += qq * ef.x;
+            o.erc += qq * C.e_rc;
+        }
+        o.f += fr * d;
+        o.w += fr * r2;
+    }
+    if (METHOD == 4u) {
+        for (var s = lane; s < C.n_excl; s += TPA) {
+            let j = excl[i * C.n_excl + s];
+            if (j == NO_EXCL) {
+                break;
+            }
+            let d = min_image(xi.xyz - pos[j].xyz, P);
+            let r2 = dot(d, d);
+            let qq = qi * charge[j];
+            let ef = excl_pair(r2);
+            o.f += qq * ef.y * d;
+            o.e_excl += qq * ef.x;
+            o.w += qq * ef.y * r2;
+        }
+    }
+    return o;
+}
+
+struct Lane {
+    i: u32,
+    lead: bool,   // lane 0 of a live atom: holds the atom's complete sums
+    s: Sums,
+}
+
+// Atom and lane of this thread, and (for the lead lane) the atom's summed lanes. Called in
+// uniform control flow (it contains a barrier when TPA > 1).
+fn gather(wid: vec3u, nwg: vec3u, lid: u32) -> Lane {
+    let per_group = WG / TPA;
+    let slot = lid % per_group;
+    let lane = lid / per_group;
+    var o: Lane;
+    o.i = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let live = o.i < P.n_atoms;
+    if (live) {
+        o.s = atom_sums(o.i, lane);
+    }
+    if (TPA > 1u) {
+        part_a[lid] = vec4f(o.s.f, o.s.e_lj);
+        part_b[lid] = vec4f(o.s.e_coul, o.s.e_excl, o.s.w, o.s.erc);
+        workgroupBarrier();
+        if (lane == 0u) {
+            for (var t = 1u; t < TPA; t++) {
+                let a = part_a[slot + t * per_group];
+                let b = part_b[slot + t * per_group];
+                o.s.f += a.xyz;
+                o.s.e_lj += a.w;
+                o.s.e_coul += b.x;
+                o.s.e_excl += b.y;
+                o.s.w += b.z;
+                o.s.erc += b.w;
+            }
+        }
+    }
+    o.lead = live && lane == 0u;
+    return o;
+}
+
+@compute @workgroup_size(64)
+fn coulomb_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                 @builtin(local_invocation_index) lid: u32) {
+    let g = gather(wid, nwg, lid);
+    if (!g.lead) {
+        return;
+    }
+    let i = g.i;
+    let o = g.s;
+    let e = o.e_lj + o.e_coul + o.e_excl;
+    force[i] = vec4f(o.f, 0.5 * e);
+    atom_virial[i] = vec2f(0.5 * o.w, 0.5 * o.erc);
+    let f2 = dot(o.f, o.f);
+    if (not_finite(f2) || not_finite(e) || f2 > P.max_force2) {
+        if (atomicMax(&status[ST_BLOWUP], 1u) == 0u) {
+            atomicStore(&status[ST_BLOWUP_STEP], atomicLoad(&status[ST_STEP]));
+        }
+        atomicMin(&status[ST_BLOWUP_ATOM], i);
+    }
+}
+
+// The same sums split by term, for `wgmd eval`: (lj, coulomb real, exclusion, virial) shares.
+@compute @workgroup_size(64)
+fn coulomb_terms(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                 @builtin(local_invocation_index) lid: u32) {
+    let g = gather(wid, nwg, lid);
+    if (!g.lead) {
+        return;
+    }
+    atom_terms[g.i] = 0.5 * vec4f(g.s.e_lj, g.s.e_coul, g.s.e_excl, g.s.w);
+}

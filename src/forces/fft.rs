@@ -1,0 +1,424 @@
+//! 3-D complex FFT on the GPU (driver of `shaders/fft.wgsl`) and its float64 twin
+//! ([`reference`]).
+//!
+//! Sizes: every axis length n in 1..=[`MAX_AXIS`] whose prime factors are 2, 3, 5 and 7
+//! (81, 162, 324, …). Each axis is one dispatch: a workgroup of [`FFT_WG`] threads loads
+//! `batch = ⌊1024 / n⌋` whole lines into 16 KiB of workgroup memory (two 1024-value tiles,
+//! WebGPU's default limit), runs every mixed-radix Stockham stage there and writes the lines
+//! back. Twiddles are exp(−2πi t/n) computed in float64 on the host and stored as f32.
+//! Forward is exp(−2πi jk/n) like numpy; the inverse is unnormalised (exp(+2πi jk/n)).
+//!
+//! Layout: element (ix, iy, iz) of an (nx, ny, nz) grid is at `(ix·ny + iy)·nz + iz`, one
+//! `vec2f` (stored as its `vec2u` bits) per element.
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Result};
+use bytemuck::{Pod, Zeroable};
+
+use crate::gpu::{self, shaders, GpuContext, Kernel, ShaderModule};
+
+/// Threads per FFT workgroup.
+pub const FFT_WG: u32 = 128;
+/// Complex values per workgroup tile; the longest axis a single tile holds.
+pub const FFT_TILE: u32 = 1024;
+/// Longest axis supported.
+pub const MAX_AXIS: u32 = FFT_TILE;
+/// Workgroup memory the FFT kernels need (two tiles of vec2f).
+pub const WORKGROUP_BYTES: u32 = 2 * FFT_TILE * 8;
+const MAX_STAGES: usize = 16;
+
+/// Mirrors `FftAxis` in fft.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct FftAxis {
+    pub n: u32,
+    pub stride: u32,
+    pub c1: u32,
+    pub s1: u32,
+    pub s2: u32,
+    pub n_lines: u32,
+    pub batch: u32,
+    pub n_stages: u32,
+    pub tw_off: u32,
+    pub contiguous: u32,
+    pub _pad: [u32; 2],
+    pub radix: [u32; MAX_STAGES],
+}
+
+/// Stage radices of an n-point transform: 4s first, then 2, 3, 5, 7. Errors name the factor
+/// that is not supported.
+pub fn factorize(n: u32) -> Result<Vec<u32>> {
+    if n == 0 {
+        bail!("FFT length 0: every grid axis needs at least one point");
+    }
+    let mut r = Vec::new();
+    let mut m = n;
+    while m % 4 == 0 {
+        r.push(4);
+        m /= 4;
+    }
+    for p in [2u32, 3, 5, 7] {
+        while m % p == 0 {
+            r.push(p);
+            m /= p;
+        }
+    }
+    if m != 1 {
+        bail!(
+            "FFT length {n} has the prime factor {} (only 2, 3, 5 and 7 are supported; \
+             choose a size like {})",
+            smallest_prime_factor(m),
+            next_fft_size(n)
+        );
+    }
+    Ok(r)
+}
+
+fn smallest_prime_factor(m: u32) -> u32 {
+    (2..=m).find(|p| m % p == 0).unwrap_or(m)
+}
+
+/// Smallest n' ≥ n of the form 2^a 3^b 5^c 7^d.
+pub fn next_fft_size(n: u32) -> u32 {
+    let mut k = n.max(1);
+    loop {
+        let mut m = k;
+        for p in [2u32, 3, 5, 7] {
+            while m % p == 0 {
+                m /= p;
+            }
+        }
+        if m == 1 {
+            return k;
+        }
+        k += 1;
+    }
+}
+
+/// Checks that an (nx, ny, nz) grid can be transformed on this device: supported axis
+/// lengths, workgroup memory, and the grid buffer within the storage-binding limit.
+pub fn check_dims(limits: &wgpu::Limits, dims: [u32; 3], what: &str) -> Result<()> {
+    for (a, &n) in dims.iter().enumerate() {
+        if n > MAX_AXIS {
+            bail!(
+                "{what} axis {} has {n} points; the GPU FFT handles at most {MAX_AXIS} per axis",
+                ["x", "y", "z"][a]
+            );
+        }
+        factorize(n).map_err(|e| anyhow!("{what} axis {}: {e}", ["x", "y", "z"][a]))?;
+    }
+    if limits.max_compute_workgroup_storage_size < WORKGROUP_BYTES {
+        bail!(
+            "the GPU FFT needs {WORKGROUP_BYTES} bytes of workgroup memory; this device allows {}",
+            limits.max_compute_workgroup_storage_size
+        );
+    }
+    if limits.max_compute_invocations_per_workgroup < FFT_WG {
+        bail!(
+            "the GPU FFT needs {FFT_WG} invocations per workgroup; this device allows {}",
+            limits.max_compute_invocations_per_workgroup
+        );
+    }
+    let bytes = dims.iter().map(|&n| n as u64).product::<u64>() * 8;
+    let max = limits
+        .max_storage_buffer_binding_size
+        .min(limits.max_buffer_size);
+    if bytes > max {
+        bail!(
+            "{what} {}×{}×{} needs {} MiB of complex values but this device allows at most {} MiB \
+             per storage buffer (max_storage_buffer_binding_size); use a coarser grid",
+            dims[0],
+            dims[1],
+            dims[2],
+            bytes.div_ceil(1 << 20),
+            max >> 20
+        );
+    }
+    Ok(())
+}
+
+/// The three per-axis descriptors (x, y, z) of a grid, with twiddle offsets into one table
+/// that concatenates the x, y and z roots (see [`twiddles`]).
+pub fn axes(dims: [u32; 3]) -> Result<[FftAxis; 3]> {
+    let [nx, ny, nz] = dims;
+    let mk = |n: u32, stride, c1, s1, s2, n_lines: u32, tw_off, contiguous| -> Result<FftAxis> {
+        let r = factorize(n)?;
+        let mut radix = [0u32; MAX_STAGES];
+        radix[..r.len()].copy_from_slice(&r);
+        Ok(FftAxis {
+            n,
+            stride,
+            c1,
+            s1,
+            s2,
+            n_lines,
+            batch: (FFT_TILE / n).clamp(1, n_lines.max(1)),
+            n_stages: r.len() as u32,
+            tw_off,
+            contiguous,
+            _pad: [0; 2],
+            radix,
+        })
+    };
+    Ok([
+        // x: line l = iy·nz + iz starts at l, stride ny·nz.
+        mk(nx, ny * nz, ny * nz, 0, 1, ny * nz, 0, 0)?,
+        // y: line l = ix·nz + iz starts at ix·ny·nz + iz, stride nz.
+        mk(ny, nz, nz, ny * nz, 1, nx * nz, nx, 0)?,
+        // z: line l = ix·ny + iy starts at l·nz, contiguous.
+        mk(nz, 1, 1, nz, 0, nx * ny, nx + ny, 1)?,
+    ])
+}
+
+/// exp(−2πi t/n) for t < n, for n = nx, ny, nz in turn (float64, stored as f32).
+pub fn twiddles(dims: [u32; 3]) -> Vec<[f32; 2]> {
+    let mut out = Vec::new();
+    for &n in &dims {
+        for t in 0..n {
+            let a = -2.0 * std::f64::consts::PI * t as f64 / n as f64;
+            out.push([a.cos() as f32, a.sin() as f32]);
+        }
+    }
+    out
+}
+
+/// Workgroups of one axis pass.
+pub fn groups(axis: &FftAxis) -> u32 {
+    axis.n_lines.div_ceil(axis.batch)
+}
+
+const SOURCES: &[(&str, &str)] = &[
+    ("fft", include_str!("../../shaders/fft.wgsl")),
+    ("pme", include_str!("../../shaders/pme.wgsl")),
+];
+
+/// Composes (`#import` of `fft`), validates with naga and compiles one of the FFT/PME shader
+/// files, which carry their own uniforms instead of the engine's `Params`.
+pub fn shader_module(ctx: &GpuContext, name: &str) -> Result<Arc<ShaderModule>> {
+    let source = compose(name)?;
+    let (naga, info) = shaders::validate(name, &source)?;
+    let module = ctx
+        .device
+        .create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+    Ok(Arc::new(ShaderModule {
+        name: name.to_string(),
+        module,
+        naga,
+        info,
+    }))
+}
+
+/// The composed WGSL of `fft` or `pme` (for naga validation in tests).
+pub fn compose(name: &str) -> Result<String> {
+    let mut seen = Vec::new();
+    let mut out = String::new();
+    compose_into(name, &mut seen, &mut out)?;
+    Ok(out)
+}
+
+fn compose_into(name: &str, seen: &mut Vec<String>, out: &mut String) -> Result<()> {
+    if seen.iter().any(|s| s == name) {
+        return Ok(());
+    }
+    seen.push(name.to_string());
+    let src = SOURCES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| anyhow!("internal: no FFT/PME shader named '{name}'"))?;
+    for line in src.lines() {
+        if let Some(rest) = line.trim().strip_prefix("#import ") {
+            compose_into(rest.trim(), seen, out)?;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(())
+}
+
+/// A forward/inverse 3-D FFT of one grid buffer (`dims` product × vec2f), in place.
+pub struct Fft3d {
+    dims: [u32; 3],
+    axes: [FftAxis; 3],
+    forward: Kernel,
+    inverse: Kernel,
+    uniforms: Vec<wgpu::Buffer>,
+    twiddle: wgpu::Buffer,
+    binds: Option<Vec<wgpu::BindGroup>>,
+}
+
+impl Fft3d {
+    pub fn new(ctx: &GpuContext, dims: [u32; 3]) -> Result<Fft3d> {
+        check_dims(&ctx.limits, dims, "FFT grid")?;
+        let axes = axes(dims)?;
+        let module = shader_module(ctx, "fft")?;
+        let forward = Kernel::new(ctx, &module, "fft_forward", &[])?;
+        let inverse = Kernel::new(ctx, &module, "fft_inverse", &[])?;
+        let uniforms = axes
+            .iter()
+            .map(|a| ctx.uniform("fft_axis", a))
+            .collect::<Vec<_>>();
+        let twiddle = ctx.storage_init("twiddle", &twiddles(dims))?;
+        Ok(Fft3d {
+            dims,
+            axes,
+            forward,
+            inverse,
+            uniforms,
+            twiddle,
+            binds: None,
+        })
+    }
+
+    pub fn dims(&self) -> [u32; 3] {
+        self.dims
+    }
+
+    /// Bytes of the complex grid this transform works on.
+    pub fn grid_bytes(&self) -> u64 {
+        self.dims.iter().map(|&n| n as u64).product::<u64>() * 8
+    }
+
+    /// Binds the grid buffer (`grid_bytes()` bytes of vec2f) for both directions.
+    pub fn bind(&mut self, ctx: &GpuContext, grid: &wgpu::Buffer) -> Result<()> {
+        if grid.size() < self.grid_bytes() {
+            bail!(
+                "internal: FFT grid buffer has {} bytes, needs {}",
+                grid.size(),
+                self.grid_bytes()
+            );
+        }
+        let mut binds = Vec::new();
+        for k in [&self.forward, &self.inverse] {
+            for u in &self.uniforms {
+                binds.push(k.bind(ctx, &[("A", u), ("grid", grid), ("twiddle", &self.twiddle)])?);
+            }
+        }
+        self.binds = Some(binds);
+        Ok(())
+    }
+
+    /// Three dispatches (z, y, x for forward; x, y, z for inverse).
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, inverse: bool) {
+        let binds = self.binds.as_ref().expect("Fft3d::bind before encode");
+        let order: [usize; 3] = if inverse { [0, 1, 2] } else { [2, 1, 0] };
+        let (k, off) = if inverse {
+            (&self.inverse, 3)
+        } else {
+            (&self.forward, 0)
+        };
+        for a in order {
+            gpu::dispatch(pass, k, &binds[off + a], groups(&self.axes[a]));
+        }
+    }
+}
+
+/// Float64 twins: a naive DFT (the oracle) and the same mixed-radix Stockham algorithm the
+/// shader runs (so a GPU bug can be bisected stage by stage).
+pub mod reference {
+    use super::factorize;
+    use anyhow::Result;
+
+    pub type C64 = [f64; 2];
+
+    fn cmul(a: C64, b: C64) -> C64 {
+        [a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]]
+    }
+
+    fn root(t: usize, n: usize, inverse: bool) -> C64 {
+        let s = if inverse { 1.0 } else { -1.0 };
+        let a = s * 2.0 * std::f64::consts::PI * t as f64 / n as f64;
+        [a.cos(), a.sin()]
+    }
+
+    /// y_k = Σ_j x_j exp(∓2πi jk/n) (− forward, + inverse, unnormalised), O(n²).
+    pub fn dft(x: &[C64], inverse: bool) -> Vec<C64> {
+        let n = x.len();
+        (0..n)
+            .map(|k| {
+                let mut acc = [0.0, 0.0];
+                for (j, v) in x.iter().enumerate() {
+                    let w = root((j * k) % n, n, inverse);
+                    let p = cmul(*v, w);
+                    acc[0] += p[0];
+                    acc[1] += p[1];
+                }
+                acc
+            })
+            .collect()
+    }
+
+    /// Same result as [`dft`] through the shader's Stockham stages.
+    pub fn fft(x: &[C64], inverse: bool) -> Result<Vec<C64>> {
+        let n = x.len();
+        let radices = factorize(n as u32)?;
+        let mut src = x.to_vec();
+        let mut dst = vec![[0.0; 2]; n];
+        let mut m = 1usize;
+        for &p in &radices {
+            let p = p as usize;
+            let nb = n / p;
+            for j in 0..nb {
+                let k = j % m;
+                let xs: Vec<C64> = (0..p)
+                    .map(|q| cmul(src[j + q * nb], root(k * q, m * p, inverse)))
+                    .collect();
+                let ys = dft(&xs, inverse);
+                let ob = (j / m) * m * p + k;
+                for (r, y) in ys.into_iter().enumerate() {
+                    dst[ob + r * m] = y;
+                }
+            }
+            std::mem::swap(&mut src, &mut dst);
+            m *= p;
+        }
+        Ok(src)
+    }
+
+    /// In-place 3-D transform of a grid laid out as `(ix·ny + iy)·nz + iz`.
+    pub fn fft3(data: &mut [C64], dims: [usize; 3], inverse: bool) -> Result<()> {
+        let [nx, ny, nz] = dims;
+        assert_eq!(data.len(), nx * ny * nz);
+        let strides = [ny * nz, nz, 1];
+        for (a, &n) in dims.iter().enumerate() {
+            let s = strides[a];
+            let mut line = vec![[0.0; 2]; n];
+            for start in 0..data.len() {
+                // A line starts wherever the coordinate along axis a is zero.
+                if (start / s) % n != 0 {
+                    continue;
+                }
+                for i in 0..n {
+                    line[i] = data[start + i * s];
+                }
+                let out = fft(&line, inverse)?;
+                for i in 0..n {
+                    data[start + i * s] = out[i];
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_factors() {
+        assert_eq!(next_fft_size(11), 12);
+        assert_eq!(next_fft_size(79), 80);
+        assert_eq!(next_fft_size(81), 81);
+        assert_eq!(next_fft_size(323), 324);
+        assert_eq!(factorize(324).unwrap(), vec![4, 3, 3, 3, 3]);
+        assert_eq!(factorize(1).unwrap(), Vec::<u32>::new());
+        let e = factorize(22).unwrap_err().to_string();
+        assert!(e.contains("prime factor 11"), "{e}");
+    }
+}

@@ -1,0 +1,298 @@
+//! The GPU Coulomb kernels (shaders/coulomb.wgsl, shaders/ewald.wgsl) against the float64
+//! references: random charged systems with exclusions for every method (fresh seeds, poisoned
+//! outputs, N not a multiple of 64), the NIST SPC/E configurations, the Madelung constant, and
+//! NVE energy conservation of molten NaCl.
+
+mod common;
+mod coulomb_support;
+
+use common::*;
+use coulomb_support::*;
+use wgmd::engine::{SimSpec, Simulation};
+use wgmd::forces::coulomb::{self, CoulombMethod, CoulombParams, CoulombSpec};
+use wgmd::forces::lj::{LjSpec, LjTable};
+use wgmd::gpu::shaders;
+use wgmd::integrate::{Integrator, Method};
+use wgmd::units::{Units, KB_EV_PER_K};
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs()
+}
+
+/// ‖ΔF‖/‖F‖ over all components.
+fn force_error(gpu: &[[f64; 3]], r: &[[f64; 3]]) -> f64 {
+    let mut e = 0.0;
+    let mut t = 0.0;
+    for (g, r) in gpu.iter().zip(r) {
+        for d in 0..3 {
+            e += (g[d] - r[d]).powi(2);
+            t += r[d] * r[d];
+        }
+    }
+    (e / t).sqrt()
+}
+
+#[test]
+fn coulomb_params_layout_matches_wgsl() {
+    for name in ["coulomb", "ewald"] {
+        let src = shaders::compose(name).unwrap();
+        let (module, _) = shaders::validate(name, &src).unwrap();
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).unwrap();
+        let (h, _) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some("CoulombParams"))
+            .expect("CoulombParams");
+        assert_eq!(
+            layouter[h].size as usize,
+            std::mem::size_of::<CoulombParams>(),
+            "{name}"
+        );
+    }
+}
+
+fn sim_spec(system: wgmd::system::System, lj: LjSpec, c: CoulombSpec) -> SimSpec {
+    SimSpec {
+        system,
+        units: Units::Lj,
+        lj,
+        ani: None,
+        coulomb: Some(c),
+        skin: 0.3,
+        integrator: Integrator {
+            dt: 0.001,
+            method: Method::VelocityVerlet,
+        },
+    }
+}
+
+/// f32 budget: positions carry ulp(L)/2 ≈ 5e-7 absolute error and each pair term ~1e-7
+/// relative; net forces are sums of ~100 pair forces of both signs (cancellation ~10x), so
+/// 2e-5 of ‖F‖ globally. Energies: per-atom shares summed in f64; each term within 2e-6 of
+/// the sum of its absolute pair contributions, checked here as 1e-5 of |term| (the terms of
+/// these random systems are not near-cancelling sums).
+#[test]
+fn every_method_matches_reference_on_random_charged_systems() {
+    let ctx = ctx();
+    let seed = fresh_seed("coulomb_random");
+    let cases = [
+        (203usize, [12.0, 12.5, 13.0], 5.0, 0.7),
+        (77, [10.0, 10.5, 11.0], 4.5, 0.8),
+    ];
+    for (c, &(n, l, rc, alpha)) in cases.iter().enumerate() {
+        let (sys, excl) = random_charged(n, l, 2, 1.1, seed + c as u64);
+        let sys = as_f32(sys);
+        let lj = LjSpec {
+            cutoff: rc - 0.5,
+            shift: false,
+            tail: false,
+            sigma: vec![1.0, 1.125],
+            epsilon: vec![0.25, 0.125],
+            pairs: vec![],
+        };
+        let table = LjTable::new(&lj).unwrap();
+        for method in methods(alpha) {
+            let cs = CoulombSpec {
+                method: method.clone(),
+                cutoff: rc,
+                coulomb_k: 1.0,
+                exclusions: excl.clone(),
+                neutralize: false,
+            };
+            let r = coulomb::reference(&sys, &table, &cs);
+            let mut sim =
+                Simulation::new(ctx.clone(), sim_spec(sys.clone(), lj.clone(), cs)).unwrap();
+            sim.poison_and_recompute().unwrap();
+            let (f, _) = sim.forces().unwrap();
+            let t = sim.energy_terms().unwrap();
+            let ef = force_error(&f, &r.forces);
+            eprintln!(
+                "N={n} {}: force err {ef:.2e}, lj {:.2e}, real {:.2e}, excl {:.2e}, recip {:.2e}, W {:.2e}",
+                method.name(),
+                rel(t.lj.unwrap(), r.lj),
+                rel(t.coulomb_real.unwrap(), r.coulomb_real),
+                t.coulomb_exclusion.map_or(0.0, |e| rel(e, r.coulomb_exclusion)),
+                t.coulomb_reciprocal.map_or(0.0, |e| rel(e, r.coulomb_reciprocal)),
+                rel(t.virial, r.virial),
+            );
+            assert!(ef < 2e-5, "{method:?}: force error {ef}");
+            assert!(rel(t.lj.unwrap(), r.lj) < 1e-5);
+            assert!(
+                rel(t.coulomb_real.unwrap(), r.coulomb_real) < 1e-5,
+                "{method:?} real"
+            );
+            if method.ewald_alpha().is_some() {
+                assert!(rel(t.coulomb_exclusion.unwrap(), r.coulomb_exclusion) < 1e-5);
+                assert!(rel(t.coulomb_reciprocal.unwrap(), r.coulomb_reciprocal) < 1e-5);
+                assert!(rel(t.coulomb_self.unwrap(), r.coulomb_self) < 1e-12);
+            }
+            assert!(rel(t.total(), r.total()) < 1e-5, "{method:?} total");
+            assert!(rel(t.virial, r.virial) < 1e-4, "{method:?} virial");
+            // The engine's own reduction (what `run` logs) agrees with the per-term sum.
+            let th = sim.thermo().unwrap();
+            assert!(
+                rel(th.potential_energy, r.total()) < 1e-5,
+                "{method:?} thermo PE"
+            );
+            // Every threads-per-atom variant (the default here is 8: small systems).
+            assert_eq!(sim.lj_threads_per_atom(), 8);
+            for tpa in [1, 2] {
+                sim.set_threads_per_atom(tpa).unwrap();
+                sim.poison_and_recompute().unwrap();
+                let (f, _) = sim.forces().unwrap();
+                let t = sim.energy_terms().unwrap();
+                assert!(force_error(&f, &r.forces) < 2e-5, "{method:?} TPA {tpa}");
+                assert!(
+                    rel(t.total(), r.total()) < 1e-5,
+                    "{method:?} TPA {tpa} total"
+                );
+            }
+        }
+    }
+}
+
+/// f32 tolerance 2e-6 of each term: the GPU's f32 pair sums with f32-rounded k and charges
+/// (~1e-7 systematic) land near 1e-6 of each term (measured: at most 8e-7).
+#[test]
+fn nist_spce_on_the_gpu() {
+    let ctx = ctx();
+    let r = reference();
+    for (k, c) in r["nist_spce_10A"]["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let spec = preset_spec(&format!("nist_spce_{}.toml", k + 1));
+        let table = LjTable::new(&spec.lj).unwrap();
+        let mut sys32 = as_f32(spec.system.clone());
+        sys32.charges = spec.system.charges.clone();
+        let reference = coulomb::reference(&sys32, &table, coulomb(&spec));
+        let mut sim = Simulation::new(ctx.clone(), spec).unwrap();
+        sim.poison_and_recompute().unwrap();
+        let t = sim.energy_terms().unwrap();
+        let kel = |e: f64| e / KB_EV_PER_K;
+        let got = [
+            ("E_disp", kel(t.lj.unwrap())),
+            ("E_LRC", kel(t.lj_tail)),
+            ("E_real", kel(t.coulomb_real.unwrap())),
+            ("E_fourier", kel(t.coulomb_reciprocal.unwrap())),
+            (
+                "E_self_plus_intra",
+                kel(t.coulomb_self.unwrap() + t.coulomb_exclusion.unwrap()),
+            ),
+            ("E_total", kel(t.total())),
+        ];
+        // E_self_plus_intra cancels the host's float64 self term (-2.8e6 K) against the
+        // GPU's f32 exclusion sum (+2.8e6 K) down to -3.5e4 K: its error budget is 2e-6 of
+        // E_intra (f32 parameters k, q alone are rounded by ~6e-8 each), not of the difference.
+        let intra = kel(t.coulomb_exclusion.unwrap()).abs();
+        for (name, v) in got {
+            let want = c[name].as_f64().unwrap();
+            let scale = if name == "E_self_plus_intra" {
+                intra
+            } else {
+                want.abs()
+            };
+            eprintln!(
+                "GPU config {}: {name} = {v:.4} K (NIST {want}, rel {:.1e}, of scale {:.1e})",
+                k + 1,
+                rel(v, want),
+                (v - want).abs() / scale
+            );
+            assert!(
+                (v - want).abs() < 2e-6 * scale,
+                "config {}: {name} = {v}, NIST {want}",
+                k + 1
+            );
+        }
+        let (f, _) = sim.forces().unwrap();
+        let ef = force_error(&f, &reference.forces);
+        eprintln!("GPU config {}: force error vs float64 {ef:.2e}", k + 1);
+        assert!(ef < 1e-5);
+    }
+}
+
+#[test]
+fn madelung_constant_on_the_gpu() {
+    let ctx = ctx();
+    let m = reference()["madelung_rock_salt"]["value"].as_f64().unwrap();
+    let sys = coulomb::rock_salt([6; 3], 1.0, ["Na", "Cl"], [1.0, 1.0]);
+    let cs = CoulombSpec {
+        method: CoulombMethod::Ewald {
+            alpha: 2.0,
+            kmax: [14; 3],
+            k2max: None,
+        },
+        cutoff: 3.0,
+        coulomb_k: 1.0,
+        exclusions: vec![],
+        neutralize: false,
+    };
+    let mut sim = Simulation::new(ctx, sim_spec(sys.clone(), LjSpec::off(2, 3.0), cs)).unwrap();
+    let t = sim.energy_terms().unwrap();
+    let per_pair = t.total() / (sys.len() as f64 / 2.0);
+    eprintln!("GPU Madelung {per_pair:.9} (rel {:.1e})", rel(-per_pair, m));
+    assert!(rel(-per_pair, m) < 1e-6);
+    let th = sim.thermo().unwrap();
+    assert!(rel(-th.potential_energy / 108.0, m) < 1e-6);
+}
+
+/// Molten NaCl (216 ions, Joung–Cheatham LJ + Ewald) in NVE: the total energy stays within
+/// 2e-4 of the kinetic energy scale over 1 ps (dt 1 fs).
+#[test]
+fn molten_nacl_nve_conserves_energy_with_ewald() {
+    let ctx = ctx();
+    let d = 2.82 * (2.165f64 / 1.55).cbrt();
+    let mut sys = coulomb::rock_salt([6; 3], d, ["Na", "Cl"], [22.99, 35.45]);
+    sys.maxwell_boltzmann(1200.0, fresh_seed("nacl_nve"), Units::Physical);
+    let kj = 1.0 / 96.485_332_12;
+    let rc = 0.5 * 6.0 * d - 0.01;
+    let lj = LjSpec {
+        cutoff: rc,
+        shift: true,
+        tail: false,
+        sigma: vec![2.160, 4.830],
+        epsilon: vec![1.4754 * kj, 0.0535 * kj],
+        pairs: vec![],
+    };
+    let tol = 1e-5;
+    let alpha = coulomb::ewald_alpha_for(rc, tol);
+    let cs = CoulombSpec {
+        method: CoulombMethod::Ewald {
+            alpha,
+            kmax: coulomb::kmax_for(sys.box_lengths, alpha, tol),
+            k2max: None,
+        },
+        cutoff: rc,
+        coulomb_k: coulomb::COULOMB_K_EV_A,
+        exclusions: vec![],
+        neutralize: false,
+    };
+    let spec = SimSpec {
+        system: sys,
+        units: Units::Physical,
+        lj,
+        ani: None,
+        coulomb: Some(cs),
+        skin: 1.0,
+        integrator: Integrator {
+            dt: 1.0,
+            method: Method::VelocityVerlet,
+        },
+    };
+    let mut sim = Simulation::new(ctx, spec).unwrap();
+    let e0 = sim.thermo().unwrap();
+    let mut worst: f64 = 0.0;
+    for _ in 0..10 {
+        let th = sim.advance(100, true).unwrap().unwrap();
+        worst = worst.max((th.conserved_energy - e0.conserved_energy).abs());
+    }
+    let scale = e0.kinetic_energy;
+    eprintln!(
+        "NaCl NVE: worst |dE| {worst:.3e} eV, KE {scale:.3} eV, ratio {:.2e}",
+        worst / scale
+    );
+    assert!(worst / scale < 2e-3, "{worst} vs KE {scale}");
+}

@@ -1,0 +1,140 @@
+//! The WGSL 3-D FFT against a float64 DFT on random data: sizes with every supported prime
+//! factor, non-cubic grids, forward and inverse.
+//!
+//! Tolerance: ‖y_gpu − y_dft‖ / ‖y_dft‖ ≤ 2e-6 · log2(n_total + 1). An f32 FFT's rounding
+//! error grows like ε·log n (ε = 6e-8) and the twiddles themselves carry ε; 2e-6 leaves
+//! room for the constant in front, which for Stockham radix-3/5/7 butterflies is ~10.
+
+mod common;
+
+use common::*;
+use rand::{Rng, SeedableRng};
+use wgmd::forces::fft::{self, reference, Fft3d};
+
+fn rel_err(a: &[[f64; 2]], b: &[[f64; 2]]) -> f64 {
+    let mut num = 0.0;
+    let mut den = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        num += (x[0] - y[0]).powi(2) + (x[1] - y[1]).powi(2);
+        den += y[0] * y[0] + y[1] * y[1];
+    }
+    (num / den.max(1e-300)).sqrt()
+}
+
+/// Separable float64 DFT of a 3-D grid (the oracle).
+fn dft3(data: &[[f64; 2]], dims: [usize; 3], inverse: bool) -> Vec<[f64; 2]> {
+    let mut out = data.to_vec();
+    let strides = [dims[1] * dims[2], dims[2], 1];
+    for a in 0..3 {
+        let (n, s) = (dims[a], strides[a]);
+        for start in 0..out.len() {
+            if (start / s) % n != 0 {
+                continue;
+            }
+            let line: Vec<[f64; 2]> = (0..n).map(|i| out[start + i * s]).collect();
+            let y = reference::dft(&line, inverse);
+            for i in 0..n {
+                out[start + i * s] = y[i];
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn stockham_twin_matches_dft() {
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(fresh_seed("stockham"));
+    for n in [
+        1usize, 2, 3, 4, 5, 7, 8, 12, 16, 27, 30, 45, 64, 81, 100, 125, 162, 196, 324,
+    ] {
+        let x: Vec<[f64; 2]> = (0..n)
+            .map(|_| [rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5])
+            .collect();
+        for inverse in [false, true] {
+            let e = rel_err(
+                &reference::fft(&x, inverse).unwrap(),
+                &reference::dft(&x, inverse),
+            );
+            assert!(e < 1e-13, "n={n} inverse={inverse}: {e}");
+        }
+    }
+}
+
+#[test]
+fn gpu_fft_matches_float64_dft() {
+    let ctx = ctx();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(fresh_seed("fft_gpu"));
+    // Every size along every axis (small partner axes keep the O(n²) oracle cheap), plus
+    // cubic and non-cubic grids.
+    let mut cases: Vec<[u32; 3]> = vec![
+        [1, 1, 1],
+        [12, 12, 12],
+        [27, 27, 27],
+        [30, 30, 30],
+        [12, 7, 30],
+        [49, 36, 10],
+        [81, 20, 9],
+    ];
+    for n in [1u32, 2, 7, 12, 27, 30, 45, 64, 81, 100, 125, 162, 324, 1024] {
+        cases.extend([[n, 3, 5], [5, n, 3], [3, 5, n]]);
+    }
+    for &dims in &cases {
+        let d = [dims[0] as usize, dims[1] as usize, dims[2] as usize];
+        let n = d[0] * d[1] * d[2];
+        let x: Vec<[f64; 2]> = (0..n)
+            .map(|_| [rng.random::<f64>() - 0.5, rng.random::<f64>() - 0.5])
+            .collect();
+        let x32: Vec<[f32; 2]> = x.iter().map(|v| [v[0] as f32, v[1] as f32]).collect();
+        // The oracle transforms the f32-rounded input so only the FFT's own error remains.
+        let x_r: Vec<[f64; 2]> = x32.iter().map(|v| [v[0] as f64, v[1] as f64]).collect();
+        let mut f = Fft3d::new(&ctx, dims).unwrap();
+        let buf = ctx.storage_init("grid", &x32).unwrap();
+        f.bind(&ctx, &buf).unwrap();
+        let tol = 2e-6 * ((n + 1) as f64).log2().max(1.0);
+        for inverse in [false, true] {
+            ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&x32));
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                f.encode(&mut pass, inverse);
+            }
+            ctx.queue.submit([enc.finish()]);
+            let out: Vec<[f32; 2]> = ctx.read_buffer(&buf).unwrap();
+            let got: Vec<[f64; 2]> = out[..n]
+                .iter()
+                .map(|v| [v[0] as f64, v[1] as f64])
+                .collect();
+            let want = dft3(&x_r, d, inverse);
+            let e = rel_err(&got, &want);
+            eprintln!("{dims:?} inverse={inverse}: relative error {e:.2e} (tol {tol:.1e})");
+            assert!(e < tol, "{dims:?} inverse={inverse}: {e} > {tol}");
+        }
+    }
+}
+
+#[test]
+fn bad_sizes_are_clear_errors() {
+    let ctx = ctx();
+    let e = Fft3d::new(&ctx, [22, 8, 8]).err().unwrap().to_string();
+    assert!(e.contains("prime factor 11"), "{e}");
+    let e = Fft3d::new(&ctx, [2048, 2, 2]).err().unwrap().to_string();
+    assert!(e.contains("at most 1024"), "{e}");
+    let e = Fft3d::new(&ctx, [0, 2, 2]).err().unwrap().to_string();
+    assert!(e.contains("0"), "{e}");
+    // Larger than the storage-binding limit of a WebGPU-default device (128 MiB).
+    let limits = wgpu::Limits::default();
+    let e = fft::check_dims(&limits, [1024, 1024, 32], "grid")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("max_storage_buffer_binding_size"), "{e}");
+    assert!(fft::check_dims(&limits, [324, 324, 120], "grid").is_ok());
+}
+
+#[test]
+fn shaders_validate() {
+    for name in ["fft", "pme"] {
+        let src = fft::compose(name).unwrap();
+        let (m, _) = wgmd::gpu::shaders::validate(name, &src).unwrap();
+        assert!(!m.entry_points.is_empty());
+    }
+}
