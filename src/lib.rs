@@ -32,15 +32,16 @@
 //! ## Data flow of one step (all on the GPU, one compute pass per batch of steps)
 //! integrate first half (+ max displacement and reach) → decide (writes indirect args) → cell
 //! list (clear, count, scan, scatter, sort) + neighbor build, dispatched indirectly (zero
-//! workgroups when no rebuild; or only every `check_every` steps (default 1), the others just verify
-//! the list) → LJ forces, or for charged systems the fused LJ + real-space Coulomb kernel
-//! (+ Ewald k-sum or PME: spread, FFTs, interpolate) (+ blow-up check) → closing half kick.
+//! workgroups when no rebuild; or only every `check_every` steps (default 1), the others just
+//! verify the list) → LJ forces, or for charged systems the fused LJ + real-space Coulomb
+//! kernel (+ Ewald k-sum or PME: spread, FFTs, interpolate) (+ blow-up check) → closing half
+//! kick.
 //! After a batch: optional reduction → 64-byte status/observables readback.
 //!
 //! ## Known debts
 //! - Atoms are not yet re-sorted by cell for memory locality (issue "LJ speed").
-//! - The host waits for each batch's status record before encoding the next batch (one sync
-//!   per batch of up to 1000 steps), instead of double-buffering it.
+//! - The host records the next batch while the GPU runs the current one, but submits it only
+//!   after reading the current one's status (one sync per batch of up to 1000 steps).
 //! - Full neighbor lists cost `4·capacity` bytes per atom.
 //! - ANI on the GPU needs orthorhombic boxes with every edge ≥ 2·R_cr (minimum images); the
 //!   float64 reference handles any cell with TorchANI's explicit images. The force gather
