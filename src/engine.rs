@@ -994,12 +994,12 @@ impl Simulation {
         );
     }
     /// Profile for `wgmd bench`: seconds per repetition of (forces, cell list, neighbor
-    /// build), each repeated `reps` times in one compute pass (wall time including the wait
+    /// build, PME reciprocal part or 0), each repeated `reps` times in one compute pass (wall time including the wait
     /// and one readback, so use enough repetitions). Both parts are idempotent; the state is
     /// left consistent (a fresh list and forces at the current positions).
-    pub fn time_parts(&mut self, reps: u32) -> Result<[f64; 3]> {
+    pub fn time_parts(&mut self, reps: u32) -> Result<[f64; 4]> {
         let reps = reps.max(1);
-        let mut out = [0.0; 3];
+        let mut out = [0.0; 4];
         for (part, slot) in out.iter_mut().enumerate() {
             let t0 = std::time::Instant::now();
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
@@ -1009,7 +1009,13 @@ impl Simulation {
                     match part {
                         0 => self.encode_forces(&mut pass),
                         1 => self.cells.encode(&mut pass, self.launch_direct()),
-                        _ => self.nbr.encode_build(&mut pass, self.launch_direct()),
+                        2 => self.nbr.encode_build(&mut pass, self.launch_direct()),
+                        // PME's reciprocal part alone (it accumulates into the forces; the
+                        // final rebuild below recomputes them).
+                        _ => match &self.pme {
+                            Some(p) => p.encode(&mut pass),
+                            None => break,
+                        },
                     }
                 }
             }

@@ -39,6 +39,11 @@ for n in sorted(set(w) | set(o)):
     ws = w.get(n, {}).get("steps_per_s", float("nan"))
     os_ = o.get(n, {}).get("steps_per_s", float("nan"))
     print(f"{n:>9} {ws:>13.0f} {os_:>15.0f} {ws/os_:>6.2f}  {w.get(n, {}).get('coulomb', '-')} / {o.get(n, {}).get('pme_grid', '-')}")
+print("profile (µs): ions, per step, forces = real space + PME, per rebuild (neighbor build), rebuilds")
+for n in sorted(w):
+    r = w[n]
+    if "us_forces" in r:
+        print(f"{n:>9} {r['us_per_step']:>8.1f} {r['us_forces']:>8.1f} = {r['us_real_space']:.1f} + {r['us_pme']:.1f}  {r['us_per_rebuild']:>8.1f} ({r['us_neighbor_build']:.1f})  {r['neighbor_builds']}")
 PY
     ;;
 *)
