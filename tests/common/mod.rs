@@ -31,7 +31,14 @@ pub fn ctx() -> Arc<GpuContext> {
 
 /// A fresh seed per run (printed so a failure can be replayed with WGMD_TEST_SEED).
 pub fn fresh_seed(tag: &str) -> u64 {
-    let seed = std::env::var("WGMD_TEST_SEED")
+    // WGMD_TEST_SEED_<TAG> (tag upper-cased, other characters as '_') replays one seed of a
+    // test that draws several; WGMD_TEST_SEED sets them all.
+    let own: String = tag
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect();
+    let seed = std::env::var(format!("WGMD_TEST_SEED_{own}"))
+        .or_else(|_| std::env::var("WGMD_TEST_SEED"))
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| rand::rng().random());
