@@ -37,10 +37,25 @@ pub struct Config {
     pub integrator: IntegratorConfig,
     #[serde(default)]
     pub run: RunConfig,
+    /// Teaching text the viewers show beside the simulation (desktop and browser).
+    #[serde(default)]
+    pub about: Option<AboutConfig>,
+    /// The `[system] structure` already in memory (the browser has no files to read it from):
+    /// used instead of reading the file when set.
+    #[serde(skip)]
+    pub structure_frame: Option<xyz::XyzFrame>,
     #[serde(skip)]
     pub base_dir: PathBuf,
     #[serde(skip)]
     pub source: String,
+}
+
+/// `[about]`: a title and a short explanation of what the preset shows and what to try.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AboutConfig {
+    pub title: String,
+    pub text: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -286,7 +301,10 @@ impl Config {
             }
             (None, Some(file)) => {
                 let path = self.base_dir.join(file);
-                let mut frame = xyz::read_xyz_file(&path)?;
+                let mut frame = match &self.structure_frame {
+                    Some(f) => f.clone(),
+                    None => xyz::read_xyz_file(&path)?,
+                };
                 if let Some(b) = s.box_lengths {
                     frame.box_lengths = Some(b);
                 }
@@ -377,9 +395,9 @@ impl Config {
         let src = &self.source;
         let system = self.build_system()?;
         let (lj_spec, ani, default_skin) = match (&self.forces.lj, &self.forces.ani) {
-            (Some(_), Some(_)) => bail!(
-                "{src}: [forces.lj] and [forces.ani] together are not supported: choose one"
-            ),
+            (Some(_), Some(_)) => {
+                bail!("{src}: [forces.lj] and [forces.ani] together are not supported: choose one")
+            }
             (None, None) => bail!("{src}: [forces] needs [forces.lj] or [forces.ani]"),
             (Some(lj), None) => (self.lj_spec(lj, &system)?, None, 0.1 * lj.cutoff),
             (None, Some(a)) => {

@@ -81,7 +81,9 @@ impl SimSpec {
             / 2.0;
         if let Some(ani) = &self.ani {
             if !self.lj.is_off() {
-                bail!("forces.lj and forces.ani together are not supported: choose one force field");
+                bail!(
+                    "forces.lj and forces.ani together are not supported: choose one force field"
+                );
             }
             if self.units != Units::Physical {
                 bail!("ANI potentials need units = \"physical\" (Å, fs, eV)");
@@ -224,6 +226,14 @@ fn storage_indirect(ctx: &GpuContext, words: usize) -> wgpu::Buffer {
 
 impl Simulation {
     pub fn new(ctx: Arc<GpuContext>, spec: SimSpec) -> Result<Simulation> {
+        let mut sim = Self::new_unbuilt(ctx, spec)?;
+        sim.rebuild_and_forces()?;
+        Ok(sim)
+    }
+
+    /// Buffers and kernels, without the first neighbor build and forces (see `new` and
+    /// `live::new_nonblocking`).
+    fn new_unbuilt(ctx: Arc<GpuContext>, spec: SimSpec) -> Result<Simulation> {
         spec.validate()?;
         let mut sys = spec.system.clone();
         sys.wrap();
@@ -377,7 +387,6 @@ impl Simulation {
             },
         };
         sim.spec.system = sys;
-        sim.rebuild_and_forces()?;
         Ok(sim)
     }
 

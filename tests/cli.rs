@@ -207,8 +207,14 @@ fn presets_load() {
                         ani.model = shared.join(&ani.model);
                     } else {
                         let e = format!("{:#}", cfg.to_spec().unwrap_err());
-                        assert!(e.contains("was not found") && e.contains("ani-model-zoo"), "{e}");
-                        println!("{}: ANI model absent, checked the message only", path.display());
+                        assert!(
+                            e.contains("was not found") && e.contains("ani-model-zoo"),
+                            "{e}"
+                        );
+                        println!(
+                            "{}: ANI model absent, checked the message only",
+                            path.display()
+                        );
                         continue;
                     }
                 }
@@ -217,7 +223,11 @@ fn presets_load() {
                 .to_spec()
                 .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
             // Teaching and benchmark systems are sizeable; the ANI molecule is one molecule.
-            assert!(spec.system.len() > 100 || spec.ani.is_some(), "{}", path.display());
+            assert!(
+                spec.system.len() > 100 || spec.ani.is_some(),
+                "{}",
+                path.display()
+            );
         }
     }
     for p in [
@@ -323,9 +333,14 @@ fn impossible_steps_per_frame_is_named() {
 #[test]
 fn ani_eval_json_and_bad_input() {
     let dir = tmpdir("ani-eval");
-    let info = wgmd::ani::neurochem::write_synthetic_model(&dir, 1, &[vec![32, 16, 16]], 7).unwrap();
+    let info =
+        wgmd::ani::neurochem::write_synthetic_model(&dir, 1, &[vec![32, 16, 16]], 7).unwrap();
     let water = dir.join("water.xyz");
-    std::fs::write(&water, "3\nwater\nO 0 0 0.119262\nH 0 0.763239 -0.477047\nH 0 -0.763239 -0.477047\n").unwrap();
+    std::fs::write(
+        &water,
+        "3\nwater\nO 0 0 0.119262\nH 0 0.763239 -0.477047\nH 0 -0.763239 -0.477047\n",
+    )
+    .unwrap();
     let out = wgmd()
         .args(["eval", "--potential", "ani2x", "--json", "--model"])
         .arg(&info)
@@ -333,7 +348,11 @@ fn ani_eval_json_and_bad_input() {
         .arg(&water)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["atoms"], 3);
     let forces = v["forces_hartree_per_angstrom"].as_array().unwrap();
@@ -341,14 +360,21 @@ fn ani_eval_json_and_bad_input() {
     // Newton's third law for an isolated molecule: the forces sum to zero.
     for k in 0..3 {
         let s: f64 = forces.iter().map(|f| f[k].as_f64().unwrap()).sum();
-        let scale: f64 = forces.iter().map(|f| f[k].as_f64().unwrap().abs()).sum::<f64>().max(1e-12);
+        let scale: f64 = forces
+            .iter()
+            .map(|f| f[k].as_f64().unwrap().abs())
+            .sum::<f64>()
+            .max(1e-12);
         assert!(s.abs() < 1e-4 * scale.max(1.0), "net force {s} along {k}");
     }
     let model = wgmd::ani::AniModel::load(&info).unwrap();
     let sae = model.self_energies[3] + 2.0 * model.self_energies[0];
     let e = v["energy_hartree"].as_f64().unwrap();
     let e_nn = v["energy_nn_hartree"].as_f64().unwrap();
-    assert!((e - e_nn - sae).abs() < 1e-9, "energy {e} != {e_nn} + {sae}");
+    assert!(
+        (e - e_nn - sae).abs() < 1e-9,
+        "energy {e} != {e_nn} + {sae}"
+    );
 
     let run = |xyz_text: &str, model: &Path| {
         let f = dir.join("bad.xyz");
@@ -369,7 +395,10 @@ fn ani_eval_json_and_bad_input() {
         "2\nLattice=\"4 0 0 0 4 0 0 0 4\" Properties=species:S:1:pos:R:3\nO 0 0 0\nH 1 0 0\n",
         &info,
     );
-    assert!(err.contains("half the shortest box edge") && err.contains("10.2"), "{err}");
+    assert!(
+        err.contains("half the shortest box edge") && err.contains("10.2"),
+        "{err}"
+    );
     let err = run("1\nx\nH 0 0 0\n", &dir.join("nowhere.info"));
     assert!(err.contains("nowhere.info"), "{err}");
     std::fs::remove_dir_all(&dir).ok();

@@ -113,7 +113,11 @@ pub fn evaluate(
     box_lengths: Option<[f64; 3]>,
 ) -> Result<Evaluation> {
     if symbols.len() != positions.len() {
-        bail!("internal: {} symbols for {} positions", symbols.len(), positions.len());
+        bail!(
+            "internal: {} symbols for {} positions",
+            symbols.len(),
+            positions.len()
+        );
     }
     // Name the first atom the model cannot handle before anything else.
     let species = model.species_for_atoms(symbols)?;
@@ -176,7 +180,11 @@ pub fn water_box(atoms: usize, seed: u64) -> (Vec<String>, Vec<[f64; 3]>, f64) {
         sites.swap(k, j);
     }
     for &site in sites.iter().take(n_mol) {
-        let (ix, iy, iz) = (site % per_side, (site / per_side) % per_side, site / per_side / per_side);
+        let (ix, iy, iz) = (
+            site % per_side,
+            (site / per_side) % per_side,
+            site / per_side / per_side,
+        );
         let o = [
             (ix as f64 + 0.5) * spacing,
             (iy as f64 + 0.5) * spacing,
@@ -196,9 +204,21 @@ pub fn water_box(atoms: usize, seed: u64) -> (Vec<String>, Vec<[f64; 3]>, f64) {
         let rot = |v: [f64; 3]| -> [f64; 3] {
             let [x, y, z, w] = q;
             let m = [
-                [1.0 - 2.0 * (y * y + z * z), 2.0 * (x * y - z * w), 2.0 * (x * z + y * w)],
-                [2.0 * (x * y + z * w), 1.0 - 2.0 * (x * x + z * z), 2.0 * (y * z - x * w)],
-                [2.0 * (x * z - y * w), 2.0 * (y * z + x * w), 1.0 - 2.0 * (x * x + y * y)],
+                [
+                    1.0 - 2.0 * (y * y + z * z),
+                    2.0 * (x * y - z * w),
+                    2.0 * (x * z + y * w),
+                ],
+                [
+                    2.0 * (x * y + z * w),
+                    1.0 - 2.0 * (x * x + z * z),
+                    2.0 * (y * z - x * w),
+                ],
+                [
+                    2.0 * (x * z - y * w),
+                    2.0 * (y * z + x * w),
+                    1.0 - 2.0 * (x * x + y * y),
+                ],
             ];
             [0, 1, 2].map(|r| m[r][0] * v[0] + m[r][1] * v[1] + m[r][2] * v[2])
         };

@@ -261,7 +261,9 @@ fn pack_weights(model: &AniModel) -> (Vec<f32>, Vec<NetLayout>) {
         let h = [l(0, 0).n_out, l(0, 1).n_out, l(0, 2).n_out];
         let k_in = l(0, 0).n_in;
         let cat = |k: usize, f: &dyn Fn(&crate::ani::Layer) -> &Vec<f32>| -> Vec<f32> {
-            (0..members.len()).flat_map(|m| f(l(m, k)).clone()).collect()
+            (0..members.len())
+                .flat_map(|m| f(l(m, k)).clone())
+                .collect()
         };
         let transpose = |w: &[f32], rows: usize, cols: usize| -> Vec<f32> {
             let mut t = vec![0.0; rows * cols];
@@ -396,9 +398,10 @@ impl AniForce {
         let (weights, layouts) = pack_weights(model);
         log::debug!("ANI weights packed in {:.3} s", t0.elapsed().as_secs_f64());
         let max_binding = ctx.limits.max_storage_buffer_binding_size as u64;
-        let check_size = |what: &str, bytes: u64| -> Result<()> {
-            if bytes > max_binding {
-                bail!(
+        let check_size =
+            |what: &str, bytes: u64| -> Result<()> {
+                if bytes > max_binding {
+                    bail!(
                     "the ANI {what} needs {:.1} MiB in one GPU buffer, more than this adapter's \
                      {:.1} MiB storage-binding limit ({} atoms, {}): use fewer atoms{}",
                     bytes as f64 / 1048576.0,
@@ -407,12 +410,14 @@ impl AniForce {
                     prec.name(),
                     if prec == AniPrecision::F32 { " or --precision f16" } else { "" }
                 );
-            }
-            Ok(())
-        };
+                }
+                Ok(())
+            };
         let wbytes = to_storage_bytes(&weights, prec);
         check_size("weights", wbytes.len() as u64)?;
-        let aev_bytes = (n as u64 * aev_len as u64 * eb).next_multiple_of(16).max(16);
+        let aev_bytes = (n as u64 * aev_len as u64 * eb)
+            .next_multiple_of(16)
+            .max(16);
         check_size("AEV buffer", aev_bytes)?;
 
         // Activation chunk: bounded memory whatever the system size.
@@ -496,11 +501,21 @@ impl AniForce {
         let force_k = Kernel::new(c, &aev_module, "aev_force", &[])?;
         let mut mlp_k = Vec::new();
         for mode in 0..4 {
-            mlp_k.push(Kernel::new(c, &mlp_module, "gemm", &[("MODE", mode as f64)])?);
+            mlp_k.push(Kernel::new(
+                c,
+                &mlp_module,
+                "gemm",
+                &[("MODE", mode as f64)],
+            )?);
         }
         mlp_k.push(Kernel::new(c, &mlp_module, "mlp_energy", &[])?);
         for mode in 0..4 {
-            mlp_k.push(Kernel::new(c, &mlp_module, "gemm_wide", &[("MODE", mode as f64)])?);
+            mlp_k.push(Kernel::new(
+                c,
+                &mlp_module,
+                "gemm_wide",
+                &[("MODE", mode as f64)],
+            )?);
         }
 
         // The per-chunk job list (fixed for the run: atom species do not change).
@@ -512,13 +527,18 @@ impl AniForce {
                        cbuf: &wgpu::Buffer,
                        dbuf: &wgpu::Buffer|
          -> Result<()> {
-            for v in [g.a_off, g.lda, g.a_bs, g.b_off, g.ldb, g.b_bs, g.c_off, g.ldc, g.c_bs] {
+            for v in [
+                g.a_off, g.lda, g.a_bs, g.b_off, g.ldb, g.b_bs, g.c_off, g.ldc, g.c_bs,
+            ] {
                 if v % 4 != 0 {
                     bail!("internal: ANI GEMM offset/stride {v} is not a multiple of 4");
                 }
             }
             if kernel != ENERGY_KERNEL && g.k % 16 != 0 {
-                bail!("internal: ANI GEMM inner size {} is not a multiple of 16", g.k);
+                bail!(
+                    "internal: ANI GEMM inner size {} is not a multiple of 16",
+                    g.k
+                );
             }
             // Wide products (layer 1 forward and backward) take the 128 × 128 tiles.
             let wide = kernel != ENERGY_KERNEL && g.n >= WIDE_MIN_N;
@@ -776,7 +796,8 @@ impl AniForce {
     /// with NaN bits, so tests prove each output is written before it is read.
     pub fn poison(&self, ctx: &GpuContext) {
         for b in self.acts.iter().chain([&self.aev, &self.atom_energy]) {
-            ctx.queue.write_buffer(b, 0, &vec![0xffu8; b.size() as usize]);
+            ctx.queue
+                .write_buffer(b, 0, &vec![0xffu8; b.size() as usize]);
         }
     }
 

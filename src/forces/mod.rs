@@ -3,6 +3,6 @@
 //! `lj` is the exemplar: a new pair potential copies its shape (pair function in WGSL and
 //! Rust with the same contract, one gather loop over the neighbor list).
 
+pub mod ani;
 pub mod drag;
 pub mod lj;
-pub mod ani;

@@ -484,7 +484,11 @@ impl ShaderModule {
             naga,
             info,
         });
-        ctx.cache.modules.lock().unwrap().insert(name.to_string(), m.clone());
+        ctx.cache
+            .modules
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), m.clone());
         Ok(m)
     }
 }
