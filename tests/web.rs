@@ -185,6 +185,9 @@ impl Browser {
             "--no-first-run",
             "--window-size=1280,800",
             "--remote-debugging-port=0",
+            // The page's console (wgmd's log, a panic) in the failure messages.
+            "--enable-logging=stderr",
+            "--log-level=0",
         ]);
         if webgpu {
             cmd.args(["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"]);
@@ -477,4 +480,66 @@ fn a_browser_without_webgpu_gets_a_message_not_a_blank_canvas() {
     assert!(msg.contains("WebGPU"), "{msg}");
     assert!(page.text_of("wgmd-state").is_empty());
     page.screenshot(&out_dir().join("web-no-webgpu.png"));
+}
+
+/// The engine path the browser uses, on this machine's adapter: a simulation built without
+/// waiting ([`Simulation::new_nonblocking`]) and stepped by a non-blocking
+/// [`LiveStepper`] must follow the blocking engine step for step, also through a
+/// neighbor-list overflow (forced here with a tiny list), which it must detect from its
+/// status readback, roll back, regrow and rebuild without waiting.
+#[test]
+fn the_nonblocking_engine_path_matches_the_blocking_one_through_an_overflow() {
+    use wgmd::engine::live::LiveStepper;
+    use wgmd::engine::SimSpec;
+    let ctx = GpuContext::new(&GpuOptions::default()).unwrap();
+    eprintln!("adapter: {}", ctx.info.name);
+    // 4·5³ = 500 atoms: not a multiple of the workgroup size.
+    let spec = SimSpec::lammps_in_lj(5);
+    let (batch, batches) = (7u32, 4u64);
+    let mut reference = Simulation::new(ctx.clone(), spec.clone()).unwrap();
+    let mut want = None;
+    for _ in 0..batches {
+        want = reference.advance(batch as u64, true).unwrap();
+    }
+    let want = want.unwrap();
+
+    let mut sim = Simulation::new_nonblocking(ctx.clone(), spec).unwrap();
+    // Too small for anyone's neighbors: the first rebuild inside the first batch overflows.
+    sim.set_neighbor_capacity(4).unwrap();
+    sim.request_rebuild();
+    let mut stepper = LiveStepper::new_nonblocking(&sim);
+    let mut got = None;
+    let mut polls = 0;
+    while sim.step_count() < batch as u64 * batches {
+        if !stepper.busy() {
+            assert!(stepper.submit(&mut sim, batch).unwrap());
+        }
+        // Natively the test may wait; the stepper itself never does.
+        ctx.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .unwrap();
+        if let Some(th) = stepper.poll(&mut sim).unwrap() {
+            got = Some(th);
+        }
+        polls += 1;
+        assert!(polls < 100, "the non-blocking stepper made no progress");
+    }
+    let got = got.unwrap();
+    assert!(sim.stats().regrows >= 1, "the overflow was not exercised");
+    assert_eq!(got.step, want.step);
+    // Same device, kernels and batch boundaries: only the neighbor-list capacity differs,
+    // which changes no sum's order, so the two agree to f32 rounding.
+    let scale = want.potential_energy.abs() + want.kinetic_energy;
+    for (what, a, b) in [
+        ("potential", got.potential_energy, want.potential_energy),
+        ("kinetic", got.kinetic_energy, want.kinetic_energy),
+    ] {
+        assert!(
+            (a - b).abs() < 1e-6 * scale,
+            "{what} energy: non-blocking {a}, blocking {b}"
+        );
+    }
 }
