@@ -10,6 +10,8 @@
 //! Cargo.lock's version. Without them the tests print a loud SKIPPED, unless
 //! `WGMD_REQUIRE_WEB=1` (set by `.ci/run`), which turns a missing tool into a failure.
 
+#![cfg(feature = "viewer")]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -541,5 +543,34 @@ fn the_nonblocking_engine_path_matches_the_blocking_one_through_an_overflow() {
             (a - b).abs() < 1e-6 * scale,
             "{what} energy: non-blocking {a}, blocking {b}"
         );
+    }
+}
+
+/// Every preset the page embeds runs on a device with exactly WebGPU's default limits and no
+/// optional features (what a browser may give: 8 storage buffers per stage, 128 MiB per
+/// storage binding, 256 invocations per workgroup, no shader-f16), here on this machine's
+/// adapter: no kernel needs more than a browser guarantees.
+#[test]
+fn the_embedded_presets_run_within_webgpu_default_limits() {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = wgmd::gpu::pick_adapter(&adapters, None, &|_| true).unwrap();
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("webgpu defaults"),
+        required_features: wgpu::Features::empty(),
+        required_limits: wgpu::Limits::default(),
+        ..Default::default()
+    }))
+    .unwrap();
+    let ctx = GpuContext::from_device(adapter, device, queue);
+    assert_eq!(ctx.limits.max_storage_buffers_per_shader_stage, 8);
+    assert!(!ctx.has_f16());
+    for name in wgmd::viewer::web::preset_names() {
+        let source = wgmd::viewer::web::preset_source(name).unwrap();
+        let mut sim = Simulation::new(ctx.clone(), source.spec)
+            .unwrap_or_else(|e| panic!("{name} within WebGPU default limits: {e:#}"));
+        let th = sim.advance(2, true).unwrap().unwrap();
+        assert!(th.total_energy.is_finite(), "{name}");
     }
 }
