@@ -192,7 +192,13 @@ impl Browser {
             "--log-level=0",
         ]);
         if webgpu {
-            cmd.args(["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"]);
+            // ANGLE on SwiftShader too: without it headless Chromium cannot allocate the
+            // shared image behind a WebGPU canvas, and presenting fails with a GPU error.
+            cmd.args([
+                "--enable-unsafe-webgpu",
+                "--use-webgpu-adapter=swiftshader",
+                "--use-angle=swiftshader",
+            ]);
         } else {
             cmd.arg("--disable-features=WebGPU,Vulkan");
         }
@@ -247,6 +253,10 @@ impl Browser {
             });
             if let Some(ws) = ws {
                 let (socket, _) = tungstenite::connect(ws.as_str()).expect("DevTools websocket");
+                // A page whose main thread hangs must fail the test, not hang it.
+                if let tungstenite::stream::MaybeTlsStream::Plain(s) = socket.get_ref() {
+                    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                }
                 return Page { socket, next_id: 1 };
             }
             assert!(
@@ -260,16 +270,28 @@ impl Browser {
 
 fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
     )?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)?;
-    Ok(text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default())
+    // Chromium's DevTools server may keep the connection open: read Content-Length bytes.
+    let mut reader = BufReader::new(s);
+    let mut len = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.trim().eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body)?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 struct Page {
@@ -284,7 +306,10 @@ impl Page {
         let msg = json!({"id": id, "method": method, "params": params}).to_string();
         self.socket.send(tungstenite::Message::text(msg)).unwrap();
         loop {
-            let m = self.socket.read().expect("DevTools connection closed");
+            let m = self
+                .socket
+                .read()
+                .unwrap_or_else(|e| panic!("{method}: no answer from the page ({e})"));
             if let tungstenite::Message::Text(t) = m {
                 let v: Value = serde_json::from_str(t.as_str()).unwrap();
                 if v["id"] == id {
@@ -358,6 +383,9 @@ fn the_browser_runs_a_preset_like_the_native_engine() {
             if v["step"] == STEPS && v["potential_energy"].is_number() {
                 break v;
             }
+        }
+        if t0.elapsed().as_secs() % 15 == 0 {
+            eprintln!("after {:.0} s: {text}", t0.elapsed().as_secs_f64());
         }
         assert!(
             t0.elapsed() < Duration::from_secs(300),

@@ -41,6 +41,9 @@ const HIST_BINS: u32 = 100;
 /// kept current so the address bar reproduces the state.
 pub(crate) struct WebConfig {
     pub preset: String,
+    /// The adapter as the page's JS saw it (WebGPU's adapter info reaches wgpu without a
+    /// name on some browsers); used when wgpu's name is empty.
+    pub adapter: String,
     pub url: super::web::UrlSettings,
 }
 
@@ -961,7 +964,10 @@ impl ViewerApp {
             kinetic_energy: last.map(|s| s.kinetic_energy),
             total_energy: last.map(|s| s.total_energy),
             temperature: last.map(|s| s.temperature),
-            adapter: self.ctx.info.name.clone(),
+            adapter: match (&self.web, self.ctx.info.name.is_empty()) {
+                (Some(w), true) => w.adapter.clone(),
+                _ => self.ctx.info.name.clone(),
+            },
             units: match self.units() {
                 Units::Lj => "lj",
                 Units::Physical => "physical",
@@ -1078,8 +1084,16 @@ impl eframe::App for ViewerApp {
             return;
         }
         if let Some(msg) = self.device_lost.lock().ok().and_then(|m| m.clone()) {
-            self.fail_and_close(&ctx, msg);
-            return;
+            if self.web.is_none() {
+                self.fail_and_close(&ctx, msg);
+                return;
+            }
+            // A page cannot close itself: say what happened (in #wgmd-message) and stop.
+            self.running = false;
+            self.message = Some((msg, true));
+            if let Ok(mut l) = self.device_lost.lock() {
+                *l = None;
+            }
         }
         while let Ok((img, path)) = self.shot_rx.try_recv() {
             let r = self.save_screenshot(&img, &path);

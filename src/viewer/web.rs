@@ -273,8 +273,13 @@ mod wasm {
             steps_per_frame: url.steps_per_frame,
             ..Default::default()
         };
+        let adapter = web_sys::window()
+            .and_then(|w| js_sys::Reflect::get(&w, &JsValue::from_str("wgmdAdapter")).ok())
+            .and_then(|v| v.as_string())
+            .unwrap_or_default();
         let web = WebConfig {
             preset: preset.trim_end_matches(".toml").to_string(),
+            adapter,
             url,
         };
         let runner = eframe::WebRunner::new();
