@@ -192,15 +192,22 @@ impl Browser {
             "--log-level=0",
         ]);
         if webgpu {
-            // ANGLE on SwiftShader too: without it headless Chromium cannot allocate the
-            // shared image behind a WebGPU canvas, and presenting fails with a GPU error.
+            // Vulkan (SwiftShader) shared images and ANGLE on SwiftShader too: without them
+            // headless Chromium cannot allocate the image behind a WebGPU canvas, presenting
+            // fails and the device is lost (every map_async then fails).
             cmd.args([
                 "--enable-unsafe-webgpu",
                 "--use-webgpu-adapter=swiftshader",
                 "--use-angle=swiftshader",
+                "--enable-features=Vulkan",
+                "--use-vulkan=swiftshader",
             ]);
         } else {
             cmd.arg("--disable-features=WebGPU,Vulkan");
+        }
+        // Extra flags for experiments (e.g. another GPU setup), space-separated.
+        if let Ok(extra) = std::env::var("WGMD_CHROMIUM_FLAGS") {
+            cmd.args(extra.split_whitespace());
         }
         cmd.arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(url)
