@@ -1036,7 +1036,8 @@ impl ViewerApp {
         ui.horizontal(|ui| {
             ui.label(format!(
                 "{} ({:?}) · {atoms} atoms · step {step} · T {temp:.3} · {sps:.0} steps/s · {rate} · {fps:.1} fps",
-                info.name, info.backend
+                self.state_json().adapter,
+                info.backend
             ));
         });
     }
