@@ -328,7 +328,7 @@ mod tests {
         assert!(!PRESETS.is_empty());
         for name in preset_names() {
             let s = preset_source(name).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-            assert!(s.spec.system.len() > 0, "{name}");
+            assert!(s.spec.system.len() >= 64, "{name}");
             s.spec.validate().unwrap();
             let about = s.about.unwrap_or_else(|| panic!("{name} has no [about]"));
             assert!(!about.title.is_empty() && about.text.len() > 80, "{name}");
