@@ -42,10 +42,25 @@ pub struct Config {
     /// `[eval]`: how `wgmd eval` reports (energy unit).
     #[serde(default)]
     pub eval: EvalConfig,
+    /// Teaching text the viewers show beside the simulation (desktop and browser).
+    #[serde(default)]
+    pub about: Option<AboutConfig>,
+    /// The `[system] structure` already in memory (the browser has no files to read it from):
+    /// used instead of reading the file when set.
+    #[serde(skip)]
+    pub structure_frame: Option<xyz::XyzFrame>,
     #[serde(skip)]
     pub base_dir: PathBuf,
     #[serde(skip)]
     pub source: String,
+}
+
+/// `[about]`: a title and a short explanation of what the preset shows and what to try.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AboutConfig {
+    pub title: String,
+    pub text: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -388,12 +403,15 @@ impl Config {
                     Some(other) => bail!(
                         "{src}: system.format = \"{other}\" is unknown (known: xyz, nist-spce)"
                     ),
-                    None if is_xyz => false,
+                    None if is_xyz || self.structure_frame.is_some() => false,
                     None => std::fs::read_to_string(&path)
                         .map(|t| nist_spce::looks_like_nist(&t))
                         .unwrap_or(false),
                 };
-                let mut frame = if nist {
+                let mut frame = if let Some(f) = &self.structure_frame {
+                    // Already parsed in memory (the browser has no files to read).
+                    f.clone()
+                } else if nist {
                     let c = nist_spce::read_nist_spce_file(&path)?;
                     excl = c.exclusions();
                     c.frame

@@ -272,6 +272,14 @@ fn storage_indirect(ctx: &GpuContext, words: usize) -> wgpu::Buffer {
 
 impl Simulation {
     pub fn new(ctx: Arc<GpuContext>, spec: SimSpec) -> Result<Simulation> {
+        let mut sim = Self::new_unbuilt(ctx, spec)?;
+        sim.rebuild_and_forces()?;
+        Ok(sim)
+    }
+
+    /// Buffers and kernels, without the first neighbor build and forces (see `new` and
+    /// `live::new_nonblocking`).
+    fn new_unbuilt(ctx: Arc<GpuContext>, spec: SimSpec) -> Result<Simulation> {
         spec.validate()?;
         let mut sys = spec.system.clone();
         sys.wrap();
@@ -460,7 +468,6 @@ impl Simulation {
             },
         };
         sim.spec.system = sys;
-        sim.rebuild_and_forces()?;
         Ok(sim)
     }
 
@@ -635,7 +642,7 @@ impl Simulation {
     /// Records one batch: snapshot copies, `n` steps, the optional reduction and the copy of
     /// the status record to the staging buffer.
     fn record_batch(&mut self, n: u32, sample: bool) -> Recorded {
-        let t0 = std::time::Instant::now();
+        let t0 = web_time::Instant::now();
         let every = self.check_every;
         let b = &self.bufs;
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
@@ -682,7 +689,7 @@ impl Simulation {
 
     /// Waits for the submitted batch and decodes its status record; also returns the wait.
     fn read_status(&self) -> Result<(StatusRecord, f64)> {
-        let t0 = std::time::Instant::now();
+        let t0 = web_time::Instant::now();
         let b = &self.bufs;
         gpu::map_blocking(&self.ctx.device, &b.staging)?;
         let words: Vec<u32> = {
@@ -706,7 +713,7 @@ impl Simulation {
         sample: bool,
     ) -> Result<Option<Option<Thermo>>> {
         // Overflow and a stale list first: a blow-up inside such a batch may be their artefact.
-        if self.undo_if_invalid(st)? {
+        if self.undo_if_invalid(st, true)? {
             return Ok(None);
         }
         self.check_blowup(st)?;
@@ -727,7 +734,7 @@ impl Simulation {
     /// opportunities outran the skin. Then the whole batch is undone from its snapshot, the
     /// list rebuilt (and regrown, or opportunities offered at every step) and the caller
     /// replays it. Returns whether it undid the batch.
-    fn undo_if_invalid(&mut self, st: &StatusRecord) -> Result<bool> {
+    fn undo_if_invalid(&mut self, st: &StatusRecord, blocking: bool) -> Result<bool> {
         let overflow = st.max_nbrs > self.params.nbr_capacity;
         if !overflow && !st.missed {
             return Ok(false);
@@ -747,7 +754,11 @@ impl Simulation {
             self.check_cap = (self.check_every / 2).max(1);
             self.set_check_every_now(self.check_cap);
         }
-        self.rebuild_and_forces()?;
+        if blocking {
+            self.rebuild_and_forces()?;
+        } else {
+            self.submit_rebuild_and_forces();
+        }
         Ok(true)
     }
 
@@ -1001,7 +1012,7 @@ impl Simulation {
         let reps = reps.max(1);
         let mut out = [0.0; 4];
         for (part, slot) in out.iter_mut().enumerate() {
-            let t0 = std::time::Instant::now();
+            let t0 = web_time::Instant::now();
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
@@ -1036,7 +1047,7 @@ impl Simulation {
     /// Like [`Self::time_force_evaluations`], but only the first `stages` of the ANI pipeline
     /// (1: AEVs, 2: + networks, 3: everything); LJ runs ignore `stages`.
     pub fn time_ani_stages(&mut self, reps: u32, stages: u32) -> Result<f64> {
-        let t0 = std::time::Instant::now();
+        let t0 = web_time::Instant::now();
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());

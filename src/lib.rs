@@ -23,7 +23,10 @@
 //! - [`engine`] — [`engine::Simulation`]: GPU buffers and the step loop; [`engine::live`]:
 //!   steering (dt, thermostat, mouse spring [`forces::drag`]) and non-blocking stepping.
 //! - `viewer` (feature `viewer`, on by default) — the eframe desktop app: atoms drawn from the
-//!   position buffer (`shaders/render.wgsl`), live plots, controls, PNG/CSV export.
+//!   position buffer (`shaders/render.wgsl`), live plots, controls, PNG/CSV export. The same
+//!   app compiled to wasm32 is the browser build (`viewer::web`, `web/build.sh`): embedded
+//!   presets, URL settings, the `#wgmd-state` JSON mirror; it builds and steps the simulation
+//!   without ever waiting for the GPU (`Simulation::new_nonblocking`).
 //! - [`ani`] — ANI-2x: NeuroChem model loader ([`ani::neurochem`]), the float64 CPU
 //!   reference ([`ani::reference`]) and GPU single points ([`ani::eval`]); the GPU force term
 //!   is [`forces::ani`] (AEV + analytic forces in `shaders/aev.wgsl`, dense layers in
@@ -39,6 +42,8 @@
 //! After a batch: optional reduction → 64-byte status/observables readback.
 //!
 //! ## Known debts
+//! - The browser build cannot load ANI models yet (no in-memory NeuroChem loader), and its
+//!   structure upload takes text files only.
 //! - Atoms are not yet re-sorted by cell for memory locality (issue "LJ speed").
 //! - The host records the next batch while the GPU runs the current one, but submits it only
 //!   after reading the current one's status (one sync per batch of up to 1000 steps).

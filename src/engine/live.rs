@@ -51,6 +51,58 @@ impl Simulation {
         Ok(())
     }
 
+    /// Like [`Simulation::new`], but never waits for the GPU (a browser cannot): the neighbor
+    /// list is sized from the host estimate and the first build and force evaluation are only
+    /// submitted. A [`LiveStepper::new_nonblocking`] then finds an overflow or a blow-up in
+    /// its first status readback, regrows and rebuilds, again without waiting.
+    pub fn new_nonblocking(
+        ctx: std::sync::Arc<crate::gpu::GpuContext>,
+        spec: super::SimSpec,
+    ) -> Result<Simulation> {
+        let sim = Self::new_unbuilt(ctx, spec)?;
+        let mut st = vec![0u32; status::LEN];
+        st[status::BLOWUP_ATOM] = u32::MAX;
+        st[status::REBUILDS] = 1;
+        sim.ctx
+            .queue
+            .write_buffer(&sim.bufs.status, 0, bytemuck::cast_slice(&st));
+        sim.submit_rebuild_and_forces();
+        Ok(sim)
+    }
+
+    /// The non-blocking twin of `rebuild_and_forces`: clears the rebuild bookkeeping words
+    /// (queue writes land before the next submission), then submits a full cell-list +
+    /// neighbor build and a force evaluation. Whether the list fitted shows in the status
+    /// record of the next batch. The blow-up flag is cleared too: forces from an overflowed
+    /// first build (never checked, unlike the native path) can set it spuriously, and the
+    /// fresh force evaluation sets it again if the state really is unstable.
+    pub(super) fn submit_rebuild_and_forces(&self) {
+        for (word, value) in [
+            (status::MAX_DISP2, 0),
+            (status::MAX_NBRS, 0),
+            (status::FORCE_REBUILD, 0),
+            (status::BLOWUP, 0),
+            (status::BLOWUP_ATOM, u32::MAX),
+            (status::BLOWUP_STEP, 0),
+            (status::MISSED, 0),
+            (status::LAST_BUILD, self.step as u32),
+        ] {
+            self.ctx.queue.write_buffer(
+                &self.bufs.status,
+                4 * word as u64,
+                bytemuck::bytes_of(&value),
+            );
+        }
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            self.cells.encode(&mut pass, self.launch_direct());
+            self.nbr.encode_build(&mut pass, self.launch_direct());
+            self.encode_forces(&mut pass);
+        }
+        self.ctx.queue.submit([enc.finish()]);
+    }
+
     /// Starts, moves or (with None) ends the mouse spring on one atom.
     pub fn set_drag(&mut self, drag: Option<Drag>) -> Result<()> {
         let Some(d) = drag else {
@@ -83,6 +135,9 @@ impl Simulation {
 pub struct LiveStepper {
     readback: Readback,
     in_flight: Option<u32>,
+    /// Recover from an overflow by waiting for a host-driven rebuild (native), or by only
+    /// submitting one (the browser, see [`Simulation::new_nonblocking`]).
+    blocking_recovery: bool,
 }
 
 impl LiveStepper {
@@ -90,6 +145,16 @@ impl LiveStepper {
         LiveStepper {
             readback: Readback::new(&sim.ctx.device, "live status", STAGING_BYTES),
             in_flight: None,
+            blocking_recovery: true,
+        }
+    }
+
+    /// A stepper that never waits for the GPU, also when the neighbor list overflows: the
+    /// partner of [`Simulation::new_nonblocking`].
+    pub fn new_nonblocking(sim: &Simulation) -> LiveStepper {
+        LiveStepper {
+            blocking_recovery: false,
+            ..LiveStepper::new(sim)
         }
     }
 
@@ -143,9 +208,10 @@ impl LiveStepper {
         // A Vec<u8> has no alignment guarantee for u32 views: copy instead of casting.
         let words: Vec<u32> = bytemuck::pod_collect_to_vec(&bytes[..STAGING_BYTES as usize]);
         let st = StatusRecord::from_words(&words);
-        // Rare (the list grows by 25% each time; misses drop the opportunity interval to 1),
-        // so this may wait for the GPU.
-        if sim.undo_if_invalid(&st)? {
+        // Rare (the list grows by 25% each time; misses drop the opportunity interval to 1).
+        // Natively the recovery may wait for the GPU; in the browser the next batch's status
+        // record tells whether the new list fits.
+        if sim.undo_if_invalid(&st, self.blocking_recovery)? {
             return Ok(None);
         }
         sim.check_blowup(&st)?;

@@ -425,6 +425,7 @@ impl Kernel {
                 bindings.push((rb.binding, var.name.clone().unwrap_or_default()));
             }
         }
+        check_kernel_limits(ctx, module, ep)?;
         let pipeline = ctx
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -470,6 +471,48 @@ impl Kernel {
             entries: &entries,
         }))
     }
+}
+
+/// Refuses, with a message naming the kernel and the limit, an entry point that needs more
+/// than the device allows (browsers give WebGPU's defaults: 8 storage buffers per stage, 256
+/// invocations per workgroup), instead of a pipeline error at dispatch time.
+fn check_kernel_limits(ctx: &GpuContext, module: &ShaderModule, ep: usize) -> Result<()> {
+    let entry = &module.naga.entry_points[ep];
+    let fi = module.info.get_entry_point(ep);
+    let storage = module
+        .naga
+        .global_variables
+        .iter()
+        .filter(|(h, v)| {
+            !fi[*h].is_empty() && matches!(v.space, naga::AddressSpace::Storage { .. })
+        })
+        .count() as u32;
+    let l = &ctx.limits;
+    let adapter = &ctx.info.name;
+    if storage > l.max_storage_buffers_per_shader_stage {
+        bail!(
+            "kernel '{}' of shader '{}' needs {storage} storage buffers, but adapter '{adapter}' \
+             allows {} per shader stage",
+            entry.name,
+            module.name,
+            l.max_storage_buffers_per_shader_stage
+        );
+    }
+    let [x, y, z] = entry.workgroup_size;
+    if x * y * z > l.max_compute_invocations_per_workgroup
+        || x > l.max_compute_workgroup_size_x
+        || y > l.max_compute_workgroup_size_y
+        || z > l.max_compute_workgroup_size_z
+    {
+        bail!(
+            "kernel '{}' of shader '{}' has workgroups of {x}x{y}x{z} invocations, more than \
+             adapter '{adapter}' allows ({} in all)",
+            entry.name,
+            module.name,
+            l.max_compute_invocations_per_workgroup
+        );
+    }
+    Ok(())
 }
 
 /// A composed, naga-validated WGSL module.

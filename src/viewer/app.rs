@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Instant;
+// std's Instant panics on wasm32; web-time is std's on native.
+use web_time::Instant;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use eframe::egui;
@@ -35,6 +36,16 @@ const RDF_CENTERS: u32 = 512;
 /// Hard cap on steps per frame (also bounded by the engine's batch limit).
 pub const MAX_STEPS_PER_FRAME: u32 = 2000;
 const HIST_BINS: u32 = 100;
+
+/// What the browser build adds (see `super::web`): the preset key and the URL settings,
+/// kept current so the address bar reproduces the state.
+pub(crate) struct WebConfig {
+    pub preset: String,
+    /// The adapter as the page's JS saw it (WebGPU's adapter info reaches wgpu without a
+    /// name on some browsers); used when wgpu's name is empty.
+    pub adapter: String,
+    pub url: super::web::UrlSettings,
+}
 
 /// Everything tied to one simulation (replaced on reset / preset / file open).
 struct Live {
@@ -102,6 +113,11 @@ pub struct ViewerApp {
     failure: Arc<Mutex<Option<String>>>,
     device_lost: Arc<Mutex<Option<String>>>,
     closing: bool,
+    /// Stop running once this many steps are done (the page's `&steps=N`).
+    pause_at: Option<u64>,
+    /// The browser build's state (None on the desktop).
+    web: Option<WebConfig>,
+    last_publish: Option<Instant>,
 }
 
 fn type_style(name: &str, k: usize) -> [f32; 3] {
@@ -201,14 +217,62 @@ impl ViewerApp {
             failure,
             device_lost,
             closing: false,
+            pause_at: None,
+            web: None,
+            last_publish: None,
         };
         app.load(source)?;
         Ok(app)
     }
 
+    /// The browser's app: paused unless `autostart`, pausing at `steps`, with the URL's
+    /// temperature / time step applied (a bad value is an error naming it).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub(crate) fn new_web(
+        cc: &eframe::CreationContext<'_>,
+        source: Source,
+        opts: &ViewOptions,
+        failure: Arc<Mutex<Option<String>>>,
+        web: WebConfig,
+    ) -> Result<ViewerApp> {
+        let mut app = ViewerApp::new(cc, source, opts, failure)?;
+        app.running = web.url.autostart;
+        app.pause_at = web.url.steps;
+        app.apply_url(&web.url)?;
+        app.web = Some(web);
+        Ok(app)
+    }
+
+    /// Applies a link's temperature (thermostat on) and time step to the loaded simulation.
+    fn apply_url(&mut self, url: &super::web::UrlSettings) -> Result<()> {
+        if url.temperature.is_none() && url.dt.is_none() {
+            return Ok(());
+        }
+        if let Some(t) = url.temperature {
+            self.target_text = format!("{t}");
+            self.thermostat = true;
+        }
+        if let Some(dt) = url.dt {
+            self.dt_text = format!("{dt}");
+        }
+        let integ = self
+            .integrator_from_fields()
+            .map_err(|e| anyhow!("URL parameters: {e:#}"))?;
+        match &mut self.live {
+            Some(l) => l.sim.set_integrator(integ),
+            None => bail!("no simulation is loaded"),
+        }
+    }
+
     /// Builds the simulation of `source` and resets everything derived from it.
     fn load(&mut self, source: Source) -> Result<()> {
-        let sim = Simulation::new(self.ctx.clone(), source.spec.clone())?;
+        // A browser cannot wait for the GPU: build and step without ever blocking there.
+        let web = cfg!(target_arch = "wasm32");
+        let sim = if web {
+            Simulation::new_nonblocking(self.ctx.clone(), source.spec.clone())?
+        } else {
+            Simulation::new(self.ctx.clone(), source.spec.clone())?
+        };
         let bind = self.renderer.bind(&self.ctx.device, sim.positions_buffer());
         let hist = Histograms::new(
             &self.ctx,
@@ -219,7 +283,11 @@ impl ViewerApp {
         )?;
         let n = sim.n_atoms() as u64;
         self.live = Some(Live {
-            stepper: LiveStepper::new(&sim),
+            stepper: if web {
+                LiveStepper::new_nonblocking(&sim)
+            } else {
+                LiveStepper::new(&sim)
+            },
             hist_rb: Readback::new(&self.ctx.device, "histograms", 2 * 4 * MAX_BINS as u64),
             pos_rb: Readback::new(&self.ctx.device, "pick positions", 16 * n),
             bind,
@@ -276,7 +344,18 @@ impl ViewerApp {
             Some(l) => l.sim.set_integrator(integ),
             None => bail!("no simulation is loaded"),
         }) {
-            Ok(()) => self.message = None,
+            Ok(()) => {
+                self.message = None;
+                // The browser's address bar follows, so a copied link reproduces the run.
+                let (t, dt) = (
+                    self.target_text.trim().parse().ok(),
+                    self.dt_text.trim().parse().ok(),
+                );
+                if let Some(w) = &mut self.web {
+                    w.url.temperature = if self.thermostat { t } else { None };
+                    w.url.dt = dt;
+                }
+            }
             Err(e) => self.message = Some((format!("{e:#}"), true)),
         }
     }
@@ -357,8 +436,18 @@ impl ViewerApp {
             }
         }
         if !l.stepper.busy() {
+            // Nothing is in flight, so the collected step count is exact.
+            let left = self
+                .pause_at
+                .map_or(u64::MAX, |p| p.saturating_sub(l.sim.step_count()));
+            if self.running && left == 0 {
+                self.running = false;
+                self.pause_at = None;
+            }
             let n = if self.running {
-                self.steps_per_frame.min(l.sim.max_batch())
+                self.steps_per_frame
+                    .min(l.sim.max_batch())
+                    .min(left.min(u32::MAX as u64) as u32)
             } else if std::mem::take(&mut self.step_once) {
                 1
             } else if self.series.samples.is_empty() {
@@ -604,6 +693,12 @@ impl ViewerApp {
         if !self.source.description.is_empty() {
             ui.small(&self.source.description);
         }
+        if let Some(about) = &self.source.about {
+            egui::CollapsingHeader::new(egui::RichText::new(&about.title).strong())
+                .id_salt("about")
+                .default_open(true)
+                .show(ui, |ui| ui.label(&about.text));
+        }
         ui.horizontal(|ui| {
             let label = if self.running { "Pause" } else { "Play" };
             if ui.button(label).clicked() {
@@ -702,6 +797,63 @@ impl ViewerApp {
         ui.small("left drag: rotate · right/middle drag: pan · wheel: zoom");
         ui.separator();
         ui.heading("Presets");
+        if self.web.is_some() {
+            self.web_presets(ui);
+        } else {
+            self.desktop_presets(ui);
+        }
+        if let Some((m, err)) = &self.message {
+            ui.separator();
+            let color = if *err {
+                egui::Color32::LIGHT_RED
+            } else {
+                egui::Color32::LIGHT_GREEN
+            };
+            ui.colored_label(color, m);
+        }
+    }
+
+    /// The browser's preset picker (embedded presets; the URL follows the choice) and its
+    /// structure upload (the page's file picker or a file dropped on the canvas).
+    fn web_presets(&mut self, ui: &mut egui::Ui) {
+        let current = self
+            .web
+            .as_ref()
+            .map(|w| w.preset.clone())
+            .unwrap_or_default();
+        let mut chosen = None;
+        egui::ComboBox::from_id_salt("preset")
+            .selected_text(current.clone())
+            .show_ui(ui, |ui| {
+                for name in super::web::preset_names() {
+                    if ui.selectable_label(name == current, name).clicked() {
+                        chosen = Some(name);
+                    }
+                }
+            });
+        if let Some(name) = chosen {
+            let r = super::web::preset_source(name);
+            if r.is_ok() {
+                if let Some(w) = &mut self.web {
+                    w.preset = name.to_string();
+                    w.url = super::web::UrlSettings {
+                        preset: Some(name.to_string()),
+                        autostart: w.url.autostart,
+                        steps_per_frame: w.url.steps_per_frame,
+                        ..Default::default()
+                    };
+                }
+                self.pause_at = None;
+            }
+            self.load_or_report(r);
+        }
+        ui.label(
+            "Open a structure (.xyz / .pdb) with this preset's force field: use the file \
+             picker above the canvas or drop the file here.",
+        );
+    }
+
+    fn desktop_presets(&mut self, ui: &mut egui::Ui) {
         let presets = list_presets();
         let mut chosen = None;
         egui::ComboBox::from_id_salt("preset")
@@ -750,14 +902,77 @@ impl ViewerApp {
                 });
             }
         });
-        if let Some((m, err)) = &self.message {
-            ui.separator();
-            let color = if *err {
-                egui::Color32::LIGHT_RED
-            } else {
-                egui::Color32::LIGHT_GREEN
+    }
+
+    /// The browser build's per-frame chores: structures handed in by the page or dropped on
+    /// the canvas, the URL, and the `#wgmd-state` / `#wgmd-message` mirrors (4 times a second).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(unused_variables))]
+    fn web_frame(&mut self, ctx: &egui::Context) {
+        if self.web.is_none() {
+            return;
+        }
+        #[allow(unused_mut)]
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        #[cfg(target_arch = "wasm32")]
+        {
+            // Dropped files are read asynchronously and arrive with the page's uploads.
+            super::web::read_dropped(ctx.input(|i| i.raw.dropped_files.clone()));
+            super::web::UPLOADS.with(|u| files.append(&mut u.borrow_mut()));
+        }
+        for (name, bytes) in files {
+            let r = String::from_utf8(bytes)
+                .map_err(|_| anyhow!("'{name}' is not a text file"))
+                .and_then(|text| self.source.with_structure_text(&name, &text));
+            self.load_or_report(r);
+        }
+        let due = self
+            .last_publish
+            .is_none_or(|t| t.elapsed().as_secs_f64() >= 0.25);
+        if !due {
+            return;
+        }
+        self.last_publish = Some(Instant::now());
+        let state = self.state_json();
+        #[cfg(target_arch = "wasm32")]
+        {
+            if let Ok(json) = serde_json::to_string(&state) {
+                super::web::set_element_text("wgmd-state", &json);
+            }
+            let msg = match &self.message {
+                Some((m, true)) => m.clone(),
+                _ => String::new(),
             };
-            ui.colored_label(color, m);
+            super::web::set_element_text("wgmd-message", &msg);
+            if let Some(w) = &self.web {
+                super::web::set_query(&w.url.to_query());
+            }
+        }
+    }
+
+    /// The page's state mirror (see `super::web::StateJson`).
+    fn state_json(&self) -> super::web::StateJson {
+        let last = self.series.samples.last();
+        super::web::StateJson {
+            preset: self
+                .web
+                .as_ref()
+                .map(|w| w.preset.clone())
+                .unwrap_or_else(|| self.source.name.clone()),
+            atoms: self.live.as_ref().map(|l| l.sim.n_atoms()).unwrap_or(0),
+            step: last.map(|s| s.step).unwrap_or(0),
+            potential_energy: last.map(|s| s.potential_energy),
+            kinetic_energy: last.map(|s| s.kinetic_energy),
+            total_energy: last.map(|s| s.total_energy),
+            temperature: last.map(|s| s.temperature),
+            adapter: match (&self.web, self.ctx.info.name.is_empty()) {
+                (Some(w), true) => w.adapter.clone(),
+                _ => self.ctx.info.name.clone(),
+            },
+            units: match self.units() {
+                Units::Lj => "lj",
+                Units::Physical => "physical",
+            }
+            .into(),
         }
     }
 
@@ -821,7 +1036,8 @@ impl ViewerApp {
         ui.horizontal(|ui| {
             ui.label(format!(
                 "{} ({:?}) · {atoms} atoms · step {step} · T {temp:.3} · {sps:.0} steps/s · {rate} · {fps:.1} fps",
-                info.name, info.backend
+                self.state_json().adapter,
+                info.backend
             ));
         });
     }
@@ -869,8 +1085,16 @@ impl eframe::App for ViewerApp {
             return;
         }
         if let Some(msg) = self.device_lost.lock().ok().and_then(|m| m.clone()) {
-            self.fail_and_close(&ctx, msg);
-            return;
+            if self.web.is_none() {
+                self.fail_and_close(&ctx, msg);
+                return;
+            }
+            // A page cannot close itself: say what happened (in #wgmd-message) and stop.
+            self.running = false;
+            self.message = Some((msg, true));
+            if let Ok(mut l) = self.device_lost.lock() {
+                *l = None;
+            }
         }
         while let Ok((img, path)) = self.shot_rx.try_recv() {
             let r = self.save_screenshot(&img, &path);
@@ -902,6 +1126,7 @@ impl eframe::App for ViewerApp {
                 return;
             }
         }
+        self.web_frame(&ctx);
         self.advance();
         if let Some(path) = self.auto_shot.clone() {
             if self.frames_left > 0 {

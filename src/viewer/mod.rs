@@ -11,15 +11,21 @@
 mod app;
 mod plots;
 pub mod render;
+/// The browser build: embedded presets, URL parameters, the `#wgmd-state` JSON mirror and
+/// the wasm entry point.
+pub mod web;
 
 use std::path::{Path, PathBuf};
+#[cfg(not(target_arch = "wasm32"))]
 use std::sync::{Arc, Mutex};
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{bail, Context as _, Result};
+#[cfg(not(target_arch = "wasm32"))]
 use eframe::egui_wgpu;
 
 use crate::config::Config;
 use crate::engine::SimSpec;
+#[cfg(not(target_arch = "wasm32"))]
 use crate::gpu;
 
 /// The preset `wgmd` with no arguments opens: a few thousand LJ atoms whose fcc crystal melts.
@@ -48,6 +54,8 @@ pub struct Source {
     /// The config text and where relative paths in it start (to open structures with it).
     pub text: String,
     pub base_dir: PathBuf,
+    /// The config's `[about]` explanation, if it has one.
+    pub about: Option<crate::config::AboutConfig>,
 }
 
 impl Source {
@@ -66,6 +74,7 @@ impl Source {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| path.display().to_string()),
             description: cfg.description.clone().unwrap_or_default(),
+            about: cfg.about.clone(),
             spec,
             text,
             base_dir: cfg.base_dir.clone(),
@@ -86,17 +95,26 @@ impl Source {
     /// This config's force field and settings applied to a structure file (XYZ / extended
     /// XYZ or PDB). A structure without a box gets one around it with a cutoff of vacuum.
     pub fn with_structure(&self, file: &Path) -> Result<Source> {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read structure '{}'", file.display()))?;
+        self.with_structure_text(&file.display().to_string(), &text)
+    }
+
+    /// [`Self::with_structure`] for a file already in memory (an upload in the browser);
+    /// `name` is how messages name it, and its extension picks the format.
+    pub fn with_structure_text(&self, name: &str, text: &str) -> Result<Source> {
         let mut cfg = Config::from_str(&self.text, &self.name, &self.base_dir)?;
+        let file = Path::new(name);
         let is_pdb = file
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("pdb") || e.eq_ignore_ascii_case("ent"));
         let mut frame = if is_pdb {
-            crate::io::pdb::read_pdb_file(file)?
+            crate::io::pdb::parse_pdb(text, name)?
         } else {
-            crate::io::xyz::read_xyz_file(file)?
+            crate::io::xyz::parse_xyz(text, name)?
         };
         if frame.positions.is_empty() {
-            bail!("'{}' holds no atoms", file.display());
+            bail!("'{name}' holds no atoms");
         }
         if frame.box_lengths.is_none() {
             // The force field's reach: the LJ cutoff, or the ANI radial cutoff (5.1 Å).
@@ -118,59 +136,39 @@ impl Source {
             }
             frame.box_lengths = Some(b);
         }
-        // The config reads structures from files: hand it the (possibly converted) frame as
-        // extended XYZ in a temporary directory that lives until the config is built.
-        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-        let tmp = dir.path().join("structure.xyz");
-        let mut f = std::fs::File::create(&tmp).context("cannot write a temporary file")?;
-        let names: Vec<&str> = frame.symbols.iter().map(|s| s.as_str()).collect();
-        crate::io::xyz::write_xyz(
-            &mut f,
-            &names,
-            &frame.positions,
-            frame.velocities.as_deref(),
-            frame.box_lengths.unwrap_or_default(),
-            "",
-        )?;
-        drop(f);
+        cfg.types.retain(|n, _| frame.symbols.contains(n));
+        if let Some(lj) = cfg.forces.lj.as_mut() {
+            lj.types.retain(|n, _| frame.symbols.contains(n));
+        }
+        // The config takes the frame from memory (no temporary file); an absolute path keeps
+        // base_dir from being prefixed to the name in messages.
         cfg.system = crate::config::SystemConfig {
             lattice: None,
             cells: None,
             density: None,
             lattice_constant: None,
             type_name: None,
-            structure: Some(tmp.clone()),
+            structure: Some(PathBuf::from(name)),
+            box_lengths: None,
             ..Default::default()
         };
-        cfg.types.retain(|name, _| frame.symbols.contains(name));
-        if let Some(lj) = cfg.forces.lj.as_mut() {
-            lj.types.retain(|name, _| frame.symbols.contains(name));
-        }
-        let spec = cfg
-            .to_spec()
-            .map_err(|e| {
-                anyhow!(
-                    "{}",
-                    e.to_string()
-                        .replace(&tmp.display().to_string(), &file.display().to_string())
-                )
-            })
-            .with_context(|| {
-                format!(
-                    "cannot simulate '{}' with the force field of {}",
-                    file.display(),
-                    self.name
-                )
-            })?;
+        cfg.structure_frame = Some(frame);
+        let spec = cfg.to_spec().with_context(|| {
+            format!(
+                "cannot simulate '{name}' with the force field of {}",
+                self.name
+            )
+        })?;
         Ok(Source {
             name: file
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            description: format!("{} with the settings of {}", file.display(), self.name),
+            description: format!("{name} with the settings of {}", self.name),
             spec,
             text: self.text.clone(),
             base_dir: self.base_dir.clone(),
+            about: None,
         })
     }
 }
@@ -201,6 +199,7 @@ pub fn list_presets() -> Vec<PathBuf> {
     v
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn display_available() -> bool {
     if cfg!(any(
         target_os = "linux",
@@ -216,6 +215,7 @@ fn display_available() -> bool {
 
 /// Opens the viewer and returns when its window closes: Ok after a normal close or a saved
 /// `--screenshot`; an error names what went wrong (no display, bad config, no GPU, …).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run(opts: ViewOptions) -> Result<()> {
     if opts.screenshot.is_some() && opts.frames == 0 {
         bail!("--frames must be at least 1 with --screenshot");
