@@ -35,7 +35,13 @@ pub fn fresh_seed(tag: &str) -> u64 {
     // test that draws several; WGMD_TEST_SEED sets them all.
     let own: String = tag
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     let seed = std::env::var(format!("WGMD_TEST_SEED_{own}"))
         .or_else(|_| std::env::var("WGMD_TEST_SEED"))
