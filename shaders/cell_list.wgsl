@@ -100,6 +100,11 @@ fn scan_top(@builtin(local_invocation_index) lid: u32) {
     }
 }
 
+// First slot of cell c in cell_atoms, before cell_finish has folded the block offsets in.
+fn cell_offset(c: u32) -> u32 {
+    return cell_start[c] + block_sum[c / SCAN_WG];
+}
+
 @compute @workgroup_size(64)
 fn cell_scatter(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) lid: u32) {
@@ -108,7 +113,7 @@ fn cell_scatter(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
         return;
     }
     let c = atom_cell[i];
-    let start = cell_start[c] + block_sum[c / SCAN_WG];
+    let start = cell_offset(c);
     cell_unsorted[start + atom_rank[i]] = i;
 }
 
@@ -123,7 +128,7 @@ fn cell_order(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
         return;
     }
     let c = atom_cell[i];
-    let start = cell_start[c] + block_sum[c / SCAN_WG];
+    let start = cell_offset(c);
     let n = atomicLoad(&cell_count[c]);
     var rank = 0u;
     for (var a = 0u; a < n; a++) {
@@ -141,5 +146,5 @@ fn cell_finish(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     if (c >= P.cell_dims.w) {
         return;
     }
-    cell_start[c] = cell_start[c] + block_sum[c / SCAN_WG];
+    cell_start[c] = cell_offset(c);
 }
