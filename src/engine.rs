@@ -169,6 +169,24 @@ struct Buffers {
 }
 
 impl Buffers {
+    /// Copies the state a batch may have to be undone to (positions, velocities, forces,
+    /// status) into the snapshot buffers (`save`), or back (`!save`).
+    fn encode_snapshot(&self, enc: &mut wgpu::CommandEncoder, save: bool) {
+        for (live, snap) in [
+            (&self.pos, &self.snap_pos),
+            (&self.vel, &self.snap_vel),
+            (&self.force, &self.snap_force),
+            (&self.status, &self.snap_status),
+        ] {
+            let size = snap.size().min(live.size());
+            if save {
+                enc.copy_buffer_to_buffer(live, 0, snap, 0, size);
+            } else {
+                enc.copy_buffer_to_buffer(snap, 0, live, 0, size);
+            }
+        }
+    }
+
     /// Name → buffer, matching the WGSL variable names that kernels bind by.
     fn named(&self) -> Vec<(&'static str, &wgpu::Buffer)> {
         vec![
@@ -646,10 +664,7 @@ impl Simulation {
         let every = self.check_every;
         let b = &self.bufs;
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(&b.pos, 0, &b.snap_pos, 0, b.pos.size());
-        enc.copy_buffer_to_buffer(&b.vel, 0, &b.snap_vel, 0, b.vel.size());
-        enc.copy_buffer_to_buffer(&b.force, 0, &b.snap_force, 0, b.force.size());
-        enc.copy_buffer_to_buffer(&b.status, 0, &b.snap_status, 0, b.snap_status.size());
+        b.encode_snapshot(&mut enc, true);
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             self.encode_steps(&mut pass, n, every);
@@ -741,10 +756,7 @@ impl Simulation {
         }
         let b = &self.bufs;
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(&b.snap_pos, 0, &b.pos, 0, b.pos.size());
-        enc.copy_buffer_to_buffer(&b.snap_vel, 0, &b.vel, 0, b.vel.size());
-        enc.copy_buffer_to_buffer(&b.snap_force, 0, &b.force, 0, b.force.size());
-        enc.copy_buffer_to_buffer(&b.snap_status, 0, &b.status, 0, b.snap_status.size());
+        b.encode_snapshot(&mut enc, false);
         self.ctx.queue.submit([enc.finish()]);
         if overflow {
             self.regrow(st.max_nbrs)?;

@@ -176,10 +176,7 @@ impl LiveStepper {
         sim.reset_lifetime();
         let b = &sim.bufs;
         let mut enc = sim.ctx.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(&b.pos, 0, &b.snap_pos, 0, b.pos.size());
-        enc.copy_buffer_to_buffer(&b.vel, 0, &b.snap_vel, 0, b.vel.size());
-        enc.copy_buffer_to_buffer(&b.force, 0, &b.snap_force, 0, b.force.size());
-        enc.copy_buffer_to_buffer(&b.status, 0, &b.snap_status, 0, b.snap_status.size());
+        b.encode_snapshot(&mut enc, true);
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             sim.encode_steps(&mut pass, n, every);
