@@ -34,7 +34,10 @@ fn reference_json() -> Option<serde_json::Value> {
     match std::fs::read_to_string(&p) {
         Ok(t) => Some(serde_json::from_str(&t).unwrap()),
         Err(_) => {
-            println!("skipping: TorchANI reference data not found at {}", p.display());
+            println!(
+                "skipping: TorchANI reference data not found at {}",
+                p.display()
+            );
             None
         }
     }
@@ -102,8 +105,15 @@ fn evaluate_each(
 ) -> Vec<(f64, Vec<[f64; 3]>)> {
     mols.iter()
         .map(|m| {
-            let e = eval::evaluate(common::ctx(), model.clone(), precision, &m.symbols, &m.positions, None)
-                .unwrap();
+            let e = eval::evaluate(
+                common::ctx(),
+                model.clone(),
+                precision,
+                &m.symbols,
+                &m.positions,
+                None,
+            )
+            .unwrap();
             let species = model.species_for_atoms(&m.symbols).unwrap();
             let sae: f64 = species
                 .iter()
@@ -179,7 +189,9 @@ fn check_f32(mols: &[Molecule], got: &[(f64, Vec<[f64; 3]>)], tag: &str) {
         assert!(de < 5e-6, "{}: energy off by {de:.2e} Ha/atom", m.id);
         assert!(df < 1e-4, "{}: forces off by {df:.2e} Ha/Å", m.id);
     }
-    println!("f32 vs TorchANI ({tag}): worst |ΔE|/atom {worst_e:.2e} Ha, worst force {worst_f:.2e} Ha/Å");
+    println!(
+        "f32 vs TorchANI ({tag}): worst |ΔE|/atom {worst_e:.2e} Ha, worst force {worst_f:.2e} Ha/Å"
+    );
 }
 
 /// fp32 ensemble vs TorchANI float64: the bounds are 5e-6 Ha per atom and 1e-4 Ha/Å
@@ -192,9 +204,17 @@ fn gpu_f32_matches_torchani_on_molecules() {
         return;
     };
     let mols = molecules(&d);
-    check_f32(&mols, &evaluate_together(&model, &mols, AniPrecision::F32), "66 molecules batched");
+    check_f32(
+        &mols,
+        &evaluate_together(&model, &mols, AniPrecision::F32),
+        "66 molecules batched",
+    );
     let some: Vec<Molecule> = mols.into_iter().step_by(6).collect();
-    check_f32(&some, &evaluate_each(&model, &some, AniPrecision::F32), "11 single molecules");
+    check_f32(
+        &some,
+        &evaluate_each(&model, &some, AniPrecision::F32),
+        "11 single molecules",
+    );
 }
 
 /// fp16 storage: within 1 kcal/mol per molecule, force RMSE ≤ 0.5 kcal/mol/Å (the issue's
@@ -256,7 +276,10 @@ fn gpu_f32_matches_torchani_on_periodic_water() {
         .sum();
     let de = (e.energy_nn + sae - w["energy_ensemble"].as_f64().unwrap()).abs();
     let df = max_abs_diff(&e.forces, &vec3s(&w["forces_ensemble"]));
-    println!("periodic water f32: |ΔE| {de:.2e} Ha ({:.2e}/atom), forces {df:.2e} Ha/Å", de / 192.0);
+    println!(
+        "periodic water f32: |ΔE| {de:.2e} Ha ({:.2e}/atom), forces {df:.2e} Ha/Å",
+        de / 192.0
+    );
     assert!(de / 192.0 < 5e-6);
     assert!(df < 1e-4);
 }
@@ -281,7 +304,11 @@ fn synthetic(dir: &std::path::Path, tag: &str) -> Arc<AniModel> {
 fn random_structure(n: usize, periodic: bool, seed: u64) -> (Vec<String>, Vec<[f64; 3]>, f64) {
     let l = (n as f64 / 0.1).cbrt().max(10.5);
     let sys = common::random_system(n, [l; 3], 7, 0.9, 0.0, seed);
-    let symbols = sys.types.iter().map(|&t| ANI2X_SYMBOLS[t as usize].to_string()).collect();
+    let symbols = sys
+        .types
+        .iter()
+        .map(|&t| ANI2X_SYMBOLS[t as usize].to_string())
+        .collect();
     // In vacuum (no images) the same cube is simply a cluster.
     let _ = periodic;
     (symbols, sys.positions, l)
@@ -371,9 +398,21 @@ fn gpu_matches_float64_reference_on_random_structures() {
                 "N={n} periodic={periodic} {}: energy {de:.1e}, force rel {df:.1e}, worst component {dfmax:.1e}",
                 precision.name()
             );
-            assert!(de < tol[0], "{}: atom energies off by {de:e} (relative)", precision.name());
-            assert!(df < tol[1], "{}: forces off by {df:e} (relative norm)", precision.name());
-            assert!(dfmax < tol[2], "{}: worst force component off by {dfmax:e}", precision.name());
+            assert!(
+                de < tol[0],
+                "{}: atom energies off by {de:e} (relative)",
+                precision.name()
+            );
+            assert!(
+                df < tol[1],
+                "{}: forces off by {df:e} (relative norm)",
+                precision.name()
+            );
+            assert!(
+                dfmax < tol[2],
+                "{}: worst force component off by {dfmax:e}",
+                precision.name()
+            );
         }
     }
 }
@@ -387,14 +426,31 @@ fn gpu_forces_match_finite_differences() {
     let seed = common::fresh_seed("ani-fd-structure");
     let (symbols, positions, _) = random_structure(23, false, seed);
     let energy = |p: &[[f64; 3]]| -> f64 {
-        eval::evaluate(common::ctx(), model.clone(), AniPrecision::F32, &symbols, p, None)
-            .unwrap()
-            .energy_nn
-    };
-    let f = eval::evaluate(common::ctx(), model.clone(), AniPrecision::F32, &symbols, &positions, None)
+        eval::evaluate(
+            common::ctx(),
+            model.clone(),
+            AniPrecision::F32,
+            &symbols,
+            p,
+            None,
+        )
         .unwrap()
-        .forces;
-    let fscale = f.iter().flat_map(|v| v.iter().map(|x| x.abs())).fold(0.0, f64::max);
+        .energy_nn
+    };
+    let f = eval::evaluate(
+        common::ctx(),
+        model.clone(),
+        AniPrecision::F32,
+        &symbols,
+        &positions,
+        None,
+    )
+    .unwrap()
+    .forces;
+    let fscale = f
+        .iter()
+        .flat_map(|v| v.iter().map(|x| x.abs()))
+        .fold(0.0, f64::max);
     let h = 4e-3;
     let mut worst = 0.0f64;
     for i in [0usize, 7, 22] {
@@ -409,7 +465,10 @@ fn gpu_forces_match_finite_differences() {
         }
     }
     println!("GPU forces vs finite differences: worst {worst:.2e} of the largest force component");
-    assert!(worst < 1e-3, "GPU forces differ from finite differences by {worst:e} (relative)");
+    assert!(
+        worst < 1e-3,
+        "GPU forces differ from finite differences by {worst:e} (relative)"
+    );
 }
 
 /// Runs `steps` velocity-Verlet steps of ethanol in vacuum (300 K start), sampling every 5
@@ -438,7 +497,10 @@ fn ethanol_nve(model: Arc<AniModel>, dt: f64, steps: u64, seed: u64) -> (f64, f6
         let m = v.iter().sum::<f64>() / v.len() as f64;
         (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt()
     };
-    let worst = es.iter().map(|e| (e - e0.total_energy).abs() / n).fold(0.0, f64::max);
+    let worst = es
+        .iter()
+        .map(|e| (e - e0.total_energy).abs() / n)
+        .fold(0.0, f64::max);
     (worst, std(&es) / std(&ks))
 }
 
@@ -459,7 +521,10 @@ fn ani2x_nve_conserves_energy() {
     let model = Arc::new(AniModel::load_member(&p, 0).unwrap());
     let (worst, ratio) = ethanol_nve(model, 0.5, 200, common::fresh_seed("ani2x-nve"));
     println!("ANI-2x NVE, 200 steps of 0.5 fs: worst |E - E0| = {worst:.2e} eV/atom, std(E)/std(KE) = {ratio:.3}");
-    assert!(ratio < 0.05, "total energy fluctuates {ratio} as much as kinetic energy");
+    assert!(
+        ratio < 0.05,
+        "total energy fluctuates {ratio} as much as kinetic energy"
+    );
 }
 
 /// The same scale-free criterion with a synthetic model (always runs; its random weights make
@@ -470,5 +535,8 @@ fn ani_nve_conserves_energy_synthetic() {
     let model = synthetic(dir.path(), "ani-nve");
     let (worst, ratio) = ethanol_nve(model, 0.25, 200, common::fresh_seed("ani-nve-v"));
     println!("synthetic NVE, 200 steps of 0.25 fs: worst |E - E0| = {worst:.2e} eV/atom, std(E)/std(KE) = {ratio:.3}");
-    assert!(ratio < 0.05, "total energy fluctuates {ratio} as much as kinetic energy");
+    assert!(
+        ratio < 0.05,
+        "total energy fluctuates {ratio} as much as kinetic energy"
+    );
 }
