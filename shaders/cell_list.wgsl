@@ -13,6 +13,7 @@
 @group(0) @binding(7) var<storage, read_write> cell_atoms: array<u32>;
 @group(0) @binding(8) var<storage, read_write> ref_pos: array<vec4f>;
 @group(0) @binding(9) var<storage, read_write> cell_unsorted: array<u32>;
+@group(0) @binding(10) var<storage, read_write> cell_pos: array<vec4f>;
 
 const SCAN_WG: u32 = 256u;
 var<workgroup> scratch: array<u32, 256>;
@@ -120,6 +121,9 @@ fn cell_scatter(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
 // Atomics made the scattered order arbitrary; each atom's place in index order is the number
 // of its cell-mates with a smaller index. One thread per atom (a cell's ~20 atoms read in
 // parallel) instead of one thread sorting each cell: no long serial chain of memory reads.
+// Also writes the atom's position, with its index in w, at the same slot (`cell_pos`): the
+// neighbor build then reads each candidate with one contiguous load instead of an index
+// load followed by a dependent random gather.
 @compute @workgroup_size(64)
 fn cell_order(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
@@ -135,6 +139,7 @@ fn cell_order(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
         rank += select(0u, 1u, cell_unsorted[start + a] < i);
     }
     cell_atoms[start + rank] = i;
+    cell_pos[start + rank] = vec4f(ref_pos[i].xyz, bitcast<f32>(i));
 }
 
 // Finalises cell_start (block offset added); runs after cell_order, which still needs the
@@ -147,4 +152,9 @@ fn cell_finish(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         return;
     }
     cell_start[c] = cell_offset(c);
+    // One entry past the last cell, so a cell's atoms are cell_start[c] .. cell_start[c + 1]
+    // for readers that do not bind cell_count (the cell-list LJ kernel).
+    if (c + 1u == P.cell_dims.w) {
+        cell_start[c + 1u] = P.n_atoms;
+    }
 }

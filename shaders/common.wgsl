@@ -71,6 +71,26 @@ fn cell_index(c: vec3u, p: Params) -> u32 {
     return (c.z * p.cell_dims.y + c.y) * p.cell_dims.x + c.x;
 }
 
+// The cells around a cell that can hold neighbors (cells have edge >= list cutoff): up to
+// 3 per axis. With fewer than 3 cells on an axis, -1 and +1 name the same cell (or the cell
+// itself), so each distinct cell is visited once.
+fn stencil_lo(p: Params) -> vec3i {
+    return select(vec3i(0), vec3i(-1), p.cell_dims.xyz >= vec3u(3u));
+}
+
+fn stencil_span(p: Params) -> vec3u {
+    let hi = select(vec3i(0), vec3i(1), p.cell_dims.xyz >= vec3u(2u));
+    return vec3u(hi - stencil_lo(p) + vec3i(1));
+}
+
+// Index of stencil cell number q (0 <= q < span.x * span.y * span.z) around cell ci.
+fn stencil_cell(ci: vec3i, q: u32, p: Params) -> u32 {
+    let span = stencil_span(p);
+    let off = stencil_lo(p) + vec3i(vec3u(q % span.x, (q / span.x) % span.y, q / (span.x * span.y)));
+    let dims = vec3i(p.cell_dims.xyz);
+    return cell_index(vec3u((ci + off + dims) % dims), p);
+}
+
 // True for inf and NaN (checked on the bits: WGSL lets compilers assume finite floats).
 fn not_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;

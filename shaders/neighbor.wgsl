@@ -11,7 +11,7 @@
 @group(0) @binding(1) var<storage, read> pos: array<vec4f>;
 @group(0) @binding(2) var<storage, read> cell_start: array<u32>;
 @group(0) @binding(3) var<storage, read> cell_count: array<u32>;
-@group(0) @binding(4) var<storage, read> cell_atoms: array<u32>;
+@group(0) @binding(4) var<storage, read> cell_pos: array<vec4f>;
 @group(0) @binding(5) var<storage, read_write> nbr_list: array<u32>;
 @group(0) @binding(6) var<storage, read_write> nbr_count: array<u32>;
 @group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>>;
@@ -20,34 +20,29 @@
 
 var<workgroup> wg_max: atomic<u32>;
 
-// Offsets to visit along one axis: with fewer than 3 cells, -1 and +1 name the same cell
-// (or the cell itself), so each distinct cell is visited once.
-fn axis_lo(n: u32) -> i32 { return select(0, -1, n >= 3u); }
-fn axis_hi(n: u32) -> i32 { return select(0, 1, n >= 2u); }
-
 // Threads per atom (as in lj.wgsl): a small system has too few atoms to hide the latency
 // of each thread's ~500 candidate loads, so TPA lanes split an atom's 27 cells. To keep the
 // row order fixed (sums over it reproducible), every lane first counts its matches, the
 // lanes' counts become offsets, and then each lane rescans and writes its part in place.
 override TPA: u32 = 1u;
 
+// Which atom a thread builds: atom number t (rows written coalesced), or the atom in cell
+// slot t (a workgroup's atoms share their cells' candidates in cache; rows written scattered).
+override CELL_THREADS: bool = false;
+
 var<workgroup> lane_count: array<u32, 64>;
 
 // Visits cell number q (0 ≤ q < visited cells) around ci; returns matches, writing them at
 // row slots from `first` on when `write`.
 fn scan_cell(i: u32, pi: vec3f, ci: vec3i, q: u32, first: u32, write: bool) -> u32 {
-    let lo = vec3i(axis_lo(P.cell_dims.x), axis_lo(P.cell_dims.y), axis_lo(P.cell_dims.z));
-    let hi = vec3i(axis_hi(P.cell_dims.x), axis_hi(P.cell_dims.y), axis_hi(P.cell_dims.z));
-    let span = vec3u(hi - lo + vec3i(1));
-    let off = lo + vec3i(vec3u(q % span.x, (q / span.x) % span.y, q / (span.x * span.y)));
-    let dims = vec3i(P.cell_dims.xyz);
-    let c = cell_index(vec3u((ci + off + dims) % dims), P);
+    let c = stencil_cell(ci, q, P);
     let start = cell_start[c];
     let end = start + cell_count[c];
     var count = 0u;
     for (var s = start; s < end; s++) {
-        let j = cell_atoms[s];
-        let d = min_image(pi - pos[j].xyz, P);
+        let cand = cell_pos[s];
+        let j = bitcast<u32>(cand.w);
+        let d = min_image(pi - cand.xyz, P);
         if (j != i && dot(d, d) < P.list_cut2) {
             let slot = first + count;
             if (write && slot < P.nbr_capacity) {
@@ -65,8 +60,9 @@ fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     let per_group = WG / TPA;
     let slot = lid % per_group;
     let lane = lid / per_group;
-    let i = (wid.y * nwg.x + wid.x) * per_group + slot;
-    let live = i < P.n_atoms;
+    let t = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let live = t < P.n_atoms;
+    var i = t;
     if (lid == 0u) {
         atomicStore(&wg_max, 0u);
     }
@@ -74,10 +70,15 @@ fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     var ci = vec3i(0);
     var cells = 0u;
     if (live) {
-        pi = pos[i].xyz;
+        if (CELL_THREADS) {
+            let mine = cell_pos[t];
+            i = bitcast<u32>(mine.w);
+            pi = mine.xyz;
+        } else {
+            pi = pos[i].xyz;
+        }
         ci = vec3i(cell_coords(pi, P));
-        let span = vec3u(vec3i(axis_hi(P.cell_dims.x), axis_hi(P.cell_dims.y), axis_hi(P.cell_dims.z))
-            - vec3i(axis_lo(P.cell_dims.x), axis_lo(P.cell_dims.y), axis_lo(P.cell_dims.z)) + vec3i(1));
+        let span = stencil_span(P);
         cells = span.x * span.y * span.z;
     }
     var first = 0u;

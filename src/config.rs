@@ -239,11 +239,16 @@ pub struct LjPairConfig {
 #[serde(deny_unknown_fields)]
 pub struct NeighborConfig {
     pub skin: Option<f64>,
+    /// "auto" (default), "verlet" or "cells" (no Verlet list: for tens of millions of atoms).
+    pub mode: Option<String>,
 }
 
 impl Default for NeighborConfig {
     fn default() -> Self {
-        NeighborConfig { skin: None }
+        NeighborConfig {
+            skin: None,
+            mode: None,
+        }
     }
 }
 
@@ -719,6 +724,12 @@ impl Config {
             }
         };
         let skin = self.neighbor.skin.unwrap_or(default_skin);
+        let neighbor_mode = match &self.neighbor.mode {
+            Some(m) => m
+                .parse::<crate::neighbor::NeighborMode>()
+                .map_err(|e| anyhow!("{src}: neighbor.mode: {e}"))?,
+            None => Default::default(),
+        };
         let spec = SimSpec {
             system,
             units: self.units,
@@ -726,6 +737,7 @@ impl Config {
             ani,
             coulomb,
             skin,
+            neighbor_mode,
             integrator: Integrator { dt: ic.dt, method },
         };
         spec.validate().map_err(|e| anyhow!("{src}: {e}"))?;

@@ -23,6 +23,7 @@ use crate::gpu::params::{status, Params};
 use crate::gpu::{self, GpuContext};
 use crate::integrate::{Integrator, IntegratorKernels, Method};
 use crate::neighbor::cell_list::{self, CellGrid, CellList, Launch};
+pub use crate::neighbor::NeighborMode;
 use crate::neighbor::{self, NeighborKernels};
 use crate::observe::{self, Reducer, Thermo};
 use crate::system::System;
@@ -45,6 +46,8 @@ pub struct SimSpec {
     pub coulomb: Option<CoulombSpec>,
     /// Verlet skin (length units).
     pub skin: f64,
+    /// Verlet list or cell list only (see [`NeighborMode`]).
+    pub neighbor_mode: NeighborMode,
     pub integrator: Integrator,
 }
 
@@ -70,6 +73,7 @@ impl SimSpec {
             ani: None,
             coulomb: None,
             skin: 0.3,
+            neighbor_mode: NeighborMode::Auto,
             integrator: Integrator {
                 dt: 0.005,
                 method: Method::VelocityVerlet,
@@ -106,6 +110,14 @@ impl SimSpec {
                     2.0 * rc
                 );
             }
+        }
+        if self.neighbor_mode == NeighborMode::Cells
+            && (self.ani.is_some() || self.coulomb.is_some())
+        {
+            bail!(
+                "neighbor.mode = \"cells\" (no Verlet list) is implemented for Lennard-Jones \
+                 only; ANI and Coulomb need mode \"verlet\" or \"auto\""
+            );
         }
         if let Some(c) = &self.coulomb {
             if self.ani.is_some() {
@@ -155,6 +167,7 @@ struct Buffers {
     atom_rank: wgpu::Buffer,
     cell_atoms: wgpu::Buffer,
     cell_unsorted: wgpu::Buffer,
+    cell_pos: wgpu::Buffer,
     nbr_list: wgpu::Buffer,
     nbr_count: wgpu::Buffer,
     indirect_template: wgpu::Buffer,
@@ -165,6 +178,8 @@ struct Buffers {
     snap_vel: wgpu::Buffer,
     snap_force: wgpu::Buffer,
     snap_status: wgpu::Buffer,
+    /// False in cell-list mode (the snap_* atom buffers are then placeholders).
+    has_snapshots: bool,
     staging: wgpu::Buffer,
 }
 
@@ -172,6 +187,9 @@ impl Buffers {
     /// Copies the state a batch may have to be undone to (positions, velocities, forces,
     /// status) into the snapshot buffers (`save`), or back (`!save`).
     fn encode_snapshot(&self, enc: &mut wgpu::CommandEncoder, save: bool) {
+        if !self.has_snapshots {
+            return;
+        }
         for (live, snap) in [
             (&self.pos, &self.snap_pos),
             (&self.vel, &self.snap_vel),
@@ -204,6 +222,7 @@ impl Buffers {
             ("atom_rank", &self.atom_rank),
             ("cell_atoms", &self.cell_atoms),
             ("cell_unsorted", &self.cell_unsorted),
+            ("cell_pos", &self.cell_pos),
             ("nbr_list", &self.nbr_list),
             ("nbr_count", &self.nbr_count),
             ("indirect_template", &self.indirect_template),
@@ -267,6 +286,8 @@ pub struct Simulation {
     /// Steps between rebuild opportunities for the batches recorded next (the GPU's copy,
     /// `params.check_every`, follows when such a batch is submitted).
     check_every: u32,
+    /// Forces straight from the cell list, no Verlet list (`NeighborMode::Cells`, resolved).
+    from_cells: bool,
 }
 
 /// A batch recorded ahead of its submission.
@@ -311,6 +332,33 @@ impl Simulation {
         let list_cut = force_cut + spec.skin;
         let grid = CellGrid::new(sys.box_lengths, list_cut);
         let capacity = neighbor::initial_capacity(&sys, list_cut);
+        let list_bytes = 4 * sys.len() as u64 * capacity as u64;
+        let max_binding =
+            (ctx.limits.max_storage_buffer_binding_size as u64).min(ctx.limits.max_buffer_size);
+        let from_cells = match spec.neighbor_mode {
+            NeighborMode::Cells => true,
+            NeighborMode::Verlet => false,
+            NeighborMode::Auto => {
+                let lj_only = spec.ani.is_none() && spec.coulomb.is_none();
+                let too_big = list_bytes > max_binding;
+                if lj_only && too_big {
+                    log::info!(
+                        "a Verlet list for {n} atoms needs {} MiB, more than one storage \
+                         binding ({} MiB): forces come straight from the cell list",
+                        list_bytes >> 20,
+                        max_binding >> 20
+                    );
+                }
+                lj_only && too_big
+            }
+        };
+        // Cell-list mode keeps no list, so nothing can overflow and (rebuild opportunities
+        // at every step) nothing goes stale: no batch is ever undone, no snapshots needed.
+        let (capacity, per_atom_list, snap_atoms) = if from_cells {
+            (0, 0, 0)
+        } else {
+            (capacity, capacity as u64, n as u64)
+        };
         let units = spec.units;
         let (lang_c1, lang_kt, seed) = match spec.integrator.method {
             Method::Langevin {
@@ -397,14 +445,15 @@ impl Simulation {
             ref_pos: c.storage("ref_pos", 16 * nu)?,
             status: c.storage_init("status", &st)?,
             cell_count: c.storage("cell_count", 4 * ncell)?,
-            cell_start: c.storage("cell_start", 4 * ncell)?,
+            cell_start: c.storage("cell_start", 4 * (ncell + 1))?,
             block_sum: c.storage("block_sum", 4 * grid.n_blocks() as u64)?,
             atom_cell: c.storage("atom_cell", 4 * nu)?,
             atom_rank: c.storage("atom_rank", 4 * nu)?,
             cell_atoms: c.storage("cell_atoms", 4 * nu)?,
             cell_unsorted: c.storage("cell_unsorted", 4 * nu)?,
-            nbr_list: c.storage("nbr_list", 4 * nu * capacity as u64)?,
-            nbr_count: c.storage("nbr_count", 4 * nu)?,
+            cell_pos: c.storage("cell_pos", 16 * nu)?,
+            nbr_list: c.storage("nbr_list", 4 * nu * per_atom_list)?,
+            nbr_count: c.storage("nbr_count", if from_cells { 0 } else { 4 * nu })?,
             indirect_template: c.storage_init(
                 "indirect_template",
                 &cell_list::indirect_template(n, &grid, tpa),
@@ -412,9 +461,10 @@ impl Simulation {
             indirect: storage_indirect(c, cell_list::args::WORDS),
             partials: c.storage("partials", 16 * params.n_partials as u64)?,
             observables: c.storage("observables", 16)?,
-            snap_pos: c.storage("snap_pos", 16 * nu)?,
-            snap_vel: c.storage("snap_vel", 16 * nu)?,
-            snap_force: c.storage("snap_force", 16 * nu)?,
+            snap_pos: c.storage("snap_pos", 16 * snap_atoms)?,
+            snap_vel: c.storage("snap_vel", 16 * snap_atoms)?,
+            snap_force: c.storage("snap_force", 16 * snap_atoms)?,
+            has_snapshots: !from_cells,
             snap_status: c.storage("snap_status", 4 * status::LEN as u64)?,
             staging: c.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("staging"),
@@ -425,8 +475,8 @@ impl Simulation {
         };
         let named = bufs.named();
         let cells = CellList::new(c, &named)?;
-        let mut nbr = NeighborKernels::new(c, tpa)?;
-        let mut lj = LjForce::new(c, &table, tpa)?;
+        let mut nbr = NeighborKernels::new(c, tpa, !from_cells)?;
+        let mut lj = LjForce::new(c, &table, tpa, from_cells)?;
         let mut ani = match &spec.ani {
             Some(a) => Some(AniForce::new(c, a, &sys.types, units.ani_energy_scale())?),
             None => None,
@@ -479,6 +529,7 @@ impl Simulation {
             fixed_check_every: Some(1),
             check_cap: MAX_CHECK_EVERY,
             check_every: 1,
+            from_cells,
             stats: EngineStats {
                 neighbor_capacity: capacity,
                 check_every: 1,
@@ -754,6 +805,9 @@ impl Simulation {
         if !overflow && !st.missed {
             return Ok(false);
         }
+        if self.from_cells {
+            bail!("internal: a cell-list-mode batch reported an overflow or a stale list");
+        }
         let b = &self.bufs;
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         b.encode_snapshot(&mut enc, false);
@@ -777,7 +831,11 @@ impl Simulation {
     /// Fixes the steps between rebuild opportunities (default 1; None = adaptive). The
     /// result does not depend on it: a list that would go stale is caught and the batch
     /// replayed; only the number of dispatches per step changes.
+    /// In cell-list mode it stays 1: there are no snapshots to replay a stale batch from.
     pub fn set_check_every(&mut self, every: Option<u32>) {
+        if self.from_cells {
+            return;
+        }
         self.fixed_check_every = every.map(|e| e.max(1));
         self.set_check_every_now(self.fixed_check_every.unwrap_or(1));
     }
@@ -909,6 +967,9 @@ impl Simulation {
     }
     /// The current neighbor rows (sorted), for tests against `neighbor::brute_force`.
     pub fn neighbor_rows(&self) -> Result<Vec<Vec<u32>>> {
+        if self.from_cells {
+            bail!("this simulation runs in cell-list mode: it keeps no Verlet list");
+        }
         let n = self.n_atoms();
         let counts: Vec<u32> = self.ctx.read_buffer(&self.bufs.nbr_count)?;
         let list: Vec<u32> = self.ctx.read_buffer(&self.bufs.nbr_list)?;
@@ -939,6 +1000,7 @@ impl Simulation {
             &b.atom_rank,
             &b.cell_atoms,
             &b.cell_unsorted,
+            &b.cell_pos,
             &b.nbr_list,
             &b.nbr_count,
             &b.partials,
@@ -959,6 +1021,9 @@ impl Simulation {
     /// Replaces the neighbor capacity (tests use a tiny one to exercise overflow recovery;
     /// the next rebuild that needs more rolls back and regrows).
     pub fn set_neighbor_capacity(&mut self, cap: u32) -> Result<()> {
+        if self.from_cells {
+            bail!("this simulation runs in cell-list mode: it keeps no Verlet list");
+        }
         self.params.nbr_capacity = cap.max(1);
         self.bufs.nbr_list = self.ctx.storage(
             "nbr_list",
@@ -979,6 +1044,38 @@ impl Simulation {
         self.stats.neighbor_capacity = self.params.nbr_capacity;
         Ok(())
     }
+    /// The resolved pair search: `Verlet` or `Cells` (never `Auto`).
+    pub fn neighbor_mode(&self) -> NeighborMode {
+        if self.from_cells {
+            NeighborMode::Cells
+        } else {
+            NeighborMode::Verlet
+        }
+    }
+
+    /// Bytes of GPU memory this simulation allocated: engine buffers, LJ tables and ANI's
+    /// buffers (Coulomb and PME buffers are not counted yet).
+    pub fn gpu_bytes(&self) -> u64 {
+        let b = &self.bufs;
+        let engine: u64 = b
+            .named()
+            .iter()
+            .map(|(_, buf)| buf.size())
+            .chain(
+                [
+                    &b.snap_pos,
+                    &b.snap_vel,
+                    &b.snap_force,
+                    &b.snap_status,
+                    &b.staging,
+                ]
+                .iter()
+                .map(|buf| buf.size()),
+            )
+            .sum();
+        engine + self.lj.gpu_bytes() + self.ani.as_ref().map_or(0, |a| a.gpu_bytes())
+    }
+
     pub fn lj_threads_per_atom(&self) -> u32 {
         self.lj.threads_per_atom()
     }
@@ -987,8 +1084,8 @@ impl Simulation {
     /// chosen from the atom count; tests pin it to check every variant against the
     /// references) and rebuilds the list with it.
     pub fn set_threads_per_atom(&mut self, tpa: u32) -> Result<()> {
-        let mut lj = LjForce::new(&self.ctx, &self.table, tpa)?;
-        let mut nbr = NeighborKernels::new(&self.ctx, tpa)?;
+        let mut lj = LjForce::new(&self.ctx, &self.table, tpa, self.from_cells)?;
+        let mut nbr = NeighborKernels::new(&self.ctx, tpa, !self.from_cells)?;
         let template = cell_list::indirect_template(self.params.n_atoms, &self.grid, tpa);
         self.ctx.queue.write_buffer(
             &self.bufs.indirect_template,

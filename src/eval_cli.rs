@@ -122,6 +122,7 @@ pub fn nacl_bench_spec(ions_per_edge: usize, method: &str, seed: u64) -> Result<
             neutralize: false,
         }),
         skin: 1.0,
+        neighbor_mode: Default::default(),
         integrator: Integrator {
             dt: 2.0,
             method: Method::Langevin {

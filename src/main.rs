@@ -96,27 +96,43 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct LjBench {
+    /// Atoms (rounded to the nearest 4 n^3 fcc lattice).
+    #[arg(long, default_value_t = 32000)]
+    atoms: u64,
+    #[arg(long, default_value_t = 1000)]
+    steps: u64,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 200)]
+    warmup: u64,
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
+    /// Steps between neighbor-rebuild opportunities (0 = adaptive).
+    #[arg(long, default_value_t = 1)]
+    check_every: u32,
+    /// Verlet skin in sigma (in.lj uses 0.3). The list stays exact at any skin; the skin only
+    /// trades rebuild frequency against list length.
+    #[arg(long, default_value_t = 0.3)]
+    skin: f64,
+    /// Pair search: auto (Verlet list unless it cannot fit), verlet, or cells (no list:
+    /// ~100 bytes per atom, for the largest systems).
+    #[arg(long, default_value = "auto")]
+    neighbor: String,
+    /// Record the total energy every K timed steps (K > 0) and report its drift: the
+    /// energy-conservation comparison with OpenMM. Each record is a readback, so timings of
+    /// such a run are not the benchmark's.
+    #[arg(long, default_value_t = 0)]
+    energy_every: u64,
+    /// Print one JSON object (otherwise a readable line).
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Subcommand)]
 enum BenchKind {
     /// LAMMPS in.lj: fcc at rho*=0.8442, T*=1.44, rc=2.5 sigma, skin 0.3, dt 0.005, NVE.
-    Lj {
-        /// Atoms (rounded to the nearest 4 n^3 fcc lattice).
-        #[arg(long, default_value_t = 32000)]
-        atoms: u64,
-        #[arg(long, default_value_t = 1000)]
-        steps: u64,
-        /// Untimed steps first.
-        #[arg(long, default_value_t = 200)]
-        warmup: u64,
-        #[arg(long, value_enum, default_value_t = Precision::F32)]
-        precision: Precision,
-        /// Steps between neighbor-rebuild opportunities (0 = adaptive).
-        #[arg(long, default_value_t = 1)]
-        check_every: u32,
-        /// Print one JSON object (otherwise a readable line).
-        #[arg(long)]
-        json: bool,
-    },
+    Lj(LjBench),
     /// Molten NaCl with PME (the OpenMM anchor workload: rock salt at molten density, cutoff
     /// 10 Å, tolerance 5e-4, Langevin 1200 K, dt 2 fs).
     Coulomb {
@@ -198,16 +214,8 @@ fn real_main() -> Result<()> {
             every,
         }) => run(&gpu, &config, steps, log, traj, every),
         Some(Command::Bench {
-            which:
-                BenchKind::Lj {
-                    atoms,
-                    steps,
-                    warmup,
-                    precision,
-                    check_every,
-                    json,
-                },
-        }) => bench_lj(&gpu, atoms, steps, warmup, precision, check_every, json),
+            which: BenchKind::Lj(b),
+        }) => bench_lj(&gpu, &b),
         Some(Command::Bench {
             which:
                 BenchKind::Ani {
@@ -449,26 +457,81 @@ fn run(
 }
 
 /// The LAMMPS in.lj workload with about `atoms` atoms (the nearest 4·n³).
+/// NVE energy record of the bench workload: total energy (LJ truncated, not shifted, as
+/// LAMMPS and OpenMM report it) and the shifted-pair energy the dynamics conserves, every
+/// `energy_every` steps, with least-squares drift and the largest excursion from the start.
+fn energy_trace(ctx: &GpuContext, sim: &mut Simulation, b: &LjBench) -> Result<()> {
+    let n = sim.n_atoms() as f64;
+    let mut rows: Vec<(u64, f64, f64)> = Vec::new();
+    let first = sim.advance(0, true)?.expect("sampled");
+    rows.push((0, first.total_energy / n, first.conserved_energy / n));
+    let t0 = Instant::now();
+    let mut done = 0;
+    while done < b.steps {
+        let k = b.energy_every.min(b.steps - done);
+        let o = sim.advance(k, true)?.expect("sampled");
+        done += k;
+        rows.push((done, o.total_energy / n, o.conserved_energy / n));
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let fit = |col: fn(&(u64, f64, f64)) -> f64| {
+        let m = rows.len() as f64;
+        let (sx, sy) = rows
+            .iter()
+            .fold((0.0, 0.0), |(a, c), r| (a + r.0 as f64, c + col(r)));
+        let (mx, my) = (sx / m, sy / m);
+        let (sxy, sxx) = rows.iter().fold((0.0, 0.0), |(a, c), r| {
+            let dx = r.0 as f64 - mx;
+            (a + dx * (col(r) - my), c + dx * dx)
+        });
+        let slope = sxy / sxx.max(1e-300);
+        let e0 = col(&rows[0]);
+        let max_dev = rows.iter().map(|r| (col(r) - e0).abs()).fold(0.0, f64::max);
+        (slope * 1000.0, max_dev)
+    };
+    let (drift_total, dev_total) = fit(|r| r.1);
+    let (drift_cons, dev_cons) = fit(|r| r.2);
+    let out = serde_json::json!({
+        "adapter": ctx.info.name,
+        "backend": format!("{:?}", ctx.info.backend),
+        "atoms": sim.n_atoms(),
+        "steps": b.steps,
+        "energy_every": b.energy_every,
+        "precision": "f32",
+        "skin": b.skin,
+        "wgmd_commit": env!("WGMD_COMMIT"),
+        "seconds_with_readbacks": secs,
+        "units": "lj (energy per atom in epsilon)",
+        "total_drift_per_atom_per_1000_steps": drift_total,
+        "total_max_excursion_per_atom": dev_total,
+        "conserved_drift_per_atom_per_1000_steps": drift_cons,
+        "conserved_max_excursion_per_atom": dev_cons,
+        "trace": rows.iter().map(|r| [r.0 as f64, r.1, r.2]).collect::<Vec<_>>(),
+    });
+    println!("{out}");
+    Ok(())
+}
+
 pub fn lj_bench_spec(atoms: u64) -> SimSpec {
     SimSpec::lammps_in_lj(((atoms as f64 / 4.0).cbrt().round() as usize).max(3))
 }
 
-fn bench_lj(
-    gpu: &GpuOptions,
-    atoms: u64,
-    steps: u64,
-    warmup: u64,
-    precision: Precision,
-    check_every: u32,
-    json: bool,
-) -> Result<()> {
-    if precision == Precision::Mixed {
+fn bench_lj(gpu: &GpuOptions, b: &LjBench) -> Result<()> {
+    if b.precision == Precision::Mixed {
         bail!("--precision mixed is not implemented yet; use f32");
     }
+    let (steps, json) = (b.steps, b.json);
     let ctx = GpuContext::new(gpu)?;
-    let mut sim = Simulation::new(ctx.clone(), lj_bench_spec(atoms))?;
-    sim.set_check_every((check_every > 0).then_some(check_every));
-    let e0 = sim.advance(warmup, true)?.expect("sampled");
+    let mut spec = lj_bench_spec(b.atoms);
+    spec.skin = b.skin;
+    spec.neighbor_mode = b.neighbor.parse()?;
+    spec.validate()?;
+    let mut sim = Simulation::new(ctx.clone(), spec)?;
+    sim.set_check_every((b.check_every > 0).then_some(b.check_every));
+    let e0 = sim.advance(b.warmup, true)?.expect("sampled");
+    if b.energy_every > 0 {
+        return energy_trace(&ctx, &mut sim, b);
+    }
     let before = sim.stats();
     let t0 = Instant::now();
     let e1 = sim.advance(steps, true)?.expect("sampled");
@@ -495,6 +558,10 @@ fn bench_lj(
         "host_encode_s": after.encode_seconds - before.encode_seconds,
         "host_wait_s": after.wait_seconds - before.wait_seconds,
         "lj_threads_per_atom": sim.lj_threads_per_atom(),
+        "skin": b.skin,
+        "neighbor_mode": format!("{:?}", sim.neighbor_mode()).to_lowercase(),
+        "gpu_bytes": sim.gpu_bytes(),
+        "gpu_bytes_per_atom": sim.gpu_bytes() as f64 / n,
         // Where a step's time goes (µs): forces and one rebuild timed alone (200 repetitions
         // each), rebuilds amortised over the timed steps, the rest (integration, decisions,
         // barriers) by difference.

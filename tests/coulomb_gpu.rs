@@ -60,6 +60,7 @@ fn sim_spec(system: wgmd::system::System, lj: LjSpec, c: CoulombSpec) -> SimSpec
         ani: None,
         coulomb: Some(c),
         skin: 0.3,
+        neighbor_mode: Default::default(),
         integrator: Integrator {
             dt: 0.001,
             method: Method::VelocityVerlet,
@@ -277,6 +278,7 @@ fn molten_nacl_nve_conserves_energy_with_ewald() {
         ani: None,
         coulomb: Some(cs),
         skin: 1.0,
+        neighbor_mode: Default::default(),
         integrator: Integrator {
             dt: 1.0,
             method: Method::VelocityVerlet,

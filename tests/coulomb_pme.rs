@@ -66,6 +66,7 @@ fn pme_matches_ewald_within_the_requested_tolerance() {
             ani: None,
             coulomb: Some(cs),
             skin: 0.3,
+            neighbor_mode: Default::default(),
             integrator: Integrator {
                 dt: 0.001,
                 method: Method::VelocityVerlet,
@@ -173,6 +174,7 @@ fn molten_nacl_nve_conserves_energy_with_pme() {
             neutralize: false,
         }),
         skin: 1.0,
+        neighbor_mode: Default::default(),
         integrator: Integrator {
             dt: 1.0,
             method: Method::VelocityVerlet,

@@ -109,6 +109,7 @@ fn nist_lj_reference_configurations() {
             ani: None,
             coulomb: None,
             skin: 0.0,
+            neighbor_mode: Default::default(),
             integrator: Integrator {
                 dt: 0.001,
                 method: Method::VelocityVerlet,
@@ -174,6 +175,7 @@ fn nve_energy_conservation() {
         ani: None,
         coulomb: None,
         skin: 0.3,
+        neighbor_mode: Default::default(),
         integrator: Integrator {
             dt: 0.005,
             method: Method::VelocityVerlet,
@@ -237,6 +239,7 @@ fn langevin_temperature() {
         ani: None,
         coulomb: None,
         skin: 0.3,
+        neighbor_mode: Default::default(),
         integrator: Integrator {
             dt: 0.005,
             method: Method::Langevin {

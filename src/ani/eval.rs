@@ -99,6 +99,7 @@ pub fn ani_spec(
         ani: Some(ani),
         coulomb: None,
         skin,
+        neighbor_mode: Default::default(),
         integrator,
     })
 }

@@ -241,6 +241,7 @@ pub fn reference(sys: &System, table: &LjTable) -> LjReference {
 
 /// GPU driver: one kernel, bound once to the simulation's buffers.
 pub struct LjForce {
+    /// `lj_force` (Verlet list) or `lj_force_cells` (straight from the cell list).
     kernel: Kernel,
     /// Threads sharing one atom's neighbor row (the shader's `TPA`).
     threads_per_atom: u32,
@@ -250,7 +251,14 @@ pub struct LjForce {
 }
 
 impl LjForce {
-    pub fn new(ctx: &GpuContext, table: &LjTable, threads_per_atom: u32) -> Result<LjForce> {
+    /// `from_cells`: gather over the cell list instead of a Verlet list (engine's
+    /// `NeighborMode::Cells`).
+    pub fn new(
+        ctx: &GpuContext,
+        table: &LjTable,
+        threads_per_atom: u32,
+        from_cells: bool,
+    ) -> Result<LjForce> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&threads_per_atom) {
             bail!(
                 "LJ threads per atom must be a power of two from 1 to 64, not {threads_per_atom}"
@@ -260,7 +268,11 @@ impl LjForce {
         let kernel = Kernel::new(
             ctx,
             &module,
-            "lj_force",
+            if from_cells {
+                "lj_force_cells"
+            } else {
+                "lj_force"
+            },
             &[("TPA", threads_per_atom as f64)],
         )?;
         let table_buf = ctx.storage_init("lj_pairs", &table.gpu_data())?;
@@ -285,6 +297,10 @@ impl LjForce {
 
     pub fn threads_per_atom(&self) -> u32 {
         self.threads_per_atom
+    }
+
+    pub fn gpu_bytes(&self) -> u64 {
+        self.table_buf.size() + self.rc_buf.size()
     }
 
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, n_atoms: u32) {

@@ -13,8 +13,35 @@ use anyhow::Result;
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule, WG};
 use crate::system::System;
 
+/// How pairs are found. A Verlet list costs `4·capacity` bytes per atom (~480 for liquid LJ)
+/// but makes each force evaluation visit only the ~80 atoms inside cutoff + skin; the cell
+/// list alone (~100 bytes per atom in all) makes the force kernel visit the ~500 atoms of the
+/// 27 surrounding cells at every step. `Auto` takes the list unless it would not fit one
+/// storage binding (millions of atoms), then the cells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NeighborMode {
+    #[default]
+    Auto,
+    Verlet,
+    Cells,
+}
+
+impl std::str::FromStr for NeighborMode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<NeighborMode> {
+        match s {
+            "auto" => Ok(NeighborMode::Auto),
+            "verlet" => Ok(NeighborMode::Verlet),
+            "cells" => Ok(NeighborMode::Cells),
+            _ => anyhow::bail!("neighbor mode \"{s}\" is unknown (known: auto, verlet, cells)"),
+        }
+    }
+}
+
 pub struct NeighborKernels {
     build: Kernel,
+    /// False in cell-list mode: there is no Verlet list to build.
+    has_list: bool,
     /// Threads sharing one atom's rows in the build (the shader's `TPA`).
     threads_per_atom: u32,
     /// `decide` at a rebuild opportunity, and the check-only variant for the steps between.
@@ -26,15 +53,27 @@ pub struct NeighborKernels {
 }
 
 impl NeighborKernels {
-    pub fn new(ctx: &GpuContext, threads_per_atom: u32) -> Result<NeighborKernels> {
+    pub fn new(ctx: &GpuContext, threads_per_atom: u32, has_list: bool) -> Result<NeighborKernels> {
         let module = ShaderModule::new(ctx, "neighbor")?;
         Ok(NeighborKernels {
             build: Kernel::new(
                 ctx,
                 &module,
                 "nbr_build",
-                &[("TPA", threads_per_atom as f64)],
+                &[
+                    ("TPA", threads_per_atom as f64),
+                    // EXPERIMENT (device call 11): which thread order builds faster.
+                    (
+                        "CELL_THREADS",
+                        if std::env::var("WGMD_BUILD_CELL_THREADS").is_ok_and(|v| v == "1") {
+                            1.0
+                        } else {
+                            0.0
+                        },
+                    ),
+                ],
             )?,
+            has_list,
             threads_per_atom,
             decide: Kernel::new(ctx, &module, "decide", &[])?,
             check: Kernel::new(ctx, &module, "decide", &[("OPPORTUNITY", 0.0)])?,
@@ -52,6 +91,9 @@ impl NeighborKernels {
     }
 
     pub fn encode_build(&self, pass: &mut wgpu::ComputePass<'_>, launch: cell_list::Launch<'_>) {
+        if !self.has_list {
+            return;
+        }
         let bg = self.build_bind.as_ref().expect("bind before encode");
         match launch {
             cell_list::Launch::Direct { n_atoms, .. } => gpu::dispatch(

@@ -52,6 +52,22 @@ for n in sorted(w):
     if "us_forces" in r:
         print(f"{n:>9} {r['us_per_step']:>8.1f} {r['us_forces']:>8.1f} {r['us_per_rebuild']:>9.1f} ({r.get('us_cell_list', 0):.1f} + {r.get('us_neighbor_build', 0):.1f}) {r['us_rebuild_per_step']:>8.1f} {r['us_rest_per_step']:>8.1f}  tpa={r['lj_threads_per_atom']}")
 PY
+    # Energy conservation over 10,000 NVE steps at 32,000 atoms (the issue's "same physics"):
+    # wgmd f32 beside OpenMM single and mixed, total energy every 100 steps.
+    ./.dev/wgmd bench lj --atoms 32000 --steps 10000 --energy-every 100 --json > "$out/wgmd_nve.json"
+    PYTHONUNBUFFERED=1 python3 tests/bench/openmm_lj_nve.py 20 10000 100 "$out/openmm_nve.json" > "$out/openmm_nve.jsonl"
+    python3 - "$out/wgmd_nve.json" "$out/openmm_nve.jsonl" <<'PY'
+import json, sys
+w = json.load(open(sys.argv[1]))
+print("NVE 32,000 atoms, 10,000 steps (energy per atom in epsilon): drift per 1000 steps, max excursion")
+print(f"  wgmd f32 total      {w['total_drift_per_atom_per_1000_steps']:+.2e}  {w['total_max_excursion_per_atom']:.2e}")
+print(f"  wgmd f32 conserved  {w['conserved_drift_per_atom_per_1000_steps']:+.2e}  {w['conserved_max_excursion_per_atom']:.2e}")
+for line in open(sys.argv[2]):
+    r = json.loads(line)
+    if "error" in r:
+        print("  OpenMM", r); continue
+    print(f"  OpenMM {r['precision']:<6} total {r['total_drift_per_atom_per_1000_steps']:+.2e}  {r['total_max_excursion_per_atom']:.2e}")
+PY
     ;;
 *)
     echo "usage: $0 prepare|device" >&2

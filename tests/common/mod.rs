@@ -127,6 +127,7 @@ pub fn spec(system: System, lj: LjSpec, skin: f64, dt: f64, method: Method) -> S
         ani: None,
         coulomb: None,
         skin,
+        neighbor_mode: Default::default(),
         integrator: Integrator { dt, method },
     }
 }
