@@ -235,7 +235,7 @@ pub struct LjPairConfig {
     pub epsilon_kelvin: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NeighborConfig {
     pub skin: Option<f64>,
@@ -243,14 +243,6 @@ pub struct NeighborConfig {
     pub mode: Option<String>,
 }
 
-impl Default for NeighborConfig {
-    fn default() -> Self {
-        NeighborConfig {
-            skin: None,
-            mode: None,
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
