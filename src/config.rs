@@ -243,7 +243,6 @@ pub struct NeighborConfig {
     pub mode: Option<String>,
 }
 
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IntegratorConfig {

@@ -60,18 +60,7 @@ impl NeighborKernels {
                 ctx,
                 &module,
                 "nbr_build",
-                &[
-                    ("TPA", threads_per_atom as f64),
-                    // EXPERIMENT (device call 11): which thread order builds faster.
-                    (
-                        "CELL_THREADS",
-                        if std::env::var("WGMD_BUILD_CELL_THREADS").is_ok_and(|v| v == "1") {
-                            1.0
-                        } else {
-                            0.0
-                        },
-                    ),
-                ],
+                &[("TPA", threads_per_atom as f64)],
             )?,
             has_list,
             threads_per_atom,
