@@ -9,7 +9,9 @@
 //! - [`io`] — XYZ / extended XYZ reading and writing, PDB reading, the NIST SPC/E text format
 //!   ([`io::nist_spce`]), atomic (temp + rename) output files.
 //! - [`config`] — the TOML config schema → [`engine::SimSpec`].
-//! - [`neighbor`] — cell list (counting sort) and Verlet list with skin; brute-force reference.
+//! - [`neighbor`] — cell list (counting sort, plus a cell-ordered copy of the positions) and
+//!   Verlet list with skin; [`neighbor::NeighborMode`]: the list, or forces straight from the
+//!   cell list (~100 bytes per atom, for 10⁷–10⁸ atoms); brute-force reference.
 //! - [`forces`] — force terms; [`forces::lj`] is the exemplar (pair function + gather loop +
 //!   float64 reference).
 //!   [`forces::coulomb`]: charges, cutoff / reaction field / DSF / Ewald real space fused with
@@ -44,10 +46,11 @@
 //! ## Known debts
 //! - The browser build cannot load ANI models yet (no in-memory NeuroChem loader), and its
 //!   structure upload takes text files only.
-//! - Atoms are not yet re-sorted by cell for memory locality (issue "LJ speed").
+//! - Atoms themselves are not re-sorted by cell (only the build's position copy is), so the
+//!   force kernel gathers neighbor positions at random (from L2 up to ~2M atoms on an H200).
 //! - The host records the next batch while the GPU runs the current one, but submits it only
 //!   after reading the current one's status (one sync per batch of up to 1000 steps).
-//! - Full neighbor lists cost `4·capacity` bytes per atom.
+//! - Full neighbor lists cost `4·capacity` bytes per atom; cell-list mode (no list) is LJ-only.
 //! - ANI on the GPU needs orthorhombic boxes with every edge ≥ 2·R_cr (minimum images); the
 //!   float64 reference handles any cell with TorchANI's explicit images. The force gather
 //!   evaluates each angular triple three times (centre + both sides) and the dense layers run
