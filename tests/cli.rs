@@ -99,6 +99,39 @@ fn run_writes_log_and_trajectory() {
 }
 
 #[test]
+fn neighbor_modes_give_the_same_run_and_bad_ones_are_named() {
+    // The same 40 steps from a Verlet list and straight from the cell list: the logged
+    // energies agree to f32 summation-order rounding.
+    let rows = |mode: &str| {
+        let cfg = SMALL.replace("skin = 0.3", &format!("skin = 0.3\nmode = \"{mode}\""));
+        let (ok, err, log, _) = run_config(&format!("mode-{mode}"), &cfg, &[]);
+        assert!(ok, "{mode}: {err}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let last = text.lines().last().unwrap().to_string();
+        last.split(',')
+            .map(|x| x.parse::<f64>().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (v, c) = (rows("verlet"), rows("cells"));
+    assert_eq!(v[0], 40.0);
+    assert_eq!(c[0], 40.0);
+    assert!(
+        ((v[5] - c[5]) / v[5]).abs() < 1e-5,
+        "total energy {} (verlet) vs {} (cells)",
+        v[5],
+        c[5]
+    );
+    let cfg = SMALL.replace("skin = 0.3", "skin = 0.3\nmode = \"octree\"");
+    let (ok, err, log, traj) = run_config("mode-bad", &cfg, &[]);
+    assert!(!ok);
+    assert!(
+        err.contains("neighbor.mode") && err.contains("octree"),
+        "{err}"
+    );
+    no_output(&log, &traj);
+}
+
+#[test]
 fn malformed_config_is_named() {
     let (ok, err, log, traj) =
         run_config("malformed", "units = \"lj\"\n[system\nlattice = 3\n", &[]);
