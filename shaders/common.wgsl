@@ -8,7 +8,7 @@ const WG: u32 = 64u;
 
 // Mirrors `gpu::params::Params` in Rust (a test checks the sizes agree).
 struct Params {
-    box_len: vec4f,      // xyz = box edge lengths
+    box_len: vec4f,      // xyz = box edge lengths, w = 1.0 (opaque to compilers: integrate.wgsl)
     inv_box: vec4f,      // xyz = 1 / box edge lengths
     cell_scale: vec4f,   // xyz = cells per unit length along each axis
     cell_dims: vec4u,    // xyz = cells per axis, w = total cells

@@ -10,6 +10,10 @@
 @group(0) @binding(3) var<storage, read> force: array<vec4f>;
 @group(0) @binding(4) var<storage, read> ref_pos: array<vec4f>;
 @group(0) @binding(5) var<storage, read_write> status: array<atomic<u32>>;
+// Mixed precision only: the low words of positions and velocities (xyz), so that pos + pos_lo
+// and vel + vel_lo carry ~48 bits. Forces and everything else read the f32 high words.
+@group(0) @binding(6) var<storage, read_write> pos_lo: array<vec4f>;
+@group(0) @binding(7) var<storage, read_write> vel_lo: array<vec4f>;
 
 var<workgroup> wg_max: atomic<u32>;
 var<workgroup> wg_reach: atomic<u32>;
@@ -17,6 +21,90 @@ var<workgroup> wg_reach: atomic<u32>;
 // Fraction of dt in the opening kick: 0.5 normally; 1.0 fuses the previous step's closing
 // half kick (same forces) into this kernel, saving one dispatch per step inside a batch.
 override KICK: f32 = 0.5;
+
+// Mixed precision (OpenMM's "mixed": f32 forces, integration in higher precision). WGSL has
+// no portable f64, so positions and velocities are double-f32 sums hi + lo, updated with
+// Knuth's error-free TwoSum: a step's tiny increment is no longer rounded away against a
+// large coordinate, which is what makes f32 trajectories drift over long runs.
+override MIXED: bool = false;
+
+struct Ds {
+    hi: vec3f,
+    lo: vec3f,
+}
+
+// The error-free transformations below are exact in IEEE arithmetic, but WGSL has no
+// `precise`: shader compilers (Mesa's NIR, measured; vendor drivers likewise) may apply
+// real-number algebra to plain float ops and fold (a + b) - a to b, which zeroes every
+// error term. Each sum that must stay rounded is multiplied by ONE — 1.0 from a uniform
+// (P.box_len.w), so no compiler can see through it; multiplying by 1 is exact.
+fn opaque(x: vec3f) -> vec3f {
+    return x * P.box_len.w;
+}
+
+// (hi, lo) + b, renormalised so |lo| <= ulp(hi)/2 (Knuth's TwoSum, then FastTwoSum).
+fn ds_add(x: Ds, b: vec3f) -> Ds {
+    let s = opaque(x.hi + b);
+    let bb = opaque(s - x.hi);
+    let e = (x.hi - opaque(s - bb)) + (b - bb);
+    let lo = x.lo + e;
+    let h = opaque(s + lo);
+    return Ds(h, lo - opaque(h - s));
+}
+
+// c·(hi, lo): the product's rounding error from fma (exact where fma is fused).
+fn ds_scale(x: Ds, c: f32) -> Ds {
+    let p = opaque(c * x.hi);
+    let e = fma(vec3f(c), x.hi, -p);
+    let lo = c * x.lo + e;
+    let h = opaque(p + lo);
+    return Ds(h, lo - opaque(h - p));
+}
+
+// Periodic wrap of a double-f32 position into [0, L): shifting by exactly ±L through ds_add
+// keeps the low word meaningful (wrap_pos's floor() would round it away).
+fn ds_wrap(x: Ds) -> Ds {
+    let l = P.box_len.xyz;
+    let zero = vec3f(0.0);
+    var y = ds_add(x, select(zero, -l, x.hi >= l) + select(zero, l, x.hi < zero));
+    // A position a hair below 0 (hi < 0 after wrapping down) goes up once more.
+    y = ds_add(y, select(zero, l, y.hi < zero));
+    // A position a hair below L rounds to hi == L with lo < 0: hold it as the largest f32
+    // below L plus the remainder (exact to ~1e-14 L), so hi stays inside [0, L) without
+    // dropping lo. hi == L with lo >= 0 is L itself, i.e. 0.
+    let at_l = y.hi >= l;
+    let below = bitcast<vec3f>(bitcast<vec3u>(l) - vec3u(1u));
+    let rem = opaque(l - below) + (opaque(y.hi - l) + y.lo);
+    let is_l = at_l & (rem >= opaque(l - below));
+    y.hi = select(select(y.hi, below, at_l), zero, is_l);
+    y.lo = select(select(y.lo, rem, at_l), zero, is_l);
+    // Anything still outside moved more than a box in one step; clamp like wrap_pos.
+    let out = y.hi < zero;
+    y.hi = select(y.hi, zero, out);
+    y.lo = select(y.lo, zero, out);
+    return y;
+}
+
+fn load_x(i: u32, hi: vec3f) -> Ds {
+    if (MIXED) {
+        return Ds(hi, pos_lo[i].xyz);
+    }
+    return Ds(hi, vec3f(0.0));
+}
+
+fn load_v(i: u32, hi: vec3f) -> Ds {
+    if (MIXED) {
+        return Ds(hi, vel_lo[i].xyz);
+    }
+    return Ds(hi, vec3f(0.0));
+}
+
+fn store_lo(i: u32, x: Ds, v: Ds) {
+    if (MIXED) {
+        pos_lo[i] = vec4f(x.lo, 0.0);
+        vel_lo[i] = vec4f(v.lo, 0.0);
+    }
+}
 
 // Philox4x32-10 (Salmon et al. 2011): counter-based, so the noise of atom i at step s is a
 // pure function of (seed, s, i) — identical on every GPU, in any order, and in the CPU twin.
@@ -96,9 +184,17 @@ fn vv_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
     if (live) {
         let v4 = vel[i];
         a = (P.ftm2v * v4.w) * force[i].xyz;
-        v = v4.xyz + (KICK * P.dt) * a;
         let p = pos[i];
-        x = wrap_pos(p.xyz + P.dt * v, P);
+        if (MIXED) {
+            let vd = ds_add(load_v(i, v4.xyz), (KICK * P.dt) * a);
+            let xd = ds_wrap(ds_add(load_x(i, p.xyz), P.dt * vd.hi));
+            store_lo(i, xd, vd);
+            v = vd.hi;
+            x = xd.hi;
+        } else {
+            v = v4.xyz + (KICK * P.dt) * a;
+            x = wrap_pos(p.xyz + P.dt * v, P);
+        }
         vel[i] = vec4f(v, v4.w);
         pos[i] = vec4f(x, p.w);
     }
@@ -123,12 +219,22 @@ fn baoab_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         let step = atomicLoad(&status[ST_STEP]);
         let v4 = vel[i];
         a = (P.ftm2v * v4.w) * force[i].xyz;
-        v = v4.xyz + (KICK * P.dt) * a;
         let p = pos[i];
-        let y = p.xyz + (0.5 * P.dt) * v;
         let sigma = sqrt((1.0 - P.lang_c1 * P.lang_c1) * P.lang_kt * v4.w * P.ftm2v);
-        v = P.lang_c1 * v + sigma * gaussian3(step, i);
-        x = wrap_pos(y + (0.5 * P.dt) * v, P);
+        if (MIXED) {
+            var vd = ds_add(load_v(i, v4.xyz), (KICK * P.dt) * a);
+            let yd = ds_add(load_x(i, p.xyz), (0.5 * P.dt) * vd.hi);
+            vd = ds_add(ds_scale(vd, P.lang_c1), sigma * gaussian3(step, i));
+            let xd = ds_wrap(ds_add(yd, (0.5 * P.dt) * vd.hi));
+            store_lo(i, xd, vd);
+            v = vd.hi;
+            x = xd.hi;
+        } else {
+            v = v4.xyz + (KICK * P.dt) * a;
+            let y = p.xyz + (0.5 * P.dt) * v;
+            v = P.lang_c1 * v + sigma * gaussian3(step, i);
+            x = wrap_pos(y + (0.5 * P.dt) * v, P);
+        }
         vel[i] = vec4f(v, v4.w);
         pos[i] = vec4f(x, p.w);
     }
@@ -144,5 +250,12 @@ fn kick(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         return;
     }
     let v4 = vel[i];
-    vel[i] = vec4f(v4.xyz + (0.5 * P.dt * P.ftm2v * v4.w) * force[i].xyz, v4.w);
+    let dv = (0.5 * P.dt * P.ftm2v * v4.w) * force[i].xyz;
+    if (MIXED) {
+        let vd = ds_add(load_v(i, v4.xyz), dv);
+        vel_lo[i] = vec4f(vd.lo, 0.0);
+        vel[i] = vec4f(vd.hi, v4.w);
+    } else {
+        vel[i] = vec4f(v4.xyz + dv, v4.w);
+    }
 }

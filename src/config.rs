@@ -347,7 +347,7 @@ impl Config {
                         anyhow!("{src}: no mass for type '{name}': add [types.{name}] mass = ...")
                     })
                 };
-                if cells.iter().any(|&c| c == 0) {
+                if cells.contains(&0) {
                     bail!("{src}: system.cells must all be at least 1");
                 }
                 coulomb::rock_salt(
@@ -366,7 +366,7 @@ impl Config {
                 let cells = s
                     .cells
                     .ok_or_else(|| anyhow!("{src}: system.cells = [nx, ny, nz] is missing"))?;
-                if cells.iter().any(|&c| c == 0) {
+                if cells.contains(&0) {
                     bail!("{src}: system.cells must all be at least 1");
                 }
                 let a = match (s.density, s.lattice_constant) {

@@ -156,6 +156,9 @@ struct Buffers {
     params: wgpu::Buffer,
     pos: wgpu::Buffer,
     vel: wgpu::Buffer,
+    /// Low words of mixed-precision positions and velocities (16-byte placeholders in f32).
+    pos_lo: wgpu::Buffer,
+    vel_lo: wgpu::Buffer,
     force: wgpu::Buffer,
     atom_virial: wgpu::Buffer,
     ref_pos: wgpu::Buffer,
@@ -178,6 +181,8 @@ struct Buffers {
     snap_vel: wgpu::Buffer,
     snap_force: wgpu::Buffer,
     snap_status: wgpu::Buffer,
+    snap_pos_lo: wgpu::Buffer,
+    snap_vel_lo: wgpu::Buffer,
     /// False in cell-list mode (the snap_* atom buffers are then placeholders).
     has_snapshots: bool,
     staging: wgpu::Buffer,
@@ -195,6 +200,8 @@ impl Buffers {
             (&self.vel, &self.snap_vel),
             (&self.force, &self.snap_force),
             (&self.status, &self.snap_status),
+            (&self.pos_lo, &self.snap_pos_lo),
+            (&self.vel_lo, &self.snap_vel_lo),
         ] {
             let size = snap.size().min(live.size());
             if save {
@@ -211,6 +218,8 @@ impl Buffers {
             ("P", &self.params),
             ("pos", &self.pos),
             ("vel", &self.vel),
+            ("pos_lo", &self.pos_lo),
+            ("vel_lo", &self.vel_lo),
             ("force", &self.force),
             ("atom_virial", &self.atom_virial),
             ("ref_pos", &self.ref_pos),
@@ -288,6 +297,8 @@ pub struct Simulation {
     check_every: u32,
     /// Forces straight from the cell list, no Verlet list (`NeighborMode::Cells`, resolved).
     from_cells: bool,
+    /// Mixed precision: double-f32 positions and velocities in the integrator.
+    pub(crate) mixed: bool,
 }
 
 /// A batch recorded ahead of its submission.
@@ -333,8 +344,10 @@ impl Simulation {
         let grid = CellGrid::new(sys.box_lengths, list_cut);
         let capacity = neighbor::initial_capacity(&sys, list_cut);
         let list_bytes = 4 * sys.len() as u64 * capacity as u64;
-        let max_binding =
-            (ctx.limits.max_storage_buffer_binding_size as u64).min(ctx.limits.max_buffer_size);
+        let max_binding = ctx
+            .limits
+            .max_storage_buffer_binding_size
+            .min(ctx.limits.max_buffer_size);
         let from_cells = match spec.neighbor_mode {
             NeighborMode::Cells => true,
             NeighborMode::Verlet => false,
@@ -368,7 +381,8 @@ impl Simulation {
         };
         let l = sys.box_lengths;
         let params = Params {
-            box_len: [l[0] as f32, l[1] as f32, l[2] as f32, 0.0],
+            // w: an opaque 1.0 for the mixed-precision integrator (see `ds_add`).
+            box_len: [l[0] as f32, l[1] as f32, l[2] as f32, 1.0],
             inv_box: [
                 (1.0 / l[0]) as f32,
                 (1.0 / l[1]) as f32,
@@ -440,6 +454,8 @@ impl Simulation {
             params: c.uniform("params", &params),
             pos: c.storage_init("pos", &pos)?,
             vel: c.storage_init("vel", &vel)?,
+            pos_lo: c.storage("pos_lo", 0)?,
+            vel_lo: c.storage("vel_lo", 0)?,
             force: c.storage("force", 16 * nu)?,
             atom_virial: c.storage("atom_virial", 8 * nu)?,
             ref_pos: c.storage("ref_pos", 16 * nu)?,
@@ -466,6 +482,8 @@ impl Simulation {
             snap_force: c.storage("snap_force", 16 * snap_atoms)?,
             has_snapshots: !from_cells,
             snap_status: c.storage("snap_status", 4 * status::LEN as u64)?,
+            snap_pos_lo: c.storage("snap_pos_lo", 0)?,
+            snap_vel_lo: c.storage("snap_vel_lo", 0)?,
             staging: c.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("staging"),
                 size: STAGING_BYTES,
@@ -489,7 +507,7 @@ impl Simulation {
             Some((CoulombMethod::Pme(p), k)) => Some(PmeForce::new(c, n, sys.box_lengths, p, k)?),
             _ => None,
         };
-        let mut integ = IntegratorKernels::new(c, &spec.integrator.method)?;
+        let mut integ = IntegratorKernels::new(c, &spec.integrator.method, false)?;
         let mut reduce = Reducer::new(c, n)?;
         nbr.bind(c, &named)?;
         lj.bind(c, &named)?;
@@ -530,6 +548,7 @@ impl Simulation {
             check_cap: MAX_CHECK_EVERY,
             check_every: 1,
             from_cells,
+            mixed: false,
             stats: EngineStats {
                 neighbor_capacity: capacity,
                 check_every: 1,
@@ -939,20 +958,82 @@ impl Simulation {
 
     /// Positions (wrapped into the box), input order.
     pub fn positions(&self) -> Result<Vec<[f64; 3]>> {
-        Ok(
-            self.ctx.read_buffer::<[f32; 4]>(&self.bufs.pos)?[..self.n_atoms()]
-                .iter()
-                .map(|p| [p[0] as f64, p[1] as f64, p[2] as f64])
-                .collect(),
-        )
+        self.read_ds(&self.bufs.pos, &self.bufs.pos_lo)
     }
     pub fn velocities(&self) -> Result<Vec<[f64; 3]>> {
-        Ok(
-            self.ctx.read_buffer::<[f32; 4]>(&self.bufs.vel)?[..self.n_atoms()]
-                .iter()
-                .map(|p| [p[0] as f64, p[1] as f64, p[2] as f64])
-                .collect(),
-        )
+        self.read_ds(&self.bufs.vel, &self.bufs.vel_lo)
+    }
+    /// hi (+ lo in mixed precision) as float64.
+    fn read_ds(&self, hi: &wgpu::Buffer, lo: &wgpu::Buffer) -> Result<Vec<[f64; 3]>> {
+        let n = self.n_atoms();
+        let hi = self.ctx.read_buffer::<[f32; 4]>(hi)?;
+        let lo = if self.mixed {
+            self.ctx.read_buffer::<[f32; 4]>(lo)?
+        } else {
+            vec![[0.0; 4]; n]
+        };
+        Ok(hi[..n]
+            .iter()
+            .zip(&lo[..n])
+            .map(|(h, l)| std::array::from_fn(|k| h[k] as f64 + l[k] as f64))
+            .collect())
+    }
+
+    /// Switches the integrator to mixed precision (OpenMM's "mixed": forces in f32,
+    /// positions and velocities integrated as double-f32 sums, ~48 bits) or back. Before the
+    /// first step the low words start from the float64 input; later from zero.
+    pub fn set_mixed_precision(&mut self, mixed: bool) -> Result<()> {
+        if mixed == self.mixed {
+            return Ok(());
+        }
+        let n = self.n_atoms();
+        let c = &self.ctx;
+        if mixed {
+            let fresh = self.step == 0;
+            let lo = |v: &[[f64; 3]]| -> Vec<[f32; 4]> {
+                v.iter()
+                    .map(|p| {
+                        let r = |k: usize| {
+                            if fresh {
+                                (p[k] - p[k] as f32 as f64) as f32
+                            } else {
+                                0.0
+                            }
+                        };
+                        [r(0), r(1), r(2), 0.0]
+                    })
+                    .collect()
+            };
+            // The host copy was wrapped with the same box before upload, so its residuals
+            // belong to the uploaded high words.
+            self.bufs.pos_lo = c.storage_init("pos_lo", &lo(&self.spec.system.positions))?;
+            self.bufs.vel_lo = c.storage_init("vel_lo", &lo(&self.spec.system.velocities))?;
+            let snap = if self.bufs.has_snapshots {
+                16 * n as u64
+            } else {
+                0
+            };
+            self.bufs.snap_pos_lo = c.storage("snap_pos_lo", snap)?;
+            self.bufs.snap_vel_lo = c.storage("snap_vel_lo", snap)?;
+        } else {
+            for b in [
+                &mut self.bufs.pos_lo,
+                &mut self.bufs.vel_lo,
+                &mut self.bufs.snap_pos_lo,
+                &mut self.bufs.snap_vel_lo,
+            ] {
+                *b = c.storage("lo", 0)?;
+            }
+        }
+        self.mixed = mixed;
+        let mut integ = IntegratorKernels::new(c, &self.spec.integrator.method, mixed)?;
+        integ.bind(c, &self.bufs.named())?;
+        self.integ = integ;
+        Ok(())
+    }
+
+    pub fn mixed_precision(&self) -> bool {
+        self.mixed
     }
     /// Forces of the current positions and each atom's share of the potential energy.
     pub fn forces(&self) -> Result<(Vec<[f64; 3]>, Vec<f64>)> {
@@ -1067,6 +1148,8 @@ impl Simulation {
                     &b.snap_vel,
                     &b.snap_force,
                     &b.snap_status,
+                    &b.snap_pos_lo,
+                    &b.snap_vel_lo,
                     &b.staging,
                 ]
                 .iter()

@@ -49,6 +49,9 @@ enum Command {
         /// Log/trajectory interval in steps (overrides run.every).
         #[arg(long)]
         every: Option<u64>,
+        /// f32, or mixed: forces in f32, positions and velocities integrated as double-f32.
+        #[arg(long, value_enum, default_value_t = Precision::F32)]
+        precision: Precision,
     },
     /// Time a benchmark workload and print JSON.
     Bench {
@@ -212,7 +215,8 @@ fn real_main() -> Result<()> {
             log,
             traj,
             every,
-        }) => run(&gpu, &config, steps, log, traj, every),
+            precision,
+        }) => run(&gpu, &config, steps, log, traj, every, precision),
         Some(Command::Bench {
             which: BenchKind::Lj(b),
         }) => bench_lj(&gpu, &b),
@@ -317,6 +321,7 @@ fn run(
     log: Option<PathBuf>,
     traj: Option<PathBuf>,
     every: Option<u64>,
+    precision: Precision,
 ) -> Result<()> {
     let cfg = Config::load(path)?;
     let spec = cfg.to_spec()?;
@@ -333,6 +338,7 @@ fn run(
         eprintln!("wgmd: {}", c.describe());
     }
     let mut sim = Simulation::new(ctx.clone(), spec)?;
+    sim.set_mixed_precision(precision == Precision::Mixed)?;
     eprintln!(
         "wgmd: {} atoms, {} types, units {}, {} on {} ({:?})",
         sim.n_atoms(),
@@ -497,7 +503,7 @@ fn energy_trace(ctx: &GpuContext, sim: &mut Simulation, b: &LjBench) -> Result<(
         "atoms": sim.n_atoms(),
         "steps": b.steps,
         "energy_every": b.energy_every,
-        "precision": "f32",
+        "precision": if sim.mixed_precision() { "mixed" } else { "f32" },
         "skin": b.skin,
         "wgmd_commit": env!("WGMD_COMMIT"),
         "seconds_with_readbacks": secs,
@@ -517,9 +523,6 @@ pub fn lj_bench_spec(atoms: u64) -> SimSpec {
 }
 
 fn bench_lj(gpu: &GpuOptions, b: &LjBench) -> Result<()> {
-    if b.precision == Precision::Mixed {
-        bail!("--precision mixed is not implemented yet; use f32");
-    }
     let (steps, json) = (b.steps, b.json);
     let ctx = GpuContext::new(gpu)?;
     let mut spec = lj_bench_spec(b.atoms);
@@ -527,6 +530,7 @@ fn bench_lj(gpu: &GpuOptions, b: &LjBench) -> Result<()> {
     spec.neighbor_mode = b.neighbor.parse()?;
     spec.validate()?;
     let mut sim = Simulation::new(ctx.clone(), spec)?;
+    sim.set_mixed_precision(b.precision == Precision::Mixed)?;
     sim.set_check_every((b.check_every > 0).then_some(b.check_every));
     let e0 = sim.advance(b.warmup, true)?.expect("sampled");
     if b.energy_every > 0 {
@@ -550,7 +554,7 @@ fn bench_lj(gpu: &GpuOptions, b: &LjBench) -> Result<()> {
         "seconds": secs,
         "steps_per_s": steps as f64 / secs,
         "atom_steps_per_s": steps as f64 * n / secs,
-        "precision": "f32",
+        "precision": if sim.mixed_precision() { "mixed" } else { "f32" },
         "wgmd_commit": env!("WGMD_COMMIT"),
         "neighbor_builds": sim.stats().neighbor_builds,
         "check_every": sim.stats().check_every,

@@ -313,17 +313,79 @@ fn assert_list_covers_cutoff(sim: &Simulation, cutoff: f64) {
 }
 
 #[test]
+fn mixed_precision_integrates_free_flight_exactly() {
+    // Free atoms (no forces) fly straight for 20,000 steps across the periodic box several
+    // times. Mixed precision must follow x0 + n·Δ (Δ = the f32 step increment dt·v, which the
+    // GPU forms in f32 in both modes) to 1e-9: the double-f32 sum rounds its low word by at
+    // most ulp(ulp(x)/2)/2 ≈ 3e-14 per step for |x| < 16, ≤ 6e-10 after 20,000 steps even if
+    // every rounding had the same sign. Plain f32 loses ~5e-7 per step to rounding against
+    // the coordinate's magnitude (~1e-2 after these steps). Velocity Verlet and Langevin share
+    // the drift code (`ds_add`, `ds_wrap`); `integrators_match_reference` runs both methods
+    // in mixed precision against the float64 reference.
+    let ctx = ctx();
+    let seed = fresh_seed("mixed_free_flight");
+    let steps = 20_000u64;
+    let dt = 0.001f64;
+    // Box lengths exact in f32, so wrapping shifts by the same L in both arithmetics.
+    let sys = as_f32(random_system(333, [10.3, 9.7, 11.1], 1, 0.5, 1.5, seed));
+    let l = sys.box_lengths;
+    let mut errs = Vec::new();
+    for mixed in [true, false] {
+        let sp = spec(
+            sys.clone(),
+            wgmd::forces::lj::LjSpec::off(1, 2.5),
+            0.3,
+            dt,
+            Method::VelocityVerlet,
+        );
+        let mut sim = Simulation::new(ctx.clone(), sp).unwrap();
+        sim.set_mixed_precision(mixed).unwrap();
+        let start = sim.system().unwrap();
+        sim.advance(steps, false).unwrap();
+        let end = sim.system().unwrap();
+        let dtf = dt as f32;
+        let mut worst = 0.0f64;
+        for i in 0..sys.len() {
+            for k in 0..3 {
+                // The GPU's per-step increment: f32 dt times the f32 high word of v.
+                let v_hi = start.velocities[i][k] as f32;
+                let inc = (dtf * v_hi) as f64;
+                let want = start.positions[i][k] + steps as f64 * inc;
+                let d = end.positions[i][k] - want;
+                worst = worst.max((d - l[k] * (d / l[k]).round()).abs());
+                assert_eq!(end.velocities[i][k], start.velocities[i][k]);
+            }
+        }
+        eprintln!("mixed={mixed}: worst coordinate error after {steps} steps {worst:.3e}");
+        errs.push(worst);
+    }
+    assert!(errs[0] < 1e-9, "mixed precision drifted by {:.3e}", errs[0]);
+    // The point of mixed precision: plain f32 is measurably worse on the same flight.
+    assert!(
+        errs[1] > 100.0 * errs[0].max(1e-12),
+        "f32 {:.3e} vs mixed {:.3e}",
+        errs[1],
+        errs[0]
+    );
+}
+
+#[test]
 fn integrators_match_reference() {
     let ctx = ctx();
     let seed = fresh_seed("integrators");
-    for method in [
+    let methods = [
         Method::VelocityVerlet,
         Method::Langevin {
             temperature: 1.3,
             friction: 2.0,
             seed: seed ^ 0xabc,
         },
-    ] {
+    ];
+    // Both methods in f32 and in mixed precision (double-f32 positions and velocities).
+    for (method, mixed) in methods
+        .iter()
+        .flat_map(|m| [(m.clone(), false), (m.clone(), true)])
+    {
         let mut sys = as_f32(random_system(203, [7.0, 7.3, 7.7], 2, 0.95, 1.0, seed));
         for v in &mut sys.velocities {
             for x in v.iter_mut() {
@@ -338,6 +400,7 @@ fn integrators_match_reference() {
             method.clone(),
         );
         let mut sim = Simulation::new(ctx.clone(), spec.clone()).unwrap();
+        sim.set_mixed_precision(mixed).unwrap();
         let steps = 25;
         sim.advance(steps, false).unwrap();
         let mut cpu = sys.clone();
@@ -361,7 +424,7 @@ fn integrators_match_reference() {
                 dv = dv.max((gv[i][d] - cpu.velocities[i][d]).abs());
             }
         }
-        eprintln!("{method:?}: max |dx| {dx:.2e}, max |dv| {dv:.2e}");
+        eprintln!("{method:?} mixed={mixed}: max |dx| {dx:.2e}, max |dv| {dv:.2e}");
         // f32 state over 25 steps of a chaotic system: deviations stay ~1e-5.
         assert!(
             dx < 1e-4 && dv < 1e-3,

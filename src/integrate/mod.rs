@@ -218,16 +218,22 @@ pub struct IntegratorKernels {
 }
 
 impl IntegratorKernels {
-    pub fn new(ctx: &crate::gpu::GpuContext, method: &Method) -> Result<IntegratorKernels> {
+    /// `mixed`: positions and velocities integrated as double-f32 sums (the shader's MIXED).
+    pub fn new(
+        ctx: &crate::gpu::GpuContext,
+        method: &Method,
+        mixed: bool,
+    ) -> Result<IntegratorKernels> {
         let module = crate::gpu::ShaderModule::new(ctx, "integrate")?;
         let first = match method {
             Method::VelocityVerlet => "vv_first",
             Method::Langevin { .. } => "baoab_first",
         };
+        let m = if mixed { 1.0 } else { 0.0 };
         Ok(IntegratorKernels {
-            first: crate::gpu::Kernel::new(ctx, &module, first, &[])?,
-            fused: crate::gpu::Kernel::new(ctx, &module, first, &[("KICK", 1.0)])?,
-            kick: crate::gpu::Kernel::new(ctx, &module, "kick", &[])?,
+            first: crate::gpu::Kernel::new(ctx, &module, first, &[("MIXED", m)])?,
+            fused: crate::gpu::Kernel::new(ctx, &module, first, &[("KICK", 1.0), ("MIXED", m)])?,
+            kick: crate::gpu::Kernel::new(ctx, &module, "kick", &[("MIXED", m)])?,
             binds: None,
         })
     }
