@@ -23,50 +23,52 @@ device)
     export PYTHONPATH=/tmp/site
     out=${OUT:-/tmp}
     ./.dev/wgmd --version
-    # check-every 0 = adaptive rebuild opportunities, for the record; the default (an
-    # opportunity every step) is the one compared.
-    for a in "32000 10000" "256000 2000" "2048000 400"; do
+    # Speed, f32 (the goal) and mixed precision, at the anchor's sizes and step counts.
+    for p in f32 mixed; do
+        for a in "32000 10000" "256000 2000" "2048000 400"; do
+            set -- $a
+            ./.dev/wgmd bench lj --atoms "$1" --steps "$2" --precision $p --json
+        done
+    done > "$out/wgmd.jsonl"
+    # Memory: the largest systems, forces straight from the cell list (no Verlet list).
+    for a in "50000000 30 5" "100000000 10 2"; do
         set -- $a
-        ./.dev/wgmd bench lj --atoms "$1" --steps "$2" --check-every 0 --json >> "$out/wgmd_adaptive.jsonl"
-        ./.dev/wgmd bench lj --atoms "$1" --steps "$2" --json
-    done | tee "$out/wgmd.jsonl"
-    PYTHONUNBUFFERED=1 python3 .dev/openmm_lj.py "$out/openmm.json" | grep '"single"' | tee "$out/openmm.jsonl"
-    python3 - "$out/wgmd.jsonl" "$out/openmm.jsonl" <<'PY'
-import json, sys
-w = {r["atoms"]: r for r in map(json.loads, open(sys.argv[1]))}
-o = {r["atoms"]: r for r in map(json.loads, open(sys.argv[2]))}
-e = {}
-try:
-    e = {r["atoms"]: r for r in map(json.loads, open(sys.argv[1].replace("wgmd.jsonl", "wgmd_adaptive.jsonl")))}
-except OSError:
-    pass
-print(f"{'atoms':>9} {'wgmd steps/s':>13} {'k':>3} {'builds':>6} {'replays':>7} {'encode s':>8} {'wait s':>7} {'adaptive':>12} {'OpenMM steps/s':>15} {'ratio':>6}")
-for n in sorted(w):
-    if n in o:
-        r = w[n]
-        k1 = e.get(n, {}).get("steps_per_s", float("nan"))
-        print(f"{n:>9} {r['steps_per_s']:>13.0f} {r.get('check_every', 1):>3} {r['neighbor_builds']:>6} {r.get('missed_replays', 0):>7} {r.get('host_encode_s', 0):>8.3f} {r.get('host_wait_s', 0):>7.3f} {k1:>12.0f} {o[n]['steps_per_s']:>15.0f} {r['steps_per_s']/o[n]['steps_per_s']:>6.2f}")
-print("profile (µs): atoms, per step, forces, per rebuild (cell list + build), rebuilds per step, rest")
-for n in sorted(w):
-    r = w[n]
-    if "us_forces" in r:
-        print(f"{n:>9} {r['us_per_step']:>8.1f} {r['us_forces']:>8.1f} {r['us_per_rebuild']:>9.1f} ({r.get('us_cell_list', 0):.1f} + {r.get('us_neighbor_build', 0):.1f}) {r['us_rebuild_per_step']:>8.1f} {r['us_rest_per_step']:>8.1f}  tpa={r['lj_threads_per_atom']}")
-PY
+        timeout 200 ./.dev/wgmd bench lj --atoms "$1" --steps "$2" --warmup "$3" --neighbor cells --json
+    done > "$out/wgmd_cells.jsonl" || true
+    PYTHONUNBUFFERED=1 python3 .dev/openmm_lj.py "$out/openmm.json" > "$out/openmm.jsonl"
     # Energy conservation over 10,000 NVE steps at 32,000 atoms (the issue's "same physics"):
-    # wgmd f32 beside OpenMM single and mixed, total energy every 100 steps.
-    ./.dev/wgmd bench lj --atoms 32000 --steps 10000 --energy-every 100 --json > "$out/wgmd_nve.json"
+    # total energy every 100 steps, wgmd f32 and mixed beside OpenMM single and mixed.
+    for p in f32 mixed; do
+        ./.dev/wgmd bench lj --atoms 32000 --steps 10000 --energy-every 100 --precision $p --json
+    done > "$out/wgmd_nve.jsonl"
     PYTHONUNBUFFERED=1 python3 tests/bench/openmm_lj_nve.py 20 10000 100 "$out/openmm_nve.json" > "$out/openmm_nve.jsonl"
-    python3 - "$out/wgmd_nve.json" "$out/openmm_nve.jsonl" <<'PY'
+    python3 - "$out" <<'PY'
 import json, sys
-w = json.load(open(sys.argv[1]))
-print("NVE 32,000 atoms, 10,000 steps (energy per atom in epsilon): drift per 1000 steps, max excursion")
-print(f"  wgmd f32 total      {w['total_drift_per_atom_per_1000_steps']:+.2e}  {w['total_max_excursion_per_atom']:.2e}")
-print(f"  wgmd f32 conserved  {w['conserved_drift_per_atom_per_1000_steps']:+.2e}  {w['conserved_max_excursion_per_atom']:.2e}")
-for line in open(sys.argv[2]):
-    r = json.loads(line)
+d = sys.argv[1]
+rows = lambda f: [json.loads(l) for l in open(f"{d}/{f}") if l.startswith("{")]
+w = {(r["atoms"], r["precision"]): r for r in rows("wgmd.jsonl")}
+o = {(r["atoms"], r["precision"]): r for r in rows("openmm.jsonl") if "steps_per_s" in r}
+print(f"{'atoms':>9} {'prec':>6} {'wgmd steps/s':>13} {'OpenMM steps/s':>15} {'ratio':>6} {'B/atom':>7} {'builds':>6}")
+for (n, p) in sorted(w):
+    r = w[(n, p)]
+    om = o.get((n, "single" if p == "f32" else "mixed"), {}).get("steps_per_s", float("nan"))
+    print(f"{n:>9} {p:>6} {r['steps_per_s']:>13.0f} {om:>15.0f} {r['steps_per_s']/om:>6.2f} {r['gpu_bytes_per_atom']:>7.0f} {r['neighbor_builds']:>6}")
+print("profile f32 (µs): atoms, per step, forces, per rebuild (cell list + build), rebuilds per step, rest")
+for (n, p) in sorted(w):
+    r = w[(n, p)]
+    if p == "f32":
+        print(f"{n:>9} {r['us_per_step']:>8.1f} {r['us_forces']:>8.1f} {r['us_per_rebuild']:>9.1f} ({r['us_cell_list']:.1f} + {r['us_neighbor_build']:.1f}) {r['us_rebuild_per_step']:>8.1f} {r['us_rest_per_step']:>8.1f}  tpa={r['lj_threads_per_atom']}")
+print("cell-list mode (no Verlet list):")
+for r in rows("wgmd_cells.jsonl"):
+    print(f"{r['atoms']:>10} atoms {r['gpu_bytes_per_atom']:.0f} B/atom {r['gpu_bytes']/1e9:.2f} GB {r['steps_per_s']:.2f} steps/s {r['atom_steps_per_s']:.2e} atom-steps/s")
+print("NVE 32,000 atoms, 10,000 steps (energy per atom, epsilon): drift per 1000 steps, max excursion")
+for r in rows("wgmd_nve.jsonl"):
+    print(f"  wgmd {r['precision']:<6} total {r['total_drift_per_atom_per_1000_steps']:+.2e} {r['total_max_excursion_per_atom']:.2e}   conserved {r['conserved_drift_per_atom_per_1000_steps']:+.2e} {r['conserved_max_excursion_per_atom']:.2e}")
+for r in rows("openmm_nve.jsonl"):
     if "error" in r:
-        print("  OpenMM", r); continue
-    print(f"  OpenMM {r['precision']:<6} total {r['total_drift_per_atom_per_1000_steps']:+.2e}  {r['total_max_excursion_per_atom']:.2e}")
+        print("  OpenMM", r)
+    else:
+        print(f"  OpenMM {r['precision']:<6} total {r['total_drift_per_atom_per_1000_steps']:+.2e} {r['total_max_excursion_per_atom']:.2e}")
 PY
     ;;
 *)
