@@ -22,25 +22,25 @@ var<workgroup> wg_max: atomic<u32>;
 
 // Threads per atom (as in lj.wgsl): a small system has too few atoms to hide the latency
 // of each thread's ~500 candidate loads, so TPA lanes split an atom's 27 cells. To keep the
-// row order fixed (sums over it reproducible), each lane stages its matches in workgroup
-// memory while counting them, the lanes' counts become offsets, and each lane copies its part
-// into place. A lane with more than LANE_CAP matches (rare: ~10 is typical for liquids)
-// rescans its cells and writes straight into the row instead.
+// row order fixed (sums over it reproducible), every lane first counts its matches, the
+// lanes' counts become offsets, and then each lane rescans and writes its part in place.
 override TPA: u32 = 1u;
-const LANE_CAP: u32 = 24u;
 
 // With several threads per atom, thread t builds the atom in cell slot t, so a workgroup's
-// few atoms share their cells' candidates in cache; with one, thread t builds atom t, so
-// the row writes of a warp stay coalesced (measured: each wins in its own regime).
+// few atoms share their cells' candidates in cache; with one, thread t builds atom t, so the
+// row writes of a warp stay coalesced (measured on an H200: each wins in its own regime).
+//
+// Tried and reverted (BENCHMARKS.md, call 12): staging each lane's matches in 6 KB of
+// workgroup memory to skip the counting pass made the build 1.5x *slower* at every size,
+// even where the staging path was not taken — the shared-memory carve-out shrinks the L1
+// cache that the candidate reads live in.
 override CELL_THREADS: bool = TPA > 1u;
 
 var<workgroup> lane_count: array<u32, 64>;
-var<workgroup> staged: array<u32, 1536>; // 64 threads × LANE_CAP
 
-// Visits cell number q (0 ≤ q < visited cells) around ci; returns its matches, numbering
-// them from `first` on: into this thread's staging slots when `to_stage` (those past
-// LANE_CAP are only counted), otherwise into row slots (those past the capacity only counted).
-fn scan_cell(i: u32, pi: vec3f, ci: vec3i, q: u32, first: u32, to_stage: bool, lid: u32) -> u32 {
+// Visits cell number q (0 ≤ q < visited cells) around ci; returns matches, writing them at
+// row slots from `first` on when `write`.
+fn scan_cell(i: u32, pi: vec3f, ci: vec3i, q: u32, first: u32, write: bool) -> u32 {
     let c = stencil_cell(ci, q, P);
     let start = cell_start[c];
     let end = start + cell_count[c];
@@ -50,13 +50,9 @@ fn scan_cell(i: u32, pi: vec3f, ci: vec3i, q: u32, first: u32, to_stage: bool, l
         let j = bitcast<u32>(cand.w);
         let d = min_image(pi - cand.xyz, P);
         if (j != i && dot(d, d) < P.list_cut2) {
-            let k = first + count;
-            if (to_stage) {
-                if (k < LANE_CAP) {
-                    staged[lid * LANE_CAP + k] = j;
-                }
-            } else if (k < P.nbr_capacity) {
-                nbr_list[k * P.n_atoms + i] = j;
+            let slot = first + count;
+            if (write && slot < P.nbr_capacity) {
+                nbr_list[slot * P.n_atoms + i] = j;
             }
             count++;
         }
@@ -91,41 +87,28 @@ fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
         let span = stencil_span(P);
         cells = span.x * span.y * span.z;
     }
-    var total = 0u;
+    var first = 0u;
     if (TPA > 1u) {
         var mine = 0u;
         for (var q = lane; q < cells; q += TPA) {
-            mine += scan_cell(i, pi, ci, q, mine, true, lid);
+            mine += scan_cell(i, pi, ci, q, 0u, false);
         }
         lane_count[lid] = mine;
         workgroupBarrier();
-        var first = 0u;
-        for (var l = 0u; l < lane; l++) {
-            first += lane_count[slot + l * per_group];
+        for (var t = 0u; t < lane; t++) {
+            first += lane_count[slot + t * per_group];
         }
-        if (mine <= LANE_CAP) {
-            for (var k = 0u; k < mine; k++) {
-                if (first + k < P.nbr_capacity) {
-                    nbr_list[(first + k) * P.n_atoms + i] = staged[lid * LANE_CAP + k];
-                }
-            }
-        } else {
-            var count = first;
-            for (var q = lane; q < cells; q += TPA) {
-                count += scan_cell(i, pi, ci, q, count, false, lid);
-            }
-        }
-        total = first + mine;
     } else {
         workgroupBarrier();
-        for (var q = 0u; q < cells; q++) {
-            total += scan_cell(i, pi, ci, q, total, false, lid);
-        }
+    }
+    var count = first;
+    for (var q = lane; q < cells; q += TPA) {
+        count += scan_cell(i, pi, ci, q, count, true);
     }
     // The last lane's end is the row's total.
     if (live && lane == TPA - 1u) {
-        nbr_count[i] = total;
-        atomicMax(&wg_max, total);
+        nbr_count[i] = count;
+        atomicMax(&wg_max, count);
     }
     workgroupBarrier();
     if (lid == 0u) {
