@@ -558,6 +558,13 @@ impl PmeForce {
     /// to force[i].w (these sum to the reciprocal energy, background included) and ADDS
     /// W_recip / N to atom_virial[i].x.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        for (k, b, g) in self.dispatches() {
+            gpu::dispatch(pass, k, b, g);
+        }
+    }
+
+    /// The step's dispatches in order: (kernel, bind group, workgroups).
+    fn dispatches(&self) -> Vec<(&Kernel, &wgpu::BindGroup, u32)> {
         let b = self.binds.as_ref().expect("PmeForce::bind before encode");
         let [gx, gy, gz] = [
             fft::groups(&self.axes[0]),
@@ -565,25 +572,61 @@ impl PmeForce {
             fft::groups(&self.axes[2]),
         ];
         let o = self.params.order;
-        gpu::dispatch(
-            pass,
-            &self.spread,
-            &b[0],
-            gpu::groups_for(self.n_atoms * o * o, gpu::WG),
-        );
-        gpu::dispatch(pass, &self.first, &b[1], gz);
-        gpu::dispatch(pass, &self.fwd, &b[2], gy);
-        gpu::dispatch(pass, &self.convolve, &b[3], gx);
-        gpu::dispatch(pass, &self.inv, &b[4], gy);
-        gpu::dispatch(pass, &self.last, &b[5], gz);
-        gpu::dispatch(pass, &self.reduce, &b[6], 1);
-        // pme_interp: 64 / order atoms per workgroup of 64 threads.
-        gpu::dispatch(
-            pass,
-            &self.interp,
-            &b[7],
-            self.n_atoms.div_ceil(gpu::WG / o).max(1),
-        );
+        vec![
+            (
+                &self.spread,
+                &b[0],
+                gpu::groups_for(self.n_atoms * o * o, gpu::WG),
+            ),
+            (&self.first, &b[1], gz),
+            (&self.fwd, &b[2], gy),
+            (&self.convolve, &b[3], gx),
+            (&self.inv, &b[4], gy),
+            (&self.last, &b[5], gz),
+            (&self.reduce, &b[6], 1),
+            // pme_interp: 64 / order atoms per workgroup of 64 threads.
+            (
+                &self.interp,
+                &b[7],
+                self.n_atoms.div_ceil(gpu::WG / o).max(1),
+            ),
+        ]
+    }
+
+    /// Profile for `wgmd bench`: seconds per dispatch of each of the step's dispatches,
+    /// named by entry point (a name that occurs twice, like the y-axis FFT, gets its position
+    /// appended). Each is repeated `reps` times alone in one compute pass and timed by the wall
+    /// clock up to the end of a wait, so per-dispatch overhead is included and `reps` must be
+    /// large enough to hide the submit and wait. The buffers are left with meaningless
+    /// contents (spread adds to the charge grid, interpolation to `force`): recompute the
+    /// forces afterwards.
+    pub fn profile(&self, ctx: &GpuContext, reps: u32) -> Result<Vec<(String, f64)>> {
+        let reps = reps.max(1);
+        let mut out: Vec<(String, f64)> = Vec::new();
+        for (i, (k, b, g)) in self.dispatches().into_iter().enumerate() {
+            let t0 = web_time::Instant::now();
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for _ in 0..reps {
+                    gpu::dispatch(&mut pass, k, b, g);
+                }
+            }
+            ctx.queue.submit([enc.finish()]);
+            ctx.device
+                .poll(wgpu::PollType::Wait {
+                    submission_index: None,
+                    timeout: None,
+                })
+                .map_err(|e| anyhow::anyhow!("GPU device error while timing PME: {e}"))?;
+            let secs = t0.elapsed().as_secs_f64() / reps as f64;
+            let mut name = k.name.clone();
+            if out.iter().any(|(n, _)| *n == name) {
+                name = format!("{name}_{i}");
+            }
+            out.push((name, secs));
+        }
+        Ok(out)
     }
 
     /// Reciprocal energy and virial tensor (xx, yy, zz, xy, xz, yz) of the last encode.
