@@ -9,25 +9,37 @@
 //! Orthorhombic boxes only; the box is fixed at construction (no barostat yet).
 //!
 //! ## GPU work per step, and its floor
-//! Eight dispatches: spread (order² threads per atom, each adding order fixed-point values
-//! along z with atomic pairs), z-forward FFT of the real grid (which it also clears) keeping
-//! only kz ≤ Kz/2, y-forward on that half spectrum, x-forward+influence+x-inverse fused in workgroup memory (with energy/virial
-//! partial sums), y-inverse, z-inverse of the Hermitian-completed lines writing the real
-//! potential, a one-workgroup reduction, and interpolation (order threads per atom, order²
-//! reads of `phi` each). Grid traffic per step per point of the K³ grid: 8 B read + 8 B cleared
-//! (fixed point) + 4 B written (half spectrum) by the first pass, 8 B by each of the three
+//! Nine dispatches (`shaders/pme.wgsl` says what each does): bin atoms into bricks of ≤ 8³
+//! grid points (one u32 atomic per atom), spread (one workgroup per brick gathers the atoms
+//! that reach it into workgroup-memory fixed point and writes its points once as f32), z-forward
+//! FFT of the real grid keeping kz ≤ Kz/2 (and clearing the brick counts), y-forward on that
+//! half spectrum, x-forward + influence + x-inverse fused in workgroup memory (with
+//! energy/virial partial sums), y-inverse, z-inverse of the Hermitian-completed lines writing the
+//! real potential, a one-workgroup reduction, and interpolation (order threads per atom, order²
+//! reads of `phi` each). Grid traffic per step per point of the K³ grid: 4 B written by the
+//! spread, 4 B read + 4 B written (half spectrum) by the first pass, 8 B by each of the three
 //! middle passes (half spectrum read + written), 4 B read + 4 B of `phi` written by the last
-//! ≈ 52 B/point, plus the spread's atomics and the interpolation's reads — 28 MB for 81³
-//! (≈ 10 µs at 3 TB/s), 1.8 GB for 324³ (≈ 0.6 ms). Atom work: order³ = 125 (order 5)
-//! atomic pairs and 125 reads per atom. At ~3.3 µs per dispatch, the eight dispatches cost
-//! ~26 µs of fixed overhead per step.
+//! ≈ 40 B/point, plus ~24 B per atom for binning and ~40 B per atom (and order³ cached reads)
+//! for the interpolation: 22 MB for 81³ (≈ 5 µs at the H200's 4.8 TB/s; it all fits in its
+//! 50 MB L2), 170 MB for 162³ (≈ 35 µs), 1.4 GB for 324³ (≈ 0.3 ms). At ~3.3 µs per dispatch
+//! the nine dispatches cost ~30 µs of fixed overhead per step, which is the real floor at 81³.
+//! BENCHMARKS.md (Coulomb) has the measured per-dispatch profile.
 //!
 //! ## Fixed point
-//! Charge spreading adds q·w to a 64-bit two's-complement value with 32 fractional bits
-//! (low word with carry into the high word, both u32 atomics — core WebGPU). Resolution
+//! The spread adds q·w to a 64-bit two's-complement value with 32 fractional bits (low word
+//! with carry into the high word, both u32 workgroup atomics — core WebGPU). Resolution
 //! 2⁻³² ≈ 2.3·10⁻¹⁰ e per contribution, range ±2³¹ e per grid point; the sum does not depend
-//! on the order of the additions. The grid is then converted to f32 (negative values negated
-//! in integer arithmetic first, so small values keep their digits).
+//! on the order of the additions (nor on the order of the atoms in the brick lists, which the
+//! GPU's scheduling decides). Each brick's points are then converted to f32 (negative values
+//! negated in integer arithmetic first, so small values keep their digits). The products
+//! q·w_x·w_y·w_z are formed in the same order as by the earlier atom-parallel spread (global
+//! u32 atomics), so the two give the same grid.
+//!
+//! ## Known debt
+//! A brick's list holds [`brick_capacity`] atoms (twice the mean plus 32); the rest of a
+//! denser brick goes to an overflow list that EVERY brick's workgroup scans — still exact,
+//! but a strongly clustered system (most atoms in a few bricks) makes the spread
+//! O(bricks × overflow). Regrowing the lists would need a readback the step loop avoids.
 //!
 //! ## Accuracy (f32 GPU vs this module's float64 reference, tests/pme_gpu.rs)
 //! Forces ~1e-6 (order 4–5) to ~5e-6 (order 6) relative RMS; energy and virial 1e-7 to 7e-6
@@ -350,6 +362,33 @@ pub struct PmeUniform {
     pub n_partials: u32,
     pub nzh: u32,
     pub _pad: [u32; 2],
+    /// Bricks per axis and their number.
+    pub bricks: [u32; 4],
+    /// Bricks whose atoms reach a brick, per axis; w = list capacity per brick.
+    pub visit: [u32; 4],
+}
+
+/// Largest brick edge (grid points); `BRICK`'s twin in pme.wgsl, whose workgroup
+/// accumulator holds BRICK³ points.
+pub const BRICK: u32 = 8;
+
+/// Atoms a brick's list holds before the rest go to the overflow list (which every brick
+/// reads, so a full brick costs time, never accuracy): twice the mean atoms per brick plus
+/// 32, rounded up to 32.
+pub fn brick_capacity(n_atoms: u32, n_bricks: u32) -> u32 {
+    let mean = n_atoms.div_ceil(n_bricks.max(1));
+    (2 * mean + 32).div_ceil(32) * 32
+}
+
+/// How `pme_spread` cuts one axis of `k` points: (bricks, bricks visited per brick). Bricks
+/// are ⌈k/8⌉ nearly equal slabs (edges ⌊k/nb⌋ or ⌈k/nb⌉); an atom whose first grid point lies
+/// in brick b reaches `order − 1` points further, so a brick gathers from itself and the
+/// bricks before it that cover `order − 1` points (all bricks when there are few).
+pub fn brick_split(k: u32, order: u32) -> (u32, u32) {
+    let nb = k.div_ceil(BRICK).max(1);
+    let min_edge = k / nb;
+    let back = (order - 1).div_ceil(min_edge);
+    (nb, (back + 1).min(nb))
 }
 
 /// GPU smooth PME: eight dispatches per step, bound once to the simulation's buffers.
@@ -358,6 +397,7 @@ pub struct PmeForce {
     n_atoms: u32,
     axes: [FftAxis; 3],
     // Kernels in dispatch order.
+    bin: Kernel,
     spread: Kernel,
     first: Kernel,
     fwd: Kernel,
@@ -369,7 +409,10 @@ pub struct PmeForce {
     uniform: wgpu::Buffer,
     axis_uniforms: Vec<wgpu::Buffer>,
     twiddle: wgpu::Buffer,
-    fixed: wgpu::Buffer,
+    rho: wgpu::Buffer,
+    bin_count: wgpu::Buffer,
+    bins: wgpu::Buffer,
+    n_bricks: u32,
     grid: wgpu::Buffer,
     phi: wgpu::Buffer,
     partials: wgpu::Buffer,
@@ -386,6 +429,20 @@ impl PmeForce {
         p: &PmeParams,
         coulomb_k: f64,
     ) -> Result<PmeForce> {
+        Self::with_brick_capacity(ctx, n_atoms, box_l, p, coulomb_k, None)
+    }
+
+    /// [`new`](Self::new) with the spread's brick-list capacity chosen by the caller instead
+    /// of [`brick_capacity`] (tests use a tiny one to send most atoms through the overflow
+    /// list).
+    pub fn with_brick_capacity(
+        ctx: &GpuContext,
+        n_atoms: u32,
+        box_l: [f64; 3],
+        p: &PmeParams,
+        coulomb_k: f64,
+        capacity: Option<u32>,
+    ) -> Result<PmeForce> {
         p.validate(&ctx.limits)?;
         for (a, &l) in box_l.iter().enumerate() {
             if !(l.is_finite() && l > 0.0) {
@@ -401,11 +458,11 @@ impl PmeForce {
         if n_atoms == 0 {
             bail!("PME needs at least one atom");
         }
-        if n_atoms as u64 * (p.order * p.order) as u64 > u32::MAX as u64 {
+        if n_atoms as u64 * p.order as u64 > u32::MAX as u64 {
             bail!(
-                "{n_atoms} atoms are too many for PME spreading at order {} (at most {})",
+                "{n_atoms} atoms are too many for PME interpolation at order {} (at most {})",
                 p.order,
-                u32::MAX / (p.order * p.order)
+                u32::MAX / p.order
             );
         }
         // x and y transforms run on the half spectrum (kz ≤ Kz/2), z on full lines.
@@ -420,6 +477,7 @@ impl PmeForce {
         let module = fft::shader_module(ctx, "pme")?;
         let ov = [("ORDER", p.order as f64)];
         let k = |name: &str| Kernel::new(ctx, &module, name, &ov);
+        let bin = k("pme_bin")?;
         let spread = k("pme_spread")?;
         let first = k("pme_fft_first")?;
         let fwd = k("fft_forward")?;
@@ -432,6 +490,19 @@ impl PmeForce {
         let v = box_l[0] * box_l[1] * box_l[2];
         let pi = std::f64::consts::PI;
         let n_partials = fft::groups(&axes[0]);
+        let split = p.grid.map(|k| brick_split(k, p.order));
+        let n_bricks = split[0].0 * split[1].0 * split[2].0;
+        let cap = capacity.unwrap_or_else(|| brick_capacity(n_atoms, n_bricks));
+        if cap == 0 {
+            bail!("PME brick-list capacity must be at least 1");
+        }
+        let list_words = n_bricks as u64 * cap as u64 + n_atoms as u64;
+        if list_words > u32::MAX as u64 {
+            bail!(
+                "{n_atoms} atoms on a {:?} grid are too many for PME's brick lists",
+                p.grid
+            );
+        }
         let u = PmeUniform {
             dims: [p.grid[0], p.grid[1], p.grid[2], n_atoms],
             scale: [
@@ -449,6 +520,8 @@ impl PmeForce {
             n_partials,
             nzh,
             _pad: [0; 2],
+            bricks: [split[0].0, split[1].0, split[2].0, n_bricks],
+            visit: [split[0].1, split[1].1, split[2].1, cap],
         };
         let n_grid: u64 = p.grid.iter().map(|&n| n as u64).product();
         let n_half = kx as u64 * ky as u64 * nzh as u64;
@@ -460,6 +533,7 @@ impl PmeForce {
             params: *p,
             n_atoms,
             axes,
+            bin,
             spread,
             first,
             fwd,
@@ -471,8 +545,11 @@ impl PmeForce {
             uniform: ctx.uniform("pme", &u),
             axis_uniforms: axes.iter().map(|a| ctx.uniform("fft_axis", a)).collect(),
             twiddle: ctx.storage_init("twiddle", &fft::twiddles(p.grid))?,
+            rho: ctx.storage("pme_rho", n_grid * 4)?,
             // Zeroed at creation; pme_fft_first clears it again after every use.
-            fixed: ctx.storage("pme_fixed", n_grid * 8)?,
+            bin_count: ctx.storage("pme_bin_count", (n_bricks as u64 + 1) * 4)?,
+            bins: ctx.storage("pme_bins", list_words * 4)?,
+            n_bricks,
             grid: ctx.storage("pme_grid", n_half * 8)?,
             phi: ctx.storage("pme_phi", n_grid * 4)?,
             partials: ctx.storage("pme_partials", n_partials as u64 * 32)?,
@@ -516,6 +593,7 @@ impl PmeForce {
         let me: &PmeForce = self;
         let bufs = [pos, charge, force, atom_virial];
         let binds = vec![
+            me.bin.bind(ctx, &me.entries(2, bufs))?,
             me.spread.bind(ctx, &me.entries(2, bufs))?,
             me.first.bind(ctx, &me.entries(2, bufs))?,
             me.fwd.bind(ctx, &me.entries(1, bufs))?,
@@ -538,8 +616,9 @@ impl PmeForce {
         vec![
             ("A", &self.axis_uniforms[axis]),
             ("grid", &self.grid),
-            ("grid_fx", &self.fixed),
-            ("grid_fx_words", &self.fixed),
+            ("rho", &self.rho),
+            ("bin_count", &self.bin_count),
+            ("bins", &self.bins),
             ("twiddle", &self.twiddle),
             ("P", &self.uniform),
             ("pos", ext[0]),
@@ -573,43 +652,43 @@ impl PmeForce {
         ];
         let o = self.params.order;
         vec![
-            (
-                &self.spread,
-                &b[0],
-                gpu::groups_for(self.n_atoms * o * o, gpu::WG),
-            ),
-            (&self.first, &b[1], gz),
-            (&self.fwd, &b[2], gy),
-            (&self.convolve, &b[3], gx),
-            (&self.inv, &b[4], gy),
-            (&self.last, &b[5], gz),
-            (&self.reduce, &b[6], 1),
+            (&self.bin, &b[0], gpu::groups_for(self.n_atoms, gpu::WG)),
+            (&self.spread, &b[1], self.n_bricks),
+            (&self.first, &b[2], gz),
+            (&self.fwd, &b[3], gy),
+            (&self.convolve, &b[4], gx),
+            (&self.inv, &b[5], gy),
+            (&self.last, &b[6], gz),
+            (&self.reduce, &b[7], 1),
             // pme_interp: 64 / order atoms per workgroup of 64 threads.
             (
                 &self.interp,
-                &b[7],
+                &b[8],
                 self.n_atoms.div_ceil(gpu::WG / o).max(1),
             ),
         ]
     }
 
     /// Profile for `wgmd bench`: seconds per dispatch of each of the step's dispatches,
-    /// named by entry point (a name that occurs twice, like the y-axis FFT, gets its position
-    /// appended). Each is repeated `reps` times alone in one compute pass and timed by the wall
-    /// clock up to the end of a wait, so per-dispatch overhead is included and `reps` must be
-    /// large enough to hide the submit and wait. The buffers are left with meaningless
-    /// contents (spread adds to the charge grid, interpolation to `force`): recompute the
-    /// forces afterwards.
+    /// named by entry point. Each is repeated `reps` times alone in one compute pass and timed
+    /// by the wall clock up to the end of a wait, so per-dispatch overhead is included and
+    /// `reps` must be large enough to hide the submit and wait. One exception: `pme_bin`
+    /// alone would pile atoms into ever fuller lists (pme_fft_first empties them), so it is
+    /// timed as (pme_bin, pme_fft_first) pairs minus pme_fft_first alone. The buffers are left
+    /// with meaningless contents (interpolation adds to `force`): recompute the forces
+    /// afterwards.
     pub fn profile(&self, ctx: &GpuContext, reps: u32) -> Result<Vec<(String, f64)>> {
         let reps = reps.max(1);
-        let mut out: Vec<(String, f64)> = Vec::new();
-        for (i, (k, b, g)) in self.dispatches().into_iter().enumerate() {
+        let d = self.dispatches();
+        let time = |seq: &[usize]| -> Result<f64> {
             let t0 = web_time::Instant::now();
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 for _ in 0..reps {
-                    gpu::dispatch(&mut pass, k, b, g);
+                    for &k in seq {
+                        gpu::dispatch(&mut pass, d[k].0, d[k].1, d[k].2);
+                    }
                 }
             }
             ctx.queue.submit([enc.finish()]);
@@ -619,13 +698,16 @@ impl PmeForce {
                     timeout: None,
                 })
                 .map_err(|e| anyhow::anyhow!("GPU device error while timing PME: {e}"))?;
-            let secs = t0.elapsed().as_secs_f64() / reps as f64;
-            let mut name = k.name.clone();
-            if out.iter().any(|(n, _)| *n == name) {
-                name = format!("{name}_{i}");
-            }
-            out.push((name, secs));
+            Ok(t0.elapsed().as_secs_f64() / reps as f64)
+        };
+        // A consistent state first: one whole evaluation.
+        time(&(0..d.len()).collect::<Vec<_>>())?;
+        let mut out = Vec::new();
+        for k in 1..d.len() {
+            out.push((d[k].0.name.clone(), time(&[k])?));
         }
+        let first = out[1].1; // pme_fft_first (dispatch 2)
+        out.insert(0, (d[0].0.name.clone(), time(&[0, 2])? - first));
         Ok(out)
     }
 
@@ -643,10 +725,10 @@ impl PmeForce {
         self.params
     }
 
-    /// Bytes of grid storage: the fixed-point charge grid (8 B per point), the half spectrum
+    /// Bytes of grid storage: the real charge grid (4 B per point), the half spectrum
     /// (8 B per point of Kx·Ky·(Kz/2+1)) and the potential grid (4 B per point).
     pub fn grid_bytes(&self) -> u64 {
-        self.fixed.size() + self.grid.size() + self.phi.size()
+        self.rho.size() + self.grid.size() + self.phi.size()
     }
 }
 
