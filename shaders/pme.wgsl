@@ -1,5 +1,5 @@
 // Smooth particle-mesh Ewald, reciprocal part (Essmann et al. 1995). Driver and float64 twin:
-// `forces::pme`. One step is nine dispatches:
+// `forces::pme`. One step is eight dispatches:
 //   pme_bin       per atom: which brick (a block of at most 8^3 grid points; the grid is cut
 //                 into ceil(K/8) nearly equal slabs per axis) holds its first grid point; the
 //                 atom's index goes into that brick's fixed-capacity list (one u32 atomic per
@@ -10,16 +10,16 @@
 //                 workgroup atomics: low word with carry, high word), then writes the brick's
 //                 points once as f32 into the real charge grid `rho` - no global atomics, no
 //                 float atomics, and no clearing pass (every point belongs to one brick);
-//   pme_fft_first z-axis forward FFT of the real charge grid (and it clears the brick counts for
-//                 the next step); only kz <= Kz/2 is kept (the rest is the complex conjugate),
+//   pme_fft_first z-axis forward FFT of the real charge grid, two real lines per complex
+//                 transform (and it clears the brick counts for the next step); only kz <= Kz/2 is kept (the rest is the complex conjugate),
 //                 so the complex grid `grid` holds Kx * Ky * (Kz/2 + 1) values;
 //   fft_forward   y axis of the half spectrum (fft.wgsl);
 //   pme_convolve  x-axis forward FFT, multiply by the influence function, energy and virial
 //                 partial sums per workgroup, x-axis inverse FFT - all in workgroup memory;
 //   fft_inverse   y axis;
-//   pme_fft_last  z-axis inverse FFT of the Hermitian-completed lines, writes the real
-//                 potential grid `phi`;
-//   pme_reduce    one workgroup sums the partials into `result`;
+//   pme_fft_last  z-axis inverse FFT of the Hermitian-completed lines, two per complex
+//                 transform, writes the real potential grid `phi`; its workgroup 0 first sums
+//                 the convolve's partials into `result`;
 //   pme_interp    ORDER threads per atom: force, energy share and virial share ADDED to
 //                 force / atom_virial.
 //
@@ -289,9 +289,11 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     }
 }
 
-// z-axis forward transform of the real charge grid (A describes full-length z lines). It
-// also zeroes the brick counts for the next step's pme_bin (pme_spread, the last reader, has
-// finished).
+// z-axis forward transform of the real charge grid (A describes full-length z lines). Two
+// real lines a, b go into one complex line z = a + i b (so a tile holds 2 A.batch real
+// lines and the transform work halves); their spectra are A[k] = (Z[k] + conj Z[-k]) / 2 and
+// B[k] = (Z[k] - conj Z[-k]) / (2i). It also zeroes the brick counts for the next step's
+// pme_bin (pme_spread, the last reader, has finished).
 @compute @workgroup_size(128)
 fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {
@@ -299,16 +301,20 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
     for (var b = gid * FFT_WG + lid; b <= P.bricks.w; b += nwg.x * nwg.y * FFT_WG) {
         atomicStore(&bin_count[b], 0u);
     }
-    let l0 = gid * A.batch;
+    let l0 = gid * 2u * A.batch;
     if (l0 >= A.n_lines) {
         return;
     }
     let n = A.n;
     for (var e = lid; e < A.batch * n; e += FFT_WG) {
-        let l = l0 + e / n;
+        let la = l0 + 2u * (e / n);
+        let i = e % n;
         var v = vec2f(0.0);
-        if (l < A.n_lines) {
-            v = vec2f(rho[l * n + e % n], 0.0);
+        if (la < A.n_lines) {
+            v.x = rho[la * n + i];
+        }
+        if (la + 1u < A.n_lines) {
+            v.y = rho[(la + 1u) * n + i];
         }
         sh[e] = v;
     }
@@ -317,9 +323,18 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
     let h = P.nzh;
     for (var e = lid; e < A.batch * h; e += FFT_WG) {
         let b = e / h;
-        let l = l0 + b;
-        if (l < A.n_lines) {
-            store_value(l * h + e % h, sh[r + b * n + e % h]);
+        let k = e % h;
+        let la = l0 + 2u * b;
+        let z = sh[r + b * n + k];
+        let zm = sh[r + b * n + select(n - k, 0u, k == 0u)];
+        let c = vec2f(zm.x, -zm.y);
+        let d = 0.5 * (z - c);
+        if (la < A.n_lines) {
+            store_value(la * h + k, 0.5 * (z + c));
+        }
+        if (la + 1u < A.n_lines) {
+            // d / i = -i d
+            store_value((la + 1u) * h + k, vec2f(d.y, -d.x));
         }
     }
 }
@@ -408,43 +423,8 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     }
 }
 
-// z-axis inverse transform of lines completed by Hermitian symmetry (X[Kz - k] = conj X[k]);
-// keeps the real potential.
-@compute @workgroup_size(128)
-fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                @builtin(local_invocation_index) lid: u32) {
-    let l0 = fft_group(wid, nwg) * A.batch;
-    if (l0 >= A.n_lines) {
-        return;
-    }
-    let n = A.n;
-    let h = P.nzh;
-    for (var e = lid; e < A.batch * n; e += FFT_WG) {
-        let l = l0 + e / n;
-        let i = e % n;
-        var v = vec2f(0.0);
-        if (l < A.n_lines) {
-            if (i < h) {
-                v = load_value(l * h + i);
-            } else {
-                let c = load_value(l * h + n - i);
-                v = vec2f(c.x, -c.y);
-            }
-        }
-        sh[e] = v;
-    }
-    workgroupBarrier();
-    let r = fft_tile(0u, lid, true);
-    for (var e = lid; e < A.batch * n; e += FFT_WG) {
-        let l = l0 + e / n;
-        if (l < A.n_lines) {
-            phi[l * n + e % n] = sh[r + e].x;
-        }
-    }
-}
-
-@compute @workgroup_size(128)
-fn pme_reduce(@builtin(local_invocation_index) lid: u32) {
+// Sums the convolve partials into `result` (one workgroup; uses `sh`).
+fn reduce_partials(lid: u32) {
     var a0 = vec4f(0.0);
     var a1 = vec4f(0.0);
     for (var k = lid; k < P.n_partials; k += FFT_WG) {
@@ -477,6 +457,57 @@ fn pme_reduce(@builtin(local_invocation_index) lid: u32) {
         result[5] = sh[2].y;
         result[6] = sh[3].x;
         result[7] = q;
+    }
+    workgroupBarrier();
+}
+
+// z-axis inverse transform of lines completed by Hermitian symmetry (X[Kz - k] = conj X[k]);
+// keeps the real potential. Two lines a, b go into one complex line: Z = A + i B transforms
+// to a + i b, both real. Workgroup 0 first sums the convolve partials into `result` (the
+// convolve has finished; pme_interp reads it), which saves a one-workgroup dispatch.
+@compute @workgroup_size(128)
+fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) lid: u32) {
+    let gid = fft_group(wid, nwg);
+    if (gid == 0u) {
+        reduce_partials(lid);
+    }
+    let l0 = gid * 2u * A.batch;
+    if (l0 >= A.n_lines) {
+        return;
+    }
+    let n = A.n;
+    let h = P.nzh;
+    for (var e = lid; e < A.batch * n; e += FFT_WG) {
+        let la = l0 + 2u * (e / n);
+        let i = e % n;
+        let k = select(n - i, i, i < h);
+        var a = vec2f(0.0);
+        var b = vec2f(0.0);
+        if (la < A.n_lines) {
+            a = load_value(la * h + k);
+        }
+        if (la + 1u < A.n_lines) {
+            b = load_value((la + 1u) * h + k);
+        }
+        if (i >= h) {
+            a.y = -a.y;
+            b.y = -b.y;
+        }
+        sh[e] = vec2f(a.x - b.y, a.y + b.x);
+    }
+    workgroupBarrier();
+    let r = fft_tile(0u, lid, true);
+    for (var e = lid; e < A.batch * n; e += FFT_WG) {
+        let la = l0 + 2u * (e / n);
+        let i = e % n;
+        let z = sh[r + e];
+        if (la < A.n_lines) {
+            phi[la * n + i] = z.x;
+        }
+        if (la + 1u < A.n_lines) {
+            phi[(la + 1u) * n + i] = z.y;
+        }
     }
 }
 

@@ -9,20 +9,21 @@
 //! Orthorhombic boxes only; the box is fixed at construction (no barostat yet).
 //!
 //! ## GPU work per step, and its floor
-//! Nine dispatches (`shaders/pme.wgsl` says what each does): bin atoms into bricks of ≤ 8³
+//! Eight dispatches (`shaders/pme.wgsl` says what each does): bin atoms into bricks of ≤ 8³
 //! grid points (one u32 atomic per atom), spread (one workgroup per brick gathers the atoms
 //! that reach it into workgroup-memory fixed point and writes its points once as f32), z-forward
-//! FFT of the real grid keeping kz ≤ Kz/2 (and clearing the brick counts), y-forward on that
-//! half spectrum, x-forward + influence + x-inverse fused in workgroup memory (with
-//! energy/virial partial sums), y-inverse, z-inverse of the Hermitian-completed lines writing the
-//! real potential, a one-workgroup reduction, and interpolation (order threads per atom, order²
+//! FFT of the real grid, two real lines per complex transform, keeping kz ≤ Kz/2 (and clearing
+//! the brick counts), y-forward on that half spectrum, x-forward + influence + x-inverse fused
+//! in workgroup memory (with energy/virial partial sums), y-inverse, z-inverse of the
+//! Hermitian-completed lines (two per complex transform) writing the real potential, whose
+//! workgroup 0 first reduces the partials, and interpolation (order threads per atom, order²
 //! reads of `phi` each). Grid traffic per step per point of the K³ grid: 4 B written by the
 //! spread, 4 B read + 4 B written (half spectrum) by the first pass, 8 B by each of the three
 //! middle passes (half spectrum read + written), 4 B read + 4 B of `phi` written by the last
 //! ≈ 40 B/point, plus ~24 B per atom for binning and ~40 B per atom (and order³ cached reads)
 //! for the interpolation: 22 MB for 81³ (≈ 5 µs at the H200's 4.8 TB/s; it all fits in its
 //! 50 MB L2), 170 MB for 162³ (≈ 35 µs), 1.4 GB for 324³ (≈ 0.3 ms). At ~3.3 µs per dispatch
-//! the nine dispatches cost ~30 µs of fixed overhead per step, which is the real floor at 81³.
+//! the eight dispatches cost ~26 µs of fixed overhead per step, which is the real floor at 81³.
 //! BENCHMARKS.md (Coulomb) has the measured per-dispatch profile.
 //!
 //! ## Fixed point
@@ -404,7 +405,6 @@ pub struct PmeForce {
     convolve: Kernel,
     inv: Kernel,
     last: Kernel,
-    reduce: Kernel,
     interp: Kernel,
     uniform: wgpu::Buffer,
     axis_uniforms: Vec<wgpu::Buffer>,
@@ -484,7 +484,6 @@ impl PmeForce {
         let convolve = k("pme_convolve")?;
         let inv = k("fft_inverse")?;
         let last = k("pme_fft_last")?;
-        let reduce = k("pme_reduce")?;
         let interp = k("pme_interp")?;
 
         let v = box_l[0] * box_l[1] * box_l[2];
@@ -540,7 +539,6 @@ impl PmeForce {
             convolve,
             inv,
             last,
-            reduce,
             interp,
             uniform: ctx.uniform("pme", &u),
             axis_uniforms: axes.iter().map(|a| ctx.uniform("fft_axis", a)).collect(),
@@ -600,7 +598,6 @@ impl PmeForce {
             me.convolve.bind(ctx, &me.entries(0, bufs))?,
             me.inv.bind(ctx, &me.entries(1, bufs))?,
             me.last.bind(ctx, &me.entries(2, bufs))?,
-            me.reduce.bind(ctx, &me.entries(2, bufs))?,
             me.interp.bind(ctx, &me.entries(2, bufs))?,
         ];
         self.binds = Some(binds);
@@ -645,10 +642,12 @@ impl PmeForce {
     /// The step's dispatches in order: (kernel, bind group, workgroups).
     fn dispatches(&self) -> Vec<(&Kernel, &wgpu::BindGroup, u32)> {
         let b = self.binds.as_ref().expect("PmeForce::bind before encode");
+        // The z passes put two real lines in each complex line of a tile.
+        let z = &self.axes[2];
         let [gx, gy, gz] = [
             fft::groups(&self.axes[0]),
             fft::groups(&self.axes[1]),
-            fft::groups(&self.axes[2]),
+            z.n_lines.div_ceil(2 * z.batch),
         ];
         let o = self.params.order;
         vec![
@@ -659,11 +658,10 @@ impl PmeForce {
             (&self.convolve, &b[4], gx),
             (&self.inv, &b[5], gy),
             (&self.last, &b[6], gz),
-            (&self.reduce, &b[7], 1),
             // pme_interp: 64 / order atoms per workgroup of 64 threads.
             (
                 &self.interp,
-                &b[8],
+                &b[7],
                 self.n_atoms.div_ceil(gpu::WG / o).max(1),
             ),
         ]
