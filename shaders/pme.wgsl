@@ -20,8 +20,9 @@
 //   pme_fft_last  z-axis inverse FFT of the Hermitian-completed lines, two per complex
 //                 transform, writes the real potential grid `phi`; its workgroup 0 first sums
 //                 the convolve's partials into `result`;
-//   pme_interp    ORDER threads per atom: force, energy share and virial share ADDED to
-//                 force / atom_virial.
+//   pme_interp    one workgroup per brick: the potential around the brick into workgroup
+//                 memory, then ORDER threads per atom of its list: force, energy share and
+//                 virial share ADDED to force / atom_virial.
 //
 // Spline convention (OpenMM's): with u = K x / L, atom weights go to grid points
 // floor(u) + j, j < ORDER, with weight M_p(frac(u) + p - 1 - j). The float64 reference uses
@@ -60,6 +61,9 @@ struct PmeUniform {
 @group(0) @binding(13) var<storage, read_write> bin_count: array<atomic<u32>>;
 // Atom indices: brick b's list at [b * cap, (b + 1) * cap), then the overflow list (n_atoms).
 @group(0) @binding(14) var<storage, read_write> bins: array<u32>;
+// Lengths of the lists (n_bricks values, then the overflow list's) as pme_spread found them:
+// pme_fft_first clears `bin_count` before pme_interp walks the lists again.
+@group(0) @binding(15) var<storage, read_write> bin_len: array<u32>;
 
 override ORDER: u32 = 5u;
 const PME_WG: u32 = 64u;
@@ -172,10 +176,8 @@ fn pme_bin(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
     if (i >= P.dims.w) {
         return;
     }
-    // Uncharged atoms add nothing to the grid.
-    if (charge[i] == 0.0) {
-        return;
-    }
+    // Uncharged atoms are binned too: pme_interp walks the lists to give every atom its
+    // virial share.
     let o = grid_origin(pos[i].xyz);
     let b = brick_index(vec3u(brick_of(o.x, P.dims.x, P.bricks.x),
                               brick_of(o.y, P.dims.y, P.bricks.y),
@@ -212,6 +214,10 @@ fn add_fixed(p: u32, c: f32) {
 
 // Adds atom i's plane jx (ORDER^2 points) where it lies inside the brick [lo, lo + e).
 fn spread_plane(i: u32, jx: u32, lo: vec3u, e: vec3u) {
+    let q = charge[i];
+    if (q == 0.0) {
+        return;
+    }
     let x = pos[i].xyz;
     let o = grid_origin(x);
     let ix = wrap(o.x + jx, P.dims.x);
@@ -223,7 +229,7 @@ fn spread_plane(i: u32, jx: u32, lo: vec3u, e: vec3u) {
     let sx = bspline(f.x);
     let sy = bspline(f.y);
     let sz = bspline(f.z);
-    let qx = charge[i] * pick(sx.w, jx);
+    let qx = q * pick(sx.w, jx);
     for (var jy = 0u; jy < ORDER; jy++) {
         let iy = wrap(o.y + jy, P.dims.y);
         if (iy < lo.y || iy >= lo.y + e.y) {
@@ -262,6 +268,12 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     }
     workgroupBarrier();
     let cap = P.visit.w;
+    if (lid == 0u) {
+        bin_len[b] = min(atomicLoad(&bin_count[b]), cap);
+        if (b == 0u) {
+            bin_len[P.bricks.w] = min(atomicLoad(&bin_count[P.bricks.w]), P.dims.w);
+        }
+    }
     let visits = P.visit.x * P.visit.y * P.visit.z;
     // Lists v < visits: bricks bc - d, d < visit per axis (distinct: visit <= bricks per
     // axis); v = visits: the overflow list.
@@ -511,59 +523,149 @@ fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     }
 }
 
-// ORDER threads per atom (one per jx plane, order^2 reads of `phi` each) so that the reads of
-// many atoms are in flight at once; the partial sums meet in workgroup memory.
-var<workgroup> interp_part: array<vec4f, 64>;
+// ---- Interpolation by bricks ----------------------------------------------------------
+// One workgroup per brick: it loads the potential around the brick (the brick plus ORDER - 1
+// points past its far faces, at most 13^3 values) into workgroup memory with coalesced
+// reads, then ORDER threads per atom of the brick's own list (one per jx plane) read the
+// ORDER^2 values of their plane from there. Each atom is in exactly one list (its brick's or
+// the overflow list, whose atoms the workgroups share out and read `phi` directly).
+const INTERP_WG: u32 = 128u;
+const TILE_MAX: u32 = 2197u; // (BRICK + 6 - 1)^3
+var<workgroup> tile: array<f32, TILE_MAX>;
+var<workgroup> interp_part: array<vec4f, INTERP_WG>;
+var<workgroup> interp_count: u32;
 
-@compute @workgroup_size(64)
-fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-              @builtin(local_invocation_index) lid: u32) {
-    let per_group = PME_WG / ORDER;
-    let slot = lid / ORDER;
-    let jx = lid % ORDER;
-    let i = (wid.y * nwg.x + wid.x) * per_group + slot;
-    let live = slot < per_group && i < P.dims.w;
-    var q = 0.0;
-    // (potential, dphi/du_x, dphi/du_y, dphi/du_z) of this jx plane.
+struct AtomSpline {
+    x: vec3f,
+    o: vec3u,
+    sx: Spline,
+    sy: Spline,
+    sz: Spline,
+}
+
+fn atom_spline(i: u32) -> AtomSpline {
+    let x = pos[i].xyz;
+    let u = x * P.scale.xyz;
+    let t = u - floor(u);
+    return AtomSpline(x, grid_origin(x), bspline(t.x), bspline(t.y), bspline(t.z));
+}
+
+// (potential, dphi/du_x, dphi/du_y, dphi/du_z) of plane jx of atom i from the tile whose
+// corner is grid point lo (the atom's first grid point lies in the brick).
+fn plane_from_tile(i: u32, jx: u32, lo: vec3u, t: vec3u) -> vec4f {
+    let a = atom_spline(i);
+    let l = a.o - lo;
+    let wx = pick(a.sx.w, jx);
+    let dx = pick(a.sx.d, jx);
     var acc = vec4f(0.0);
-    if (live) {
-        q = charge[i];
-    }
-    if (q != 0.0) {
-        let x = pos[i].xyz;
-        let u = x * P.scale.xyz;
-        let t = u - floor(u);
-        let o = grid_origin(x);
-        let sx = bspline(t.x);
-        let sy = bspline(t.y);
-        let sz = bspline(t.z);
-        let ix = wrap(o.x + jx, P.dims.x);
-        let wx = pick(sx.w, jx);
-        let dx = pick(sx.d, jx);
-        for (var jy = 0u; jy < ORDER; jy++) {
-            let iy = wrap(o.y + jy, P.dims.y);
-            let row = (ix * P.dims.y + iy) * P.dims.z;
-            var p0 = 0.0;
-            var pz = 0.0;
-            for (var jz = 0u; jz < ORDER; jz++) {
-                let v = phi[row + wrap(o.z + jz, P.dims.z)];
-                p0 += sz.w[jz] * v;
-                pz += sz.d[jz] * v;
-            }
-            acc += vec4f(wx * sy.w[jy] * p0, dx * sy.w[jy] * p0,
-                         wx * sy.d[jy] * p0, wx * sy.w[jy] * pz);
+    for (var jy = 0u; jy < ORDER; jy++) {
+        let row = ((l.x + jx) * t.y + l.y + jy) * t.z + l.z;
+        var p0 = 0.0;
+        var pz = 0.0;
+        for (var jz = 0u; jz < ORDER; jz++) {
+            let v = tile[row + jz];
+            p0 += a.sz.w[jz] * v;
+            pz += a.sz.d[jz] * v;
         }
+        acc += vec4f(wx * a.sy.w[jy] * p0, dx * a.sy.w[jy] * p0,
+                     wx * a.sy.d[jy] * p0, wx * a.sy.w[jy] * pz);
     }
+    return acc;
+}
+
+// The same from `phi` in global memory (overflow atoms).
+fn plane_from_phi(i: u32, jx: u32) -> vec4f {
+    let a = atom_spline(i);
+    let ix = wrap(a.o.x + jx, P.dims.x);
+    let wx = pick(a.sx.w, jx);
+    let dx = pick(a.sx.d, jx);
+    var acc = vec4f(0.0);
+    for (var jy = 0u; jy < ORDER; jy++) {
+        let row = (ix * P.dims.y + wrap(a.o.y + jy, P.dims.y)) * P.dims.z;
+        var p0 = 0.0;
+        var pz = 0.0;
+        for (var jz = 0u; jz < ORDER; jz++) {
+            let v = phi[row + wrap(a.o.z + jz, P.dims.z)];
+            p0 += a.sz.w[jz] * v;
+            pz += a.sz.d[jz] * v;
+        }
+        acc += vec4f(wx * a.sy.w[jy] * p0, dx * a.sy.w[jy] * p0,
+                     wx * a.sy.d[jy] * p0, wx * a.sy.w[jy] * pz);
+    }
+    return acc;
+}
+
+// Sums the ORDER planes of each atom of a round (threads t < per_round, atom t / ORDER) and
+// ADDS force, energy share and virial share. `i` is the thread's atom (or n_atoms: none).
+fn finish_round(lid: u32, i: u32, acc: vec4f) {
     interp_part[lid] = acc;
     workgroupBarrier();
-    if (live && jx == 0u) {
+    if (i < P.dims.w && lid % ORDER == 0u) {
         var sum = acc;
         for (var k = 1u; k < ORDER; k++) {
             sum += interp_part[lid + k];
         }
+        let q = charge[i];
         let f = -q * sum.yzw * P.scale.xyz;
         let e = 0.5 * q * (sum.x + P.coef.z * result[7]);
         force[i] += vec4f(f, e);
         atom_virial[i].x += (result[1] + result[2] + result[3]) * P.scale.w;
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(128)
+fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_index) lid: u32) {
+    let b = wid.y * nwg.x + wid.x;
+    if (b >= P.bricks.w) {
+        return;
+    }
+    let nb = P.bricks.xyz;
+    let bc = vec3u(b / (nb.y * nb.z), (b / nb.z) % nb.y, b % nb.z);
+    let lo = vec3u(brick_lo(bc.x, P.dims.x, nb.x), brick_lo(bc.y, P.dims.y, nb.y),
+                   brick_lo(bc.z, P.dims.z, nb.z));
+    let hi = vec3u(brick_lo(bc.x + 1u, P.dims.x, nb.x), brick_lo(bc.y + 1u, P.dims.y, nb.y),
+                   brick_lo(bc.z + 1u, P.dims.z, nb.z));
+    let t = hi - lo + vec3u(ORDER - 1u);
+    for (var p = lid; p < t.x * t.y * t.z; p += INTERP_WG) {
+        let z = p % t.z;
+        let y = (p / t.z) % t.y;
+        let x = p / (t.y * t.z);
+        tile[p] = phi[(((lo.x + x) % P.dims.x) * P.dims.y + (lo.y + y) % P.dims.y) * P.dims.z
+                      + (lo.z + z) % P.dims.z];
+    }
+    if (lid == 0u) {
+        interp_count = bin_len[b];
+    }
+    workgroupBarrier();
+    let per_round = (INTERP_WG / ORDER) * ORDER;
+    let slot = lid / ORDER;
+    let jx = lid % ORDER;
+    let cnt = workgroupUniformLoad(&interp_count);
+    let cap = P.visit.w;
+    for (var r0 = 0u; r0 < cnt; r0 += INTERP_WG / ORDER) {
+        var i = P.dims.w;
+        var acc = vec4f(0.0);
+        if (lid < per_round && r0 + slot < cnt) {
+            i = bins[b * cap + r0 + slot];
+            acc = plane_from_tile(i, jx, lo, t);
+        }
+        finish_round(lid, i, acc);
+    }
+    // Overflow atoms k = b, b + n_bricks, ... (none unless a brick's list was full).
+    if (lid == 0u) {
+        interp_count = bin_len[P.bricks.w];
+    }
+    let n_ovf = workgroupUniformLoad(&interp_count);
+    let stride = P.bricks.w * (INTERP_WG / ORDER);
+    for (var r0 = b * (INTERP_WG / ORDER); r0 < n_ovf; r0 += stride) {
+        var i = P.dims.w;
+        var acc = vec4f(0.0);
+        if (lid < per_round && r0 + slot < n_ovf) {
+            i = bins[P.bricks.w * cap + r0 + slot];
+            acc = plane_from_phi(i, jx);
+        }
+        finish_round(lid, i, acc);
     }
 }

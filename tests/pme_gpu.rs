@@ -47,6 +47,9 @@ fn run_case(c: &Case, rng: &mut impl Rng) {
     if c.neutral {
         let mean = q.iter().sum::<f64>() / n as f64;
         q.iter_mut().for_each(|x| *x -= mean);
+    } else {
+        // Some uncharged atoms too: no force or energy, but their share of the virial.
+        q.iter_mut().step_by(5).for_each(|x| *x = 0.0);
     }
     let q32: Vec<f32> = q.iter().map(|&x| x as f32).collect();
     let q64: Vec<f64> = q32.iter().map(|&x| x as f64).collect();

@@ -16,8 +16,8 @@
 //! the brick counts), y-forward on that half spectrum, x-forward + influence + x-inverse fused
 //! in workgroup memory (with energy/virial partial sums), y-inverse, z-inverse of the
 //! Hermitian-completed lines (two per complex transform) writing the real potential, whose
-//! workgroup 0 first reduces the partials, and interpolation (order threads per atom, order²
-//! reads of `phi` each). Grid traffic per step per point of the K³ grid: 4 B written by the
+//! workgroup 0 first reduces the partials, and interpolation (one workgroup per brick loads
+//! the potential around it into workgroup memory; order threads per atom of its list). Grid traffic per step per point of the K³ grid: 4 B written by the
 //! spread, 4 B read + 4 B written (half spectrum) by the first pass, 8 B by each of the three
 //! middle passes (half spectrum read + written), 4 B read + 4 B of `phi` written by the last
 //! ≈ 40 B/point, plus ~24 B per atom for binning and ~40 B per atom (and order³ cached reads)
@@ -412,6 +412,7 @@ pub struct PmeForce {
     rho: wgpu::Buffer,
     bin_count: wgpu::Buffer,
     bins: wgpu::Buffer,
+    bin_len: wgpu::Buffer,
     n_bricks: u32,
     grid: wgpu::Buffer,
     phi: wgpu::Buffer,
@@ -547,6 +548,7 @@ impl PmeForce {
             // Zeroed at creation; pme_fft_first clears it again after every use.
             bin_count: ctx.storage("pme_bin_count", (n_bricks as u64 + 1) * 4)?,
             bins: ctx.storage("pme_bins", list_words * 4)?,
+            bin_len: ctx.storage("pme_bin_len", (n_bricks as u64 + 1) * 4)?,
             n_bricks,
             grid: ctx.storage("pme_grid", n_half * 8)?,
             phi: ctx.storage("pme_phi", n_grid * 4)?,
@@ -616,6 +618,7 @@ impl PmeForce {
             ("rho", &self.rho),
             ("bin_count", &self.bin_count),
             ("bins", &self.bins),
+            ("bin_len", &self.bin_len),
             ("twiddle", &self.twiddle),
             ("P", &self.uniform),
             ("pos", ext[0]),
@@ -649,7 +652,6 @@ impl PmeForce {
             fft::groups(&self.axes[1]),
             z.n_lines.div_ceil(2 * z.batch),
         ];
-        let o = self.params.order;
         vec![
             (&self.bin, &b[0], gpu::groups_for(self.n_atoms, gpu::WG)),
             (&self.spread, &b[1], self.n_bricks),
@@ -658,12 +660,7 @@ impl PmeForce {
             (&self.convolve, &b[4], gx),
             (&self.inv, &b[5], gy),
             (&self.last, &b[6], gz),
-            // pme_interp: 64 / order atoms per workgroup of 64 threads.
-            (
-                &self.interp,
-                &b[7],
-                self.n_atoms.div_ceil(gpu::WG / o).max(1),
-            ),
+            (&self.interp, &b[7], self.n_bricks),
         ]
     }
 
