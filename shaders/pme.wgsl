@@ -302,7 +302,7 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
 }
 
 // z-axis forward transform of the real charge grid (A describes full-length z lines). Two
-// real lines a, b go into one complex line z = a + i b (so a tile holds 2 A.batch real
+// real lines a, b go into one complex line z = a + i b (so a tile holds 2 FFT_BATCH real
 // lines and the transform work halves); their spectra are A[k] = (Z[k] + conj Z[-k]) / 2 and
 // B[k] = (Z[k] - conj Z[-k]) / (2i). It also zeroes the brick counts for the next step's
 // pme_bin (pme_spread, the last reader, has finished).
@@ -313,19 +313,19 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
     for (var b = gid * FFT_WG + lid; b <= P.bricks.w; b += nwg.x * nwg.y * FFT_WG) {
         atomicStore(&bin_count[b], 0u);
     }
-    let l0 = gid * 2u * A.batch;
-    if (l0 >= A.n_lines) {
+    let l0 = gid * 2u * FFT_BATCH;
+    if (l0 >= FFT_LINES) {
         return;
     }
-    let n = A.n;
-    for (var e = lid; e < A.batch * n; e += FFT_WG) {
+    let n = FFT_N;
+    for (var e = lid; e < FFT_BATCH * n; e += FFT_WG) {
         let la = l0 + 2u * (e / n);
         let i = e % n;
         var v = vec2f(0.0);
-        if (la < A.n_lines) {
+        if (la < FFT_LINES) {
             v.x = rho[la * n + i];
         }
-        if (la + 1u < A.n_lines) {
+        if (la + 1u < FFT_LINES) {
             v.y = rho[(la + 1u) * n + i];
         }
         sh[e] = v;
@@ -333,7 +333,7 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
     workgroupBarrier();
     let r = fft_tile(0u, lid, false);
     let h = P.nzh;
-    for (var e = lid; e < A.batch * h; e += FFT_WG) {
+    for (var e = lid; e < FFT_BATCH * h; e += FFT_WG) {
         let b = e / h;
         let k = e % h;
         let la = l0 + 2u * b;
@@ -341,10 +341,10 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
         let zm = sh[r + b * n + select(n - k, 0u, k == 0u)];
         let c = vec2f(zm.x, -zm.y);
         let d = 0.5 * (z - c);
-        if (la < A.n_lines) {
+        if (la < FFT_LINES) {
             store_value(la * h + k, 0.5 * (z + c));
         }
-        if (la + 1u < A.n_lines) {
+        if (la + 1u < FFT_LINES) {
             // d / i = -i d
             store_value((la + 1u) * h + k, vec2f(d.y, -d.x));
         }
@@ -356,8 +356,8 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
 fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) lid: u32) {
     let gid = fft_group(wid, nwg);
-    let l0 = gid * A.batch;
-    if (l0 >= A.n_lines) {
+    let l0 = gid * FFT_BATCH;
+    if (l0 >= FFT_LINES) {
         return;
     }
     load_tile(l0, lid);
@@ -365,14 +365,14 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     let s = fft_tile(0u, lid, false);
     var acc0 = vec4f(0.0);
     var acc1 = vec4f(0.0);
-    let count = A.batch * A.n;
+    let count = FFT_BATCH * FFT_N;
     let h = P.nzh;
     for (var e = lid; e < count; e += FFT_WG) {
-        let l = l0 + e / A.n;
-        if (l >= A.n_lines) {
+        let l = l0 + e / FFT_N;
+        if (l >= FFT_LINES) {
             continue;
         }
-        let g = global_index(l, e % A.n);
+        let g = global_index(l, e % FFT_N);
         let kx = g / (P.dims.y * h);
         let ky = (g / h) % P.dims.y;
         let kz = g % h;
@@ -484,22 +484,22 @@ fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     if (gid == 0u) {
         reduce_partials(lid);
     }
-    let l0 = gid * 2u * A.batch;
-    if (l0 >= A.n_lines) {
+    let l0 = gid * 2u * FFT_BATCH;
+    if (l0 >= FFT_LINES) {
         return;
     }
-    let n = A.n;
+    let n = FFT_N;
     let h = P.nzh;
-    for (var e = lid; e < A.batch * n; e += FFT_WG) {
+    for (var e = lid; e < FFT_BATCH * n; e += FFT_WG) {
         let la = l0 + 2u * (e / n);
         let i = e % n;
         let k = select(n - i, i, i < h);
         var a = vec2f(0.0);
         var b = vec2f(0.0);
-        if (la < A.n_lines) {
+        if (la < FFT_LINES) {
             a = load_value(la * h + k);
         }
-        if (la + 1u < A.n_lines) {
+        if (la + 1u < FFT_LINES) {
             b = load_value((la + 1u) * h + k);
         }
         if (i >= h) {
@@ -510,14 +510,14 @@ fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     }
     workgroupBarrier();
     let r = fft_tile(0u, lid, true);
-    for (var e = lid; e < A.batch * n; e += FFT_WG) {
+    for (var e = lid; e < FFT_BATCH * n; e += FFT_WG) {
         let la = l0 + 2u * (e / n);
         let i = e % n;
         let z = sh[r + e];
-        if (la < A.n_lines) {
+        if (la < FFT_LINES) {
             phi[la * n + i] = z.x;
         }
-        if (la + 1u < A.n_lines) {
+        if (la + 1u < FFT_LINES) {
             phi[(la + 1u) * n + i] = z.y;
         }
     }

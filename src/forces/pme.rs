@@ -407,7 +407,6 @@ pub struct PmeForce {
     last: Kernel,
     interp: Kernel,
     uniform: wgpu::Buffer,
-    axis_uniforms: Vec<wgpu::Buffer>,
     twiddle: wgpu::Buffer,
     rho: wgpu::Buffer,
     bin_count: wgpu::Buffer,
@@ -476,16 +475,22 @@ impl PmeForce {
             fft::axis(p.grid, 2)?,
         ];
         let module = fft::shader_module(ctx, "pme")?;
-        let ov = [("ORDER", p.order as f64)];
-        let k = |name: &str| Kernel::new(ctx, &module, name, &ov);
-        let bin = k("pme_bin")?;
-        let spread = k("pme_spread")?;
-        let first = k("pme_fft_first")?;
-        let fwd = k("fft_forward")?;
-        let convolve = k("pme_convolve")?;
-        let inv = k("fft_inverse")?;
-        let last = k("pme_fft_last")?;
-        let interp = k("pme_interp")?;
+        // The FFT kernels are built per axis (fft.wgsl's override constants).
+        let k = |name: &str, axis: Option<&FftAxis>| -> Result<Kernel> {
+            let mut ov = vec![("ORDER", p.order as f64)];
+            if let Some(a) = axis {
+                ov.extend(fft::overrides(a)?);
+            }
+            Kernel::new(ctx, &module, name, &ov)
+        };
+        let bin = k("pme_bin", None)?;
+        let spread = k("pme_spread", None)?;
+        let first = k("pme_fft_first", Some(&axes[2]))?;
+        let fwd = k("fft_forward", Some(&axes[1]))?;
+        let convolve = k("pme_convolve", Some(&axes[0]))?;
+        let inv = k("fft_inverse", Some(&axes[1]))?;
+        let last = k("pme_fft_last", Some(&axes[2]))?;
+        let interp = k("pme_interp", None)?;
 
         let v = box_l[0] * box_l[1] * box_l[2];
         let pi = std::f64::consts::PI;
@@ -542,7 +547,6 @@ impl PmeForce {
             last,
             interp,
             uniform: ctx.uniform("pme", &u),
-            axis_uniforms: axes.iter().map(|a| ctx.uniform("fft_axis", a)).collect(),
             twiddle: ctx.storage_init("twiddle", &fft::twiddles(p.grid))?,
             rho: ctx.storage("pme_rho", n_grid * 4)?,
             // Zeroed at creation; pme_fft_first clears it again after every use.
@@ -593,27 +597,22 @@ impl PmeForce {
         let me: &PmeForce = self;
         let bufs = [pos, charge, force, atom_virial];
         let binds = vec![
-            me.bin.bind(ctx, &me.entries(2, bufs))?,
-            me.spread.bind(ctx, &me.entries(2, bufs))?,
-            me.first.bind(ctx, &me.entries(2, bufs))?,
-            me.fwd.bind(ctx, &me.entries(1, bufs))?,
-            me.convolve.bind(ctx, &me.entries(0, bufs))?,
-            me.inv.bind(ctx, &me.entries(1, bufs))?,
-            me.last.bind(ctx, &me.entries(2, bufs))?,
-            me.interp.bind(ctx, &me.entries(2, bufs))?,
+            me.bin.bind(ctx, &me.entries(bufs))?,
+            me.spread.bind(ctx, &me.entries(bufs))?,
+            me.first.bind(ctx, &me.entries(bufs))?,
+            me.fwd.bind(ctx, &me.entries(bufs))?,
+            me.convolve.bind(ctx, &me.entries(bufs))?,
+            me.inv.bind(ctx, &me.entries(bufs))?,
+            me.last.bind(ctx, &me.entries(bufs))?,
+            me.interp.bind(ctx, &me.entries(bufs))?,
         ];
         self.binds = Some(binds);
         Ok(())
     }
 
-    /// Every buffer a PME kernel may use, with the FFT axis uniform of `axis`.
-    fn entries<'b>(
-        &'b self,
-        axis: usize,
-        ext: [&'b wgpu::Buffer; 4],
-    ) -> Vec<(&'static str, &'b wgpu::Buffer)> {
+    /// Every buffer a PME kernel may use.
+    fn entries<'b>(&'b self, ext: [&'b wgpu::Buffer; 4]) -> Vec<(&'static str, &'b wgpu::Buffer)> {
         vec![
-            ("A", &self.axis_uniforms[axis]),
             ("grid", &self.grid),
             ("rho", &self.rho),
             ("bin_count", &self.bin_count),
