@@ -224,6 +224,19 @@ fn spread_plane(i: u32, jx: u32, lo: vec3u, e: vec3u) {
     if (ix < lo.x || ix >= lo.x + e.x) {
         return;
     }
+    // About half the atoms of a list before this brick along y or z do not reach it: skip
+    // them before computing their splines.
+    var reach = vec2<bool>(false);
+    for (var j = 0u; j < ORDER; j++) {
+        let iy = wrap(o.y + j, P.dims.y);
+        let iz = wrap(o.z + j, P.dims.z);
+        let in_y = (iy >= lo.y) && (iy < lo.y + e.y);
+        let in_z = (iz >= lo.z) && (iz < lo.z + e.z);
+        reach = reach | vec2<bool>(in_y, in_z);
+    }
+    if (!all(reach)) {
+        return;
+    }
     let u = x * P.scale.xyz;
     let f = u - floor(u);
     let sx = bspline(f.x);

@@ -666,19 +666,24 @@ impl PmeForce {
     /// Profile for `wgmd bench`: seconds per dispatch of each of the step's dispatches,
     /// named by entry point. Each is repeated `reps` times alone in one compute pass and timed
     /// by the wall clock up to the end of a wait, so per-dispatch overhead is included and
-    /// `reps` must be large enough to hide the submit and wait. One exception: `pme_bin`
-    /// alone would pile atoms into ever fuller lists (pme_fft_first empties them), so it is
-    /// timed as (pme_bin, pme_fft_first) pairs minus pme_fft_first alone. The buffers are left
-    /// with meaningless contents (interpolation adds to `force`): recompute the forces
-    /// afterwards.
+    /// `reps` must be large enough to hide the submit and wait. Two need care because
+    /// pme_fft_first empties the brick lists' counts: `pme_bin` alone would pile atoms into
+    /// ever fuller lists, so it is timed as (pme_bin, pme_fft_first) pairs minus
+    /// pme_fft_first alone; `pme_spread` reads those counts, so its pass starts with one
+    /// pme_bin (1/`reps` of a dispatch in its figure). The buffers are left with meaningless
+    /// contents (interpolation adds to `force`): recompute the forces afterwards.
     pub fn profile(&self, ctx: &GpuContext, reps: u32) -> Result<Vec<(String, f64)>> {
         let reps = reps.max(1);
         let d = self.dispatches();
-        let time = |seq: &[usize]| -> Result<f64> {
+        // Dispatches `once` a single time, then `seq` `reps` times; seconds per repetition.
+        let time = |once: &[usize], seq: &[usize]| -> Result<f64> {
             let t0 = web_time::Instant::now();
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
+                for &k in once {
+                    gpu::dispatch(&mut pass, d[k].0, d[k].1, d[k].2);
+                }
                 for _ in 0..reps {
                     for &k in seq {
                         gpu::dispatch(&mut pass, d[k].0, d[k].1, d[k].2);
@@ -695,13 +700,18 @@ impl PmeForce {
             Ok(t0.elapsed().as_secs_f64() / reps as f64)
         };
         // A consistent state first: one whole evaluation.
-        time(&(0..d.len()).collect::<Vec<_>>())?;
+        time(&(0..d.len()).collect::<Vec<_>>(), &[])?;
+        let (bin, spread, first) = (0, 1, 2);
         let mut out = Vec::new();
         for k in 1..d.len() {
-            out.push((d[k].0.name.clone(), time(&[k])?));
+            let once: &[usize] = if k == spread { &[bin] } else { &[] };
+            out.push((d[k].0.name.clone(), time(once, &[k])?));
         }
-        let first = out[1].1; // pme_fft_first (dispatch 2)
-        out.insert(0, (d[0].0.name.clone(), time(&[0, 2])? - first));
+        let t_first = out[first - 1].1;
+        out.insert(
+            0,
+            (d[bin].0.name.clone(), time(&[], &[bin, first])? - t_first),
+        );
         Ok(out)
     }
 
