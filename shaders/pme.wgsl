@@ -1,18 +1,11 @@
 // Smooth particle-mesh Ewald, reciprocal part (Essmann et al. 1995). Driver and float64 twin:
-// `forces::pme`. One step is eight dispatches:
-//   pme_bin       per atom: which brick (a block of at most 8^3 grid points; the grid is cut
-//                 into ceil(K/8) nearly equal slabs per axis) holds its first grid point; the
-//                 atom's index goes into that brick's fixed-capacity list (one u32 atomic per
-//                 atom), or into the overflow list when the brick is full;
-//   pme_spread    one workgroup per brick GATHERS every atom whose support reaches the brick
-//                 (its own list and those of the bricks just before it along each axis, plus
-//                 the overflow list) into workgroup memory as 64-bit fixed point (two u32
-//                 workgroup atomics: low word with carry, high word), then writes the brick's
-//                 points once as f32 into the real charge grid `rho` - no global atomics, no
-//                 float atomics, and no clearing pass (every point belongs to one brick);
+// `forces::pme`. One step is seven dispatches:
+//   pme_spread    per (atom, jx, jy): order B-spline weights along z added to the fixed-point grid `grid_fx`
+//                 (64-bit, two u32 atomics: low word with carry, high word) - no float atomics;
 //   pme_fft_first z-axis forward FFT of the real charge grid, two real lines per complex
-//                 transform (and it clears the brick counts for the next step); only kz <= Kz/2 is kept (the rest is the complex conjugate),
-//                 so the complex grid `grid` holds Kx * Ky * (Kz/2 + 1) values;
+//                 transform (clearing the grid for the next step); only kz <= Kz/2 is kept (the
+//                 rest is the complex conjugate), so the complex grid `grid` holds
+//                 Kx * Ky * (Kz/2 + 1) values;
 //   fft_forward   y axis of the half spectrum (fft.wgsl);
 //   pme_convolve  x-axis forward FFT, multiply by the influence function, energy and virial
 //                 partial sums per workgroup, x-axis inverse FFT - all in workgroup memory;
@@ -20,9 +13,9 @@
 //   pme_fft_last  z-axis inverse FFT of the Hermitian-completed lines, two per complex
 //                 transform, writes the real potential grid `phi`; its workgroup 0 first sums
 //                 the convolve's partials into `result`;
-//   pme_interp    one workgroup per brick: the potential around the brick into workgroup
-//                 memory, then ORDER threads per atom of its list: force, energy share and
-//                 virial share ADDED to force / atom_virial.
+//   pme_interp    ORDER threads per atom: force, energy share and virial share ADDED to
+//                 force / atom_virial.
+// The FFT kernels are built once per axis: fft.wgsl's override constants describe it.
 //
 // Spline convention (OpenMM's): with u = K x / L, atom weights go to grid points
 // floor(u) + j, j < ORDER, with weight M_p(frac(u) + p - 1 - j). The float64 reference uses
@@ -39,8 +32,6 @@ struct PmeUniform {
     nzh: u32,      // Kz / 2 + 1: z extent of the half spectrum
     _p1: u32,
     _p2: u32,
-    bricks: vec4u, // bricks per axis (x, y, z), number of bricks
-    visit: vec4u,  // bricks whose atoms reach a brick, per axis (itself and those before it); w = list capacity per brick
 }
 
 @group(0) @binding(3) var<uniform> P: PmeUniform;
@@ -55,15 +46,10 @@ struct PmeUniform {
 @group(0) @binding(10) var<storage, read_write> result: array<f32>;
 // Per axis (x then y then z): (m / L, exp(-pi^2 (m/L)^2 / alpha^2) |b(m)|^2) for grid index i.
 @group(0) @binding(11) var<storage, read> infl: array<vec2f>;
-// The real charge grid, Kx * Ky * Kz f32 (written by pme_spread, read by pme_fft_first).
-@group(0) @binding(12) var<storage, read_write> rho: array<f32>;
-// Atoms per brick (n_bricks values), then the overflow list's length.
-@group(0) @binding(13) var<storage, read_write> bin_count: array<atomic<u32>>;
-// Atom indices: brick b's list at [b * cap, (b + 1) * cap), then the overflow list (n_atoms).
-@group(0) @binding(14) var<storage, read_write> bins: array<u32>;
-// Lengths of the lists (n_bricks values, then the overflow list's) as pme_spread found them:
-// pme_fft_first clears `bin_count` before pme_interp walks the lists again.
-@group(0) @binding(15) var<storage, read_write> bin_len: array<u32>;
+// The fixed-point charge grid (low, high word per point), Kx * Ky * Kz points: atomics while
+// spreading, plain words when the first FFT pass reads and clears it.
+@group(0) @binding(12) var<storage, read_write> grid_fx: array<atomic<u32>>;
+@group(0) @binding(13) var<storage, read_write> grid_fx_words: array<vec2u>;
 
 override ORDER: u32 = 5u;
 const PME_WG: u32 = 64u;
@@ -119,11 +105,24 @@ fn atom_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * PME_WG + lid;
 }
 
-// Wraps grid index g in [0, 2K) into [0, K) (cheaper than %).
-fn wrap(g: u32, k: u32) -> u32 {
-    return select(g, g - k, g >= k);
+// Adds c to the 64-bit fixed-point value (32 fractional bits) at grid point g. The sum is
+// exact modulo 2^64 whatever the order of the additions, so the spread is deterministic.
+fn add_fixed(g: u32, c: f32) {
+    let fl = floor(c);
+    let lo = u32((c - fl) * 4294967296.0);
+    var hi = bitcast<u32>(i32(fl));
+    let old = atomicAdd(&grid_fx[2u * g], lo);
+    if (old > 0xffffffffu - lo) {
+        hi += 1u;
+    }
+    if (hi != 0u) {
+        atomicAdd(&grid_fx[2u * g + 1u], hi);
+    }
 }
 
+// One thread per (atom, jx, jy): ORDER z-points each. The low-word atomic's result decides
+// the carry, so each addition waits for a round trip to memory; ORDER^2 threads per atom give
+// the GPU enough independent work to hide that latency.
 // Value of a 64-bit fixed-point word pair. Negative values are negated in integer arithmetic
 // first: hi + lo 2^-32 with hi = -1 would cancel and lose the digits of small values.
 fn fixed_to_f32(w: vec2u) -> f32 {
@@ -135,197 +134,44 @@ fn fixed_to_f32(w: vec2u) -> f32 {
     return -(f32(hi) + f32(lo) * FX_LO);
 }
 
-// Weight j of a spline without indexing an array by a run-time value (which would put the
-// array in slow local memory): the loop has ORDER constant trips and unrolls.
-fn pick(w: array<f32, 8>, j: u32) -> f32 {
-    var r = 0.0;
-    for (var k = 0u; k < ORDER; k++) {
-        if (k == j) {
-            r = w[k];
-        }
-    }
-    return r;
-}
-
-// ---- Bricks ----------------------------------------------------------------------------
-// Brick i of nb along an axis of k points starts at floor(i k / nb); edges differ by at most
-// one point and are at most BRICK.
-const BRICK: u32 = 8u;
-const SPREAD_WG: u32 = 128u;
-
-fn brick_lo(i: u32, k: u32, nb: u32) -> u32 {
-    return (i * k) / nb;
-}
-
-// The brick that holds grid index g: the largest i with floor(i k / nb) <= g.
-fn brick_of(g: u32, k: u32, nb: u32) -> u32 {
-    return ((g + 1u) * nb - 1u) / k;
-}
-
-fn brick_index(b: vec3u) -> u32 {
-    return (b.x * P.bricks.y + b.y) * P.bricks.z + b.z;
-}
-
-// One thread per atom: its index into the list of the brick holding its first grid point.
-// The order inside a list depends on the GPU's scheduling; the spread's fixed-point sums do
-// not, so the charge grid is still deterministic.
 @compute @workgroup_size(64)
-fn pme_bin(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-           @builtin(local_invocation_index) lid: u32) {
-    let i = atom_id(wid, nwg, lid);
+fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_index) lid: u32) {
+    let t = atom_id(wid, nwg, lid);
+    let i = t / (ORDER * ORDER);
     if (i >= P.dims.w) {
         return;
     }
-    // Uncharged atoms are binned too: pme_interp walks the lists to give every atom its
-    // virial share.
-    let o = grid_origin(pos[i].xyz);
-    let b = brick_index(vec3u(brick_of(o.x, P.dims.x, P.bricks.x),
-                              brick_of(o.y, P.dims.y, P.bricks.y),
-                              brick_of(o.z, P.dims.z, P.bricks.z)));
-    let cap = P.visit.w;
-    let slot = atomicAdd(&bin_count[b], 1u);
-    if (slot < cap) {
-        bins[b * cap + slot] = i;
-    } else {
-        // A full brick (a dense cluster): every brick's spread also reads this list, so the
-        // result is the same, only slower. At most n_atoms entries ever.
-        let k = atomicAdd(&bin_count[P.bricks.w], 1u);
-        bins[P.bricks.w * cap + k] = i;
-    }
-}
-
-// The brick's charge as 64-bit fixed point (low, high word per point), at most BRICK^3 points.
-var<workgroup> acc: array<atomic<u32>, 1024>;
-
-// Adds c to the 64-bit fixed-point value (32 fractional bits) of brick point p. The sum is
-// exact modulo 2^64 whatever the order of the additions, so the spread is deterministic.
-fn add_fixed(p: u32, c: f32) {
-    let fl = floor(c);
-    let lo = u32((c - fl) * 4294967296.0);
-    var hi = bitcast<u32>(i32(fl));
-    let old = atomicAdd(&acc[2u * p], lo);
-    if (old > 0xffffffffu - lo) {
-        hi += 1u;
-    }
-    if (hi != 0u) {
-        atomicAdd(&acc[2u * p + 1u], hi);
-    }
-}
-
-// Adds atom i's plane jx (ORDER^2 points) where it lies inside the brick [lo, lo + e).
-fn spread_plane(i: u32, jx: u32, lo: vec3u, e: vec3u) {
     let q = charge[i];
     if (q == 0.0) {
         return;
     }
+    let jx = (t / ORDER) % ORDER;
+    let jy = t % ORDER;
     let x = pos[i].xyz;
-    let o = grid_origin(x);
-    let ix = wrap(o.x + jx, P.dims.x);
-    if (ix < lo.x || ix >= lo.x + e.x) {
-        return;
-    }
-    // About half the atoms of a list before this brick along y or z do not reach it: skip
-    // them before computing their splines.
-    var reach = vec2<bool>(false);
-    for (var j = 0u; j < ORDER; j++) {
-        let iy = wrap(o.y + j, P.dims.y);
-        let iz = wrap(o.z + j, P.dims.z);
-        let in_y = (iy >= lo.y) && (iy < lo.y + e.y);
-        let in_z = (iz >= lo.z) && (iz < lo.z + e.z);
-        reach = reach | vec2<bool>(in_y, in_z);
-    }
-    if (!all(reach)) {
-        return;
-    }
     let u = x * P.scale.xyz;
     let f = u - floor(u);
+    let o = grid_origin(x);
     let sx = bspline(f.x);
     let sy = bspline(f.y);
     let sz = bspline(f.z);
-    let qx = q * pick(sx.w, jx);
-    for (var jy = 0u; jy < ORDER; jy++) {
-        let iy = wrap(o.y + jy, P.dims.y);
-        if (iy < lo.y || iy >= lo.y + e.y) {
-            continue;
-        }
-        // Same products as the atom-parallel spread had: q wx wy, then times wz.
-        let qxy = qx * sy.w[jy];
-        let row = ((ix - lo.x) * e.y + iy - lo.y) * e.z;
-        for (var jz = 0u; jz < ORDER; jz++) {
-            let iz = wrap(o.z + jz, P.dims.z);
-            if (iz >= lo.z && iz < lo.z + e.z) {
-                add_fixed(row + iz - lo.z, qxy * sz.w[jz]);
-            }
-        }
+    let ix = (o.x + jx) % P.dims.x;
+    let iy = (o.y + jy) % P.dims.y;
+    let qxy = q * sx.w[jx] * sy.w[jy];
+    let row = (ix * P.dims.y + iy) * P.dims.z;
+    for (var jz = 0u; jz < ORDER; jz++) {
+        add_fixed(row + (o.z + jz) % P.dims.z, qxy * sz.w[jz]);
     }
 }
 
-// One workgroup per brick: (atom, jx plane) pairs of every list that can reach the brick.
-@compute @workgroup_size(128)
-fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-              @builtin(local_invocation_index) lid: u32) {
-    let b = wid.y * nwg.x + wid.x;
-    if (b >= P.bricks.w) {
-        return;
-    }
-    let nb = P.bricks.xyz;
-    let bc = vec3u(b / (nb.y * nb.z), (b / nb.z) % nb.y, b % nb.z);
-    let lo = vec3u(brick_lo(bc.x, P.dims.x, nb.x), brick_lo(bc.y, P.dims.y, nb.y),
-                   brick_lo(bc.z, P.dims.z, nb.z));
-    let hi = vec3u(brick_lo(bc.x + 1u, P.dims.x, nb.x), brick_lo(bc.y + 1u, P.dims.y, nb.y),
-                   brick_lo(bc.z + 1u, P.dims.z, nb.z));
-    let e = hi - lo;
-    let npts = e.x * e.y * e.z;
-    for (var p = lid; p < 2u * npts; p += SPREAD_WG) {
-        atomicStore(&acc[p], 0u);
-    }
-    workgroupBarrier();
-    let cap = P.visit.w;
-    if (lid == 0u) {
-        bin_len[b] = min(atomicLoad(&bin_count[b]), cap);
-        if (b == 0u) {
-            bin_len[P.bricks.w] = min(atomicLoad(&bin_count[P.bricks.w]), P.dims.w);
-        }
-    }
-    let visits = P.visit.x * P.visit.y * P.visit.z;
-    // Lists v < visits: bricks bc - d, d < visit per axis (distinct: visit <= bricks per
-    // axis); v = visits: the overflow list.
-    for (var v = 0u; v <= visits; v++) {
-        var src = P.bricks.w * cap;
-        var cnt = min(atomicLoad(&bin_count[P.bricks.w]), P.dims.w);
-        if (v < visits) {
-            let d = vec3u(v / (P.visit.y * P.visit.z), (v / P.visit.z) % P.visit.y,
-                          v % P.visit.z);
-            let nbi = brick_index((bc + nb - d) % nb);
-            src = nbi * cap;
-            cnt = min(atomicLoad(&bin_count[nbi]), cap);
-        }
-        for (var t = lid; t < cnt * ORDER; t += SPREAD_WG) {
-            spread_plane(bins[src + t / ORDER], t % ORDER, lo, e);
-        }
-    }
-    workgroupBarrier();
-    for (var p = lid; p < npts; p += SPREAD_WG) {
-        let w = vec2u(atomicLoad(&acc[2u * p]), atomicLoad(&acc[2u * p + 1u]));
-        let z = p % e.z;
-        let y = (p / e.z) % e.y;
-        let x = p / (e.y * e.z);
-        rho[((lo.x + x) * P.dims.y + lo.y + y) * P.dims.z + lo.z + z] = fixed_to_f32(w);
-    }
-}
-
-// z-axis forward transform of the real charge grid (A describes full-length z lines). Two
-// real lines a, b go into one complex line z = a + i b (so a tile holds 2 FFT_BATCH real
-// lines and the transform work halves); their spectra are A[k] = (Z[k] + conj Z[-k]) / 2 and
-// B[k] = (Z[k] - conj Z[-k]) / (2i). It also zeroes the brick counts for the next step's
-// pme_bin (pme_spread, the last reader, has finished).
+// z-axis forward transform of the fixed-point charge grid (full-length z lines), which it
+// clears for the next step's spread. Two real lines a, b go into one complex line
+// z = a + i b (so a tile holds 2 FFT_BATCH real lines and the transform work halves); their
+// spectra are A[k] = (Z[k] + conj Z[-k]) / 2 and B[k] = (Z[k] - conj Z[-k]) / (2i).
 @compute @workgroup_size(128)
 fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {
     let gid = fft_group(wid, nwg);
-    for (var b = gid * FFT_WG + lid; b <= P.bricks.w; b += nwg.x * nwg.y * FFT_WG) {
-        atomicStore(&bin_count[b], 0u);
-    }
     let l0 = gid * 2u * FFT_BATCH;
     if (l0 >= FFT_LINES) {
         return;
@@ -336,10 +182,14 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
         let i = e % n;
         var v = vec2f(0.0);
         if (la < FFT_LINES) {
-            v.x = rho[la * n + i];
+            let g = la * n + i;
+            v.x = fixed_to_f32(grid_fx_words[g]);
+            grid_fx_words[g] = vec2u(0u);
         }
         if (la + 1u < FFT_LINES) {
-            v.y = rho[(la + 1u) * n + i];
+            let g = (la + 1u) * n + i;
+            v.y = fixed_to_f32(grid_fx_words[g]);
+            grid_fx_words[g] = vec2u(0u);
         }
         sh[e] = v;
     }
@@ -536,149 +386,57 @@ fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     }
 }
 
-// ---- Interpolation by bricks ----------------------------------------------------------
-// One workgroup per brick: it loads the potential around the brick (the brick plus ORDER - 1
-// points past its far faces, at most 13^3 values) into workgroup memory with coalesced
-// reads, then ORDER threads per atom of the brick's own list (one per jx plane) read the
-// ORDER^2 values of their plane from there. Each atom is in exactly one list (its brick's or
-// the overflow list, whose atoms the workgroups share out and read `phi` directly).
-const INTERP_WG: u32 = 128u;
-const TILE_MAX: u32 = 2197u; // (BRICK + 6 - 1)^3
-var<workgroup> tile: array<f32, TILE_MAX>;
-var<workgroup> interp_part: array<vec4f, INTERP_WG>;
-var<workgroup> interp_count: u32;
+// ORDER threads per atom (one per jx plane, order^2 reads of `phi` each) so that the reads of
+// many atoms are in flight at once; the partial sums meet in workgroup memory.
+var<workgroup> interp_part: array<vec4f, 64>;
 
-struct AtomSpline {
-    x: vec3f,
-    o: vec3u,
-    sx: Spline,
-    sy: Spline,
-    sz: Spline,
-}
-
-fn atom_spline(i: u32) -> AtomSpline {
-    let x = pos[i].xyz;
-    let u = x * P.scale.xyz;
-    let t = u - floor(u);
-    return AtomSpline(x, grid_origin(x), bspline(t.x), bspline(t.y), bspline(t.z));
-}
-
-// (potential, dphi/du_x, dphi/du_y, dphi/du_z) of plane jx of atom i from the tile whose
-// corner is grid point lo (the atom's first grid point lies in the brick).
-fn plane_from_tile(i: u32, jx: u32, lo: vec3u, t: vec3u) -> vec4f {
-    let a = atom_spline(i);
-    let l = a.o - lo;
-    let wx = pick(a.sx.w, jx);
-    let dx = pick(a.sx.d, jx);
+@compute @workgroup_size(64)
+fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_index) lid: u32) {
+    let per_group = PME_WG / ORDER;
+    let slot = lid / ORDER;
+    let jx = lid % ORDER;
+    let i = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let live = slot < per_group && i < P.dims.w;
+    var q = 0.0;
+    // (potential, dphi/du_x, dphi/du_y, dphi/du_z) of this jx plane.
     var acc = vec4f(0.0);
-    for (var jy = 0u; jy < ORDER; jy++) {
-        let row = ((l.x + jx) * t.y + l.y + jy) * t.z + l.z;
-        var p0 = 0.0;
-        var pz = 0.0;
-        for (var jz = 0u; jz < ORDER; jz++) {
-            let v = tile[row + jz];
-            p0 += a.sz.w[jz] * v;
-            pz += a.sz.d[jz] * v;
-        }
-        acc += vec4f(wx * a.sy.w[jy] * p0, dx * a.sy.w[jy] * p0,
-                     wx * a.sy.d[jy] * p0, wx * a.sy.w[jy] * pz);
+    if (live) {
+        q = charge[i];
     }
-    return acc;
-}
-
-// The same from `phi` in global memory (overflow atoms).
-fn plane_from_phi(i: u32, jx: u32) -> vec4f {
-    let a = atom_spline(i);
-    let ix = wrap(a.o.x + jx, P.dims.x);
-    let wx = pick(a.sx.w, jx);
-    let dx = pick(a.sx.d, jx);
-    var acc = vec4f(0.0);
-    for (var jy = 0u; jy < ORDER; jy++) {
-        let row = (ix * P.dims.y + wrap(a.o.y + jy, P.dims.y)) * P.dims.z;
-        var p0 = 0.0;
-        var pz = 0.0;
-        for (var jz = 0u; jz < ORDER; jz++) {
-            let v = phi[row + wrap(a.o.z + jz, P.dims.z)];
-            p0 += a.sz.w[jz] * v;
-            pz += a.sz.d[jz] * v;
+    if (q != 0.0) {
+        let x = pos[i].xyz;
+        let u = x * P.scale.xyz;
+        let t = u - floor(u);
+        let o = grid_origin(x);
+        let sx = bspline(t.x);
+        let sy = bspline(t.y);
+        let sz = bspline(t.z);
+        let ix = (o.x + jx) % P.dims.x;
+        for (var jy = 0u; jy < ORDER; jy++) {
+            let iy = (o.y + jy) % P.dims.y;
+            let row = (ix * P.dims.y + iy) * P.dims.z;
+            var p0 = 0.0;
+            var pz = 0.0;
+            for (var jz = 0u; jz < ORDER; jz++) {
+                let v = phi[row + (o.z + jz) % P.dims.z];
+                p0 += sz.w[jz] * v;
+                pz += sz.d[jz] * v;
+            }
+            acc += vec4f(sx.w[jx] * sy.w[jy] * p0, sx.d[jx] * sy.w[jy] * p0,
+                         sx.w[jx] * sy.d[jy] * p0, sx.w[jx] * sy.w[jy] * pz);
         }
-        acc += vec4f(wx * a.sy.w[jy] * p0, dx * a.sy.w[jy] * p0,
-                     wx * a.sy.d[jy] * p0, wx * a.sy.w[jy] * pz);
     }
-    return acc;
-}
-
-// Sums the ORDER planes of each atom of a round (threads t < per_round, atom t / ORDER) and
-// ADDS force, energy share and virial share. `i` is the thread's atom (or n_atoms: none).
-fn finish_round(lid: u32, i: u32, acc: vec4f) {
     interp_part[lid] = acc;
     workgroupBarrier();
-    if (i < P.dims.w && lid % ORDER == 0u) {
+    if (live && jx == 0u) {
         var sum = acc;
         for (var k = 1u; k < ORDER; k++) {
             sum += interp_part[lid + k];
         }
-        let q = charge[i];
         let f = -q * sum.yzw * P.scale.xyz;
         let e = 0.5 * q * (sum.x + P.coef.z * result[7]);
         force[i] += vec4f(f, e);
         atom_virial[i].x += (result[1] + result[2] + result[3]) * P.scale.w;
-    }
-    workgroupBarrier();
-}
-
-@compute @workgroup_size(128)
-fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-              @builtin(local_invocation_index) lid: u32) {
-    let b = wid.y * nwg.x + wid.x;
-    if (b >= P.bricks.w) {
-        return;
-    }
-    let nb = P.bricks.xyz;
-    let bc = vec3u(b / (nb.y * nb.z), (b / nb.z) % nb.y, b % nb.z);
-    let lo = vec3u(brick_lo(bc.x, P.dims.x, nb.x), brick_lo(bc.y, P.dims.y, nb.y),
-                   brick_lo(bc.z, P.dims.z, nb.z));
-    let hi = vec3u(brick_lo(bc.x + 1u, P.dims.x, nb.x), brick_lo(bc.y + 1u, P.dims.y, nb.y),
-                   brick_lo(bc.z + 1u, P.dims.z, nb.z));
-    let t = hi - lo + vec3u(ORDER - 1u);
-    for (var p = lid; p < t.x * t.y * t.z; p += INTERP_WG) {
-        let z = p % t.z;
-        let y = (p / t.z) % t.y;
-        let x = p / (t.y * t.z);
-        tile[p] = phi[(((lo.x + x) % P.dims.x) * P.dims.y + (lo.y + y) % P.dims.y) * P.dims.z
-                      + (lo.z + z) % P.dims.z];
-    }
-    if (lid == 0u) {
-        interp_count = bin_len[b];
-    }
-    workgroupBarrier();
-    let per_round = (INTERP_WG / ORDER) * ORDER;
-    let slot = lid / ORDER;
-    let jx = lid % ORDER;
-    let cnt = workgroupUniformLoad(&interp_count);
-    let cap = P.visit.w;
-    for (var r0 = 0u; r0 < cnt; r0 += INTERP_WG / ORDER) {
-        var i = P.dims.w;
-        var acc = vec4f(0.0);
-        if (lid < per_round && r0 + slot < cnt) {
-            i = bins[b * cap + r0 + slot];
-            acc = plane_from_tile(i, jx, lo, t);
-        }
-        finish_round(lid, i, acc);
-    }
-    // Overflow atoms k = b, b + n_bricks, ... (none unless a brick's list was full).
-    if (lid == 0u) {
-        interp_count = bin_len[P.bricks.w];
-    }
-    let n_ovf = workgroupUniformLoad(&interp_count);
-    let stride = P.bricks.w * (INTERP_WG / ORDER);
-    for (var r0 = b * (INTERP_WG / ORDER); r0 < n_ovf; r0 += stride) {
-        var i = P.dims.w;
-        var acc = vec4f(0.0);
-        if (lid < per_round && r0 + slot < n_ovf) {
-            i = bins[P.bricks.w * cap + r0 + slot];
-            acc = plane_from_phi(i, jx);
-        }
-        finish_round(lid, i, acc);
     }
 }

@@ -9,38 +9,29 @@
 //! Orthorhombic boxes only; the box is fixed at construction (no barostat yet).
 //!
 //! ## GPU work per step, and its floor
-//! Eight dispatches (`shaders/pme.wgsl` says what each does): bin atoms into bricks of ≤ 8³
-//! grid points (one u32 atomic per atom), spread (one workgroup per brick gathers the atoms
-//! that reach it into workgroup-memory fixed point and writes its points once as f32), z-forward
-//! FFT of the real grid, two real lines per complex transform, keeping kz ≤ Kz/2 (and clearing
-//! the brick counts), y-forward on that half spectrum, x-forward + influence + x-inverse fused
-//! in workgroup memory (with energy/virial partial sums), y-inverse, z-inverse of the
+//! Seven dispatches (`shaders/pme.wgsl` says what each does): spread (order² threads per
+//! atom, each adding order fixed-point values along z with atomic pairs), z-forward FFT of the
+//! real grid (which it also clears), two real lines per complex transform, keeping only
+//! kz ≤ Kz/2, y-forward on that half spectrum, x-forward+influence+x-inverse fused in
+//! workgroup memory (with energy/virial partial sums), y-inverse, z-inverse of the
 //! Hermitian-completed lines (two per complex transform) writing the real potential, whose
-//! workgroup 0 first reduces the partials, and interpolation (one workgroup per brick loads
-//! the potential around it into workgroup memory; order threads per atom of its list). Grid traffic per step per point of the K³ grid: 4 B written by the
-//! spread, 4 B read + 4 B written (half spectrum) by the first pass, 8 B by each of the three
-//! middle passes (half spectrum read + written), 4 B read + 4 B of `phi` written by the last
-//! ≈ 40 B/point, plus ~24 B per atom for binning and ~40 B per atom (and order³ cached reads)
-//! for the interpolation: 22 MB for 81³ (≈ 5 µs at the H200's 4.8 TB/s; it all fits in its
-//! 50 MB L2), 170 MB for 162³ (≈ 35 µs), 1.4 GB for 324³ (≈ 0.3 ms). At ~3.3 µs per dispatch
-//! the eight dispatches cost ~26 µs of fixed overhead per step, which is the real floor at 81³.
-//! BENCHMARKS.md (Coulomb) has the measured per-dispatch profile.
+//! workgroup 0 first reduces the partial sums, and interpolation (order threads per atom,
+//! order² reads of `phi` each). The FFT kernels are compiled per axis (line length, strides,
+//! radices as override constants). Grid traffic per step per point of the K³ grid: 8 B read +
+//! 8 B cleared (fixed point) + 4 B written (half spectrum) by the first pass, 8 B by each of
+//! the three middle passes (half spectrum read + written), 4 B read + 4 B of `phi` written by
+//! the last ≈ 52 B/point, plus the spread's atomics (order³ = 125 atomic pairs per atom at
+//! order 5; ~1.5 u32 atomics per pair) and the interpolation's order³ reads per atom — 28 MB
+//! for 81³ (≈ 6 µs at the H200's 4.8 TB/s; it all fits in its 50 MB L2), 1.8 GB for 324³
+//! (≈ 0.4 ms). At ~3.3 µs per dispatch the seven dispatches cost ~23 µs of fixed overhead per
+//! step. BENCHMARKS.md (Coulomb) has the measured per-dispatch profile.
 //!
 //! ## Fixed point
-//! The spread adds q·w to a 64-bit two's-complement value with 32 fractional bits (low word
-//! with carry into the high word, both u32 workgroup atomics — core WebGPU). Resolution
+//! Charge spreading adds q·w to a 64-bit two's-complement value with 32 fractional bits
+//! (low word with carry into the high word, both u32 atomics — core WebGPU). Resolution
 //! 2⁻³² ≈ 2.3·10⁻¹⁰ e per contribution, range ±2³¹ e per grid point; the sum does not depend
-//! on the order of the additions (nor on the order of the atoms in the brick lists, which the
-//! GPU's scheduling decides). Each brick's points are then converted to f32 (negative values
-//! negated in integer arithmetic first, so small values keep their digits). The products
-//! q·w_x·w_y·w_z are formed in the same order as by the earlier atom-parallel spread (global
-//! u32 atomics), so the two give the same grid.
-//!
-//! ## Known debt
-//! A brick's list holds [`brick_capacity`] atoms (twice the mean plus 32); the rest of a
-//! denser brick goes to an overflow list that EVERY brick's workgroup scans — still exact,
-//! but a strongly clustered system (most atoms in a few bricks) makes the spread
-//! O(bricks × overflow). Regrowing the lists would need a readback the step loop avoids.
+//! on the order of the additions. The grid is then converted to f32 (negative values negated
+//! in integer arithmetic first, so small values keep their digits).
 //!
 //! ## Accuracy (f32 GPU vs this module's float64 reference, tests/pme_gpu.rs)
 //! Forces ~1e-6 (order 4–5) to ~5e-6 (order 6) relative RMS; energy and virial 1e-7 to 7e-6
@@ -363,42 +354,14 @@ pub struct PmeUniform {
     pub n_partials: u32,
     pub nzh: u32,
     pub _pad: [u32; 2],
-    /// Bricks per axis and their number.
-    pub bricks: [u32; 4],
-    /// Bricks whose atoms reach a brick, per axis; w = list capacity per brick.
-    pub visit: [u32; 4],
 }
 
-/// Largest brick edge (grid points); `BRICK`'s twin in pme.wgsl, whose workgroup
-/// accumulator holds BRICK³ points.
-pub const BRICK: u32 = 8;
-
-/// Atoms a brick's list holds before the rest go to the overflow list (which every brick
-/// reads, so a full brick costs time, never accuracy): twice the mean atoms per brick plus
-/// 32, rounded up to 32.
-pub fn brick_capacity(n_atoms: u32, n_bricks: u32) -> u32 {
-    let mean = n_atoms.div_ceil(n_bricks.max(1));
-    (2 * mean + 32).div_ceil(32) * 32
-}
-
-/// How `pme_spread` cuts one axis of `k` points: (bricks, bricks visited per brick). Bricks
-/// are ⌈k/8⌉ nearly equal slabs (edges ⌊k/nb⌋ or ⌈k/nb⌉); an atom whose first grid point lies
-/// in brick b reaches `order − 1` points further, so a brick gathers from itself and the
-/// bricks before it that cover `order − 1` points (all bricks when there are few).
-pub fn brick_split(k: u32, order: u32) -> (u32, u32) {
-    let nb = k.div_ceil(BRICK).max(1);
-    let min_edge = k / nb;
-    let back = (order - 1).div_ceil(min_edge);
-    (nb, (back + 1).min(nb))
-}
-
-/// GPU smooth PME: eight dispatches per step, bound once to the simulation's buffers.
+/// GPU smooth PME: seven dispatches per step, bound once to the simulation's buffers.
 pub struct PmeForce {
     params: PmeParams,
     n_atoms: u32,
     axes: [FftAxis; 3],
     // Kernels in dispatch order.
-    bin: Kernel,
     spread: Kernel,
     first: Kernel,
     fwd: Kernel,
@@ -408,11 +371,7 @@ pub struct PmeForce {
     interp: Kernel,
     uniform: wgpu::Buffer,
     twiddle: wgpu::Buffer,
-    rho: wgpu::Buffer,
-    bin_count: wgpu::Buffer,
-    bins: wgpu::Buffer,
-    bin_len: wgpu::Buffer,
-    n_bricks: u32,
+    fixed: wgpu::Buffer,
     grid: wgpu::Buffer,
     phi: wgpu::Buffer,
     partials: wgpu::Buffer,
@@ -429,20 +388,6 @@ impl PmeForce {
         p: &PmeParams,
         coulomb_k: f64,
     ) -> Result<PmeForce> {
-        Self::with_brick_capacity(ctx, n_atoms, box_l, p, coulomb_k, None)
-    }
-
-    /// [`new`](Self::new) with the spread's brick-list capacity chosen by the caller instead
-    /// of [`brick_capacity`] (tests use a tiny one to send most atoms through the overflow
-    /// list).
-    pub fn with_brick_capacity(
-        ctx: &GpuContext,
-        n_atoms: u32,
-        box_l: [f64; 3],
-        p: &PmeParams,
-        coulomb_k: f64,
-        capacity: Option<u32>,
-    ) -> Result<PmeForce> {
         p.validate(&ctx.limits)?;
         for (a, &l) in box_l.iter().enumerate() {
             if !(l.is_finite() && l > 0.0) {
@@ -458,11 +403,11 @@ impl PmeForce {
         if n_atoms == 0 {
             bail!("PME needs at least one atom");
         }
-        if n_atoms as u64 * p.order as u64 > u32::MAX as u64 {
+        if n_atoms as u64 * (p.order * p.order) as u64 > u32::MAX as u64 {
             bail!(
-                "{n_atoms} atoms are too many for PME interpolation at order {} (at most {})",
+                "{n_atoms} atoms are too many for PME spreading at order {} (at most {})",
                 p.order,
-                u32::MAX / p.order
+                u32::MAX / (p.order * p.order)
             );
         }
         // x and y transforms run on the half spectrum (kz ≤ Kz/2), z on full lines.
@@ -483,7 +428,6 @@ impl PmeForce {
             }
             Kernel::new(ctx, &module, name, &ov)
         };
-        let bin = k("pme_bin", None)?;
         let spread = k("pme_spread", None)?;
         let first = k("pme_fft_first", Some(&axes[2]))?;
         let fwd = k("fft_forward", Some(&axes[1]))?;
@@ -495,19 +439,6 @@ impl PmeForce {
         let v = box_l[0] * box_l[1] * box_l[2];
         let pi = std::f64::consts::PI;
         let n_partials = fft::groups(&axes[0]);
-        let split = p.grid.map(|k| brick_split(k, p.order));
-        let n_bricks = split[0].0 * split[1].0 * split[2].0;
-        let cap = capacity.unwrap_or_else(|| brick_capacity(n_atoms, n_bricks));
-        if cap == 0 {
-            bail!("PME brick-list capacity must be at least 1");
-        }
-        let list_words = n_bricks as u64 * cap as u64 + n_atoms as u64;
-        if list_words > u32::MAX as u64 {
-            bail!(
-                "{n_atoms} atoms on a {:?} grid are too many for PME's brick lists",
-                p.grid
-            );
-        }
         let u = PmeUniform {
             dims: [p.grid[0], p.grid[1], p.grid[2], n_atoms],
             scale: [
@@ -525,8 +456,6 @@ impl PmeForce {
             n_partials,
             nzh,
             _pad: [0; 2],
-            bricks: [split[0].0, split[1].0, split[2].0, n_bricks],
-            visit: [split[0].1, split[1].1, split[2].1, cap],
         };
         let n_grid: u64 = p.grid.iter().map(|&n| n as u64).product();
         let n_half = kx as u64 * ky as u64 * nzh as u64;
@@ -538,7 +467,6 @@ impl PmeForce {
             params: *p,
             n_atoms,
             axes,
-            bin,
             spread,
             first,
             fwd,
@@ -548,12 +476,8 @@ impl PmeForce {
             interp,
             uniform: ctx.uniform("pme", &u),
             twiddle: ctx.storage_init("twiddle", &fft::twiddles(p.grid))?,
-            rho: ctx.storage("pme_rho", n_grid * 4)?,
             // Zeroed at creation; pme_fft_first clears it again after every use.
-            bin_count: ctx.storage("pme_bin_count", (n_bricks as u64 + 1) * 4)?,
-            bins: ctx.storage("pme_bins", list_words * 4)?,
-            bin_len: ctx.storage("pme_bin_len", (n_bricks as u64 + 1) * 4)?,
-            n_bricks,
+            fixed: ctx.storage("pme_fixed", n_grid * 8)?,
             grid: ctx.storage("pme_grid", n_half * 8)?,
             phi: ctx.storage("pme_phi", n_grid * 4)?,
             partials: ctx.storage("pme_partials", n_partials as u64 * 32)?,
@@ -597,7 +521,6 @@ impl PmeForce {
         let me: &PmeForce = self;
         let bufs = [pos, charge, force, atom_virial];
         let binds = vec![
-            me.bin.bind(ctx, &me.entries(bufs))?,
             me.spread.bind(ctx, &me.entries(bufs))?,
             me.first.bind(ctx, &me.entries(bufs))?,
             me.fwd.bind(ctx, &me.entries(bufs))?,
@@ -614,10 +537,8 @@ impl PmeForce {
     fn entries<'b>(&'b self, ext: [&'b wgpu::Buffer; 4]) -> Vec<(&'static str, &'b wgpu::Buffer)> {
         vec![
             ("grid", &self.grid),
-            ("rho", &self.rho),
-            ("bin_count", &self.bin_count),
-            ("bins", &self.bins),
-            ("bin_len", &self.bin_len),
+            ("grid_fx", &self.fixed),
+            ("grid_fx_words", &self.fixed),
             ("twiddle", &self.twiddle),
             ("P", &self.uniform),
             ("pos", ext[0]),
@@ -651,43 +572,44 @@ impl PmeForce {
             fft::groups(&self.axes[1]),
             z.n_lines.div_ceil(2 * z.batch),
         ];
+        let o = self.params.order;
         vec![
-            (&self.bin, &b[0], gpu::groups_for(self.n_atoms, gpu::WG)),
-            (&self.spread, &b[1], self.n_bricks),
-            (&self.first, &b[2], gz),
-            (&self.fwd, &b[3], gy),
-            (&self.convolve, &b[4], gx),
-            (&self.inv, &b[5], gy),
-            (&self.last, &b[6], gz),
-            (&self.interp, &b[7], self.n_bricks),
+            (
+                &self.spread,
+                &b[0],
+                gpu::groups_for(self.n_atoms * o * o, gpu::WG),
+            ),
+            (&self.first, &b[1], gz),
+            (&self.fwd, &b[2], gy),
+            (&self.convolve, &b[3], gx),
+            (&self.inv, &b[4], gy),
+            (&self.last, &b[5], gz),
+            // pme_interp: 64 / order atoms per workgroup of 64 threads.
+            (
+                &self.interp,
+                &b[6],
+                self.n_atoms.div_ceil(gpu::WG / o).max(1),
+            ),
         ]
     }
 
     /// Profile for `wgmd bench`: seconds per dispatch of each of the step's dispatches,
-    /// named by entry point. Each is repeated `reps` times alone in one compute pass and timed
-    /// by the wall clock up to the end of a wait, so per-dispatch overhead is included and
-    /// `reps` must be large enough to hide the submit and wait. Two need care because
-    /// pme_fft_first empties the brick lists' counts: `pme_bin` alone would pile atoms into
-    /// ever fuller lists, so it is timed as (pme_bin, pme_fft_first) pairs minus
-    /// pme_fft_first alone; `pme_spread` reads those counts, so its pass starts with one
-    /// pme_bin (1/`reps` of a dispatch in its figure). The buffers are left with meaningless
-    /// contents (interpolation adds to `force`): recompute the forces afterwards.
+    /// named by entry point (a name that occurs twice, like the y-axis FFT, gets its position
+    /// appended). Each is repeated `reps` times alone in one compute pass and timed by the wall
+    /// clock up to the end of a wait, so per-dispatch overhead is included and `reps` must be
+    /// large enough to hide the submit and wait. The buffers are left with meaningless
+    /// contents (spread adds to the charge grid, interpolation to `force`): recompute the
+    /// forces afterwards.
     pub fn profile(&self, ctx: &GpuContext, reps: u32) -> Result<Vec<(String, f64)>> {
         let reps = reps.max(1);
-        let d = self.dispatches();
-        // Dispatches `once` a single time, then `seq` `reps` times; seconds per repetition.
-        let time = |once: &[usize], seq: &[usize]| -> Result<f64> {
+        let mut out: Vec<(String, f64)> = Vec::new();
+        for (i, (k, b, g)) in self.dispatches().into_iter().enumerate() {
             let t0 = web_time::Instant::now();
             let mut enc = ctx.device.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
-                for &k in once {
-                    gpu::dispatch(&mut pass, d[k].0, d[k].1, d[k].2);
-                }
                 for _ in 0..reps {
-                    for &k in seq {
-                        gpu::dispatch(&mut pass, d[k].0, d[k].1, d[k].2);
-                    }
+                    gpu::dispatch(&mut pass, k, b, g);
                 }
             }
             ctx.queue.submit([enc.finish()]);
@@ -697,21 +619,13 @@ impl PmeForce {
                     timeout: None,
                 })
                 .map_err(|e| anyhow::anyhow!("GPU device error while timing PME: {e}"))?;
-            Ok(t0.elapsed().as_secs_f64() / reps as f64)
-        };
-        // A consistent state first: one whole evaluation.
-        time(&(0..d.len()).collect::<Vec<_>>(), &[])?;
-        let (bin, spread, first) = (0, 1, 2);
-        let mut out = Vec::new();
-        for k in 1..d.len() {
-            let once: &[usize] = if k == spread { &[bin] } else { &[] };
-            out.push((d[k].0.name.clone(), time(once, &[k])?));
+            let secs = t0.elapsed().as_secs_f64() / reps as f64;
+            let mut name = k.name.clone();
+            if out.iter().any(|(n, _)| *n == name) {
+                name = format!("{name}_{i}");
+            }
+            out.push((name, secs));
         }
-        let t_first = out[first - 1].1;
-        out.insert(
-            0,
-            (d[bin].0.name.clone(), time(&[], &[bin, first])? - t_first),
-        );
         Ok(out)
     }
 
@@ -729,10 +643,10 @@ impl PmeForce {
         self.params
     }
 
-    /// Bytes of grid storage: the real charge grid (4 B per point), the half spectrum
+    /// Bytes of grid storage: the fixed-point charge grid (8 B per point), the half spectrum
     /// (8 B per point of Kx·Ky·(Kz/2+1)) and the potential grid (4 B per point).
     pub fn grid_bytes(&self) -> u64 {
-        self.rho.size() + self.grid.size() + self.phi.size()
+        self.fixed.size() + self.grid.size() + self.phi.size()
     }
 }
 
