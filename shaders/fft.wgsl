@@ -2,9 +2,8 @@
 // 4, 5, 7), one dispatch per axis. Driver and float64 twin: `forces::fft`.
 //
 // Grid layout: element (ix, iy, iz) of an (nx, ny, nz) grid sits at (ix * ny + iy) * nz + iz.
-// Complex values are stored as the bits of vec2f in vec2u so that kernels which reuse the same
-// buffer for integer data (PME's fixed-point charge spreading) never load an integer pattern
-// as a float.
+// Complex values are stored as the bits of vec2f in vec2u (so a kernel that reuses the buffer
+// for integer data never loads an integer pattern as a float).
 //
 // Each workgroup loads `batch` whole lines into workgroup memory (lines adjacent in memory go
 // to adjacent threads, so strided axes still read contiguous runs), runs every stage there
@@ -12,24 +11,30 @@
 // as it goes, so there is no bit reversal). Forward is exp(-2 pi i jk / n); the inverse is
 // exp(+2 pi i jk / n) and unnormalised.
 
-// Mirrors `forces::fft::FftAxis`.
-struct FftAxis {
-    n: u32,          // line length
-    stride: u32,     // distance between consecutive elements of a line
-    c1: u32,         // line l starts at (l / c1) * s1 + (l % c1) * s2
-    s1: u32,
-    s2: u32,
-    n_lines: u32,
-    batch: u32,      // lines per workgroup (batch * n <= FFT_TILE)
-    n_stages: u32,
-    tw_off: u32,     // offset of this axis' n roots of unity in `twiddle`
-    contiguous: u32, // 1 when a batch of lines is one contiguous run of memory
-    _pad0: u32,
-    _pad1: u32,
-    radix: array<vec4u, 4>, // radix of stage s at radix[s / 4][s % 4]
-}
+// The axis a kernel transforms, fixed when its pipeline is built (`forces::fft::overrides`
+// of a `FftAxis`): with these constant the driver can turn divisions by them into
+// multiplies and fold each stage's radix and sub-transform length, which values read from a
+// uniform buffer would not allow.
+override FFT_N: u32 = 1u;      // line length
+override FFT_STRIDE: u32 = 1u; // distance between consecutive elements of a line
+override FFT_C1: u32 = 1u;     // line l starts at (l / FFT_C1) * FFT_S1 + (l % FFT_C1) * FFT_S2
+override FFT_S1: u32 = 0u;
+override FFT_S2: u32 = 0u;
+override FFT_LINES: u32 = 1u;
+override FFT_BATCH: u32 = 1u;  // lines per workgroup (FFT_BATCH * FFT_N <= FFT_TILE)
+override FFT_STAGES: u32 = 0u;
+override FFT_TW: u32 = 0u;     // offset of this axis' FFT_N roots of unity in `twiddle`
+override FFT_CONTIG: u32 = 0u; // 1 when a batch of lines is one contiguous run of memory
+// Radix of stage s (s < FFT_STAGES; at most 8 stages: 729 = 3^6 needs 6).
+override FFT_R0: u32 = 0u;
+override FFT_R1: u32 = 0u;
+override FFT_R2: u32 = 0u;
+override FFT_R3: u32 = 0u;
+override FFT_R4: u32 = 0u;
+override FFT_R5: u32 = 0u;
+override FFT_R6: u32 = 0u;
+override FFT_R7: u32 = 0u;
 
-@group(0) @binding(0) var<uniform> A: FftAxis;
 @group(0) @binding(1) var<storage, read_write> grid: array<vec2u>;
 // exp(-2 pi i t / n) for t < n, computed in float64 on the host, one table per axis.
 @group(0) @binding(2) var<storage, read> twiddle: array<vec2f>;
@@ -44,7 +49,7 @@ fn cmul(a: vec2f, b: vec2f) -> vec2f {
 }
 
 fn root(t: u32, inverse: bool) -> vec2f {
-    let w = twiddle[A.tw_off + t];
+    let w = twiddle[FFT_TW + t];
     return select(w, vec2f(w.x, -w.y), inverse);
 }
 
@@ -53,20 +58,20 @@ fn fft_group(wid: vec3u, nwg: vec3u) -> u32 {
 }
 
 fn line_base(l: u32) -> u32 {
-    return (l / A.c1) * A.s1 + (l % A.c1) * A.s2;
+    return (l / FFT_C1) * FFT_S1 + (l % FFT_C1) * FFT_S2;
 }
 
 fn global_index(l: u32, i: u32) -> u32 {
-    return line_base(l) + i * A.stride;
+    return line_base(l) + i * FFT_STRIDE;
 }
 
 // Tile slot e -> (line within the batch, position along the line); the tile itself is stored
 // line after line (slot b * n + i).
 fn tile_line_pos(e: u32) -> vec2u {
-    if (A.contiguous != 0u) {
-        return vec2u(e / A.n, e % A.n);
+    if (FFT_CONTIG != 0u) {
+        return vec2u(e / FFT_N, e % FFT_N);
     }
-    return vec2u(e % A.batch, e / A.batch);
+    return vec2u(e % FFT_BATCH, e / FFT_BATCH);
 }
 
 fn load_value(g: u32) -> vec2f {
@@ -78,31 +83,27 @@ fn store_value(g: u32, v: vec2f) {
 }
 
 fn load_tile(l0: u32, lid: u32) {
-    let count = A.batch * A.n;
+    let count = FFT_BATCH * FFT_N;
     for (var e = lid; e < count; e += FFT_WG) {
         let bp = tile_line_pos(e);
         let l = l0 + bp.x;
         var v = vec2f(0.0);
-        if (l < A.n_lines) {
+        if (l < FFT_LINES) {
             v = load_value(global_index(l, bp.y));
         }
-        sh[bp.x * A.n + bp.y] = v;
+        sh[bp.x * FFT_N + bp.y] = v;
     }
 }
 
 fn store_tile(l0: u32, lid: u32, src: u32) {
-    let count = A.batch * A.n;
+    let count = FFT_BATCH * FFT_N;
     for (var e = lid; e < count; e += FFT_WG) {
         let bp = tile_line_pos(e);
         let l = l0 + bp.x;
-        if (l < A.n_lines) {
-            store_value(global_index(l, bp.y), sh[src + bp.x * A.n + bp.y]);
+        if (l < FFT_LINES) {
+            store_value(global_index(l, bp.y), sh[src + bp.x * FFT_N + bp.y]);
         }
     }
-}
-
-fn radix_of(s: u32) -> u32 {
-    return A.radix[s / 4u][s % 4u];
 }
 
 // One Stockham stage per radix, each with compile-time trip counts so the butterfly values
@@ -118,10 +119,10 @@ struct Butterfly {
 }
 
 fn butterfly_at(t: u32, p: u32, src: u32, dst: u32, m: u32) -> Butterfly {
-    let nb = A.n / p;
+    let nb = FFT_N / p;
     let b = t / nb;
     let j = t - b * nb;
-    let lb = b * A.n;
+    let lb = b * FFT_N;
     let k = j % m;
     return Butterfly(src + lb + j, dst + lb + (j / m) * m * p + k, k);
 }
@@ -141,9 +142,9 @@ fn rot90(v: vec2f, inverse: bool) -> vec2f {
 }
 
 fn stage2(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
-    let nb = A.n / 2u;
-    let tstep = A.n / (m * 2u);
-    for (var t = lid; t < A.batch * nb; t += FFT_WG) {
+    let nb = FFT_N / 2u;
+    let tstep = FFT_N / (m * 2u);
+    for (var t = lid; t < FFT_BATCH * nb; t += FFT_WG) {
         let bf = butterfly_at(t, 2u, src, dst, m);
         let a = load_twiddled(bf, 0u, nb, tstep, inverse);
         let b = load_twiddled(bf, 1u, nb, tstep, inverse);
@@ -153,9 +154,9 @@ fn stage2(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
 }
 
 fn stage3(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
-    let nb = A.n / 3u;
-    let tstep = A.n / (m * 3u);
-    for (var t = lid; t < A.batch * nb; t += FFT_WG) {
+    let nb = FFT_N / 3u;
+    let tstep = FFT_N / (m * 3u);
+    for (var t = lid; t < FFT_BATCH * nb; t += FFT_WG) {
         let bf = butterfly_at(t, 3u, src, dst, m);
         let a = load_twiddled(bf, 0u, nb, tstep, inverse);
         let b = load_twiddled(bf, 1u, nb, tstep, inverse);
@@ -171,9 +172,9 @@ fn stage3(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
 }
 
 fn stage4(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
-    let nb = A.n / 4u;
-    let tstep = A.n / (m * 4u);
-    for (var t = lid; t < A.batch * nb; t += FFT_WG) {
+    let nb = FFT_N / 4u;
+    let tstep = FFT_N / (m * 4u);
+    for (var t = lid; t < FFT_BATCH * nb; t += FFT_WG) {
         let bf = butterfly_at(t, 4u, src, dst, m);
         let x0 = load_twiddled(bf, 0u, nb, tstep, inverse);
         let x1 = load_twiddled(bf, 1u, nb, tstep, inverse);
@@ -193,9 +194,9 @@ fn stage4(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
 // Radix 5 and 7: the O(p^2) DFT with fixed trip counts; roots of order p come from the
 // axis table (w_p = w_n^{n/p}).
 fn stage5(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
-    let nb = A.n / 5u;
-    let tstep = A.n / (m * 5u);
-    for (var t = lid; t < A.batch * nb; t += FFT_WG) {
+    let nb = FFT_N / 5u;
+    let tstep = FFT_N / (m * 5u);
+    for (var t = lid; t < FFT_BATCH * nb; t += FFT_WG) {
         let bf = butterfly_at(t, 5u, src, dst, m);
         var x: array<vec2f, 5>;
         for (var q = 0u; q < 5u; q++) {
@@ -212,9 +213,9 @@ fn stage5(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
 }
 
 fn stage7(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
-    let nb = A.n / 7u;
-    let tstep = A.n / (m * 7u);
-    for (var t = lid; t < A.batch * nb; t += FFT_WG) {
+    let nb = FFT_N / 7u;
+    let tstep = FFT_N / (m * 7u);
+    for (var t = lid; t < FFT_BATCH * nb; t += FFT_WG) {
         let bf = butterfly_at(t, 7u, src, dst, m);
         var x: array<vec2f, 7>;
         for (var q = 0u; q < 7u; q++) {
@@ -230,31 +231,39 @@ fn stage7(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
     }
 }
 
+// One stage of radix p (a constant once the pipeline is built) from sh[src] to the other tile.
+fn fft_stage(p: u32, src: u32, m: u32, lid: u32, inverse: bool) {
+    let dst = FFT_TILE - src;
+    switch p {
+        case 2u: { stage2(src, dst, m, lid, inverse); }
+        case 3u: { stage3(src, dst, m, lid, inverse); }
+        case 4u: { stage4(src, dst, m, lid, inverse); }
+        case 5u: { stage5(src, dst, m, lid, inverse); }
+        default: { stage7(src, dst, m, lid, inverse); }
+    }
+    workgroupBarrier();
+}
+
 // Runs every stage on the tile that starts at sh[src0] (0 or FFT_TILE) and returns where the
-// result lies.
+// result lies. Written out stage by stage (not as a loop over a radix table) so that each
+// stage's radix and sub-transform length m are compile-time constants.
 fn fft_tile(src0: u32, lid: u32, inverse: bool) -> u32 {
     var src = src0;
     var m = 1u;
-    for (var s = 0u; s < A.n_stages; s++) {
-        let p = radix_of(s);
-        let dst = FFT_TILE - src;
-        switch p {
-            case 2u: { stage2(src, dst, m, lid, inverse); }
-            case 3u: { stage3(src, dst, m, lid, inverse); }
-            case 4u: { stage4(src, dst, m, lid, inverse); }
-            case 5u: { stage5(src, dst, m, lid, inverse); }
-            default: { stage7(src, dst, m, lid, inverse); }
-        }
-        workgroupBarrier();
-        src = dst;
-        m *= p;
-    }
+    if (FFT_STAGES > 0u) { fft_stage(FFT_R0, src, m, lid, inverse); src = FFT_TILE - src; m *= FFT_R0; }
+    if (FFT_STAGES > 1u) { fft_stage(FFT_R1, src, m, lid, inverse); src = FFT_TILE - src; m *= FFT_R1; }
+    if (FFT_STAGES > 2u) { fft_stage(FFT_R2, src, m, lid, inverse); src = FFT_TILE - src; m *= FFT_R2; }
+    if (FFT_STAGES > 3u) { fft_stage(FFT_R3, src, m, lid, inverse); src = FFT_TILE - src; m *= FFT_R3; }
+    if (FFT_STAGES > 4u) { fft_stage(FFT_R4, src, m, lid, inverse); src = FFT_TILE - src; m *= FFT_R4; }
+    if (FFT_STAGES > 5u) { fft_stage(FFT_R5, src, m, lid, inverse); src = FFT_TILE - src; m *= FFT_R5; }
+    if (FFT_STAGES > 6u) { fft_stage(FFT_R6, src, m, lid, inverse); src = FFT_TILE - src; m *= FFT_R6; }
+    if (FFT_STAGES > 7u) { fft_stage(FFT_R7, src, m, lid, inverse); src = FFT_TILE - src; }
     return src;
 }
 
 fn fft_lines(wid: vec3u, nwg: vec3u, lid: u32, inverse: bool) {
-    let l0 = fft_group(wid, nwg) * A.batch;
-    if (l0 >= A.n_lines) {
+    let l0 = fft_group(wid, nwg) * FFT_BATCH;
+    if (l0 >= FFT_LINES) {
         return;
     }
     load_tile(l0, lid);

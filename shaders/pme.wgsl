@@ -1,19 +1,21 @@
 // Smooth particle-mesh Ewald, reciprocal part (Essmann et al. 1995). Driver and float64 twin:
-// `forces::pme`. One step is eight dispatches:
+// `forces::pme`. One step is seven dispatches:
 //   pme_spread    per (atom, jx, jy): order B-spline weights along z added to the fixed-point grid `grid_fx`
 //                 (64-bit, two u32 atomics: low word with carry, high word) - no float atomics;
-//   pme_fft_first z-axis forward FFT of the real charge grid (clearing it for the next step);
-//                 only kz <= Kz/2 is kept (the rest is the complex conjugate), so the complex
-//                 grid `grid` holds Kx * Ky * (Kz/2 + 1) values;
+//   pme_fft_first z-axis forward FFT of the real charge grid, two real lines per complex
+//                 transform (clearing the grid for the next step); only kz <= Kz/2 is kept (the
+//                 rest is the complex conjugate), so the complex grid `grid` holds
+//                 Kx * Ky * (Kz/2 + 1) values;
 //   fft_forward   y axis of the half spectrum (fft.wgsl);
 //   pme_convolve  x-axis forward FFT, multiply by the influence function, energy and virial
 //                 partial sums per workgroup, x-axis inverse FFT - all in workgroup memory;
 //   fft_inverse   y axis;
-//   pme_fft_last  z-axis inverse FFT of the Hermitian-completed lines, writes the real
-//                 potential grid `phi`;
-//   pme_reduce    one workgroup sums the partials into `result`;
+//   pme_fft_last  z-axis inverse FFT of the Hermitian-completed lines, two per complex
+//                 transform, writes the real potential grid `phi`; its workgroup 0 first sums
+//                 the convolve's partials into `result`;
 //   pme_interp    ORDER threads per atom: force, energy share and virial share ADDED to
 //                 force / atom_virial.
+// The FFT kernels are built once per axis: fft.wgsl's override constants describe it.
 //
 // Spline convention (OpenMM's): with u = K x / L, atom weights go to grid points
 // floor(u) + j, j < ORDER, with weight M_p(frac(u) + p - 1 - j). The float64 reference uses
@@ -162,34 +164,52 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     }
 }
 
-// z-axis forward transform of the fixed-point charge grid (A describes full-length z lines).
+// z-axis forward transform of the fixed-point charge grid (full-length z lines), which it
+// clears for the next step's spread. Two real lines a, b go into one complex line
+// z = a + i b (so a tile holds 2 FFT_BATCH real lines and the transform work halves); their
+// spectra are A[k] = (Z[k] + conj Z[-k]) / 2 and B[k] = (Z[k] - conj Z[-k]) / (2i).
 @compute @workgroup_size(128)
 fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {
-    let l0 = fft_group(wid, nwg) * A.batch;
-    if (l0 >= A.n_lines) {
+    let gid = fft_group(wid, nwg);
+    let l0 = gid * 2u * FFT_BATCH;
+    if (l0 >= FFT_LINES) {
         return;
     }
-    let n = A.n;
-    for (var e = lid; e < A.batch * n; e += FFT_WG) {
-        let l = l0 + e / n;
+    let n = FFT_N;
+    for (var e = lid; e < FFT_BATCH * n; e += FFT_WG) {
+        let la = l0 + 2u * (e / n);
+        let i = e % n;
         var v = vec2f(0.0);
-        if (l < A.n_lines) {
-            let g = l * n + e % n;
-            let w = grid_fx_words[g];
+        if (la < FFT_LINES) {
+            let g = la * n + i;
+            v.x = fixed_to_f32(grid_fx_words[g]);
             grid_fx_words[g] = vec2u(0u);
-            v = vec2f(fixed_to_f32(w), 0.0);
+        }
+        if (la + 1u < FFT_LINES) {
+            let g = (la + 1u) * n + i;
+            v.y = fixed_to_f32(grid_fx_words[g]);
+            grid_fx_words[g] = vec2u(0u);
         }
         sh[e] = v;
     }
     workgroupBarrier();
     let r = fft_tile(0u, lid, false);
     let h = P.nzh;
-    for (var e = lid; e < A.batch * h; e += FFT_WG) {
+    for (var e = lid; e < FFT_BATCH * h; e += FFT_WG) {
         let b = e / h;
-        let l = l0 + b;
-        if (l < A.n_lines) {
-            store_value(l * h + e % h, sh[r + b * n + e % h]);
+        let k = e % h;
+        let la = l0 + 2u * b;
+        let z = sh[r + b * n + k];
+        let zm = sh[r + b * n + select(n - k, 0u, k == 0u)];
+        let c = vec2f(zm.x, -zm.y);
+        let d = 0.5 * (z - c);
+        if (la < FFT_LINES) {
+            store_value(la * h + k, 0.5 * (z + c));
+        }
+        if (la + 1u < FFT_LINES) {
+            // d / i = -i d
+            store_value((la + 1u) * h + k, vec2f(d.y, -d.x));
         }
     }
 }
@@ -199,8 +219,8 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
 fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) lid: u32) {
     let gid = fft_group(wid, nwg);
-    let l0 = gid * A.batch;
-    if (l0 >= A.n_lines) {
+    let l0 = gid * FFT_BATCH;
+    if (l0 >= FFT_LINES) {
         return;
     }
     load_tile(l0, lid);
@@ -208,14 +228,14 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     let s = fft_tile(0u, lid, false);
     var acc0 = vec4f(0.0);
     var acc1 = vec4f(0.0);
-    let count = A.batch * A.n;
+    let count = FFT_BATCH * FFT_N;
     let h = P.nzh;
     for (var e = lid; e < count; e += FFT_WG) {
-        let l = l0 + e / A.n;
-        if (l >= A.n_lines) {
+        let l = l0 + e / FFT_N;
+        if (l >= FFT_LINES) {
             continue;
         }
-        let g = global_index(l, e % A.n);
+        let g = global_index(l, e % FFT_N);
         let kx = g / (P.dims.y * h);
         let ky = (g / h) % P.dims.y;
         let kz = g % h;
@@ -241,7 +261,18 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
         // Essmann eq. (2.48): Pi_ab = sum E(m) [delta_ab - 2 (1 + pi^2 m^2 / alpha^2) m_a m_b / m^2].
         let c = em * 2.0 * (1.0 + P.coef.y * m2) / m2;
         acc0 += vec4f(em, em - c * mv.x * mv.x, em - c * mv.y * mv.y, em - c * mv.z * mv.z);
-        acc1 += vec4f(-c * mv.x * mv.y, -c * mv.x * mv.z, -c * mv.y * mv.z, 0.0);
+        // The partner (-kx, -ky, -kz) has m = -m, except along an axis at its Nyquist index
+        // (2k = K), whose frequency -K/2 is its own partner's. A product m_a m_b then flips
+        // sign in the partner when exactly one of a, b is at Nyquist, and the two terms cancel
+        // (z is never at Nyquist in a doubled term).
+        var off = vec3f(1.0);
+        if (weight == 2.0) {
+            let nx = 2u * kx == P.dims.x;
+            let ny = 2u * ky == P.dims.y;
+            off = vec3f(select(0.0, 1.0, nx == ny), select(1.0, 0.0, nx), select(1.0, 0.0, ny));
+        }
+        acc1 += vec4f(-c * mv.x * mv.y * off.x, -c * mv.x * mv.z * off.y,
+                      -c * mv.y * mv.z * off.z, 0.0);
         sh[s + e] = theta * v;
     }
     workgroupBarrier();
@@ -267,43 +298,8 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     }
 }
 
-// z-axis inverse transform of lines completed by Hermitian symmetry (X[Kz - k] = conj X[k]);
-// keeps the real potential.
-@compute @workgroup_size(128)
-fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                @builtin(local_invocation_index) lid: u32) {
-    let l0 = fft_group(wid, nwg) * A.batch;
-    if (l0 >= A.n_lines) {
-        return;
-    }
-    let n = A.n;
-    let h = P.nzh;
-    for (var e = lid; e < A.batch * n; e += FFT_WG) {
-        let l = l0 + e / n;
-        let i = e % n;
-        var v = vec2f(0.0);
-        if (l < A.n_lines) {
-            if (i < h) {
-                v = load_value(l * h + i);
-            } else {
-                let c = load_value(l * h + n - i);
-                v = vec2f(c.x, -c.y);
-            }
-        }
-        sh[e] = v;
-    }
-    workgroupBarrier();
-    let r = fft_tile(0u, lid, true);
-    for (var e = lid; e < A.batch * n; e += FFT_WG) {
-        let l = l0 + e / n;
-        if (l < A.n_lines) {
-            phi[l * n + e % n] = sh[r + e].x;
-        }
-    }
-}
-
-@compute @workgroup_size(128)
-fn pme_reduce(@builtin(local_invocation_index) lid: u32) {
+// Sums the convolve partials into `result` (one workgroup; uses `sh`).
+fn reduce_partials(lid: u32) {
     var a0 = vec4f(0.0);
     var a1 = vec4f(0.0);
     for (var k = lid; k < P.n_partials; k += FFT_WG) {
@@ -336,6 +332,57 @@ fn pme_reduce(@builtin(local_invocation_index) lid: u32) {
         result[5] = sh[2].y;
         result[6] = sh[3].x;
         result[7] = q;
+    }
+    workgroupBarrier();
+}
+
+// z-axis inverse transform of lines completed by Hermitian symmetry (X[Kz - k] = conj X[k]);
+// keeps the real potential. Two lines a, b go into one complex line: Z = A + i B transforms
+// to a + i b, both real. Workgroup 0 first sums the convolve partials into `result` (the
+// convolve has finished; pme_interp reads it), which saves a one-workgroup dispatch.
+@compute @workgroup_size(128)
+fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) lid: u32) {
+    let gid = fft_group(wid, nwg);
+    if (gid == 0u) {
+        reduce_partials(lid);
+    }
+    let l0 = gid * 2u * FFT_BATCH;
+    if (l0 >= FFT_LINES) {
+        return;
+    }
+    let n = FFT_N;
+    let h = P.nzh;
+    for (var e = lid; e < FFT_BATCH * n; e += FFT_WG) {
+        let la = l0 + 2u * (e / n);
+        let i = e % n;
+        let k = select(n - i, i, i < h);
+        var a = vec2f(0.0);
+        var b = vec2f(0.0);
+        if (la < FFT_LINES) {
+            a = load_value(la * h + k);
+        }
+        if (la + 1u < FFT_LINES) {
+            b = load_value((la + 1u) * h + k);
+        }
+        if (i >= h) {
+            a.y = -a.y;
+            b.y = -b.y;
+        }
+        sh[e] = vec2f(a.x - b.y, a.y + b.x);
+    }
+    workgroupBarrier();
+    let r = fft_tile(0u, lid, true);
+    for (var e = lid; e < FFT_BATCH * n; e += FFT_WG) {
+        let la = l0 + 2u * (e / n);
+        let i = e % n;
+        let z = sh[r + e];
+        if (la < FFT_LINES) {
+            phi[la * n + i] = z.x;
+        }
+        if (la + 1u < FFT_LINES) {
+            phi[(la + 1u) * n + i] = z.y;
+        }
     }
 }
 

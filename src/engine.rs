@@ -1196,6 +1196,11 @@ impl Simulation {
             bytemuck::bytes_of(&1u32),
         );
     }
+    /// The PME reciprocal term, when the Coulomb method is PME (for its dispatch profile).
+    pub fn pme(&self) -> Option<&PmeForce> {
+        self.pme.as_ref()
+    }
+
     /// Profile for `wgmd bench`: seconds per repetition of (forces, cell list, neighbor
     /// build, PME reciprocal part or 0), each repeated `reps` times in one compute pass (wall time including the wait
     /// and one readback, so use enough repetitions). Both parts are idempotent; the state is

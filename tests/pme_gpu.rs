@@ -44,6 +44,9 @@ fn run_case(c: &Case, rng: &mut impl Rng) {
     if c.neutral {
         let mean = q.iter().sum::<f64>() / n as f64;
         q.iter_mut().for_each(|x| *x -= mean);
+    } else {
+        // Some uncharged atoms too: no force or energy, but their share of the virial.
+        q.iter_mut().step_by(5).for_each(|x| *x = 0.0);
     }
     let q32: Vec<f32> = q.iter().map(|&x| x as f32).collect();
     let q64: Vec<f64> = q32.iter().map(|&x| x as f64).collect();
@@ -52,7 +55,6 @@ fn run_case(c: &Case, rng: &mut impl Rng) {
         .map(|v| [v[0] as f64, v[1] as f64, v[2] as f64])
         .collect();
     let (e_ref, f_ref, w_ref) = reference::reciprocal(&pos64, &q64, c.l, &c.p, KE);
-
     let poison_f = [1.5f32, -2.5, 3.5, 0.25];
     let poison_v = [0.75f32, 0.125];
     let pos_buf = ctx.storage_init("pos", &pos32).unwrap();
@@ -123,10 +125,13 @@ fn run_case(c: &Case, rng: &mut impl Rng) {
             "Σ force.w {e_atoms} vs {e_ref}"
         );
         assert!(werr < 1e-5, "virial {w_gpu:?} vs {w_ref:?}");
-        let trace = w_ref[0] + w_ref[1] + w_ref[2];
+        // The per-atom shares must add up to the GPU's own trace (each component's distance
+        // from the reference is checked above; comparing the sum of three with the reference
+        // at the tolerance of one failed for some seeds although every component passed).
+        let trace = w_gpu[0] + w_gpu[1] + w_gpu[2];
         assert!(
             (w_atoms - trace).abs() < 1e-5 * e_ref.abs(),
-            "Σ atom_virial.x {w_atoms} vs W {trace}"
+            "Σ atom_virial.x {w_atoms} vs GPU W {trace}"
         );
         assert!(y_unchanged, "atom_virial.y was modified");
     }
@@ -168,10 +173,23 @@ fn gpu_pme_matches_reference() {
             l: [10.0, 10.0, 10.0],
             p: PmeParams {
                 alpha: 0.5,
-                grid: [15, 14, 16],
+                // Kx·Ky odd: the z passes pair real lines, the last one unpaired.
+                grid: [15, 15, 16],
                 order: 5,
             },
             neutral: false,
+        },
+        // A coarse grid (6 points = the order along x) and a large alpha: the Nyquist planes
+        // of the even axes carry weight (their off-diagonal virial terms cancel in pairs).
+        Case {
+            n: 129,
+            l: [9.0, 11.0, 14.0],
+            p: PmeParams {
+                alpha: 0.5,
+                grid: [6, 9, 14],
+                order: 6,
+            },
+            neutral: true,
         },
     ];
     for c in &cases {

@@ -28,7 +28,8 @@ pub const MAX_AXIS: u32 = FFT_TILE;
 pub const WORKGROUP_BYTES: u32 = 2 * FFT_TILE * 8;
 const MAX_STAGES: usize = 16;
 
-/// Mirrors `FftAxis` in fft.wgsl.
+/// The 1-D transforms along one axis; fft.wgsl receives it as override constants
+/// ([`overrides`]), one pipeline per axis.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct FftAxis {
@@ -189,6 +190,39 @@ pub fn twiddles(dims: [u32; 3]) -> Vec<[f32; 2]> {
     out
 }
 
+/// Stages fft.wgsl can run (`FFT_R0`..`FFT_R7`); n ≤ 1024 needs at most 6 (729 = 3⁶).
+const SHADER_STAGES: u32 = 8;
+
+/// The override constants of fft.wgsl that describe `a` (its pipelines are built per axis).
+pub fn overrides(a: &FftAxis) -> Result<Vec<(&'static str, f64)>> {
+    if a.n_stages > SHADER_STAGES {
+        bail!(
+            "FFT length {} needs {} stages; the shader runs at most {SHADER_STAGES}",
+            a.n,
+            a.n_stages
+        );
+    }
+    let mut o = vec![
+        ("FFT_N", a.n as f64),
+        ("FFT_STRIDE", a.stride as f64),
+        ("FFT_C1", a.c1 as f64),
+        ("FFT_S1", a.s1 as f64),
+        ("FFT_S2", a.s2 as f64),
+        ("FFT_LINES", a.n_lines as f64),
+        ("FFT_BATCH", a.batch as f64),
+        ("FFT_STAGES", a.n_stages as f64),
+        ("FFT_TW", a.tw_off as f64),
+        ("FFT_CONTIG", a.contiguous as f64),
+    ];
+    const R: [&str; SHADER_STAGES as usize] = [
+        "FFT_R0", "FFT_R1", "FFT_R2", "FFT_R3", "FFT_R4", "FFT_R5", "FFT_R6", "FFT_R7",
+    ];
+    for (s, name) in R.iter().enumerate().take(a.n_stages as usize) {
+        o.push((name, a.radix[s] as f64));
+    }
+    Ok(o)
+}
+
 /// Workgroups of one axis pass.
 pub fn groups(axis: &FftAxis) -> u32 {
     axis.n_lines.div_ceil(axis.batch)
@@ -251,9 +285,9 @@ fn compose_into(name: &str, seen: &mut Vec<String>, out: &mut String) -> Result<
 pub struct Fft3d {
     dims: [u32; 3],
     axes: [FftAxis; 3],
-    forward: Kernel,
-    inverse: Kernel,
-    uniforms: Vec<wgpu::Buffer>,
+    /// Per axis (x, y, z).
+    forward: Vec<Kernel>,
+    inverse: Vec<Kernel>,
     twiddle: wgpu::Buffer,
     binds: Option<Vec<wgpu::BindGroup>>,
 }
@@ -263,19 +297,19 @@ impl Fft3d {
         check_dims(&ctx.limits, dims, "FFT grid")?;
         let axes = axes(dims)?;
         let module = shader_module(ctx, "fft")?;
-        let forward = Kernel::new(ctx, &module, "fft_forward", &[])?;
-        let inverse = Kernel::new(ctx, &module, "fft_inverse", &[])?;
-        let uniforms = axes
-            .iter()
-            .map(|a| ctx.uniform("fft_axis", a))
-            .collect::<Vec<_>>();
+        let mut forward = Vec::new();
+        let mut inverse = Vec::new();
+        for a in &axes {
+            let o = overrides(a)?;
+            forward.push(Kernel::new(ctx, &module, "fft_forward", &o)?);
+            inverse.push(Kernel::new(ctx, &module, "fft_inverse", &o)?);
+        }
         let twiddle = ctx.storage_init("twiddle", &twiddles(dims))?;
         Ok(Fft3d {
             dims,
             axes,
             forward,
             inverse,
-            uniforms,
             twiddle,
             binds: None,
         })
@@ -300,10 +334,8 @@ impl Fft3d {
             );
         }
         let mut binds = Vec::new();
-        for k in [&self.forward, &self.inverse] {
-            for u in &self.uniforms {
-                binds.push(k.bind(ctx, &[("A", u), ("grid", grid), ("twiddle", &self.twiddle)])?);
-            }
+        for k in self.forward.iter().chain(&self.inverse) {
+            binds.push(k.bind(ctx, &[("grid", grid), ("twiddle", &self.twiddle)])?);
         }
         self.binds = Some(binds);
         Ok(())
@@ -319,7 +351,7 @@ impl Fft3d {
             (&self.forward, 0)
         };
         for a in order {
-            gpu::dispatch(pass, k, &binds[off + a], groups(&self.axes[a]));
+            gpu::dispatch(pass, &k[a], &binds[off + a], groups(&self.axes[a]));
         }
     }
 }

@@ -9,18 +9,22 @@
 //! Orthorhombic boxes only; the box is fixed at construction (no barostat yet).
 //!
 //! ## GPU work per step, and its floor
-//! Eight dispatches: spread (order² threads per atom, each adding order fixed-point values
-//! along z with atomic pairs), z-forward FFT of the real grid (which it also clears) keeping
-//! only kz ≤ Kz/2, y-forward on that half spectrum, x-forward+influence+x-inverse fused in workgroup memory (with energy/virial
-//! partial sums), y-inverse, z-inverse of the Hermitian-completed lines writing the real
-//! potential, a one-workgroup reduction, and interpolation (order threads per atom, order²
-//! reads of `phi` each). Grid traffic per step per point of the K³ grid: 8 B read + 8 B cleared
-//! (fixed point) + 4 B written (half spectrum) by the first pass, 8 B by each of the three
-//! middle passes (half spectrum read + written), 4 B read + 4 B of `phi` written by the last
-//! ≈ 52 B/point, plus the spread's atomics and the interpolation's reads — 28 MB for 81³
-//! (≈ 10 µs at 3 TB/s), 1.8 GB for 324³ (≈ 0.6 ms). Atom work: order³ = 125 (order 5)
-//! atomic pairs and 125 reads per atom. At ~3.3 µs per dispatch, the eight dispatches cost
-//! ~26 µs of fixed overhead per step.
+//! Seven dispatches (`shaders/pme.wgsl` says what each does): spread (order² threads per
+//! atom, each adding order fixed-point values along z with atomic pairs), z-forward FFT of the
+//! real grid (which it also clears), two real lines per complex transform, keeping only
+//! kz ≤ Kz/2, y-forward on that half spectrum, x-forward+influence+x-inverse fused in
+//! workgroup memory (with energy/virial partial sums), y-inverse, z-inverse of the
+//! Hermitian-completed lines (two per complex transform) writing the real potential, whose
+//! workgroup 0 first reduces the partial sums, and interpolation (order threads per atom,
+//! order² reads of `phi` each). The FFT kernels are compiled per axis (line length, strides,
+//! radices as override constants). Grid traffic per step per point of the K³ grid: 8 B read +
+//! 8 B cleared (fixed point) + 4 B written (half spectrum) by the first pass, 8 B by each of
+//! the three middle passes (half spectrum read + written), 4 B read + 4 B of `phi` written by
+//! the last ≈ 52 B/point, plus the spread's atomics (order³ = 125 atomic pairs per atom at
+//! order 5; ~1.5 u32 atomics per pair) and the interpolation's order³ reads per atom — 28 MB
+//! for 81³ (≈ 6 µs at the H200's 4.8 TB/s; it all fits in its 50 MB L2), 1.8 GB for 324³
+//! (≈ 0.4 ms). At ~3.3 µs per dispatch the seven dispatches cost ~23 µs of fixed overhead per
+//! step. BENCHMARKS.md (Coulomb) has the measured per-dispatch profile.
 //!
 //! ## Fixed point
 //! Charge spreading adds q·w to a 64-bit two's-complement value with 32 fractional bits
@@ -352,7 +356,7 @@ pub struct PmeUniform {
     pub _pad: [u32; 2],
 }
 
-/// GPU smooth PME: eight dispatches per step, bound once to the simulation's buffers.
+/// GPU smooth PME: seven dispatches per step, bound once to the simulation's buffers.
 pub struct PmeForce {
     params: PmeParams,
     n_atoms: u32,
@@ -364,10 +368,8 @@ pub struct PmeForce {
     convolve: Kernel,
     inv: Kernel,
     last: Kernel,
-    reduce: Kernel,
     interp: Kernel,
     uniform: wgpu::Buffer,
-    axis_uniforms: Vec<wgpu::Buffer>,
     twiddle: wgpu::Buffer,
     fixed: wgpu::Buffer,
     grid: wgpu::Buffer,
@@ -418,16 +420,21 @@ impl PmeForce {
             fft::axis(p.grid, 2)?,
         ];
         let module = fft::shader_module(ctx, "pme")?;
-        let ov = [("ORDER", p.order as f64)];
-        let k = |name: &str| Kernel::new(ctx, &module, name, &ov);
-        let spread = k("pme_spread")?;
-        let first = k("pme_fft_first")?;
-        let fwd = k("fft_forward")?;
-        let convolve = k("pme_convolve")?;
-        let inv = k("fft_inverse")?;
-        let last = k("pme_fft_last")?;
-        let reduce = k("pme_reduce")?;
-        let interp = k("pme_interp")?;
+        // The FFT kernels are built per axis (fft.wgsl's override constants).
+        let k = |name: &str, axis: Option<&FftAxis>| -> Result<Kernel> {
+            let mut ov = vec![("ORDER", p.order as f64)];
+            if let Some(a) = axis {
+                ov.extend(fft::overrides(a)?);
+            }
+            Kernel::new(ctx, &module, name, &ov)
+        };
+        let spread = k("pme_spread", None)?;
+        let first = k("pme_fft_first", Some(&axes[2]))?;
+        let fwd = k("fft_forward", Some(&axes[1]))?;
+        let convolve = k("pme_convolve", Some(&axes[0]))?;
+        let inv = k("fft_inverse", Some(&axes[1]))?;
+        let last = k("pme_fft_last", Some(&axes[2]))?;
+        let interp = k("pme_interp", None)?;
 
         let v = box_l[0] * box_l[1] * box_l[2];
         let pi = std::f64::consts::PI;
@@ -466,10 +473,8 @@ impl PmeForce {
             convolve,
             inv,
             last,
-            reduce,
             interp,
             uniform: ctx.uniform("pme", &u),
-            axis_uniforms: axes.iter().map(|a| ctx.uniform("fft_axis", a)).collect(),
             twiddle: ctx.storage_init("twiddle", &fft::twiddles(p.grid))?,
             // Zeroed at creation; pme_fft_first clears it again after every use.
             fixed: ctx.storage("pme_fixed", n_grid * 8)?,
@@ -516,27 +521,21 @@ impl PmeForce {
         let me: &PmeForce = self;
         let bufs = [pos, charge, force, atom_virial];
         let binds = vec![
-            me.spread.bind(ctx, &me.entries(2, bufs))?,
-            me.first.bind(ctx, &me.entries(2, bufs))?,
-            me.fwd.bind(ctx, &me.entries(1, bufs))?,
-            me.convolve.bind(ctx, &me.entries(0, bufs))?,
-            me.inv.bind(ctx, &me.entries(1, bufs))?,
-            me.last.bind(ctx, &me.entries(2, bufs))?,
-            me.reduce.bind(ctx, &me.entries(2, bufs))?,
-            me.interp.bind(ctx, &me.entries(2, bufs))?,
+            me.spread.bind(ctx, &me.entries(bufs))?,
+            me.first.bind(ctx, &me.entries(bufs))?,
+            me.fwd.bind(ctx, &me.entries(bufs))?,
+            me.convolve.bind(ctx, &me.entries(bufs))?,
+            me.inv.bind(ctx, &me.entries(bufs))?,
+            me.last.bind(ctx, &me.entries(bufs))?,
+            me.interp.bind(ctx, &me.entries(bufs))?,
         ];
         self.binds = Some(binds);
         Ok(())
     }
 
-    /// Every buffer a PME kernel may use, with the FFT axis uniform of `axis`.
-    fn entries<'b>(
-        &'b self,
-        axis: usize,
-        ext: [&'b wgpu::Buffer; 4],
-    ) -> Vec<(&'static str, &'b wgpu::Buffer)> {
+    /// Every buffer a PME kernel may use.
+    fn entries<'b>(&'b self, ext: [&'b wgpu::Buffer; 4]) -> Vec<(&'static str, &'b wgpu::Buffer)> {
         vec![
-            ("A", &self.axis_uniforms[axis]),
             ("grid", &self.grid),
             ("grid_fx", &self.fixed),
             ("grid_fx_words", &self.fixed),
@@ -558,32 +557,76 @@ impl PmeForce {
     /// to force[i].w (these sum to the reciprocal energy, background included) and ADDS
     /// W_recip / N to atom_virial[i].x.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+        for (k, b, g) in self.dispatches() {
+            gpu::dispatch(pass, k, b, g);
+        }
+    }
+
+    /// The step's dispatches in order: (kernel, bind group, workgroups).
+    fn dispatches(&self) -> Vec<(&Kernel, &wgpu::BindGroup, u32)> {
         let b = self.binds.as_ref().expect("PmeForce::bind before encode");
+        // The z passes put two real lines in each complex line of a tile.
+        let z = &self.axes[2];
         let [gx, gy, gz] = [
             fft::groups(&self.axes[0]),
             fft::groups(&self.axes[1]),
-            fft::groups(&self.axes[2]),
+            z.n_lines.div_ceil(2 * z.batch),
         ];
         let o = self.params.order;
-        gpu::dispatch(
-            pass,
-            &self.spread,
-            &b[0],
-            gpu::groups_for(self.n_atoms * o * o, gpu::WG),
-        );
-        gpu::dispatch(pass, &self.first, &b[1], gz);
-        gpu::dispatch(pass, &self.fwd, &b[2], gy);
-        gpu::dispatch(pass, &self.convolve, &b[3], gx);
-        gpu::dispatch(pass, &self.inv, &b[4], gy);
-        gpu::dispatch(pass, &self.last, &b[5], gz);
-        gpu::dispatch(pass, &self.reduce, &b[6], 1);
-        // pme_interp: 64 / order atoms per workgroup of 64 threads.
-        gpu::dispatch(
-            pass,
-            &self.interp,
-            &b[7],
-            self.n_atoms.div_ceil(gpu::WG / o).max(1),
-        );
+        vec![
+            (
+                &self.spread,
+                &b[0],
+                gpu::groups_for(self.n_atoms * o * o, gpu::WG),
+            ),
+            (&self.first, &b[1], gz),
+            (&self.fwd, &b[2], gy),
+            (&self.convolve, &b[3], gx),
+            (&self.inv, &b[4], gy),
+            (&self.last, &b[5], gz),
+            // pme_interp: 64 / order atoms per workgroup of 64 threads.
+            (
+                &self.interp,
+                &b[6],
+                self.n_atoms.div_ceil(gpu::WG / o).max(1),
+            ),
+        ]
+    }
+
+    /// Profile for `wgmd bench`: seconds per dispatch of each of the step's dispatches,
+    /// named by entry point (a name that occurs twice, like the y-axis FFT, gets its position
+    /// appended). Each is repeated `reps` times alone in one compute pass and timed by the wall
+    /// clock up to the end of a wait, so per-dispatch overhead is included and `reps` must be
+    /// large enough to hide the submit and wait. The buffers are left with meaningless
+    /// contents (spread adds to the charge grid, interpolation to `force`): recompute the
+    /// forces afterwards.
+    pub fn profile(&self, ctx: &GpuContext, reps: u32) -> Result<Vec<(String, f64)>> {
+        let reps = reps.max(1);
+        let mut out: Vec<(String, f64)> = Vec::new();
+        for (i, (k, b, g)) in self.dispatches().into_iter().enumerate() {
+            let t0 = web_time::Instant::now();
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for _ in 0..reps {
+                    gpu::dispatch(&mut pass, k, b, g);
+                }
+            }
+            ctx.queue.submit([enc.finish()]);
+            ctx.device
+                .poll(wgpu::PollType::Wait {
+                    submission_index: None,
+                    timeout: None,
+                })
+                .map_err(|e| anyhow::anyhow!("GPU device error while timing PME: {e}"))?;
+            let secs = t0.elapsed().as_secs_f64() / reps as f64;
+            let mut name = k.name.clone();
+            if out.iter().any(|(n, _)| *n == name) {
+                name = format!("{name}_{i}");
+            }
+            out.push((name, secs));
+        }
+        Ok(out)
     }
 
     /// Reciprocal energy and virial tensor (xx, yy, zz, xy, xz, yz) of the last encode.
