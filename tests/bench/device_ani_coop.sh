@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# ANI-2x tensor-core (cooperative matrix) GEMMs on the lent GPU, in one device call: the
+# accuracy test against float64 references (tests/ani_coop.rs, WGMD_REQUIRE_COOP=1 so a
+# missing tensor-core path fails), then `wgmd bench ani` with and without tensor cores on the
+# same device (WGMD_COOP=0 opens the device without the feature: the previous kernels).
+#
+# Here (once): the Vulkan loader into .gl/ (../shared/WGPU_NOTES.md). Then
+#   tests/bench/device_ani_coop.sh prepare
+# packs the release binary, the ani_coop test binary (stripped, xz) and the ANI-2x networks
+# (xz) into .anidev/ (git-ignored; ~62 MB, inside the 64 MiB a device call may carry).
+# On the device, with carry [".gl", ".anidev"]:
+#   bash tests/bench/device_ani_coop.sh device
+set -euo pipefail
+SIZES="${SIZES:-3000 10002 100002}"
+case "${1:-}" in
+prepare)
+    cargo build --release --bin wgmd
+    cargo test --release --test ani_coop --no-run
+    test_bin=$(ls -t target/release/deps/ani_coop-* | grep -v '\.d$' | head -1)
+    mkdir -p .anidev
+    rm -f .anidev/wgmd.xz .anidev/ani_coop.xz
+    strip -o .anidev/wgmd target/release/wgmd
+    strip -o .anidev/ani_coop "$test_bin"
+    xz -f -6 -T2 .anidev/wgmd .anidev/ani_coop
+    # The model and data (~52 MB compressed) only once.
+    if [ ! -f .anidev/files.tar.xz ]; then
+        rm -rf .anidev/stage && mkdir -p .anidev/stage/models/ani-2x_8x .anidev/stage/data
+        m=../shared/models
+        cp $m/ani-2x_8x.info .anidev/stage/models/
+        cp $m/ani-2x_8x/*.params $m/ani-2x_8x/sae_linfit.dat .anidev/stage/models/ani-2x_8x/
+        for k in 0 1 2 3 4 5 6 7; do
+            mkdir -p .anidev/stage/models/ani-2x_8x/train$k
+            cp -r $m/ani-2x_8x/train$k/networks .anidev/stage/models/ani-2x_8x/train$k/
+        done
+        cp ../shared/data/ani2x_reference.json .anidev/stage/data/
+        tar -C .anidev/stage -cf - models data | xz -6 -T2 > .anidev/files.tar.xz
+        rm -rf .anidev/stage
+    fi
+    du -sh .anidev
+    ;;
+device)
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json XDG_RUNTIME_DIR=/tmp
+    out=${OUT:-/tmp}
+    mkdir -p /tmp/coop
+    python3 - <<'PY'
+import lzma, shutil, tarfile
+for b in ("wgmd", "ani_coop"):
+    shutil.copyfileobj(lzma.open(f".anidev/{b}.xz"), open(f"/tmp/coop/{b}", "wb"))
+tarfile.open(".anidev/files.tar.xz").extractall("/tmp/coop")
+PY
+    chmod +x /tmp/coop/wgmd /tmp/coop/ani_coop
+    nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv || true
+    export WGMD_ANI_MODEL=/tmp/coop/models/ani-2x_8x.info WGMD_ANI_DATA=/tmp/coop/data
+    WGMD_REQUIRE_COOP=1 /tmp/coop/ani_coop --nocapture --test-threads 1 \
+        2>&1 | grep -vE '^$' | tee "$out/ani_coop_test.log" || true
+    for n in $SIZES; do
+        /tmp/coop/wgmd bench ani --model "$WGMD_ANI_MODEL" --atoms "$n" --precision f16 --reps 20 --json || true
+        WGMD_COOP=0 /tmp/coop/wgmd bench ani --model "$WGMD_ANI_MODEL" --atoms "$n" --precision f16 --reps 20 --json || true
+        WGMD_COOP_WIDE=0 /tmp/coop/wgmd bench ani --model "$WGMD_ANI_MODEL" --atoms "$n" --precision f16 --reps 20 --json || true
+        /tmp/coop/wgmd bench ani --model "$WGMD_ANI_MODEL" --atoms "$n" --precision f32 --reps 20 --json || true
+    done 2>&1 | tee "$out/bench.jsonl"
+    ;;
+*)
+    echo "usage: $0 prepare|device" >&2
+    exit 2
+    ;;
+esac
