@@ -394,6 +394,7 @@ pub struct AniForce {
     mlp_k: Vec<Kernel>,
     coop: bool,
     coop_wide: bool,
+    coop_staged: bool,
     jobs: Vec<Job>,
     aev_bind: Option<wgpu::BindGroup>,
     force_bind: Option<wgpu::BindGroup>,
@@ -411,7 +412,8 @@ pub struct AniForce {
 /// Index of `mlp_energy` in `mlp_k`; `gemm` modes come before it, `gemm_wide` modes after.
 const ENERGY_KERNEL: usize = 4;
 const WIDE_OFFSET: usize = 5;
-/// Index of `gemm_coop` MODE 0 in `mlp_k`; `gemm_coop_wide` MODE 0 is 4 further.
+/// Index of `gemm_coop` MODE 0 in `mlp_k`; `gemm_coop_wide` MODE 0 is 4 further,
+/// `gemm_coop_wide_s` 8.
 const COOP_OFFSET: usize = 9;
 /// Workgroup tile edge of the wide kernels (plain and coop): the most rows or columns a
 /// product's unmasked cooperative loads may reach past its matrix, hence the padding.
@@ -438,9 +440,11 @@ impl AniForce {
         let eb = prec.bytes();
         let aev_len = p.aev_len() as u32;
         let coop = prec == AniPrecision::F16 && spec.allow_coop && coop_support(ctx).is_ok();
-        // WGMD_COOP_WIDE=0 runs every product on the 64-wide tensor-core tiles (an A/B knob
-        // for benchmarks; the 128-wide ones are the default).
+        // A/B knobs for benchmarks: WGMD_COOP_WIDE=0 runs every product on the 64-wide
+        // tensor-core tiles; WGMD_COOP_STAGED=0 runs the wide ones without staging their slabs
+        // in workgroup memory (`gemm_coop_wide`, fragments loaded straight from storage).
         let coop_wide = coop && std::env::var("WGMD_COOP_WIDE").map_or(true, |v| v != "0");
+        let coop_staged = coop_wide && std::env::var("WGMD_COOP_STAGED").map_or(true, |v| v != "0");
 
         // Species-sorted rows.
         let species: Vec<usize> = types
@@ -603,7 +607,7 @@ impl AniForce {
         }
         if coop {
             let coop_module = ShaderModule::new(c, "coop+prec_f16n+mlp+mlp_coop")?;
-            for entry in ["gemm_coop", "gemm_coop_wide"] {
+            for entry in ["gemm_coop", "gemm_coop_wide", "gemm_coop_wide_s"] {
                 for mode in 0..4 {
                     mlp_k.push(Kernel::new(
                         c,
@@ -639,11 +643,17 @@ impl AniForce {
             }
             // Wide products (layer 1 forward and backward) take the 128 × 128 tiles.
             let wide = kernel != ENERGY_KERNEL && g.n >= WIDE_MIN_N && (coop_wide || !coop);
+            // The staged kernel fetches 8-element (16-byte) pieces.
+            let staged = coop_staged
+                && [g.a_off, g.lda, g.a_bs, g.b_off, g.ldb, g.b_bs]
+                    .iter()
+                    .all(|v| v % 8 == 0);
             let kernel = match (kernel == ENERGY_KERNEL, coop, wide) {
                 (true, ..) => kernel,
                 (false, false, false) => kernel,
                 (false, false, true) => kernel + WIDE_OFFSET,
                 (false, true, false) => kernel + COOP_OFFSET,
+                (false, true, true) if staged => kernel + COOP_OFFSET + 8,
                 (false, true, true) => kernel + COOP_OFFSET + 4,
             };
             let uniform = c.uniform("ani_gemm", &g);
@@ -655,6 +665,8 @@ impl AniForce {
                     ("a_in", a),
                     ("a16", a),
                     ("w16", &wts),
+                    ("a_v", a),
+                    ("w_v", &wts),
                     ("c_out", cbuf),
                     ("d_aux", dbuf),
                     ("atom_of_row", &atom_of_row_buf),
@@ -843,6 +855,7 @@ impl AniForce {
             mlp_k,
             coop,
             coop_wide,
+            coop_staged,
             jobs,
             aev_bind: None,
             force_bind: None,
@@ -915,12 +928,14 @@ impl AniForce {
     pub fn chunk_rows(&self) -> u32 {
         self.chunk_rows
     }
-    /// Which GEMM kernels the networks run on: "coop" (tensor cores), "coop-narrow" (tensor
-    /// cores, 64-wide tiles only: WGMD_COOP_WIDE=0) or "plain".
+    /// Which GEMM kernels the networks run on: "coop" (tensor cores, wide products staged in
+    /// workgroup memory), "coop-direct" (WGMD_COOP_STAGED=0), "coop-narrow" (64-wide tiles
+    /// only: WGMD_COOP_WIDE=0) or "plain".
     pub fn gemm_path(&self) -> &'static str {
-        match (self.coop, self.coop_wide) {
-            (true, true) => "coop",
-            (true, false) => "coop-narrow",
+        match (self.coop, self.coop_wide, self.coop_staged) {
+            (true, true, true) => "coop",
+            (true, true, false) => "coop-direct",
+            (true, false, _) => "coop-narrow",
             _ => "plain",
         }
     }
@@ -932,14 +947,16 @@ impl AniForce {
 /// One batched product `C[b] = A[b] · B[b]ᵀ` (A `batch × m × k`, B `batch × n × k`, both
 /// row-major, C `batch × m × n`) in f16 storage through the networks' kernels with the
 /// input-gradient epilogue at scale 1 (C = the f32 sum, stored as f16): the tensor-core ones
-/// (`coop`) or the plain ones, the 128-tile variant if `wide`. For the GEMM-level tests;
-/// k must be a multiple of 16 and n of 4, like every product the networks run.
+/// (`coop`) or the plain ones; `tile` is "narrow" (64 × 64), "wide" (128 × 128) or "staged"
+/// (128 × 128 with slabs in workgroup memory; the plain path has no such variant and runs
+/// "wide"). For the GEMM-level tests; k must be a multiple of 16 and n of 4, like every
+/// product the networks run.
 #[doc(hidden)]
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_f16_for_test(
     ctx: &GpuContext,
     coop: bool,
-    wide: bool,
+    tile: &str,
     batch: u32,
     m: u32,
     n: u32,
@@ -947,6 +964,11 @@ pub fn gemm_f16_for_test(
     a: &[f32],
     b: &[f32],
 ) -> Result<Vec<f32>> {
+    let wide = match tile {
+        "narrow" => false,
+        "wide" | "staged" => true,
+        other => bail!("gemm test: unknown tile variant {other}"),
+    };
     if k % 16 != 0 || n % 4 != 0 || m == 0 || n == 0 || batch == 0 {
         bail!("gemm test sizes: k must be a multiple of 16, n of 4, all positive");
     }
@@ -987,7 +1009,11 @@ pub fn gemm_f16_for_test(
     let (module, entry) = if coop {
         (
             ShaderModule::new(ctx, "coop+prec_f16n+mlp+mlp_coop")?,
-            if wide { "gemm_coop_wide" } else { "gemm_coop" },
+            match tile {
+                "narrow" => "gemm_coop",
+                "wide" => "gemm_coop_wide",
+                _ => "gemm_coop_wide_s",
+            },
         )
     } else {
         let prelude = if ctx.has_f16() {
@@ -1010,6 +1036,8 @@ pub fn gemm_f16_for_test(
             ("w16", &b_buf),
             ("a_in", &a_buf),
             ("a16", &a_buf),
+            ("a_v", &a_buf),
+            ("w_v", &b_buf),
             ("c_out", &c_buf),
             ("d_aux", &d_buf),
         ],
