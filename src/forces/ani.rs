@@ -11,6 +11,11 @@
 //!    activation memory independently of the system size.
 //! 3. `aev_force`: one workgroup per atom gathers −∂E/∂r from pairs and triples.
 //!
+//! With f16 storage on an adapter that has wgpu's experimental cooperative matrices with a
+//! 16×16×16 f16 → f32 configuration and 32-lane subgroups ([`coop_support`]), the products
+//! of step 2 run on tensor cores (`shaders/mlp_coop.wgsl`); elsewhere (lavapipe, browsers,
+//! f32) on the plain kernels. Both are checked against float64 in `tests/ani_coop.rs`.
+//!
 //! Energies are Hartree inside; `energy_scale` converts forces (Hartree/Å) and per-atom
 //! energies to the engine's units. Self energies are constant and added on the host in f64.
 
