@@ -134,6 +134,7 @@ pub fn bench_ani(
         "ani_gpu_bytes": ani.gpu_bytes(),
         "ani_dispatches_per_evaluation": ani.dispatches(),
         "chunk_rows": ani.chunk_rows(),
+        "gemm": ani.gemm_path(),
         "wgmd_commit": env!("WGMD_COMMIT"),
     });
     if json {

@@ -620,6 +620,53 @@ pub fn write_synthetic_model(
     widths_per_species: &[Vec<usize>],
     seed: u64,
 ) -> Result<PathBuf> {
+    write_synthetic_model_with(
+        dir,
+        n_members,
+        widths_per_species,
+        seed,
+        SyntheticSurface::default(),
+    )
+}
+
+/// How a synthetic model's random network is shaped into an energy surface
+/// ([`write_synthetic_model_with`]). The default is the plain random network.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SyntheticSurface {
+    /// Factor on the output layer's random weights and bias: the energy scale of the random
+    /// part (1 = N(0, 1/√n_in) like the hidden layers, which makes atomic energies of several
+    /// eV that vary by eV over a bond length: far steeper than a trained network).
+    pub random_scale: f64,
+    /// Hartree. When positive, hidden unit 0 of every layer becomes a separate linear channel
+    /// (its incoming and outgoing random weights replaced) that adds
+    /// `repulsion · Σ_j 0.25·exp(−η_R (r_ij − ShfR₀)²)·f_C(r_ij)` to each atom's energy:
+    /// the first radial AEV term of every neighbor species, a barrier of ≈ 0.47·`repulsion`
+    /// per pair at r = ShfR₀ (0.8 Å). Trained ANI networks learn such a wall from their data;
+    /// a random one has none, so atoms can pass through each other into the 1/r cusp of the
+    /// angular terms (their angle is undefined at r_ij = 0), which no fixed time step follows.
+    pub repulsion: f64,
+}
+
+impl Default for SyntheticSurface {
+    fn default() -> Self {
+        SyntheticSurface {
+            random_scale: 1.0,
+            repulsion: 0.0,
+        }
+    }
+}
+
+/// [`write_synthetic_model`] with a shaped surface. The random draws are the same as the
+/// plain model's for the same seed; the surface only rescales or overwrites some of them.
+#[doc(hidden)]
+pub fn write_synthetic_model_with(
+    dir: &Path,
+    n_members: usize,
+    widths_per_species: &[Vec<usize>],
+    seed: u64,
+    surface: SyntheticSurface,
+) -> Result<PathBuf> {
     let n_species = ANI2X_SYMBOLS.len();
     if n_members == 0 {
         bail!("a synthetic ANI model needs at least one member");
@@ -632,6 +679,9 @@ pub fn write_synthetic_model(
     }
     if widths_per_species.iter().flatten().any(|&w| w == 0) {
         bail!("hidden-layer widths must be positive");
+    }
+    if surface.repulsion > 0.0 && widths_per_species.iter().any(|w| w.is_empty()) {
+        bail!("a synthetic repulsion needs at least one hidden layer (it uses unit 0 of each)");
     }
     let root = dir.join("synthetic");
     std::fs::create_dir_all(&root)
@@ -672,10 +722,11 @@ pub fn write_synthetic_model(
                 ));
                 let wd = Normal::new(0.0, 1.0 / (n_in as f64).sqrt())?;
                 let bd = Normal::new(0.0, 0.1)?;
-                let w: Vec<f32> = (0..n_in * n_out)
+                let mut w: Vec<f32> = (0..n_in * n_out)
                     .map(|_| wd.sample(&mut rng) as f32)
                     .collect();
-                let b: Vec<f32> = (0..n_out).map(|_| bd.sample(&mut rng) as f32).collect();
+                let mut b: Vec<f32> = (0..n_out).map(|_| bd.sample(&mut rng) as f32).collect();
+                shape_layer(&mut w, &mut b, n_in, l, l + 2 == widths.len(), &surface);
                 write(&net_dir.join(&wname), &f32_bytes(&w))?;
                 write(&net_dir.join(&bname), &f32_bytes(&b))?;
             }
@@ -692,6 +743,47 @@ pub fn write_synthetic_model(
         .as_bytes(),
     )?;
     Ok(info)
+}
+
+/// Applies [`SyntheticSurface`] to layer `l` (weights `[n_out][n_in]`, biases).
+fn shape_layer(
+    w: &mut [f32],
+    b: &mut [f32],
+    n_in: usize,
+    l: usize,
+    last: bool,
+    surface: &SyntheticSurface,
+) {
+    let n_out = b.len();
+    if last {
+        for x in w.iter_mut().chain(b.iter_mut()) {
+            *x = (*x as f64 * surface.random_scale) as f32;
+        }
+    }
+    if surface.repulsion <= 0.0 {
+        return;
+    }
+    let aev = AevParams::ani2x();
+    if last {
+        // The output adds the channel with weight 1 (Hartree) and removes its offset 0.5.
+        w[0] = 1.0;
+        b[0] -= 0.5;
+    } else if l == 0 {
+        // Unit 0 = repulsion · Σ_s G[s, radial shift 0] + 0.5: positive, so CELU passes it
+        // unchanged (CELU(z) = z for z > 0).
+        w[..n_in].fill(0.0);
+        for s in 0..aev.n_species {
+            w[s * aev.shf_r.len()] = surface.repulsion as f32;
+        }
+        b[0] = 0.5;
+    } else {
+        // Unit 0 copies unit 0 of the layer below (still positive); no other unit reads it.
+        for o in 0..n_out {
+            w[o * n_in] = if o == 0 { 1.0 } else { 0.0 };
+        }
+        w[1..n_in].fill(0.0);
+        b[0] = 0.0;
+    }
 }
 
 #[cfg(test)]
@@ -733,6 +825,56 @@ mod tests {
         assert_eq!(one.members[0], m.members[1]);
         let e = err_of(AniModel::load_member(&info, 2));
         assert!(e.contains("has 2 ensemble members"), "{e}");
+    }
+
+    /// With the random part scaled to zero, an atom's network energy must be exactly the
+    /// repulsion channel: `repulsion · Σ_s G[s, shift 0]` (the float64 reference's AEV), and
+    /// the default surface must leave the plain model's weights unchanged.
+    #[test]
+    fn synthetic_surface_repulsion_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let surface = SyntheticSurface {
+            random_scale: 0.0,
+            repulsion: 0.05,
+        };
+        let info =
+            write_synthetic_model_with(dir.path(), 2, &[vec![16, 8, 4]], 3, surface).unwrap();
+        let m = AniModel::load(&info).unwrap();
+        let species = vec![0usize, 1, 3, 0, 6];
+        let pos = [
+            [0.0, 0.0, 0.0],
+            [0.9, 0.1, 0.0],
+            [0.2, 1.1, 0.3],
+            [-0.7, -0.4, 0.5],
+            [2.0, 2.0, 1.0],
+        ];
+        let aev = crate::ani::reference::aevs(&m.aev, &species, 7, &pos, None).unwrap();
+        let r = crate::ani::reference::evaluate(&m, &species, &pos, None).unwrap();
+        let rep = 0.05f32 as f64;
+        let mut strongest = 0.0f64;
+        for (i, e) in r.atomic_nn.iter().enumerate() {
+            let want: f64 = (0..7).map(|s| rep * aev[i][16 * s]).sum();
+            strongest = strongest.max(want);
+            assert!((e - want).abs() < 1e-12, "atom {i}: {e} vs {want}");
+        }
+        // Atoms 0–1 are 0.91 Å apart: the wall must be felt (the far Cl only checks zeros).
+        assert!(strongest > 1e-3, "{strongest}");
+        let plain = AniModel::load(
+            &write_synthetic_model(&dir.path().join("p"), 1, &[vec![8, 4]], 9).unwrap(),
+        )
+        .unwrap();
+        let same = AniModel::load(
+            &write_synthetic_model_with(
+                &dir.path().join("q"),
+                1,
+                &[vec![8, 4]],
+                9,
+                SyntheticSurface::default(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(plain.members, same.members);
     }
 
     #[test]

@@ -11,6 +11,11 @@
 //!    activation memory independently of the system size.
 //! 3. `aev_force`: one workgroup per atom gathers −∂E/∂r from pairs and triples.
 //!
+//! With f16 storage on an adapter that has wgpu's experimental cooperative matrices with a
+//! 16×16×16 f16 → f32 configuration and 32-lane subgroups ([`coop_support`]), the products
+//! of step 2 run on tensor cores (`shaders/mlp_coop.wgsl`); elsewhere (lavapipe, browsers,
+//! f32) on the plain kernels. Both are checked against float64 in `tests/ani_coop.rs`.
+//!
 //! Energies are Hartree inside; `energy_scale` converts forces (Hartree/Å) and per-atom
 //! energies to the engine's units. Self energies are constant and added on the host in f64.
 
@@ -69,6 +74,9 @@ pub struct AniSpec {
     pub type_species: Vec<usize>,
     /// |F| (engine units) above which a step counts as a blow-up (infinite for single points).
     pub max_force: f64,
+    /// Let f16 runs use the tensor-core GEMMs where the adapter has them ([`coop_support`]);
+    /// false forces the plain kernels (tests compare the two on one device).
+    pub allow_coop: bool,
 }
 
 impl AniSpec {
@@ -96,6 +104,7 @@ impl AniSpec {
             precision,
             type_species,
             max_force: 1e4,
+            allow_coop: true,
         })
     }
 
@@ -324,6 +333,55 @@ fn to_storage_bytes(data: &[f32], precision: AniPrecision) -> Vec<u8> {
     }
 }
 
+/// Why this context cannot run the tensor-core GEMMs of `shaders/mlp_coop.wgsl`, or Ok:
+/// wgpu's experimental cooperative matrices on the device (gpu::GpuContext asks for them where
+/// the adapter has them, unless WGMD_COOP=0), native f16, a 16×16×16 configuration with f16
+/// inputs and f32 accumulation, and subgroups of exactly 32 lanes (the kernels give each
+/// 32-lane slice of a 128-lane workgroup its own tiles).
+pub fn coop_support(ctx: &GpuContext) -> std::result::Result<(), String> {
+    if !ctx
+        .features
+        .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+    {
+        return Err(format!(
+            "the device has no cooperative matrices (adapter {}: {})",
+            ctx.info.name,
+            if ctx
+                .adapter
+                .features()
+                .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+            {
+                "not requested, WGMD_COOP=0"
+            } else {
+                "not offered"
+            }
+        ));
+    }
+    if !ctx.has_f16() {
+        return Err("the device has no SHADER_F16".into());
+    }
+    let props = ctx.adapter.cooperative_matrix_properties();
+    let fits = props.iter().any(|p| {
+        p.m_size == 16
+            && p.n_size == 16
+            && p.k_size == 16
+            && p.ab_type == wgpu::CooperativeScalarType::F16
+            && p.cr_type == wgpu::CooperativeScalarType::F32
+    });
+    if !fits {
+        return Err(format!(
+            "no 16x16x16 f16 -> f32 cooperative matrix configuration (offered: {props:?})"
+        ));
+    }
+    let (lo, hi) = (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size);
+    if (lo, hi) != (32, 32) {
+        return Err(format!(
+            "subgroup sizes {lo}..{hi}, the kernels need exactly 32"
+        ));
+    }
+    Ok(())
+}
+
 struct Job {
     kernel: usize,
     bind: wgpu::BindGroup,
@@ -336,8 +394,12 @@ pub struct AniForce {
     n_atoms: u32,
     aev_k: Kernel,
     force_k: Kernel,
-    /// gemm MODE 0..3, mlp_energy, gemm_wide MODE 0..3.
+    /// gemm MODE 0..3, mlp_energy, gemm_wide MODE 0..3, then with tensor cores gemm_coop
+    /// MODE 0..3 and gemm_coop_wide MODE 0..3.
     mlp_k: Vec<Kernel>,
+    coop: bool,
+    coop_wide: bool,
+    coop_staged: bool,
     jobs: Vec<Job>,
     aev_bind: Option<wgpu::BindGroup>,
     force_bind: Option<wgpu::BindGroup>,
@@ -355,6 +417,12 @@ pub struct AniForce {
 /// Index of `mlp_energy` in `mlp_k`; `gemm` modes come before it, `gemm_wide` modes after.
 const ENERGY_KERNEL: usize = 4;
 const WIDE_OFFSET: usize = 5;
+/// Index of `gemm_coop` MODE 0 in `mlp_k`; `gemm_coop_wide` MODE 0 is 4 further,
+/// `gemm_coop_wide_s` 8.
+const COOP_OFFSET: usize = 9;
+/// Workgroup tile edge of the wide kernels (plain and coop): the most rows or columns a
+/// product's unmasked cooperative loads may reach past its matrix, hence the padding.
+const WIDE_TILE: u32 = 128;
 /// Output width from which a product uses `gemm_wide` (its 128-wide tiles waste too much on
 /// the 96–256-wide hidden layers).
 const WIDE_MIN_N: u32 = 512;
@@ -376,6 +444,12 @@ impl AniForce {
         let prec = spec.precision;
         let eb = prec.bytes();
         let aev_len = p.aev_len() as u32;
+        let coop = prec == AniPrecision::F16 && spec.allow_coop && coop_support(ctx).is_ok();
+        // A/B knobs for benchmarks: WGMD_COOP_WIDE=0 runs every product on the 64-wide
+        // tensor-core tiles; WGMD_COOP_STAGED=0 runs the wide ones without staging their slabs
+        // in workgroup memory (`gemm_coop_wide`, fragments loaded straight from storage).
+        let coop_wide = coop && std::env::var("WGMD_COOP_WIDE").map_or(true, |v| v != "0");
+        let coop_staged = coop_wide && std::env::var("WGMD_COOP_STAGED").map_or(true, |v| v != "0");
 
         // Species-sorted rows.
         let species: Vec<usize> = types
@@ -413,9 +487,22 @@ impl AniForce {
                 }
                 Ok(())
             };
+        let mut weights = weights;
+        if coop {
+            // Unmasked tile loads may read up to a wide tile past the last weight matrix.
+            let max_ld = layouts
+                .iter()
+                .map(|l| l.h[0] * n_members)
+                .max()
+                .unwrap_or(0)
+                .max(aev_len);
+            weights.resize(weights.len() + (WIDE_TILE * max_ld) as usize, 0.0);
+        }
         let wbytes = to_storage_bytes(&weights, prec);
         check_size("weights", wbytes.len() as u64)?;
-        let aev_bytes = (n as u64 * aev_len as u64 * eb)
+        // With tensor cores, a wide tile's loads may reach WIDE_TILE rows past the last atom.
+        let aev_rows = n as u64 + if coop { WIDE_TILE as u64 } else { 0 };
+        let aev_bytes = (aev_rows * aev_len as u64 * eb)
             .next_multiple_of(16)
             .max(16);
         check_size("AEV buffer", aev_bytes)?;
@@ -434,10 +521,16 @@ impl AniForce {
             * 64;
 
         let c = ctx;
+        // Tensor-core tiles read whole 128-row blocks of a chunk (the plain kernels mask).
+        let act_rows = if coop {
+            chunk_rows.next_multiple_of(WIDE_TILE)
+        } else {
+            chunk_rows
+        };
         let act = |label: &str, k: usize| {
             c.storage(
                 label,
-                (chunk_rows as u64 * n_members as u64 * hmax(k) * eb).next_multiple_of(16),
+                (act_rows as u64 * n_members as u64 * hmax(k) * eb).next_multiple_of(16),
             )
         };
         let h1 = act("ani_h1", 0)?;
@@ -517,6 +610,19 @@ impl AniForce {
                 &[("MODE", mode as f64)],
             )?);
         }
+        if coop {
+            let coop_module = ShaderModule::new(c, "coop+prec_f16n+mlp+mlp_coop")?;
+            for entry in ["gemm_coop", "gemm_coop_wide", "gemm_coop_wide_s"] {
+                for mode in 0..4 {
+                    mlp_k.push(Kernel::new(
+                        c,
+                        &coop_module,
+                        entry,
+                        &[("MODE", mode as f64)],
+                    )?);
+                }
+            }
+        }
 
         // The per-chunk job list (fixed for the run: atom species do not change).
         let mut jobs = Vec::new();
@@ -541,8 +647,20 @@ impl AniForce {
                 );
             }
             // Wide products (layer 1 forward and backward) take the 128 × 128 tiles.
-            let wide = kernel != ENERGY_KERNEL && g.n >= WIDE_MIN_N;
-            let kernel = if wide { kernel + WIDE_OFFSET } else { kernel };
+            let wide = kernel != ENERGY_KERNEL && g.n >= WIDE_MIN_N && (coop_wide || !coop);
+            // The staged kernel fetches 8-element (16-byte) pieces.
+            let staged = coop_staged
+                && [g.a_off, g.lda, g.a_bs, g.b_off, g.ldb, g.b_bs]
+                    .iter()
+                    .all(|v| v % 8 == 0);
+            let kernel = match (kernel == ENERGY_KERNEL, coop, wide) {
+                (true, ..) => kernel,
+                (false, false, false) => kernel,
+                (false, false, true) => kernel + WIDE_OFFSET,
+                (false, true, false) => kernel + COOP_OFFSET,
+                (false, true, true) if staged => kernel + COOP_OFFSET + 8,
+                (false, true, true) => kernel + COOP_OFFSET + 4,
+            };
             let uniform = c.uniform("ani_gemm", &g);
             let bind = mlp_k[kernel].bind(
                 c,
@@ -550,6 +668,10 @@ impl AniForce {
                     ("G", &uniform),
                     ("wts", &wts),
                     ("a_in", a),
+                    ("a16", a),
+                    ("w16", &wts),
+                    ("a_v", a),
+                    ("w_v", &wts),
                     ("c_out", cbuf),
                     ("d_aux", dbuf),
                     ("atom_of_row", &atom_of_row_buf),
@@ -559,7 +681,7 @@ impl AniForce {
             let grid = if kernel == ENERGY_KERNEL {
                 gpu::grid(g.m.div_ceil(WG))
             } else if wide {
-                [g.n.div_ceil(128), g.m.div_ceil(128), g.batch]
+                [g.n.div_ceil(WIDE_TILE), g.m.div_ceil(WIDE_TILE), g.batch]
             } else {
                 [g.n.div_ceil(64), g.m.div_ceil(64), g.batch]
             };
@@ -736,6 +858,9 @@ impl AniForce {
             aev_k,
             force_k,
             mlp_k,
+            coop,
+            coop_wide,
+            coop_staged,
             jobs,
             aev_bind: None,
             force_bind: None,
@@ -808,9 +933,134 @@ impl AniForce {
     pub fn chunk_rows(&self) -> u32 {
         self.chunk_rows
     }
+    /// Which GEMM kernels the networks run on: "coop" (tensor cores, wide products staged in
+    /// workgroup memory), "coop-direct" (WGMD_COOP_STAGED=0), "coop-narrow" (64-wide tiles
+    /// only: WGMD_COOP_WIDE=0) or "plain".
+    pub fn gemm_path(&self) -> &'static str {
+        match (self.coop, self.coop_wide, self.coop_staged) {
+            (true, true, true) => "coop",
+            (true, true, false) => "coop-direct",
+            (true, false, _) => "coop-narrow",
+            _ => "plain",
+        }
+    }
     pub fn dispatches(&self) -> usize {
         self.jobs.len() + 2
     }
+}
+
+/// One batched product `C[b] = A[b] · B[b]ᵀ` (A `batch × m × k`, B `batch × n × k`, both
+/// row-major, C `batch × m × n`) in f16 storage through the networks' kernels with the
+/// input-gradient epilogue at scale 1 (C = the f32 sum, stored as f16): the tensor-core ones
+/// (`coop`) or the plain ones; `tile` is "narrow" (64 × 64), "wide" (128 × 128) or "staged"
+/// (128 × 128 with slabs in workgroup memory; the plain path has no such variant and runs
+/// "wide"). For the GEMM-level tests; k must be a multiple of 16 and n of 4, like every
+/// product the networks run.
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_f16_for_test(
+    ctx: &GpuContext,
+    coop: bool,
+    tile: &str,
+    batch: u32,
+    m: u32,
+    n: u32,
+    k: u32,
+    a: &[f32],
+    b: &[f32],
+) -> Result<Vec<f32>> {
+    let wide = match tile {
+        "narrow" => false,
+        "wide" | "staged" => true,
+        other => bail!("gemm test: unknown tile variant {other}"),
+    };
+    if k % 16 != 0 || n % 4 != 0 || m == 0 || n == 0 || batch == 0 {
+        bail!("gemm test sizes: k must be a multiple of 16, n of 4, all positive");
+    }
+    let (mn, nk, mk) = ((m * n) as usize, (n * k) as usize, (m * k) as usize);
+    if a.len() != batch as usize * mk || b.len() != batch as usize * nk {
+        bail!("gemm test: A or B has the wrong length");
+    }
+    if coop {
+        coop_support(ctx).map_err(|e| anyhow!("no tensor-core path here: {e}"))?;
+    }
+    // Tile loads reach up to one wide tile past the last row of A and of B: zero padding.
+    let pad = |v: &[f32], rows: u32| {
+        let mut v = v.to_vec();
+        v.resize(v.len() + (WIDE_TILE * rows) as usize, 0.0);
+        to_storage_bytes(&v, AniPrecision::F16)
+    };
+    let a_buf = ctx.storage_init("gemm_test_a", &pad(a, k))?;
+    let b_buf = ctx.storage_init("gemm_test_b", &pad(b, k))?;
+    let c_buf = ctx.storage("gemm_test_c", 2 * (batch as u64) * mn as u64)?;
+    let d_buf = ctx.storage("gemm_test_d", 16)?;
+    let g = GemmParams {
+        m,
+        n,
+        k,
+        batch,
+        a_off: 0,
+        lda: k,
+        a_bs: m * k,
+        b_off: 0,
+        ldb: k,
+        b_bs: n * k,
+        scale: 1.0,
+        c_off: 0,
+        ldc: n,
+        c_bs: m * n,
+        ..Default::default()
+    };
+    let (module, entry) = if coop {
+        (
+            ShaderModule::new(ctx, "coop+prec_f16n+mlp+mlp_coop")?,
+            match tile {
+                "narrow" => "gemm_coop",
+                "wide" => "gemm_coop_wide",
+                _ => "gemm_coop_wide_s",
+            },
+        )
+    } else {
+        let prelude = if ctx.has_f16() {
+            "prec_f16n"
+        } else {
+            "prec_f16"
+        };
+        (
+            ShaderModule::new(ctx, &format!("{prelude}+mlp"))?,
+            if wide { "gemm_wide" } else { "gemm" },
+        )
+    };
+    let kernel = Kernel::new(ctx, &module, entry, &[("MODE", 3.0)])?;
+    let uniform = ctx.uniform("gemm_test_g", &g);
+    let bind = kernel.bind(
+        ctx,
+        &[
+            ("G", &uniform),
+            ("wts", &b_buf),
+            ("w16", &b_buf),
+            ("a_in", &a_buf),
+            ("a16", &a_buf),
+            ("a_v", &a_buf),
+            ("w_v", &b_buf),
+            ("c_out", &c_buf),
+            ("d_aux", &d_buf),
+        ],
+    )?;
+    let tile = if wide { WIDE_TILE } else { 64 };
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&kernel.pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(n.div_ceil(tile), m.div_ceil(tile), batch);
+    }
+    ctx.queue.submit([enc.finish()]);
+    let raw: Vec<u16> = ctx.read_buffer(&c_buf)?;
+    Ok(raw[..batch as usize * mn]
+        .iter()
+        .map(|&h| half::f16::from_bits(h).to_f32())
+        .collect())
 }
 
 /// Storage buffers may not be empty: pad zero-length arrays to one element.

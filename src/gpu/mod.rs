@@ -115,18 +115,32 @@ impl GpuContext {
         };
         let info = adapter.get_info();
         let available = adapter.features();
-        let features = available
+        let mut features = available
             & (wgpu::Features::SHADER_F16
                 | wgpu::Features::TIMESTAMP_QUERY
                 | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
                 | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
+        // Tensor cores for the ANI networks (forces::ani). Experimental in wgpu 30, and on
+        // Vulkan it turns on the Vulkan memory model for every shader, so WGMD_COOP=0 leaves
+        // it off (the device is then exactly the one without it, for A/B timing).
+        let coop = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        if available.contains(coop) && std::env::var("WGMD_COOP").map_or(true, |v| v != "0") {
+            features |= coop;
+        }
         let limits = adapter.limits();
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgmd"),
                 required_features: features,
                 required_limits: limits.clone(),
-                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                // SAFETY (wgpu's contract for experimental features): only the cooperative
+                // matrix feature is experimental here, used by one kernel family that is
+                // checked against the float64 reference (tests/ani_coop.rs).
+                experimental_features: if features.contains(coop) {
+                    unsafe { wgpu::ExperimentalFeatures::enabled() }
+                } else {
+                    wgpu::ExperimentalFeatures::disabled()
+                },
                 memory_hints: wgpu::MemoryHints::Performance,
                 trace: wgpu::Trace::Off,
             })

@@ -19,6 +19,8 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("prec_f16n", include_str!("../../shaders/prec_f16n.wgsl")),
     ("aev", include_str!("../../shaders/aev.wgsl")),
     ("mlp", include_str!("../../shaders/mlp.wgsl")),
+    ("coop", include_str!("../../shaders/coop.wgsl")),
+    ("mlp_coop", include_str!("../../shaders/mlp_coop.wgsl")),
     ("histogram", include_str!("../../shaders/histogram.wgsl")),
     ("drag", include_str!("../../shaders/drag.wgsl")),
     ("render", include_str!("../../shaders/render.wgsl")),
@@ -42,6 +44,7 @@ pub const KERNEL_FILES: &[&str] = &[
     "prec_f32+mlp",
     "prec_f16+mlp",
     "prec_f16n+mlp",
+    "coop+prec_f16n+mlp+mlp_coop",
 ];
 
 /// Shader files with their own uniform instead of `Params` (they work on any position and
