@@ -53,8 +53,10 @@
 //! - Full neighbor lists cost `4·capacity` bytes per atom; cell-list mode (no list) is LJ-only.
 //! - ANI on the GPU needs orthorhombic boxes with every edge ≥ 2·R_cr (minimum images); the
 //!   float64 reference handles any cell with TorchANI's explicit images. The force gather
-//!   evaluates each angular triple three times (centre + both sides) and the dense layers run
-//!   f32 arithmetic without tensor cores (BENCHMARKS.md has the profile).
+//!   evaluates each angular triple three times (centre + both sides); the dense layers use
+//!   tensor cores (`shaders/mlp_coop.wgsl`, wgpu cooperative matrices) only in f16 on
+//!   adapters that offer 16×16×16 f16 → f32 tiles, plain f32/f16 arithmetic elsewhere
+//!   (BENCHMARKS.md has the profile).
 //! - The viewer's live stepping drops (does not replay) a batch whose neighbor list
 //!   overflowed, and its mouse spring's energy is not part of the reported energies.
 //! - Coulomb: excluded pairs are found by scanning each atom's few exclusions for every
