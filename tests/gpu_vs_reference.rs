@@ -114,11 +114,15 @@ fn lj_forces_energy_virial_match_reference_on_random_configs() {
             r.energy
         );
         let th = sim.thermo().unwrap();
+        // W sums repulsive (+) and attractive (−) pair virials and can cancel to a few tenths
+        // of a percent of them (seed 11228982310345151607, case 2: W = 6.7, Σ|w| = 1654), so
+        // f32 rounding is measured against Σ|w|: ~1e-7 per pair, summed with random signs.
         assert!(
-            ((th.virial - r.virial) / r.virial).abs() < 1e-5,
-            "case {k}: virial {} vs {}",
+            (th.virial - r.virial).abs() < 1e-6 * r.virial_abs,
+            "case {k}: virial {} vs {} (Σ|w| = {})",
             th.virial,
-            r.virial
+            r.virial,
+            r.virial_abs
         );
         assert!(((th.potential_energy - r.energy) / r.energy).abs() < 1e-5);
     }

@@ -200,6 +200,9 @@ pub struct LjReference {
     pub energy: f64,
     /// W = Σ_{i<j} r_ij · f_ij (not divided by 3), excluding the tail.
     pub virial: f64,
+    /// Σ_{i<j} |r_ij · f_ij|: the scale of f32 rounding in W, which can be a near-cancelling
+    /// sum (repulsive and attractive pairs) far smaller than its terms.
+    pub virial_abs: f64,
     pub forces: Vec<[f64; 3]>,
 }
 
@@ -209,7 +212,7 @@ pub fn reference(sys: &System, table: &LjTable) -> LjReference {
     let n = sys.len();
     let l = sys.box_lengths;
     let mut forces = vec![[0.0f64; 3]; n];
-    let (mut energy, mut virial) = (0.0, 0.0);
+    let (mut energy, mut virial, mut virial_abs) = (0.0, 0.0, 0.0);
     for i in 0..n {
         let pi = sys.positions[i];
         for j in (i + 1)..n {
@@ -225,6 +228,7 @@ pub fn reference(sys: &System, table: &LjTable) -> LjReference {
                 let (e, f) = lj_pair(r2, p);
                 energy += e;
                 virial += f * r2;
+                virial_abs += (f * r2).abs();
                 for k in 0..3 {
                     forces[i][k] += f * d[k];
                     forces[j][k] -= f * d[k];
@@ -235,6 +239,7 @@ pub fn reference(sys: &System, table: &LjTable) -> LjReference {
     LjReference {
         energy,
         virial,
+        virial_abs,
         forces,
     }
 }
