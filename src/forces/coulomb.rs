@@ -294,6 +294,9 @@ pub struct CoulombTerms {
     pub coulomb_background: f64,
     /// W = Σ r·F of everything above (tail corrections not included).
     pub virial: f64,
+    /// Σ |pair energy| of the real-space Coulomb term: the scale of its f32 rounding (with
+    /// charges of both signs the term itself can be a near-cancelling sum).
+    pub coulomb_real_abs: f64,
     pub forces: Vec<[f64; 3]>,
 }
 
@@ -565,6 +568,7 @@ pub fn reference(sys: &System, lj: &LjTable, spec: &CoulombSpec) -> CoulombTerms
                 let qq = k * q[i] * q[j];
                 let (e, f) = rs.pair(r2.sqrt());
                 t.coulomb_real += qq * e;
+                t.coulomb_real_abs += (qq * e).abs();
                 fr += qq * f;
             }
             t.virial += fr * r2;
