@@ -51,7 +51,14 @@ struct PmeUniform {
 @group(0) @binding(12) var<storage, read_write> grid_fx: array<atomic<u32>>;
 @group(0) @binding(13) var<storage, read_write> grid_fx_words: array<vec2u>;
 
+@group(0) @binding(14) var<storage, read_write> spl: array<f32>;
+
 override ORDER: u32 = 5u;
+// Spline weights and derivatives computed once per atom (`pme_splines`, 6·ORDER floats:
+// w_x, d_x, w_y, d_y, w_z, d_z) and read by spread and interpolation, instead of every one of
+// an atom's ORDER² spread threads and ORDER interpolation threads re-running `bspline` (whose
+// runtime-indexed arrays live in local memory).
+override PRECOMPUTED: bool = false;
 const PME_WG: u32 = 64u;
 // 2^-32: the low word's weight.
 const FX_LO: f32 = 2.3283064365386963e-10;
@@ -99,6 +106,29 @@ fn grid_origin(x: vec3f) -> vec3u {
     let k = vec3i(floor(u));
     let dims = vec3i(P.dims.xyz);
     return vec3u(((k % dims) + dims) % dims);
+}
+
+// Weight (d = 0u) or derivative (d = 1u) j of atom i along axis a, from `pme_splines`.
+fn spl_at(i: u32, a: u32, d: u32, j: u32) -> f32 {
+    return spl[(i * 6u + 2u * a + d) * ORDER + j];
+}
+
+@compute @workgroup_size(64)
+fn pme_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (i >= P.dims.w) {
+        return;
+    }
+    let u = pos[i].xyz * P.scale.xyz;
+    let f = u - floor(u);
+    for (var a = 0u; a < 3u; a++) {
+        let s = bspline(f[a]);
+        for (var j = 0u; j < ORDER; j++) {
+            spl[(i * 6u + 2u * a) * ORDER + j] = s.w[j];
+            spl[(i * 6u + 2u * a + 1u) * ORDER + j] = s.d[j];
+        }
+    }
 }
 
 fn atom_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
@@ -149,16 +179,23 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     let jx = (t / ORDER) % ORDER;
     let jy = t % ORDER;
     let x = pos[i].xyz;
+    let o = grid_origin(x);
+    let ix = (o.x + jx) % P.dims.x;
+    let iy = (o.y + jy) % P.dims.y;
+    let row = (ix * P.dims.y + iy) * P.dims.z;
+    if (PRECOMPUTED) {
+        let qxy = q * spl_at(i, 0u, 0u, jx) * spl_at(i, 1u, 0u, jy);
+        for (var jz = 0u; jz < ORDER; jz++) {
+            add_fixed(row + (o.z + jz) % P.dims.z, qxy * spl_at(i, 2u, 0u, jz));
+        }
+        return;
+    }
     let u = x * P.scale.xyz;
     let f = u - floor(u);
-    let o = grid_origin(x);
     let sx = bspline(f.x);
     let sy = bspline(f.y);
     let sz = bspline(f.z);
-    let ix = (o.x + jx) % P.dims.x;
-    let iy = (o.y + jy) % P.dims.y;
     let qxy = q * sx.w[jx] * sy.w[jy];
-    let row = (ix * P.dims.y + iy) * P.dims.z;
     for (var jz = 0u; jz < ORDER; jz++) {
         add_fixed(row + (o.z + jz) % P.dims.z, qxy * sz.w[jz]);
     }
@@ -404,7 +441,26 @@ fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     if (live) {
         q = charge[i];
     }
-    if (q != 0.0) {
+    if (q != 0.0 && PRECOMPUTED) {
+        let o = grid_origin(pos[i].xyz);
+        let ix = (o.x + jx) % P.dims.x;
+        let wx = spl_at(i, 0u, 0u, jx);
+        let dx = spl_at(i, 0u, 1u, jx);
+        for (var jy = 0u; jy < ORDER; jy++) {
+            let iy = (o.y + jy) % P.dims.y;
+            let row = (ix * P.dims.y + iy) * P.dims.z;
+            var p0 = 0.0;
+            var pz = 0.0;
+            for (var jz = 0u; jz < ORDER; jz++) {
+                let v = phi[row + (o.z + jz) % P.dims.z];
+                p0 += spl_at(i, 2u, 0u, jz) * v;
+                pz += spl_at(i, 2u, 1u, jz) * v;
+            }
+            let wy = spl_at(i, 1u, 0u, jy);
+            let dy = spl_at(i, 1u, 1u, jy);
+            acc += vec4f(wx * wy * p0, dx * wy * p0, wx * dy * p0, wx * wy * pz);
+        }
+    } else if (q != 0.0) {
         let x = pos[i].xyz;
         let u = x * P.scale.xyz;
         let t = u - floor(u);

@@ -1134,8 +1134,8 @@ impl Simulation {
         }
     }
 
-    /// Bytes of GPU memory this simulation allocated: engine buffers, LJ tables and ANI's
-    /// buffers (Coulomb and PME buffers are not counted yet).
+    /// Bytes of GPU memory this simulation allocated: engine buffers, LJ tables, ANI's and
+    /// PME's buffers (the Coulomb term's small per-atom charge/exclusion tables not counted).
     pub fn gpu_bytes(&self) -> u64 {
         let b = &self.bufs;
         let engine: u64 = b

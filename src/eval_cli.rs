@@ -197,6 +197,7 @@ pub fn bench_coulomb(
         "us_pme": t_pme * 1e6,
         // Each PME dispatch alone (µs per dispatch, 200 repetitions in one pass).
         "us_pme_dispatches": pme_profile,
+        "gpu_bytes_per_atom": sim.gpu_bytes() as f64 / na,
         "us_per_rebuild": (t_cells + t_list) * 1e6,
         "us_neighbor_build": t_list * 1e6,
         "temperature_start": e0.temperature,

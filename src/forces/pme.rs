@@ -361,7 +361,9 @@ pub struct PmeForce {
     params: PmeParams,
     n_atoms: u32,
     axes: [FftAxis; 3],
-    // Kernels in dispatch order.
+    // Kernels in dispatch order (`splines` only when `precomputed`).
+    splines: Kernel,
+    precomputed: bool,
     spread: Kernel,
     first: Kernel,
     fwd: Kernel,
@@ -377,6 +379,8 @@ pub struct PmeForce {
     partials: wgpu::Buffer,
     result: wgpu::Buffer,
     infl: wgpu::Buffer,
+    /// Per-atom spline weights and derivatives (6·order floats), see `pme_splines`.
+    spl: wgpu::Buffer,
     binds: Option<Vec<wgpu::BindGroup>>,
 }
 
@@ -421,13 +425,19 @@ impl PmeForce {
         ];
         let module = fft::shader_module(ctx, "pme")?;
         // The FFT kernels are built per axis (fft.wgsl's override constants).
+        // EXPERIMENT (device call 14): splines once per atom vs in every thread.
+        let precomputed = std::env::var("WGMD_PME_SPLINES").map_or(true, |v| v != "0");
         let k = |name: &str, axis: Option<&FftAxis>| -> Result<Kernel> {
-            let mut ov = vec![("ORDER", p.order as f64)];
+            let mut ov = vec![
+                ("ORDER", p.order as f64),
+                ("PRECOMPUTED", if precomputed { 1.0 } else { 0.0 }),
+            ];
             if let Some(a) = axis {
                 ov.extend(fft::overrides(a)?);
             }
             Kernel::new(ctx, &module, name, &ov)
         };
+        let splines = k("pme_splines", None)?;
         let spread = k("pme_spread", None)?;
         let first = k("pme_fft_first", Some(&axes[2]))?;
         let fwd = k("fft_forward", Some(&axes[1]))?;
@@ -467,6 +477,8 @@ impl PmeForce {
             params: *p,
             n_atoms,
             axes,
+            splines,
+            precomputed,
             spread,
             first,
             fwd,
@@ -483,6 +495,7 @@ impl PmeForce {
             partials: ctx.storage("pme_partials", n_partials as u64 * 32)?,
             result: ctx.storage("pme_result", 32)?,
             infl: ctx.storage_init("pme_infl", &infl)?,
+            spl: ctx.storage("pme_spl", 24 * p.order as u64 * n_atoms as u64)?,
             binds: None,
         })
     }
@@ -528,6 +541,7 @@ impl PmeForce {
             me.inv.bind(ctx, &me.entries(bufs))?,
             me.last.bind(ctx, &me.entries(bufs))?,
             me.interp.bind(ctx, &me.entries(bufs))?,
+            me.splines.bind(ctx, &me.entries(bufs))?,
         ];
         self.binds = Some(binds);
         Ok(())
@@ -549,6 +563,7 @@ impl PmeForce {
             ("partials", &self.partials),
             ("result", &self.result),
             ("infl", &self.infl),
+            ("spl", &self.spl),
         ]
     }
 
@@ -573,7 +588,11 @@ impl PmeForce {
             z.n_lines.div_ceil(2 * z.batch),
         ];
         let o = self.params.order;
-        vec![
+        let mut d = Vec::new();
+        if self.precomputed {
+            d.push((&self.splines, &b[7], gpu::groups_for(self.n_atoms, gpu::WG)));
+        }
+        d.extend([
             (
                 &self.spread,
                 &b[0],
@@ -590,7 +609,8 @@ impl PmeForce {
                 &b[6],
                 self.n_atoms.div_ceil(gpu::WG / o).max(1),
             ),
-        ]
+        ]);
+        d
     }
 
     /// Profile for `wgmd bench`: seconds per dispatch of each of the step's dispatches,
@@ -647,6 +667,22 @@ impl PmeForce {
     /// (8 B per point of Kx·Ky·(Kz/2+1)) and the potential grid (4 B per point).
     pub fn grid_bytes(&self) -> u64 {
         self.fixed.size() + self.grid.size() + self.phi.size()
+    }
+
+    /// Every buffer PME allocates.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.grid_bytes()
+            + [
+                &self.twiddle,
+                &self.partials,
+                &self.result,
+                &self.infl,
+                &self.spl,
+                &self.uniform,
+            ]
+            .iter()
+            .map(|b| b.size())
+            .sum::<u64>()
     }
 }
 
