@@ -109,8 +109,9 @@ fn grid_origin(x: vec3f) -> vec3u {
 }
 
 // Weight (d = 0u) or derivative (d = 1u) j of atom i along axis a, from `pme_splines`.
+// Stored component-major (6·ORDER rows of N atoms) so that pme_splines' writes coalesce.
 fn spl_at(i: u32, a: u32, d: u32, j: u32) -> f32 {
-    return spl[(i * 6u + 2u * a + d) * ORDER + j];
+    return spl[((2u * a + d) * ORDER + j) * P.dims.w + i];
 }
 
 @compute @workgroup_size(64)
@@ -125,8 +126,8 @@ fn pme_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     for (var a = 0u; a < 3u; a++) {
         let s = bspline(f[a]);
         for (var j = 0u; j < ORDER; j++) {
-            spl[(i * 6u + 2u * a) * ORDER + j] = s.w[j];
-            spl[(i * 6u + 2u * a + 1u) * ORDER + j] = s.d[j];
+            spl[((2u * a) * ORDER + j) * P.dims.w + i] = s.w[j];
+            spl[((2u * a + 1u) * ORDER + j) * P.dims.w + i] = s.d[j];
         }
     }
 }
