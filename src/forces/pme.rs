@@ -361,9 +361,8 @@ pub struct PmeForce {
     params: PmeParams,
     n_atoms: u32,
     axes: [FftAxis; 3],
-    // Kernels in dispatch order (`splines` only when `precomputed`).
+    // Kernels in dispatch order.
     splines: Kernel,
-    precomputed: bool,
     spread: Kernel,
     first: Kernel,
     fwd: Kernel,
@@ -425,13 +424,8 @@ impl PmeForce {
         ];
         let module = fft::shader_module(ctx, "pme")?;
         // The FFT kernels are built per axis (fft.wgsl's override constants).
-        // EXPERIMENT (device call 14): splines once per atom vs in every thread.
-        let precomputed = std::env::var("WGMD_PME_SPLINES").map_or(true, |v| v != "0");
         let k = |name: &str, axis: Option<&FftAxis>| -> Result<Kernel> {
-            let mut ov = vec![
-                ("ORDER", p.order as f64),
-                ("PRECOMPUTED", if precomputed { 1.0 } else { 0.0 }),
-            ];
+            let mut ov = vec![("ORDER", p.order as f64)];
             if let Some(a) = axis {
                 ov.extend(fft::overrides(a)?);
             }
@@ -478,7 +472,6 @@ impl PmeForce {
             n_atoms,
             axes,
             splines,
-            precomputed,
             spread,
             first,
             fwd,
@@ -588,10 +581,7 @@ impl PmeForce {
             z.n_lines.div_ceil(2 * z.batch),
         ];
         let o = self.params.order;
-        let mut d = Vec::new();
-        if self.precomputed {
-            d.push((&self.splines, &b[7], gpu::groups_for(self.n_atoms, gpu::WG)));
-        }
+        let mut d = vec![(&self.splines, &b[7], gpu::groups_for(self.n_atoms, gpu::WG))];
         d.extend([
             (
                 &self.spread,
