@@ -93,13 +93,17 @@ fn finish(acc_in: Acc, i: u32, live: bool, lid: u32) {
     }
 }
 
+// The atom of this thread: WG / TPA atoms per workgroup, lane lid / (WG / TPA) of TPA.
+fn atom_of(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+    let per_group = WG / TPA;
+    return (wid.y * nwg.x + wid.x) * per_group + lid % per_group;
+}
+
 @compute @workgroup_size(64)
 fn lj_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
             @builtin(local_invocation_index) lid: u32) {
-    let per_group = WG / TPA;
-    let slot = lid % per_group;
-    let lane = lid / per_group;
-    let i = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let i = atom_of(wid, nwg, lid);
+    let lane = lid / (WG / TPA);
     let live = i < P.n_atoms;
     var acc = Acc(vec3f(0.0), 0.0, 0.0, 0.0);
     if (live) {
@@ -122,10 +126,8 @@ fn lj_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
 @compute @workgroup_size(64)
 fn lj_force_cells(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                   @builtin(local_invocation_index) lid: u32) {
-    let per_group = WG / TPA;
-    let slot = lid % per_group;
-    let lane = lid / per_group;
-    let i = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let i = atom_of(wid, nwg, lid);
+    let lane = lid / (WG / TPA);
     let live = i < P.n_atoms;
     var acc = Acc(vec3f(0.0), 0.0, 0.0, 0.0);
     if (live) {
