@@ -437,17 +437,30 @@ fn run(
         last.pressure
     );
     let truncated_lj = !sim.spec.lj.is_off() && !sim.spec.lj.shift;
-    println!(
-        "conserved energy{} {:.8e} -> {:.8e}: relative drift {:.2e}",
-        if truncated_lj {
-            " (truncated pairs counted as shifted)"
-        } else {
-            ""
-        },
-        first.conserved_energy,
-        last.conserved_energy,
-        (last.conserved_energy - first.conserved_energy) / first.conserved_energy.abs()
-    );
+    match sim.spec.integrator.method {
+        Method::VelocityVerlet => println!(
+            "conserved energy{} {:.8e} -> {:.8e}: relative drift {:.2e}",
+            if truncated_lj {
+                " (truncated pairs counted as shifted)"
+            } else {
+                ""
+            },
+            first.conserved_energy,
+            last.conserved_energy,
+            (last.conserved_energy - first.conserved_energy) / first.conserved_energy.abs()
+        ),
+        // The thermostat exchanges energy with the bath: there is no conserved energy to
+        // report a drift of, only where the temperature went.
+        Method::Langevin { temperature, .. } => println!(
+            "Langevin thermostat at {}: temperature {:.4} -> {:.4} (no conserved energy)",
+            match units {
+                Units::Physical => format!("{temperature} K"),
+                Units::Lj => format!("T* = {temperature}"),
+            },
+            first.temperature,
+            last.temperature
+        ),
+    }
     let st = sim.stats();
     println!(
         "{} atoms, {} steps in {:.3} s: {}, {:.1} steps/s, {:.3e} atom-steps/s ({} neighbor builds)",

@@ -132,6 +132,40 @@ fn neighbor_modes_give_the_same_run_and_bad_ones_are_named() {
 }
 
 #[test]
+fn summary_reports_a_conserved_energy_only_without_a_thermostat() {
+    let summary = |tag: &str, cfg: &str| {
+        let d = tmpdir(tag);
+        std::fs::write(d.join("c.toml"), cfg).unwrap();
+        let out = wgmd()
+            .args(["run", d.join("c.toml").to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let nve = summary("sum-nve", SMALL);
+    assert!(
+        nve.contains("conserved energy") && nve.contains("relative drift"),
+        "{nve}"
+    );
+    let nvt = summary(
+        "sum-nvt",
+        &SMALL.replace(
+            "type = \"verlet\"",
+            "type = \"langevin\"\ntemperature = 1.2\nfriction = 1.0",
+        ),
+    );
+    assert!(
+        nvt.contains("Langevin thermostat at T* = 1.2") && !nvt.contains("relative drift"),
+        "{nvt}"
+    );
+}
+
+#[test]
 fn malformed_config_is_named() {
     let (ok, err, log, traj) =
         run_config("malformed", "units = \"lj\"\n[system\nlattice = 3\n", &[]);
