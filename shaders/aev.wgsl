@@ -8,9 +8,13 @@
 // One workgroup per central atom, a gather everywhere (no float atomics, deterministic):
 // - `aev`: radial outputs are owned by threads (2 per thread), angular outputs by lanes
 //   (a, z) = lane % 32 with two private copies (lane / 32 splits the triples) summed at the end.
-// - `aev_force`: −∂E/∂r_a gathered from (1) pairs (a, j) using dE/dG of both ends, (2) triples
-//   centred on a, (3) triples centred on an angular neighbor c of a with a as one side. Each
-//   pair's virial is split between its two atoms; a triple's goes to its centre.
+// - `aev_force`: −∂E/∂r_a from (1) pairs (a, j) using dE/dG of both ends and (2) the triples
+//   centred on a, each evaluated once; it also stores, per angular neighbor j of a, the sum
+//   over those triples of ∂E_a/∂v_j (`ang_d`, with j), which is what moving j costs E_a.
+// - `aev_force_sides`: one thread per atom a adds ∂E_c/∂v_a for each angular neighbor c, found
+//   in c's stored list (angular neighbors are symmetric: same minimum-image distance). Before,
+//   each triple was evaluated three times (at its centre and from each side) to stay a gather.
+//   Each pair's virial is split between its two atoms; a triple's goes to its centre.
 //
 // Precision: AEV and dE/dAEV rows are `Store2` pairs (vec2f, or two halves in f16 mode) from the
 // `prec_*` snippet composed in front of this file. Row of atom i is row_of[i] (atoms grouped by
@@ -53,9 +57,13 @@ struct AniParams {
 @group(0) @binding(10) var<storage, read_write> force: array<vec4f>;
 @group(0) @binding(11) var<storage, read_write> atom_virial: array<vec2f>;
 @group(0) @binding(12) var<storage, read_write> status: array<atomic<u32>>;
+// Per atom a: MAX_ANG slots (bits of Σ over a's triples of ∂E_a/∂v_j, then j) and their
+// count. u32 so the index never passes through a float register (small u32 are f32 denormals).
+@group(0) @binding(13) var<storage, read_write> ang_d: array<vec4u>;
+@group(0) @binding(14) var<storage, read_write> ang_n: array<u32>;
 
 const LANES: u32 = 64u;
-const MAX_ANG: u32 = 128u;
+const MAX_ANG: u32 = 64u;   // = forces::ani::MAX_ANG_NEIGHBORS
 const MAX_RAD_OUT: u32 = 128u;
 const MAX_ANG_OUT: u32 = 896u;
 
@@ -70,6 +78,14 @@ var<workgroup> n_ang_wg: u32;
 var<workgroup> overflow_wg: u32;
 var<workgroup> out_acc: array<f32, 1920>;      // radial (128) | angular copy 0 (896) | copy 1
 var<workgroup> red: array<vec4f, LANES>;
+var<workgroup> tri_p: array<u32, LANES>;      // aev_compute's round of triples: species pair,
+var<workgroup> tri_ang: array<f32, 512>;      // 2 f_C f_C · angle factor per z (≤ 8 per lane),
+var<workgroup> tri_rad: array<vec4f, 256>;    // distance factor per a (≤ 16 per lane)
+var<workgroup> tri_j: array<u32, LANES>;      // one round of triples: sides and ∂E/∂v of each
+var<workgroup> tri_k: array<u32, LANES>;
+var<workgroup> tri_gj: array<vec3f, LANES>;
+var<workgroup> tri_gk: array<vec3f, LANES>;
+var<workgroup> side_d: array<vec3f, MAX_ANG>; // Σ ∂E/∂v_j per angular neighbor j
 
 fn shf_r(k: u32) -> f32 { return A.shf_r[k / 4u][k % 4u]; }
 fn shf_a(a: u32) -> f32 { return A.shf_a[a / 4u][a % 4u]; }
@@ -196,6 +212,19 @@ fn collect_angular(i: u32, lid: u32, xi: vec3f, n_row: u32, with_radial: bool) {
     }
 }
 
+const NO_PAIR: u32 = 0xffffffffu;
+
+// Triple m of n angular neighbors in row-major order of (j < k).
+fn decode_triple(m: u32, n: u32) -> vec2u {
+    var j = 0u;
+    var rem = m;
+    while (rem >= n - 1u - j) {
+        rem -= n - 1u - j;
+        j++;
+    }
+    return vec2u(j, j + 1u + rem);
+}
+
 fn flag_overflow(i: u32) {
     // Too many neighbors within R_ca for the workgroup cache: only a collapsed (overlapping)
     // configuration gets there, so it is reported like a blow-up at this atom.
@@ -223,37 +252,54 @@ fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         flag_overflow(i);
     }
 
-    // Angular: lane owns output (a, z); the two halves of the workgroup take alternate j.
+    // Angular, in rounds of one triple per lane: the lane evaluates its triple's angle factors
+    // (one per z) and distance factors (one per a) once — the transcendentals are the cost —
+    // then output lane (a, z) adds the round's products; the two halves of the workgroup take
+    // alternate triples into their own copy of the outputs (fixed order: deterministic).
     let n_az = A.n_shf_a * A.n_shf_z;
     let az = lid % 32u;
     let half = lid / 32u;
-    if (az < n_az) {
-        let a = az / A.n_shf_z;
-        let z = az % A.n_shf_z;
-        let ra = shf_a(a);
-        let cz = cos_z(z);
-        let sz = sin_z(z);
-        let copy = MAX_RAD_OUT + half * MAX_ANG_OUT;
-        for (var j = half; j < n_ang; j += 2u) {
-            let vj = ang_v[j];
-            let rj = ang_r[j];
-            let fcj = cutoff(rj, A.half_pi_rca).x;
-            let sj = ang_s[j];
-            for (var k = j + 1u; k < n_ang; k++) {
-                let rk = ang_r[k];
-                let c = dot(vj, ang_v[k]) / max(rj * rk, 1e-10);
-                let al = 0.95 * c;
-                let sg = sqrt(max((1.0 - al) * (1.0 + al), 0.0));
-                let b = 0.5 * (1.0 + al * cz + sg * sz);
-                let dm = 0.5 * (rj + rk) - ra;
-                let t = 2.0 * pow_zeta(b) * exp(-A.eta_a * dm * dm)
-                    * fcj * cutoff(rk, A.half_pi_rca).x;
-                let slot = copy + pair_index(sj, ang_s[k]) * n_az + az;
-                out_acc[slot] = out_acc[slot] + t;
+    let n_tri = n_ang * (n_ang - 1u) / 2u;
+    for (var m0 = 0u; m0 < n_tri; m0 += LANES) {
+        let m = m0 + lid;
+        var p = NO_PAIR;
+        if (m < n_tri) {
+            let jk = decode_triple(m, n_ang);
+            let vj = ang_v[jk.x];
+            let vk = ang_v[jk.y];
+            let rj = ang_r[jk.x];
+            let rk = ang_r[jk.y];
+            let c = dot(vj, vk) / max(rj * rk, 1e-10);
+            let al = 0.95 * c;
+            let sg = sqrt(max((1.0 - al) * (1.0 + al), 0.0));
+            let fc2 = 2.0 * cutoff(rj, A.half_pi_rca).x * cutoff(rk, A.half_pi_rca).x;
+            for (var z = 0u; z < A.n_shf_z; z++) {
+                let b = 0.5 * (1.0 + al * cos_z(z) + sg * sin_z(z));
+                tri_ang[lid * 8u + z] = fc2 * pow_zeta(b);
+            }
+            let mbar = 0.5 * (rj + rk);
+            for (var a4 = 0u; a4 < A.n_shf_a; a4 += 4u) {
+                let dm = mbar - A.shf_a[a4 / 4u];
+                tri_rad[lid * 4u + a4 / 4u] = exp(-A.eta_a * dm * dm);
+            }
+            p = pair_index(ang_s[jk.x], ang_s[jk.y]);
+        }
+        tri_p[lid] = p;
+        workgroupBarrier();
+        if (az < n_az) {
+            let a = az / A.n_shf_z;
+            let z = az % A.n_shf_z;
+            let copy = MAX_RAD_OUT + half * MAX_ANG_OUT;
+            for (var q = half; q < LANES; q += 2u) {
+                let pq = tri_p[q];
+                if (pq != NO_PAIR) {
+                    let slot = copy + pq * n_az + az;
+                    out_acc[slot] = out_acc[slot] + tri_ang[q * 8u + z] * tri_rad[q * 4u + a / 4u][a % 4u];
+                }
             }
         }
+        workgroupBarrier();
     }
-    workgroupBarrier();
 
     // Write the row (pairs of features, so f16 mode can pack them).
     let row = row_of[i];
@@ -361,7 +407,6 @@ fn aev_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     var f = vec3f(0.0);   // accumulates ∂E/∂r_i (negated at the end)
     var w = 0.0;          // virial share, Σ v·∂E/∂v (negated at the end)
     let rcr2 = A.rcr * A.rcr;
-    let rca2 = A.rca * A.rca;
     let n_sr = A.n_shf_r;
 
     // (1) Radial pairs: s_ij uses dE/dG of both atoms.
@@ -391,49 +436,54 @@ fn aev_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     }
 
     let n_az = A.n_shf_a * A.n_shf_z;
-    // (2) Triples centred on i: ∂E/∂r_i = −(∂E/∂v_j + ∂E/∂v_k).
+    // (2) Triples centred on i, in rounds of one triple per lane: the lane keeps ∂E/∂r_i,
+    // then each side's lane collects the round's ∂E/∂v_j from workgroup memory (fixed order:
+    // deterministic, no float atomics).
     let n_tri = n_ang * (n_ang - 1u) / 2u;
-    for (var m = lid; m < n_tri; m += LANES) {
-        // Row-major decode of m into j < k.
-        var j = 0u;
-        var rem = m;
-        while (rem >= n_ang - 1u - j) {
-            rem -= n_ang - 1u - j;
-            j++;
-        }
-        let k = j + 1u + rem;
-        let gb = A.radial_len + pair_index(ang_s[j], ang_s[k]) * n_az;
-        let g = triple_grad(ang_v[j], ang_r[j], ang_v[k], ang_r[k], row_i, gb);
-        f -= g[0] + g[1];
-        w += dot(ang_v[j], g[0]) + dot(ang_v[k], g[1]);
+    for (var s = lid; s < n_ang; s += LANES) {
+        side_d[s] = vec3f(0.0);
     }
-
-    // (3) Triples centred on each angular neighbor c with i as a side: ∂E/∂r_i += ∂E/∂v_i.
-    // Lanes split as (neighbor c, stride through c's row) so short lists still fill the group.
-    let per_c = max(LANES / max(n_ang, 1u), 1u);
-    let c_stride = LANES / per_c;
-    let sub = lid % per_c;
-    for (var ci = lid / per_c; ci < n_ang && lid / per_c < c_stride; ci += c_stride) {
-        let c = ang_j[ci];
-        let xc = pos[c].xyz;
-        let vi = -ang_v[ci];               // c -> i
-        let ri = ang_r[ci];
-        let row_c = row_of[c];
-        let nc = row_len(c);
-        for (var e = sub; e < nc; e += per_c) {
-            let k = nbr_list[e * P.n_atoms + c];
-            if (k == i) {
-                continue;
-            }
-            let xk4 = pos[k];
-            let vk = min_image(xk4.xyz - xc, P);
-            let rk2 = dot(vk, vk);
-            if (rk2 <= rca2) {
-                let gb = A.radial_len + pair_index(si, species(xk4)) * n_az;
-                let g = triple_grad(vi, ri, vk, sqrt(rk2), row_c, gb);
-                f += g[0];
-            }
+    for (var m0 = 0u; m0 < n_tri; m0 += LANES) {
+        let m = m0 + lid;
+        var j = MAX_ANG;
+        var k = MAX_ANG;
+        var gj = vec3f(0.0);
+        var gk = vec3f(0.0);
+        if (m < n_tri) {
+            let jk = decode_triple(m, n_ang);
+            j = jk.x;
+            k = jk.y;
+            let gb = A.radial_len + pair_index(ang_s[j], ang_s[k]) * n_az;
+            let g = triple_grad(ang_v[j], ang_r[j], ang_v[k], ang_r[k], row_i, gb);
+            gj = g[0];
+            gk = g[1];
+            f -= gj + gk;
+            w += dot(ang_v[j], gj) + dot(ang_v[k], gk);
         }
+        tri_j[lid] = j;
+        tri_k[lid] = k;
+        tri_gj[lid] = gj;
+        tri_gk[lid] = gk;
+        workgroupBarrier();
+        for (var s = lid; s < n_ang; s += LANES) {
+            var d = side_d[s];
+            for (var q = 0u; q < LANES; q++) {
+                if (tri_j[q] == s) {
+                    d += tri_gj[q];
+                }
+                if (tri_k[q] == s) {
+                    d += tri_gk[q];
+                }
+            }
+            side_d[s] = d;
+        }
+        workgroupBarrier();
+    }
+    for (var s = lid; s < n_ang; s += LANES) {
+        ang_d[i * MAX_ANG + s] = vec4u(bitcast<vec3u>(side_d[s]), ang_j[s]);
+    }
+    if (lid == 0u) {
+        ang_n[i] = n_ang;
     }
 
     red[lid] = vec4f(f, w);
@@ -445,14 +495,38 @@ fn aev_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
         workgroupBarrier();
     }
     if (lid == 0u) {
+        // Partial: `aev_force_sides` adds the terms where i is a side and checks the total.
         let t = red[0];
-        let fi = -t.xyz * A.energy_scale;
-        let e = atom_energy[i] * A.energy_scale;
-        force[i] = vec4f(fi, e);
+        force[i] = vec4f(-t.xyz * A.energy_scale, atom_energy[i] * A.energy_scale);
         atom_virial[i] = vec2f(-t.w * A.energy_scale, 0.0);
-        let f2 = dot(fi, fi);
-        if (not_finite(f2) || not_finite(e) || f2 > P.max_force2) {
-            flag_overflow(i);
+    }
+}
+
+@compute @workgroup_size(64)
+fn aev_force_sides(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                   @builtin(local_invocation_index) lid: u32) {
+    let a = atom_index(wid, nwg) * LANES + lid;
+    if (a >= P.n_atoms) {
+        return;
+    }
+    var f = vec3f(0.0);
+    let n_a = ang_n[a];
+    for (var s = 0u; s < n_a; s++) {
+        let c = ang_d[a * MAX_ANG + s].w;
+        let n_c = ang_n[c];
+        for (var t = 0u; t < n_c; t++) {
+            let d = ang_d[c * MAX_ANG + t];
+            if (d.w == a) {
+                f += bitcast<vec3f>(d.xyz);
+                break;
+            }
         }
+    }
+    let fe = force[a];
+    let fi = fe.xyz - f * A.energy_scale;
+    force[a] = vec4f(fi, fe.w);
+    let f2 = dot(fi, fi);
+    if (not_finite(f2) || not_finite(fe.w) || f2 > P.max_force2) {
+        flag_overflow(a);
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 
-use crate::forces::ani::{AniForce, AniSpec};
+use crate::forces::ani::{AniForce, AniSpec, MAX_ANG_NEIGHBORS};
 use crate::forces::coulomb::{self, CoulombForce, CoulombMethod, CoulombSpec};
 use crate::forces::drag::DragForce;
 use crate::forces::lj::{LjForce, LjSpec, LjTable};
@@ -241,9 +241,6 @@ impl Buffers {
         ]
     }
 }
-
-/// Angular neighbors per atom the ANI kernels cache in workgroup memory.
-const MAX_ANI_ANGULAR: u32 = 128;
 
 /// Bytes of the status + observables record read back after each batch.
 const STAGING_BYTES: u64 = (status::LEN * 4 + 16) as u64;
@@ -916,7 +913,7 @@ impl Simulation {
                 st.blowup_atom as u64 + 1,
                 self.spec.ani.as_ref().map_or(self.table.max_force(), |a| a.max_force),
                 if self.ani.is_some() {
-                    format!(", or more than {MAX_ANI_ANGULAR} neighbors within the ANI angular cutoff")
+                    format!(", or more than {MAX_ANG_NEIGHBORS} neighbors within the ANI angular cutoff")
                 } else {
                     String::new()
                 }

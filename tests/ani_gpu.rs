@@ -563,3 +563,55 @@ fn ani_nve_conserves_energy_synthetic() {
         "total energy fluctuates {ratio} as much as kinetic energy"
     );
 }
+
+/// More angular neighbors than the kernels hold (`MAX_ANG_NEIGHBORS`) is an error naming that
+/// limit, not silently dropped triples: a 5×5×5 grid of atoms 0.8 Å apart gives the centre
+/// atom 124 neighbors within R_ca; a 4×4×4 grid still evaluates.
+#[test]
+fn too_many_angular_neighbors_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = synthetic(tmp.path(), "ani-crowded");
+    let grid = |n: usize, h: f64| -> Vec<[f64; 3]> {
+        let mut p = Vec::new();
+        for a in 0..n {
+            for b in 0..n {
+                for c in 0..n {
+                    p.push([a as f64 * h, b as f64 * h, c as f64 * h]);
+                }
+            }
+        }
+        p
+    };
+    let crowded = grid(5, 0.8);
+    let symbols = vec![model.symbols[0].clone(); crowded.len()];
+    let err = eval::evaluate(
+        common::ctx(),
+        model.clone(),
+        AniPrecision::F32,
+        &symbols,
+        &crowded,
+        None,
+    )
+    .err()
+    .expect("124 angular neighbors must be refused");
+    let msg = format!("{err:#}");
+    let limit = wgmd::forces::ani::MAX_ANG_NEIGHBORS;
+    assert!(
+        msg.contains(&format!(
+            "more than {limit} neighbors within the ANI angular cutoff"
+        )),
+        "{msg}"
+    );
+    // 64 atoms: no atom can have more than 63 neighbors.
+    let fits = grid(4, 1.1);
+    let symbols = vec![model.symbols[0].clone(); fits.len()];
+    eval::evaluate(
+        common::ctx(),
+        model,
+        AniPrecision::F32,
+        &symbols,
+        &fits,
+        None,
+    )
+    .expect("63 angular neighbors fit");
+}

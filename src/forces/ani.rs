@@ -9,7 +9,9 @@
 //!    output layer + ensemble mean (`mlp_energy`), then the backward pass down to dE/dAEV,
 //!    which overwrites the chunk's AEV rows (they are no longer needed). Chunking bounds the
 //!    activation memory independently of the system size.
-//! 3. `aev_force`: one workgroup per atom gathers −∂E/∂r from pairs and triples.
+//! 3. `aev_force`: one workgroup per atom gathers −∂E/∂r from pairs and from the triples it
+//!    centres (each triple evaluated once), and stores what each angular neighbor's move
+//!    costs it; `aev_force_sides` (one thread per atom) adds those as seen from the sides.
 //!
 //! With f16 storage on an adapter that has wgpu's experimental cooperative matrices with a
 //! 16×16×16 f16 → f32 configuration and 32-lane subgroups ([`coop_support`]), the products
@@ -188,7 +190,10 @@ struct NetLayout {
 
 /// Limits of the WGSL kernels (workgroup caches and lane mappings), checked against the model.
 const MAX_SPECIES: usize = 7;
-const MAX_ANG_NEIGHBORS: u32 = 128;
+/// Angular neighbors (within R_ca) per atom: the workgroup cache of `aev.wgsl` (`MAX_ANG`) and
+/// the per-atom slots of `ang_d`. Condensed matter has ~20 within ANI-2x's 3.5 Å; more is
+/// reported as an error, never dropped silently.
+pub const MAX_ANG_NEIGHBORS: u32 = 64;
 
 fn check_model(model: &AniModel) -> Result<()> {
     let p = &model.aev;
@@ -394,6 +399,7 @@ pub struct AniForce {
     n_atoms: u32,
     aev_k: Kernel,
     force_k: Kernel,
+    sides_k: Kernel,
     /// gemm MODE 0..3, mlp_energy, gemm_wide MODE 0..3, then with tensor cores gemm_coop
     /// MODE 0..3 and gemm_coop_wide MODE 0..3.
     mlp_k: Vec<Kernel>,
@@ -403,11 +409,15 @@ pub struct AniForce {
     jobs: Vec<Job>,
     aev_bind: Option<wgpu::BindGroup>,
     force_bind: Option<wgpu::BindGroup>,
+    sides_bind: Option<wgpu::BindGroup>,
     ani_params: wgpu::Buffer,
     species_of_type: wgpu::Buffer,
     row_of: wgpu::Buffer,
     aev: wgpu::Buffer,
     pub atom_energy: wgpu::Buffer,
+    /// Per atom: Σ ∂E/∂v_j for each angular neighbor j, and their count (`aev_force`).
+    ang_d: wgpu::Buffer,
+    ang_n: wgpu::Buffer,
     /// Activation buffers (h1, d1, h2, d2, h3, d3), kept for `poison`.
     acts: Vec<wgpu::Buffer>,
     gpu_bytes: u64,
@@ -541,6 +551,9 @@ impl AniForce {
         let d3 = act("ani_d3", 2)?;
         let aev = c.storage("ani_aev", aev_bytes)?;
         let atom_energy = c.storage("ani_atom_energy", 4 * n.max(1) as u64)?;
+        let ang_d_bytes = n.max(1) as u64 * MAX_ANG_NEIGHBORS as u64 * 16;
+        let ang_d = c.storage("ani_ang_d", ang_d_bytes)?;
+        let ang_n = c.storage("ani_ang_n", 4 * n.max(1) as u64)?;
         let wts = {
             use wgpu::util::DeviceExt;
             c.device
@@ -592,6 +605,7 @@ impl AniForce {
         let mlp_module = ShaderModule::new(c, &format!("{prelude}+mlp"))?;
         let aev_k = Kernel::new(c, &aev_module, "aev_compute", &[])?;
         let force_k = Kernel::new(c, &aev_module, "aev_force", &[])?;
+        let sides_k = Kernel::new(c, &aev_module, "aev_force_sides", &[])?;
         let mut mlp_k = Vec::new();
         for mode in 0..4 {
             mlp_k.push(Kernel::new(
@@ -851,12 +865,15 @@ impl AniForce {
                 .iter()
                 .map(|b| b.size())
                 .sum::<u64>()
-            + 4 * n as u64 * 3;
+            + 4 * n as u64 * 3
+            + ang_d_bytes
+            + 4 * n as u64;
         Ok(AniForce {
             spec: spec.clone(),
             n_atoms: n as u32,
             aev_k,
             force_k,
+            sides_k,
             mlp_k,
             coop,
             coop_wide,
@@ -864,11 +881,14 @@ impl AniForce {
             jobs,
             aev_bind: None,
             force_bind: None,
+            sides_bind: None,
             ani_params,
             species_of_type,
             row_of: row_of_buf,
             aev,
             atom_energy,
+            ang_d,
+            ang_n,
             acts: vec![h1, d1, h2, d2, h3, d3],
             gpu_bytes,
             chunk_rows,
@@ -886,9 +906,12 @@ impl AniForce {
             ("aev", &self.aev),
             ("grad", &self.aev),
             ("atom_energy", &self.atom_energy),
+            ("ang_d", &self.ang_d),
+            ("ang_n", &self.ang_n),
         ]);
         self.aev_bind = Some(self.aev_k.bind(ctx, &named)?);
         self.force_bind = Some(self.force_k.bind(ctx, &named)?);
+        self.sides_bind = Some(self.sides_k.bind(ctx, &named)?);
         Ok(())
     }
 
@@ -915,12 +938,18 @@ impl AniForce {
         }
         let force_bind = self.force_bind.as_ref().expect("bind before encode");
         gpu::dispatch(pass, &self.force_k, force_bind, self.n_atoms);
+        let sides_bind = self.sides_bind.as_ref().expect("bind before encode");
+        gpu::dispatch(pass, &self.sides_k, sides_bind, self.n_atoms.div_ceil(WG));
     }
 
     /// Fills every buffer the kernels write (AEV/gradient rows, activations, atom energies)
     /// with NaN bits, so tests prove each output is written before it is read.
     pub fn poison(&self, ctx: &GpuContext) {
-        for b in self.acts.iter().chain([&self.aev, &self.atom_energy]) {
+        for b in self
+            .acts
+            .iter()
+            .chain([&self.aev, &self.atom_energy, &self.ang_d, &self.ang_n])
+        {
             ctx.queue
                 .write_buffer(b, 0, &vec![0xffu8; b.size() as usize]);
         }
@@ -945,7 +974,7 @@ impl AniForce {
         }
     }
     pub fn dispatches(&self) -> usize {
-        self.jobs.len() + 2
+        self.jobs.len() + 3
     }
 }
 
