@@ -78,9 +78,6 @@ var<workgroup> n_ang_wg: u32;
 var<workgroup> overflow_wg: u32;
 var<workgroup> out_acc: array<f32, 1920>;      // radial (128) | angular copy 0 (896) | copy 1
 var<workgroup> red: array<vec4f, LANES>;
-var<workgroup> tri_p: array<u32, LANES>;      // aev_compute's round of triples: species pair,
-var<workgroup> tri_ang: array<f32, 512>;      // 2 f_C f_C · angle factor per z (≤ 8 per lane),
-var<workgroup> tri_rad: array<vec4f, 256>;    // distance factor per a (≤ 16 per lane)
 var<workgroup> tri_j: array<u32, LANES>;      // one round of triples: sides and ∂E/∂v of each
 var<workgroup> tri_k: array<u32, LANES>;
 var<workgroup> tri_gj: array<vec3f, LANES>;
@@ -212,8 +209,6 @@ fn collect_angular(i: u32, lid: u32, xi: vec3f, n_row: u32, with_radial: bool) {
     }
 }
 
-const NO_PAIR: u32 = 0xffffffffu;
-
 // Triple m of n angular neighbors in row-major order of (j < k).
 fn decode_triple(m: u32, n: u32) -> vec2u {
     var j = 0u;
@@ -252,54 +247,37 @@ fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         flag_overflow(i);
     }
 
-    // Angular, in rounds of one triple per lane: the lane evaluates its triple's angle factors
-    // (one per z) and distance factors (one per a) once — the transcendentals are the cost —
-    // then output lane (a, z) adds the round's products; the two halves of the workgroup take
-    // alternate triples into their own copy of the outputs (fixed order: deterministic).
+    // Angular: lane owns output (a, z); the two halves of the workgroup take alternate j.
     let n_az = A.n_shf_a * A.n_shf_z;
     let az = lid % 32u;
     let half = lid / 32u;
-    let n_tri = n_ang * (n_ang - 1u) / 2u;
-    for (var m0 = 0u; m0 < n_tri; m0 += LANES) {
-        let m = m0 + lid;
-        var p = NO_PAIR;
-        if (m < n_tri) {
-            let jk = decode_triple(m, n_ang);
-            let vj = ang_v[jk.x];
-            let vk = ang_v[jk.y];
-            let rj = ang_r[jk.x];
-            let rk = ang_r[jk.y];
-            let c = dot(vj, vk) / max(rj * rk, 1e-10);
-            let al = 0.95 * c;
-            let sg = sqrt(max((1.0 - al) * (1.0 + al), 0.0));
-            let fc2 = 2.0 * cutoff(rj, A.half_pi_rca).x * cutoff(rk, A.half_pi_rca).x;
-            for (var z = 0u; z < A.n_shf_z; z++) {
-                let b = 0.5 * (1.0 + al * cos_z(z) + sg * sin_z(z));
-                tri_ang[lid * 8u + z] = fc2 * pow_zeta(b);
-            }
-            let mbar = 0.5 * (rj + rk);
-            for (var a4 = 0u; a4 < A.n_shf_a; a4 += 4u) {
-                let dm = mbar - A.shf_a[a4 / 4u];
-                tri_rad[lid * 4u + a4 / 4u] = exp(-A.eta_a * dm * dm);
-            }
-            p = pair_index(ang_s[jk.x], ang_s[jk.y]);
-        }
-        tri_p[lid] = p;
-        workgroupBarrier();
-        if (az < n_az) {
-            let a = az / A.n_shf_z;
-            let z = az % A.n_shf_z;
-            let copy = MAX_RAD_OUT + half * MAX_ANG_OUT;
-            for (var q = half; q < LANES; q += 2u) {
-                let pq = tri_p[q];
-                if (pq != NO_PAIR) {
-                    let slot = copy + pq * n_az + az;
-                    out_acc[slot] = out_acc[slot] + tri_ang[q * 8u + z] * tri_rad[q * 4u + a / 4u][a % 4u];
-                }
+    if (az < n_az) {
+        let a = az / A.n_shf_z;
+        let z = az % A.n_shf_z;
+        let ra = shf_a(a);
+        let cz = cos_z(z);
+        let sz = sin_z(z);
+        let copy = MAX_RAD_OUT + half * MAX_ANG_OUT;
+        for (var j = half; j < n_ang; j += 2u) {
+            let vj = ang_v[j];
+            let rj = ang_r[j];
+            let fcj = cutoff(rj, A.half_pi_rca).x;
+            let sj = ang_s[j];
+            for (var k = j + 1u; k < n_ang; k++) {
+                let rk = ang_r[k];
+                let c = dot(vj, ang_v[k]) / max(rj * rk, 1e-10);
+                let al = 0.95 * c;
+                let sg = sqrt(max((1.0 - al) * (1.0 + al), 0.0));
+                let b = 0.5 * (1.0 + al * cz + sg * sz);
+                let dm = 0.5 * (rj + rk) - ra;
+                let t = 2.0 * pow_zeta(b) * exp(-A.eta_a * dm * dm)
+                    * fcj * cutoff(rk, A.half_pi_rca).x;
+                let slot = copy + pair_index(sj, ang_s[k]) * n_az + az;
+                out_acc[slot] = out_acc[slot] + t;
             }
         }
-        workgroupBarrier();
     }
+    workgroupBarrier();
 
     // Write the row (pairs of features, so f16 mode can pack them).
     let row = row_of[i];
