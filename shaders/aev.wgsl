@@ -63,12 +63,15 @@ struct AniParams {
 @group(0) @binding(14) var<storage, read_write> ang_n: array<u32>;
 
 const LANES: u32 = 64u;
+// Angular k per inner iteration of `aev_compute` (1 or 2; WGMD_AEV_UNROLL picks it).
+override AEV_UNROLL: u32 = 2u;
 const MAX_ANG: u32 = 64u;   // = forces::ani::MAX_ANG_NEIGHBORS
 const MAX_RAD_OUT: u32 = 128u;
 const MAX_ANG_OUT: u32 = 896u;
 
 var<workgroup> ang_v: array<vec3f, MAX_ANG>;   // centre -> side (minimum image)
 var<workgroup> ang_r: array<f32, MAX_ANG>;
+var<workgroup> ang_fc: array<f32, MAX_ANG>;   // f_C(r; R_ca)
 var<workgroup> ang_s: array<u32, MAX_ANG>;
 var<workgroup> ang_j: array<u32, MAX_ANG>;
 var<workgroup> chunk_r: array<f32, LANES>;
@@ -172,6 +175,7 @@ fn collect_angular(i: u32, lid: u32, xi: vec3f, n_row: u32, with_radial: bool) {
             if (at < MAX_ANG) {
                 ang_v[at] = d;
                 ang_r[at] = sqrt(r2);
+                ang_fc[at] = cutoff(sqrt(r2), A.half_pi_rca).x;
                 ang_s[at] = sj;
                 ang_j[at] = j;
             } else {
@@ -229,6 +233,18 @@ fn flag_overflow(i: u32) {
     atomicMin(&status[ST_BLOWUP_ATOM], i);
 }
 
+// One angular term of output (a, z) for the triple (j, k): fcj2 = 2 f_C(r_j), ra = R_a,
+// (cz, sz) = (cos θ_z, sin θ_z).
+fn angular_term(vj: vec3f, rj: f32, fcj2: f32, k: u32, ra: f32, cz: f32, sz: f32) -> f32 {
+    let rk = ang_r[k];
+    let c = dot(vj, ang_v[k]) / max(rj * rk, 1e-10);
+    let al = 0.95 * c;
+    let sg = sqrt(max((1.0 - al) * (1.0 + al), 0.0));
+    let b = 0.5 * (1.0 + al * cz + sg * sz);
+    let dm = 0.5 * (rj + rk) - ra;
+    return pow_zeta(b) * exp(-A.eta_a * dm * dm) * fcj2 * ang_fc[k];
+}
+
 @compute @workgroup_size(64)
 fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) lid: u32) {
@@ -261,19 +277,22 @@ fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         for (var j = half; j < n_ang; j += 2u) {
             let vj = ang_v[j];
             let rj = ang_r[j];
-            let fcj = cutoff(rj, A.half_pi_rca).x;
+            let fcj2 = 2.0 * ang_fc[j];
             let sj = ang_s[j];
-            for (var k = j + 1u; k < n_ang; k++) {
-                let rk = ang_r[k];
-                let c = dot(vj, ang_v[k]) / max(rj * rk, 1e-10);
-                let al = 0.95 * c;
-                let sg = sqrt(max((1.0 - al) * (1.0 + al), 0.0));
-                let b = 0.5 * (1.0 + al * cz + sg * sz);
-                let dm = 0.5 * (rj + rk) - ra;
-                let t = 2.0 * pow_zeta(b) * exp(-A.eta_a * dm * dm)
-                    * fcj * cutoff(rk, A.half_pi_rca).x;
-                let slot = copy + pair_index(sj, ang_s[k]) * n_az + az;
-                out_acc[slot] = out_acc[slot] + t;
+            // Two k per iteration (AEV_UNROLL = 2): two independent chains of loads and
+            // transcendentals in flight per lane; the kernel is latency-bound, not SFU-bound.
+            for (var k = j + 1u; k < n_ang; k += AEV_UNROLL) {
+                let t1 = angular_term(vj, rj, fcj2, k, ra, cz, sz);
+                let s1 = copy + pair_index(sj, ang_s[k]) * n_az + az;
+                if (AEV_UNROLL == 2u) {
+                    let k2 = min(k + 1u, n_ang - 1u);
+                    let t2 = select(0.0, angular_term(vj, rj, fcj2, k2, ra, cz, sz), k + 1u < n_ang);
+                    let s2 = copy + pair_index(sj, ang_s[k2]) * n_az + az;
+                    out_acc[s1] = out_acc[s1] + t1;
+                    out_acc[s2] = out_acc[s2] + t2;
+                } else {
+                    out_acc[s1] = out_acc[s1] + t1;
+                }
             }
         }
     }
