@@ -603,13 +603,7 @@ impl AniForce {
         };
         let aev_module = ShaderModule::new(c, &format!("{prelude}+aev"))?;
         let mlp_module = ShaderModule::new(c, &format!("{prelude}+mlp"))?;
-        // A/B knob for benchmarks: WGMD_AEV_UNROLL=1 runs one angular k per inner iteration.
-        let unroll = if std::env::var("WGMD_AEV_UNROLL").is_ok_and(|v| v == "1") {
-            1.0
-        } else {
-            2.0
-        };
-        let aev_k = Kernel::new(c, &aev_module, "aev_compute", &[("AEV_UNROLL", unroll)])?;
+        let aev_k = Kernel::new(c, &aev_module, "aev_compute", &[])?;
         let force_k = Kernel::new(c, &aev_module, "aev_force", &[])?;
         let sides_k = Kernel::new(c, &aev_module, "aev_force_sides", &[])?;
         let mut mlp_k = Vec::new();
