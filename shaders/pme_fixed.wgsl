@@ -10,11 +10,18 @@
 // 2^-32: the low word's weight.
 const FX_LO: f32 = 2.3283064365386963e-10;
 
-// Adds c to the 64-bit fixed-point value (32 fractional bits) at grid point g.
+// Adds c to the 64-bit fixed-point value (32 fractional bits) at grid point g. |c| is
+// converted and then negated in integer arithmetic: c - floor(c) for a small negative c
+// rounds to f32's spacing near 1 (6e-8), which cost the grid ~3x the error of an f32 sum.
 fn add_fixed(g: u32, c: f32) {
-    let fl = floor(c);
-    let lo = u32((c - fl) * 4294967296.0);
-    var hi = bitcast<u32>(i32(fl));
+    let a = abs(c);
+    let fl = floor(a);
+    var lo = u32((a - fl) * 4294967296.0);
+    var hi = u32(fl);
+    if (c < 0.0) {
+        lo = ~lo + 1u;
+        hi = ~hi + select(0u, 1u, lo == 0u);
+    }
     let old = atomicAdd(&grid_fx[2u * g], lo);
     if (old > 0xffffffffu - lo) {
         hi += 1u;

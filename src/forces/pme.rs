@@ -41,8 +41,11 @@
 //! 81³ grid of 32,768 ions on the H200, ten times its memory floor.
 //!
 //! ## Accuracy (f32 GPU vs this module's float64 reference, tests/pme_gpu.rs)
-//! Forces ~1e-6 (order 4–5) to ~5e-6 (order 6) relative RMS; energy and virial 1e-7 to 7e-6
-//! relative, the GPU energy consistently a little high (largest at order 6). PME itself at
+//! Both charge grids alike: forces 3–6e-7 relative RMS (worst atom ~2e-6 of max(|F_i|,
+//! F_rms)), energy ~2e-7 relative, virial components ≤ 3e-7 of |E| (orders 4–6). Until the
+//! fixed-point spread converted negative contributions by magnitude (pme_fixed.wgsl), its
+//! grid carried ~3e-8 e of rounding per negative contribution: forces 1.5–4e-6, energy
+//! biased high by up to 7e-6. PME itself at
 //! OpenMM's parameters for tolerance 5e-4 is ~5e-5 from exact Ewald (tests/pme_reference.rs),
 //! so the f32 error is far below the method's.
 
