@@ -133,7 +133,7 @@ fn atom_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
 }
 
 // z-axis forward transform of the charge grid (full-length z lines), which it clears for the
-// next step's spread (`take_charge`, from the grid's snippet). Two real lines a, b go into
+// next step's spread (`charge_at`, `clear_charge`: the grid's snippet). Two real lines a, b go into
 // one complex line z = a + i b (so a tile holds 2 FFT_BATCH real lines and the transform work
 // halves); their spectra are A[k] = (Z[k] + conj Z[-k]) / 2 and B[k] = (Z[k] - conj Z[-k]) / (2i).
 @compute @workgroup_size(128)
@@ -150,14 +150,21 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
         let i = e % n;
         var v = vec2f(0.0);
         if (la < FFT_LINES) {
-            v.x = take_charge(la * n + i);
+            v.x = charge_at(la * n + i);
         }
         if (la + 1u < FFT_LINES) {
-            v.y = take_charge((la + 1u) * n + i);
+            v.y = charge_at((la + 1u) * n + i);
         }
         sh[e] = v;
     }
     workgroupBarrier();
+    // The workgroup's lines are one contiguous run, cleared only now that every load of it
+    // has returned: a store right behind a load of the same word (clearing as it read) made
+    // this pass 5x slower than pme_fft_last at 324^3 on the H200 (BENCHMARKS.md, call 16).
+    let g_end = min(l0 + 2u * FFT_BATCH, FFT_LINES) * n;
+    for (var g = l0 * n + lid; g < g_end; g += FFT_WG) {
+        clear_charge(g);
+    }
     let r = fft_tile(0u, lid, false);
     let h = P.nzh;
     for (var e = lid; e < FFT_BATCH * h; e += FFT_WG) {

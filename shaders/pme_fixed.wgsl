@@ -42,11 +42,12 @@ fn fixed_to_f32(w: vec2u) -> f32 {
     return -(f32(hi) + f32(lo) * FX_LO);
 }
 
-// The charge at grid point g, which is left zero for the next step's spread.
-fn take_charge(g: u32) -> f32 {
-    let v = fixed_to_f32(grid_fx_words[g]);
+fn charge_at(g: u32) -> f32 {
+    return fixed_to_f32(grid_fx_words[g]);
+}
+
+fn clear_charge(g: u32) {
     grid_fx_words[g] = vec2u(0u);
-    return v;
 }
 
 // One thread per (atom, jx, jy): ORDER z-points each. The low-word atomic's result decides

@@ -9,11 +9,12 @@
 @group(0) @binding(12) var<storage, read_write> grid_f: array<atomic<f32>>;
 @group(0) @binding(13) var<storage, read_write> grid_f_words: array<f32>;
 
-// The charge at grid point g, which is left zero for the next step's spread.
-fn take_charge(g: u32) -> f32 {
-    let v = grid_f_words[g];
+fn charge_at(g: u32) -> f32 {
+    return grid_f_words[g];
+}
+
+fn clear_charge(g: u32) {
     grid_f_words[g] = 0.0;
-    return v;
 }
 
 // One thread per (atom, jy, jz): ORDER x-planes each. With nothing to wait for, the cost is
