@@ -3,8 +3,7 @@
 //! force/virial buffers pre-filled with known values (PME must ADD to them), two encodes in
 //! a row (the grid must be cleared between steps) and a non-neutral system (background).
 //! Both charge grids ([`PmeSpread`]): fixed point everywhere, f32 atomics where the adapter
-//! has them (lavapipe must: it is CI's only GPU); each with FFT workgroups of full tiles,
-//! of fewer lines, and of one line ([`PmeOptions::fft_groups`]).
+//! has them (lavapipe must: it is CI's only GPU).
 //!
 //! Tolerances (f32 arithmetic on the grid; fixed-point spreading at 2⁻³² e or f32 atomics,
 //! whose order-dependent rounding (~1e-7 of each point's sum) is below the FFT's):
@@ -19,7 +18,7 @@ mod common;
 
 use common::*;
 use rand::{Rng, SeedableRng};
-use wgmd::forces::pme::{reference, PmeForce, PmeOptions, PmeParams, PmeSpread};
+use wgmd::forces::pme::{reference, PmeForce, PmeParams, PmeSpread};
 use wgmd::gpu::GpuContext;
 
 const KE: f64 = 14.399645;
@@ -46,7 +45,7 @@ fn spreads(ctx: &GpuContext) -> Vec<PmeSpread> {
     s
 }
 
-fn run_case(c: &Case, opts: PmeOptions, rng: &mut impl Rng) {
+fn run_case(c: &Case, spread: PmeSpread, rng: &mut impl Rng) {
     let ctx = ctx();
     let n = c.n;
     // f32 positions in [0, L) and f32 charges; the reference sees the same rounded values.
@@ -81,9 +80,9 @@ fn run_case(c: &Case, opts: PmeOptions, rng: &mut impl Rng) {
     let q_buf = ctx.storage_init("charge", &q32).unwrap();
     let f_buf = ctx.storage_init("force", &vec![poison_f; n]).unwrap();
     let v_buf = ctx.storage_init("atom_virial", &vec![poison_v; n]).unwrap();
-    let mut pme = PmeForce::with_options(&ctx, n as u32, c.l, &c.p, KE, opts).unwrap();
+    let mut pme = PmeForce::with_spread(&ctx, n as u32, c.l, &c.p, KE, spread).unwrap();
     assert_eq!(pme.params(), c.p);
-    assert_eq!(pme.options(), opts);
+    assert_eq!(pme.spread_kind(), spread);
     pme.bind(
         &ctx,
         &[
@@ -131,9 +130,9 @@ fn run_case(c: &Case, opts: PmeOptions, rng: &mut impl Rng) {
             .fold(0.0, f64::max)
             / e_ref.abs();
         eprintln!(
-            "{}, FFT groups {}: N={n} grid {:?} order {} round {round}: force {ferr:.2e} (worst atom \
+            "{spread}: N={n} grid {:?} order {} round {round}: force {ferr:.2e} (worst atom \
              {worst:.2e}), E gpu {e_gpu:.8} atoms {e_atoms:.8} ref {e_ref:.8}, virial {werr:.2e}",
-            opts.spread, opts.fft_groups, c.p.grid, c.p.order
+            c.p.grid, c.p.order
         );
         assert!(ferr < 2e-5, "force error {ferr}");
         assert!(worst < 2e-4, "worst atom force error {worst}");
@@ -214,11 +213,8 @@ fn gpu_pme_matches_reference() {
         },
     ];
     for spread in spreads(&ctx()) {
-        // Full tiles; fewer lines per workgroup (64 groups); one line each.
-        for fft_groups in [0, 64, u32::MAX] {
-            for c in &cases {
-                run_case(c, PmeOptions { spread, fft_groups }, &mut rng);
-            }
+        for c in &cases {
+            run_case(c, spread, &mut rng);
         }
     }
 }
@@ -297,11 +293,7 @@ fn forces_are_minus_energy_gradient(ctx: &GpuContext, spread: PmeSpread) {
     let q_buf = ctx.storage_init("charge", &q).unwrap();
     let f_buf = ctx.storage("force", 16 * n as u64).unwrap();
     let v_buf = ctx.storage("atom_virial", 8 * n as u64).unwrap();
-    let opts = PmeOptions {
-        spread,
-        ..PmeOptions::best(ctx)
-    };
-    let mut pme = PmeForce::with_options(ctx, n as u32, l, &p, KE, opts).unwrap();
+    let mut pme = PmeForce::with_spread(ctx, n as u32, l, &p, KE, spread).unwrap();
     pme.bind(
         ctx,
         &[

@@ -365,6 +365,16 @@ pub enum PmeSpread {
 }
 
 impl PmeSpread {
+    /// Float atomics where the device has them, unless `WGMD_PME_FIXED=1` asks for fixed
+    /// point (an A/B switch for benchmarks).
+    pub fn best(ctx: &GpuContext) -> PmeSpread {
+        if ctx.has_f32_atomics() && std::env::var("WGMD_PME_FIXED").map_or(true, |v| v != "1") {
+            PmeSpread::FloatAtomic
+        } else {
+            PmeSpread::FixedPoint
+        }
+    }
+
     /// The composed shader program (`forces::fft::PROGRAMS`).
     fn program(self) -> &'static str {
         match self {
@@ -391,47 +401,6 @@ impl std::fmt::Display for PmeSpread {
     }
 }
 
-/// How the GPU work is laid out (results agree within f32 rounding whatever the choice).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PmeOptions {
-    pub spread: PmeSpread,
-    /// Workgroups each FFT pass should have at least: lines per workgroup drop below a full
-    /// tile until it does (0: full tiles). A full tile of 81-point lines is 12 lines, so the
-    /// 81³ grid's passes ran ~277 workgroups of 128 threads on the H200's 132 SMs, each
-    /// working through its loads, stages and barriers alone; larger grids have thousands and
-    /// keep full tiles, whose strided loads coalesce better.
-    pub fft_groups: u32,
-}
-
-impl PmeOptions {
-    /// Float atomics where the device has them and at least 1,024 workgroups per FFT pass.
-    /// A/B switches for benchmarks: `WGMD_PME_FIXED=1` (fixed-point spread),
-    /// `WGMD_PME_FFT_GROUPS=N`.
-    pub fn best(ctx: &GpuContext) -> PmeOptions {
-        let fixed = std::env::var("WGMD_PME_FIXED").is_ok_and(|v| v == "1");
-        PmeOptions {
-            spread: if ctx.has_f32_atomics() && !fixed {
-                PmeSpread::FloatAtomic
-            } else {
-                PmeSpread::FixedPoint
-            },
-            fft_groups: std::env::var("WGMD_PME_FFT_GROUPS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1024),
-        }
-    }
-}
-
-/// `a` with fewer lines per workgroup where a full tile would leave fewer than `target`
-/// workgroups (`per_line` real lines per transformed line).
-fn spread_lines(mut a: FftAxis, per_line: u32, target: u32) -> FftAxis {
-    if target > 0 {
-        a.batch = a.batch.min((a.n_lines / per_line.saturating_mul(target)).max(1));
-    }
-    a
-}
-
 /// Mirrors `PmeUniform` in pme.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
@@ -448,7 +417,7 @@ pub struct PmeUniform {
 pub struct PmeForce {
     params: PmeParams,
     n_atoms: u32,
-    opts: PmeOptions,
+    spread_kind: PmeSpread,
     axes: [FftAxis; 3],
     // Kernels in dispatch order.
     spread: Kernel,
@@ -473,7 +442,7 @@ pub struct PmeForce {
 }
 
 impl PmeForce {
-    /// With [`PmeOptions::best`].
+    /// With the device's fastest charge grid ([`PmeSpread::best`]).
     pub fn new(
         ctx: &GpuContext,
         n_atoms: u32,
@@ -481,19 +450,18 @@ impl PmeForce {
         p: &PmeParams,
         coulomb_k: f64,
     ) -> Result<PmeForce> {
-        Self::with_options(ctx, n_atoms, box_l, p, coulomb_k, PmeOptions::best(ctx))
+        Self::with_spread(ctx, n_atoms, box_l, p, coulomb_k, PmeSpread::best(ctx))
     }
 
-    pub fn with_options(
+    pub fn with_spread(
         ctx: &GpuContext,
         n_atoms: u32,
         box_l: [f64; 3],
         p: &PmeParams,
         coulomb_k: f64,
-        opts: PmeOptions,
+        kind: PmeSpread,
     ) -> Result<PmeForce> {
         p.validate(&ctx.limits)?;
-        let kind = opts.spread;
         if kind == PmeSpread::FloatAtomic && !ctx.has_f32_atomics() {
             bail!(
                 "PME spreading with f32 atomics needs SHADER_FLOAT32_ATOMIC, which adapter '{}' \
@@ -526,12 +494,10 @@ impl PmeForce {
         let [kx, ky, kz] = p.grid;
         let nzh = kz / 2 + 1;
         let half = [kx, ky, nzh];
-        let target = opts.fft_groups;
-        // The z passes put two real lines into each transformed line.
         let axes = [
-            spread_lines(fft::axis(half, 0)?, 1, target),
-            spread_lines(fft::axis(half, 1)?, 1, target),
-            spread_lines(fft::axis(p.grid, 2)?, 2, target),
+            fft::axis(half, 0)?,
+            fft::axis(half, 1)?,
+            fft::axis(p.grid, 2)?,
         ];
         let module = fft::shader_module(ctx, kind.program())?;
         // The FFT kernels are built per axis (fft.wgsl's override constants).
@@ -580,7 +546,7 @@ impl PmeForce {
         Ok(PmeForce {
             params: *p,
             n_atoms,
-            opts,
+            spread_kind: kind,
             axes,
             spread,
             first,
@@ -762,8 +728,8 @@ impl PmeForce {
         self.params
     }
 
-    pub fn options(&self) -> PmeOptions {
-        self.opts
+    pub fn spread_kind(&self) -> PmeSpread {
+        self.spread_kind
     }
 
     /// Bytes of grid storage: the charge grid (4 B per point as f32, 8 B as fixed point), the
