@@ -1,8 +1,8 @@
 // Smooth particle-mesh Ewald, reciprocal part (Essmann et al. 1995). Driver and float64 twin:
-// `forces::pme`. One step is seven dispatches:
-//   pme_spread    each atom's B-splines (`stage_splines`, kept for pme_interp), then its
-//                 order^3 charge contributions added to the charge grid, which is one of
-//                 two composed snippets: pme_fixed.wgsl (64-bit fixed point
+// `forces::pme`. One step is eight dispatches:
+//   pme_splines   per atom: B-spline weights and derivatives along the three axes;
+//   pme_spread    the order^3 charge contributions of each atom added to the charge grid,
+//                 which is one of two composed snippets: pme_fixed.wgsl (64-bit fixed point
 //                 from u32 atomics, core WebGPU) or pme_float.wgsl (f32 atomics, where the
 //                 adapter has them; `forces::pme::PmeSpread`);
 //   pme_fft_first z-axis forward FFT of the real charge grid, two real lines per complex
@@ -53,11 +53,10 @@ struct PmeUniform {
 @group(0) @binding(14) var<storage, read_write> spl: array<f32>;
 
 override ORDER: u32 = 5u;
-// Spline weights and derivatives are computed once per atom (`stage_splines`, 6·ORDER
-// floats: w_x, d_x, w_y, d_y, w_z, d_z) and read by spread and interpolation. Every one of an
-// atom's ORDER² spread threads and ORDER interpolation threads re-running `bspline` (whose
-// runtime-indexed arrays live in local memory) cost 1.2–1.9x more on the H200; a pass of its
-// own cost a launch and 13 µs at 32,768 atoms (BENCHMARKS.md, call 16).
+// Spline weights and derivatives are computed once per atom (`pme_splines`, 6·ORDER floats:
+// w_x, d_x, w_y, d_y, w_z, d_z) and read by spread and interpolation. Every one of an atom's
+// ORDER² spread threads and ORDER interpolation threads re-running `bspline` (whose
+// runtime-indexed arrays live in local memory) cost 1.2–1.9x more on the H200.
 const PME_WG: u32 = 64u;
 
 struct Spline {
@@ -105,59 +104,32 @@ fn grid_origin(x: vec3f) -> vec3u {
     return vec3u(((k % dims) + dims) % dims);
 }
 
-// Weight (d = 0u) or derivative (d = 1u) j of atom i along axis a, from `stage_splines`.
-// Stored component-major (6·ORDER rows of N atoms): pme_interp's lanes read consecutive words.
+// Weight (d = 0u) or derivative (d = 1u) j of atom i along axis a, from `pme_splines`.
+// Stored component-major (6·ORDER rows of N atoms) so that pme_splines' writes coalesce.
 fn spl_at(i: u32, a: u32, d: u32, j: u32) -> f32 {
     return spl[((2u * a + d) * ORDER + j) * P.dims.w + i];
 }
 
-// The ORDER² spread threads of an atom are consecutive, so a workgroup of 64 touches at most
-// 4 atoms for orders 4–6 (PmeParams::validate).
-const SPREAD_ATOMS: u32 = 4u;
-// [atom slot][axis][weight, derivative][j]
-var<workgroup> wsp: array<f32, 192>;
-
-fn wsp_index(slot: u32, a: u32, d: u32, j: u32) -> u32 {
-    return ((slot * 3u + a) * 2u + d) * 8u + j;
-}
-
-// For the spread kernels, in uniform control flow, with g = the workgroup's linear index:
-// evaluates the B-splines of the workgroup's atoms once (one thread per atom and axis) into
-// `wsp`, and stores those of the atoms whose first spread thread is here in `spl` for
-// pme_interp. Returns the workgroup's first atom (slot 0).
-fn stage_splines(g: u32, lid: u32) -> u32 {
-    let per_atom = ORDER * ORDER;
-    let a0 = g * PME_WG / per_atom;
-    let a_end = min((g * PME_WG + PME_WG - 1u) / per_atom + 1u, P.dims.w);
-    let slot = lid / 3u;
-    let a = lid % 3u;
-    if (slot < SPREAD_ATOMS && a0 + slot < a_end) {
-        let u = pos[a0 + slot][a] * P.scale[a];
-        let s = bspline(u - floor(u));
+@compute @workgroup_size(64)
+fn pme_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if (i >= P.dims.w) {
+        return;
+    }
+    let u = pos[i].xyz * P.scale.xyz;
+    let f = u - floor(u);
+    for (var a = 0u; a < 3u; a++) {
+        let s = bspline(f[a]);
         for (var j = 0u; j < ORDER; j++) {
-            wsp[wsp_index(slot, a, 0u, j)] = s.w[j];
-            wsp[wsp_index(slot, a, 1u, j)] = s.d[j];
+            spl[((2u * a) * ORDER + j) * P.dims.w + i] = s.w[j];
+            spl[((2u * a + 1u) * ORDER + j) * P.dims.w + i] = s.d[j];
         }
     }
-    workgroupBarrier();
-    // Owned atoms: from the first whose thread 0 is in this workgroup to a_end. All 64
-    // threads store them, row by row.
-    let own0 = (g * PME_WG + per_atom - 1u) / per_atom;
-    if (own0 < a_end) {
-        let n_own = a_end - own0;
-        for (var k = lid; k < 6u * ORDER * n_own; k += PME_WG) {
-            let row = k / n_own;
-            let i = own0 + k % n_own;
-            spl[row * P.dims.w + i] = wsp[wsp_index(i - a0, row / (2u * ORDER),
-                                                     (row / ORDER) % 2u, row % ORDER)];
-        }
-    }
-    return a0;
 }
 
-// Weight j of the atom in `wsp` slot `slot` along axis a.
-fn staged_w(slot: u32, a: u32, j: u32) -> f32 {
-    return wsp[wsp_index(slot, a, 0u, j)];
+fn atom_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * PME_WG + lid;
 }
 
 // z-axis forward transform of the charge grid (full-length z lines), which it clears for the

@@ -56,9 +56,7 @@ fn clear_charge(g: u32) {
 @compute @workgroup_size(64)
 fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
-    let g = wid.y * nwg.x + wid.x;
-    let a0 = stage_splines(g, lid);
-    let t = g * PME_WG + lid;
+    let t = atom_id(wid, nwg, lid);
     let i = t / (ORDER * ORDER);
     if (i >= P.dims.w) {
         return;
@@ -67,15 +65,15 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     if (q == 0.0) {
         return;
     }
-    let slot = i - a0;
     let jx = (t / ORDER) % ORDER;
     let jy = t % ORDER;
-    let o = grid_origin(pos[i].xyz);
+    let x = pos[i].xyz;
+    let o = grid_origin(x);
     let ix = (o.x + jx) % P.dims.x;
     let iy = (o.y + jy) % P.dims.y;
     let row = (ix * P.dims.y + iy) * P.dims.z;
-    let qxy = q * staged_w(slot, 0u, jx) * staged_w(slot, 1u, jy);
+    let qxy = q * spl_at(i, 0u, 0u, jx) * spl_at(i, 1u, 0u, jy);
     for (var jz = 0u; jz < ORDER; jz++) {
-        add_fixed(row + (o.z + jz) % P.dims.z, qxy * staged_w(slot, 2u, jz));
+        add_fixed(row + (o.z + jz) % P.dims.z, qxy * spl_at(i, 2u, 0u, jz));
     }
 }

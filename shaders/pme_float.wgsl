@@ -23,9 +23,7 @@ fn clear_charge(g: u32) {
 @compute @workgroup_size(64)
 fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
-    let g = wid.y * nwg.x + wid.x;
-    let a0 = stage_splines(g, lid);
-    let t = g * PME_WG + lid;
+    let t = atom_id(wid, nwg, lid);
     let i = t / (ORDER * ORDER);
     if (i >= P.dims.w) {
         return;
@@ -34,15 +32,14 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     if (q == 0.0) {
         return;
     }
-    let slot = i - a0;
     let jy = (t / ORDER) % ORDER;
     let jz = t % ORDER;
     let o = grid_origin(pos[i].xyz);
     let iy = (o.y + jy) % P.dims.y;
     let iz = (o.z + jz) % P.dims.z;
-    let qyz = q * staged_w(slot, 1u, jy) * staged_w(slot, 2u, jz);
+    let qyz = q * spl_at(i, 1u, 0u, jy) * spl_at(i, 2u, 0u, jz);
     for (var jx = 0u; jx < ORDER; jx++) {
         let ix = (o.x + jx) % P.dims.x;
-        atomicAdd(&grid_f[(ix * P.dims.y + iy) * P.dims.z + iz], qyz * staged_w(slot, 0u, jx));
+        atomicAdd(&grid_f[(ix * P.dims.y + iy) * P.dims.z + iz], qyz * spl_at(i, 0u, 0u, jx));
     }
 }

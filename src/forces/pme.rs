@@ -9,9 +9,8 @@
 //! Orthorhombic boxes only; the box is fixed at construction (no barostat yet).
 //!
 //! ## GPU work per step, and its floor
-//! Seven dispatches (`shaders/pme.wgsl` says what each does): spread (each atom's B-splines
-//! once, kept for the interpolation, then order² threads per atom, order grid additions each:
-//! "Charge grid" below),
+//! Eight dispatches (`shaders/pme.wgsl` says what each does): B-splines (one thread per
+//! atom), spread (order² threads per atom, order grid additions each: "Charge grid" below),
 //! z-forward FFT of the real grid (which it also clears), two real lines per complex
 //! transform, keeping only kz ≤ Kz/2, y-forward on that half spectrum,
 //! x-forward+influence+x-inverse fused in workgroup memory (with energy/virial partial sums),
@@ -25,7 +24,7 @@
 //! the spread's atomics (order³ = 125 per atom at order 5: f32, or ~1.5 u32 fixed-point
 //! words) and the interpolation's order³ reads per atom — 28 MB for 81³ (≈ 6 µs at the H200's
 //! 4.8 TB/s; it all fits in its 50 MB L2), 1.8 GB for 324³
-//! (≈ 0.4 ms). At ~3.3 µs per dispatch the seven dispatches cost ~23 µs of fixed overhead per
+//! (≈ 0.4 ms). At ~3.3 µs per dispatch the eight dispatches cost ~26 µs of fixed overhead per
 //! step. BENCHMARKS.md (Coulomb) has the measured per-dispatch profile.
 //!
 //! ## Charge grid ([`PmeSpread`])
@@ -413,13 +412,14 @@ pub struct PmeUniform {
     pub _pad: [u32; 2],
 }
 
-/// GPU smooth PME: seven dispatches per step, bound once to the simulation's buffers.
+/// GPU smooth PME: eight dispatches per step, bound once to the simulation's buffers.
 pub struct PmeForce {
     params: PmeParams,
     n_atoms: u32,
     spread_kind: PmeSpread,
     axes: [FftAxis; 3],
     // Kernels in dispatch order.
+    splines: Kernel,
     spread: Kernel,
     first: Kernel,
     fwd: Kernel,
@@ -436,7 +436,7 @@ pub struct PmeForce {
     partials: wgpu::Buffer,
     result: wgpu::Buffer,
     infl: wgpu::Buffer,
-    /// Per-atom spline weights and derivatives (6·order floats), see `stage_splines`.
+    /// Per-atom spline weights and derivatives (6·order floats), see `pme_splines`.
     spl: wgpu::Buffer,
     binds: Option<Vec<wgpu::BindGroup>>,
 }
@@ -508,6 +508,7 @@ impl PmeForce {
             }
             Kernel::new(ctx, &module, name, &ov)
         };
+        let splines = k("pme_splines", None)?;
         let spread = k("pme_spread", None)?;
         let first = k("pme_fft_first", Some(&axes[2]))?;
         let fwd = k("fft_forward", Some(&axes[1]))?;
@@ -548,6 +549,7 @@ impl PmeForce {
             n_atoms,
             spread_kind: kind,
             axes,
+            splines,
             spread,
             first,
             fwd,
@@ -610,6 +612,7 @@ impl PmeForce {
             me.inv.bind(ctx, &me.entries(bufs))?,
             me.last.bind(ctx, &me.entries(bufs))?,
             me.interp.bind(ctx, &me.entries(bufs))?,
+            me.splines.bind(ctx, &me.entries(bufs))?,
         ];
         self.binds = Some(binds);
         Ok(())
@@ -658,7 +661,8 @@ impl PmeForce {
             z.n_lines.div_ceil(2 * z.batch),
         ];
         let o = self.params.order;
-        vec![
+        let mut d = vec![(&self.splines, &b[7], gpu::groups_for(self.n_atoms, gpu::WG))];
+        d.extend([
             (
                 &self.spread,
                 &b[0],
@@ -675,7 +679,8 @@ impl PmeForce {
                 &b[6],
                 self.n_atoms.div_ceil(gpu::WG / o).max(1),
             ),
-        ]
+        ]);
+        d
     }
 
     /// Profile for `wgmd bench`: seconds per dispatch of each of the step's dispatches,
