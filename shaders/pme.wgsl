@@ -56,7 +56,9 @@ override ORDER: u32 = 5u;
 // Spline weights and derivatives are computed once per atom (`pme_splines`, 6·ORDER floats:
 // w_x, d_x, w_y, d_y, w_z, d_z) and read by spread and interpolation. Every one of an atom's
 // ORDER² spread threads and ORDER interpolation threads re-running `bspline` (whose
-// runtime-indexed arrays live in local memory) cost 1.2–1.9x more on the H200.
+// runtime-indexed arrays live in local memory) cost 1.2–1.9x more on the H200. Evaluating
+// them inside the spread instead (one thread per atom and axis into workgroup memory, a
+// barrier, then the additions) made splines + spread 1.6–2.2x slower (BENCHMARKS.md, call 17).
 const PME_WG: u32 = 64u;
 
 struct Spline {
@@ -159,8 +161,9 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
     }
     workgroupBarrier();
     // The workgroup's lines are one contiguous run, cleared only now that every load of it
-    // has returned: a store right behind a load of the same word (clearing as it read) made
-    // this pass 5x slower than pme_fft_last at 324^3 on the H200 (BENCHMARKS.md, call 16).
+    // has returned: with a store right behind a load of the same word (clearing as it read)
+    // this pass took 1,605 us at 324^3 on the H200, 381 us this way (BENCHMARKS.md, calls
+    // 16-17).
     let g_end = min(l0 + 2u * FFT_BATCH, FFT_LINES) * n;
     for (var g = l0 * n + lid; g < g_end; g += FFT_WG) {
         clear_charge(g);

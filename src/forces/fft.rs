@@ -169,6 +169,9 @@ pub fn axis(dims: [u32; 3], a: usize) -> Result<FftAxis> {
         s1,
         s2,
         n_lines,
+        // Full tiles even where that leaves few workgroups: PME's 81³ passes with 3 lines per
+        // workgroup instead of 12 (~1,100 workgroups instead of ~277 on the H200's 132 SMs)
+        // were 10 % slower (BENCHMARKS.md, Coulomb, call 17).
         batch: (FFT_TILE / n).clamp(1, n_lines.max(1)),
         n_stages: r.len() as u32,
         tw_off,
