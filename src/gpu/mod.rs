@@ -194,7 +194,8 @@ impl GpuContext {
     }
 
     pub fn has_f32_atomics(&self) -> bool {
-        self.features.contains(wgpu::Features::SHADER_FLOAT32_ATOMIC)
+        self.features
+            .contains(wgpu::Features::SHADER_FLOAT32_ATOMIC)
     }
 
     /// Human-readable summary for `wgmd info`.
