@@ -1,7 +1,10 @@
 // Smooth particle-mesh Ewald, reciprocal part (Essmann et al. 1995). Driver and float64 twin:
-// `forces::pme`. One step is seven dispatches:
-//   pme_spread    per (atom, jx, jy): order B-spline weights along z added to the fixed-point grid `grid_fx`
-//                 (64-bit, two u32 atomics: low word with carry, high word) - no float atomics;
+// `forces::pme`. One step is eight dispatches:
+//   pme_splines   per atom: B-spline weights and derivatives along the three axes;
+//   pme_spread    the order^3 charge contributions of each atom added to the charge grid,
+//                 which is one of two composed snippets: pme_fixed.wgsl (64-bit fixed point
+//                 from u32 atomics, core WebGPU) or pme_float.wgsl (f32 atomics, where the
+//                 adapter has them; `forces::pme::PmeSpread`);
 //   pme_fft_first z-axis forward FFT of the real charge grid, two real lines per complex
 //                 transform (clearing the grid for the next step); only kz <= Kz/2 is kept (the
 //                 rest is the complex conjugate), so the complex grid `grid` holds
@@ -46,21 +49,17 @@ struct PmeUniform {
 @group(0) @binding(10) var<storage, read_write> result: array<f32>;
 // Per axis (x then y then z): (m / L, exp(-pi^2 (m/L)^2 / alpha^2) |b(m)|^2) for grid index i.
 @group(0) @binding(11) var<storage, read> infl: array<vec2f>;
-// The fixed-point charge grid (low, high word per point), Kx * Ky * Kz points: atomics while
-// spreading, plain words when the first FFT pass reads and clears it.
-@group(0) @binding(12) var<storage, read_write> grid_fx: array<atomic<u32>>;
-@group(0) @binding(13) var<storage, read_write> grid_fx_words: array<vec2u>;
-
+// Bindings 12 and 13: the charge grid, declared by the snippet (pme_fixed / pme_float.wgsl).
 @group(0) @binding(14) var<storage, read_write> spl: array<f32>;
 
 override ORDER: u32 = 5u;
 // Spline weights and derivatives are computed once per atom (`pme_splines`, 6·ORDER floats:
 // w_x, d_x, w_y, d_y, w_z, d_z) and read by spread and interpolation. Every one of an atom's
 // ORDER² spread threads and ORDER interpolation threads re-running `bspline` (whose
-// runtime-indexed arrays live in local memory) cost 1.2–1.9x more on the H200.
+// runtime-indexed arrays live in local memory) cost 1.2–1.9x more on the H200. Evaluating
+// them inside the spread instead (one thread per atom and axis into workgroup memory, a
+// barrier, then the additions) made splines + spread 1.6–2.2x slower (BENCHMARKS.md, call 17).
 const PME_WG: u32 = 64u;
-// 2^-32: the low word's weight.
-const FX_LO: f32 = 2.3283064365386963e-10;
 
 struct Spline {
     w: array<f32, 8>,
@@ -135,64 +134,10 @@ fn atom_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * PME_WG + lid;
 }
 
-// Adds c to the 64-bit fixed-point value (32 fractional bits) at grid point g. The sum is
-// exact modulo 2^64 whatever the order of the additions, so the spread is deterministic.
-fn add_fixed(g: u32, c: f32) {
-    let fl = floor(c);
-    let lo = u32((c - fl) * 4294967296.0);
-    var hi = bitcast<u32>(i32(fl));
-    let old = atomicAdd(&grid_fx[2u * g], lo);
-    if (old > 0xffffffffu - lo) {
-        hi += 1u;
-    }
-    if (hi != 0u) {
-        atomicAdd(&grid_fx[2u * g + 1u], hi);
-    }
-}
-
-// One thread per (atom, jx, jy): ORDER z-points each. The low-word atomic's result decides
-// the carry, so each addition waits for a round trip to memory; ORDER^2 threads per atom give
-// the GPU enough independent work to hide that latency.
-// Value of a 64-bit fixed-point word pair. Negative values are negated in integer arithmetic
-// first: hi + lo 2^-32 with hi = -1 would cancel and lose the digits of small values.
-fn fixed_to_f32(w: vec2u) -> f32 {
-    if ((w.y & 0x80000000u) == 0u) {
-        return f32(w.y) + f32(w.x) * FX_LO;
-    }
-    let lo = ~w.x + 1u;
-    let hi = ~w.y + select(0u, 1u, lo == 0u);
-    return -(f32(hi) + f32(lo) * FX_LO);
-}
-
-@compute @workgroup_size(64)
-fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-              @builtin(local_invocation_index) lid: u32) {
-    let t = atom_id(wid, nwg, lid);
-    let i = t / (ORDER * ORDER);
-    if (i >= P.dims.w) {
-        return;
-    }
-    let q = charge[i];
-    if (q == 0.0) {
-        return;
-    }
-    let jx = (t / ORDER) % ORDER;
-    let jy = t % ORDER;
-    let x = pos[i].xyz;
-    let o = grid_origin(x);
-    let ix = (o.x + jx) % P.dims.x;
-    let iy = (o.y + jy) % P.dims.y;
-    let row = (ix * P.dims.y + iy) * P.dims.z;
-    let qxy = q * spl_at(i, 0u, 0u, jx) * spl_at(i, 1u, 0u, jy);
-    for (var jz = 0u; jz < ORDER; jz++) {
-        add_fixed(row + (o.z + jz) % P.dims.z, qxy * spl_at(i, 2u, 0u, jz));
-    }
-}
-
-// z-axis forward transform of the fixed-point charge grid (full-length z lines), which it
-// clears for the next step's spread. Two real lines a, b go into one complex line
-// z = a + i b (so a tile holds 2 FFT_BATCH real lines and the transform work halves); their
-// spectra are A[k] = (Z[k] + conj Z[-k]) / 2 and B[k] = (Z[k] - conj Z[-k]) / (2i).
+// z-axis forward transform of the charge grid (full-length z lines), which it clears for the
+// next step's spread (`charge_at`, `clear_charge`: the grid's snippet). Two real lines a, b go into
+// one complex line z = a + i b (so a tile holds 2 FFT_BATCH real lines and the transform work
+// halves); their spectra are A[k] = (Z[k] + conj Z[-k]) / 2 and B[k] = (Z[k] - conj Z[-k]) / (2i).
 @compute @workgroup_size(128)
 fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {
@@ -207,18 +152,22 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
         let i = e % n;
         var v = vec2f(0.0);
         if (la < FFT_LINES) {
-            let g = la * n + i;
-            v.x = fixed_to_f32(grid_fx_words[g]);
-            grid_fx_words[g] = vec2u(0u);
+            v.x = charge_at(la * n + i);
         }
         if (la + 1u < FFT_LINES) {
-            let g = (la + 1u) * n + i;
-            v.y = fixed_to_f32(grid_fx_words[g]);
-            grid_fx_words[g] = vec2u(0u);
+            v.y = charge_at((la + 1u) * n + i);
         }
         sh[e] = v;
     }
     workgroupBarrier();
+    // The workgroup's lines are one contiguous run, cleared only now that every load of it
+    // has returned: with a store right behind a load of the same word (clearing as it read)
+    // this pass took 1,605 us at 324^3 on the H200, 381 us this way (BENCHMARKS.md, calls
+    // 16-17).
+    let g_end = min(l0 + 2u * FFT_BATCH, FFT_LINES) * n;
+    for (var g = l0 * n + lid; g < g_end; g += FFT_WG) {
+        clear_charge(g);
+    }
     let r = fft_tile(0u, lid, false);
     let h = P.nzh;
     for (var e = lid; e < FFT_BATCH * h; e += FFT_WG) {

@@ -195,6 +195,7 @@ pub fn bench_coulomb(
         "us_forces": t_force * 1e6,
         "us_real_space": (t_force - t_pme) * 1e6,
         "us_pme": t_pme * 1e6,
+        "pme_spread": sim.pme().map(|p| p.spread_kind().to_string()),
         // Each PME dispatch alone (µs per dispatch, 200 repetitions in one pass).
         "us_pme_dispatches": pme_profile,
         "gpu_bytes_per_atom": sim.gpu_bytes() as f64 / na,

@@ -132,7 +132,7 @@ fn bad_sizes_are_clear_errors() {
 
 #[test]
 fn shaders_validate() {
-    for name in ["fft", "pme"] {
+    for &name in fft::PROGRAMS {
         let src = fft::compose(name).unwrap();
         let (m, _) = wgmd::gpu::shaders::validate(name, &src).unwrap();
         assert!(!m.entry_points.is_empty());

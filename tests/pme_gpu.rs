@@ -2,8 +2,11 @@
 //! that are not multiples of the workgroup size, non-cubic boxes and grids, orders 4–6,
 //! force/virial buffers pre-filled with known values (PME must ADD to them), two encodes in
 //! a row (the grid must be cleared between steps) and a non-neutral system (background).
+//! Both charge grids ([`PmeSpread`]): fixed point everywhere, f32 atomics where the adapter
+//! has them (lavapipe must: it is CI's only GPU).
 //!
-//! Tolerances (f32 arithmetic on the grid, fixed-point spreading at 2⁻³² e):
+//! Tolerances (f32 arithmetic on the grid; fixed-point spreading at 2⁻³² e or f32 atomics,
+//! whose order-dependent rounding (~1e-7 of each point's sum) is below the FFT's):
 //! - forces: ‖ΔF‖/‖F‖ ≤ 2e-5 over all atoms and per atom |ΔF_i| ≤ 2e-4·max(|F_i|, F_rms).
 //!   The grid potential carries an f32 FFT error ~1e-6 relative to its largest values;
 //!   an atom's force is a difference of order³ such values, so small forces lose digits.
@@ -15,7 +18,8 @@ mod common;
 
 use common::*;
 use rand::{Rng, SeedableRng};
-use wgmd::forces::pme::{reference, PmeForce, PmeParams};
+use wgmd::forces::pme::{reference, PmeForce, PmeParams, PmeSpread};
+use wgmd::gpu::GpuContext;
 
 const KE: f64 = 14.399645;
 
@@ -26,7 +30,22 @@ struct Case {
     neutral: bool,
 }
 
-fn run_case(c: &Case, rng: &mut impl Rng) {
+/// Every charge grid this adapter can run.
+fn spreads(ctx: &GpuContext) -> Vec<PmeSpread> {
+    if ctx.info.name.contains("llvmpipe") {
+        assert!(
+            ctx.has_f32_atomics(),
+            "lavapipe should report SHADER_FLOAT32_ATOMIC (the fast spread would go untested)"
+        );
+    }
+    let mut s = vec![PmeSpread::FixedPoint];
+    if ctx.has_f32_atomics() {
+        s.push(PmeSpread::FloatAtomic);
+    }
+    s
+}
+
+fn run_case(c: &Case, spread: PmeSpread, rng: &mut impl Rng) {
     let ctx = ctx();
     let n = c.n;
     // f32 positions in [0, L) and f32 charges; the reference sees the same rounded values.
@@ -61,8 +80,9 @@ fn run_case(c: &Case, rng: &mut impl Rng) {
     let q_buf = ctx.storage_init("charge", &q32).unwrap();
     let f_buf = ctx.storage_init("force", &vec![poison_f; n]).unwrap();
     let v_buf = ctx.storage_init("atom_virial", &vec![poison_v; n]).unwrap();
-    let mut pme = PmeForce::new(&ctx, n as u32, c.l, &c.p, KE).unwrap();
+    let mut pme = PmeForce::with_spread(&ctx, n as u32, c.l, &c.p, KE, spread).unwrap();
     assert_eq!(pme.params(), c.p);
+    assert_eq!(pme.spread_kind(), spread);
     pme.bind(
         &ctx,
         &[
@@ -110,8 +130,8 @@ fn run_case(c: &Case, rng: &mut impl Rng) {
             .fold(0.0, f64::max)
             / e_ref.abs();
         eprintln!(
-            "N={n} grid {:?} order {} round {round}: force {ferr:.2e} (worst atom {worst:.2e}), \
-             E gpu {e_gpu:.8} atoms {e_atoms:.8} ref {e_ref:.8}, virial {werr:.2e}",
+            "{spread}: N={n} grid {:?} order {} round {round}: force {ferr:.2e} (worst atom \
+             {worst:.2e}), E gpu {e_gpu:.8} atoms {e_atoms:.8} ref {e_ref:.8}, virial {werr:.2e}",
             c.p.grid, c.p.order
         );
         assert!(ferr < 2e-5, "force error {ferr}");
@@ -192,8 +212,10 @@ fn gpu_pme_matches_reference() {
             neutral: true,
         },
     ];
-    for c in &cases {
-        run_case(c, &mut rng);
+    for spread in spreads(&ctx()) {
+        for c in &cases {
+            run_case(c, spread, &mut rng);
+        }
     }
 }
 
@@ -239,6 +261,12 @@ fn bad_parameters_are_clear_errors() {
 #[test]
 fn gpu_forces_are_minus_gpu_energy_gradient() {
     let ctx = ctx();
+    for spread in spreads(&ctx) {
+        forces_are_minus_energy_gradient(&ctx, spread);
+    }
+}
+
+fn forces_are_minus_energy_gradient(ctx: &GpuContext, spread: PmeSpread) {
     let mut rng = rand_pcg::Pcg64::seed_from_u64(fresh_seed("pme_gpu_fd"));
     let n = 70;
     let l = [11.0, 12.0, 10.0];
@@ -265,9 +293,9 @@ fn gpu_forces_are_minus_gpu_energy_gradient() {
     let q_buf = ctx.storage_init("charge", &q).unwrap();
     let f_buf = ctx.storage("force", 16 * n as u64).unwrap();
     let v_buf = ctx.storage("atom_virial", 8 * n as u64).unwrap();
-    let mut pme = PmeForce::new(&ctx, n as u32, l, &p, KE).unwrap();
+    let mut pme = PmeForce::with_spread(ctx, n as u32, l, &p, KE, spread).unwrap();
     pme.bind(
-        &ctx,
+        ctx,
         &[
             ("pos", &pos_buf),
             ("charge", &q_buf),
@@ -287,11 +315,11 @@ fn gpu_forces_are_minus_gpu_energy_gradient() {
             pme.encode(&mut pass);
         }
         ctx.queue.submit([enc.finish()]);
-        let e = pme.read_energy_virial(&ctx).unwrap().0;
+        let e = pme.read_energy_virial(ctx).unwrap().0;
         (e, ctx.read_buffer(&f_buf).unwrap())
     };
     let (e0, f0) = run(&pos);
-    eprintln!("E = {e0}");
+    eprintln!("{spread}: E = {e0}");
     let h = 0.01f32;
     for i in [0usize, 17, 44, 69] {
         for a in 0..3 {

@@ -169,6 +169,9 @@ pub fn axis(dims: [u32; 3], a: usize) -> Result<FftAxis> {
         s1,
         s2,
         n_lines,
+        // Full tiles even where that leaves few workgroups: PME's 81³ passes with 3 lines per
+        // workgroup instead of 12 (~1,100 workgroups instead of ~277 on the H200's 132 SMs)
+        // were 10 % slower (BENCHMARKS.md, Coulomb, call 17).
         batch: (FFT_TILE / n).clamp(1, n_lines.max(1)),
         n_stages: r.len() as u32,
         tw_off,
@@ -231,7 +234,13 @@ pub fn groups(axis: &FftAxis) -> u32 {
 const SOURCES: &[(&str, &str)] = &[
     ("fft", include_str!("../../shaders/fft.wgsl")),
     ("pme", include_str!("../../shaders/pme.wgsl")),
+    ("pme_fixed", include_str!("../../shaders/pme_fixed.wgsl")),
+    ("pme_float", include_str!("../../shaders/pme_float.wgsl")),
 ];
+
+/// The composable FFT/PME programs: PME comes with one of its two charge-grid snippets
+/// (`forces::pme::PmeSpread`).
+pub const PROGRAMS: &[&str] = &["fft", "pme+pme_fixed", "pme+pme_float"];
 
 /// Composes (`#import` of `fft`), validates with naga and compiles one of the FFT/PME shader
 /// files, which carry their own uniforms instead of the engine's `Params`.
@@ -252,11 +261,13 @@ pub fn shader_module(ctx: &GpuContext, name: &str) -> Result<Arc<ShaderModule>> 
     }))
 }
 
-/// The composed WGSL of `fft` or `pme` (for naga validation in tests).
+/// The composed WGSL of one of [`PROGRAMS`]; `a+b` composes `a` then `b`.
 pub fn compose(name: &str) -> Result<String> {
     let mut seen = Vec::new();
     let mut out = String::new();
-    compose_into(name, &mut seen, &mut out)?;
+    for part in name.split('+') {
+        compose_into(part, &mut seen, &mut out)?;
+    }
     Ok(out)
 }
 

@@ -9,33 +9,43 @@
 //! Orthorhombic boxes only; the box is fixed at construction (no barostat yet).
 //!
 //! ## GPU work per step, and its floor
-//! Seven dispatches (`shaders/pme.wgsl` says what each does): spread (order² threads per
-//! atom, each adding order fixed-point values along z with atomic pairs), z-forward FFT of the
-//! real grid (which it also clears), two real lines per complex transform, keeping only
-//! kz ≤ Kz/2, y-forward on that half spectrum, x-forward+influence+x-inverse fused in
-//! workgroup memory (with energy/virial partial sums), y-inverse, z-inverse of the
-//! Hermitian-completed lines (two per complex transform) writing the real potential, whose
-//! workgroup 0 first reduces the partial sums, and interpolation (order threads per atom,
-//! order² reads of `phi` each). The FFT kernels are compiled per axis (line length, strides,
-//! radices as override constants). Grid traffic per step per point of the K³ grid: 8 B read +
-//! 8 B cleared (fixed point) + 4 B written (half spectrum) by the first pass, 8 B by each of
-//! the three middle passes (half spectrum read + written), 4 B read + 4 B of `phi` written by
-//! the last ≈ 52 B/point, plus the spread's atomics (order³ = 125 atomic pairs per atom at
-//! order 5; ~1.5 u32 atomics per pair) and the interpolation's order³ reads per atom — 28 MB
-//! for 81³ (≈ 6 µs at the H200's 4.8 TB/s; it all fits in its 50 MB L2), 1.8 GB for 324³
-//! (≈ 0.4 ms). At ~3.3 µs per dispatch the seven dispatches cost ~23 µs of fixed overhead per
+//! Eight dispatches (`shaders/pme.wgsl` says what each does): B-splines (one thread per
+//! atom), spread (order² threads per atom, order grid additions each: "Charge grid" below),
+//! z-forward FFT of the real grid (which it also clears), two real lines per complex
+//! transform, keeping only kz ≤ Kz/2, y-forward on that half spectrum,
+//! x-forward+influence+x-inverse fused in workgroup memory (with energy/virial partial sums),
+//! y-inverse, z-inverse of the Hermitian-completed lines (two per complex transform) writing
+//! the real potential, whose workgroup 0 first reduces the partial sums, and interpolation
+//! (order threads per atom, order² reads of `phi` each). The FFT kernels are compiled per
+//! axis (line length, strides, radices as override constants). Grid traffic per step per
+//! point of the K³ grid: 8 B read + 8 B cleared (fixed point; 4 + 4 B for the f32 grid) + 4 B
+//! written (half spectrum) by the first pass, 8 B by each of the three middle passes (half
+//! spectrum read + written), 4 B read + 4 B of `phi` written by the last ≈ 52 B/point, plus
+//! the spread's atomics (order³ = 125 per atom at order 5: f32, or ~1.5 u32 fixed-point
+//! words) and the interpolation's order³ reads per atom — 28 MB for 81³ (≈ 6 µs at the H200's
+//! 4.8 TB/s; it all fits in its 50 MB L2), 1.8 GB for 324³
+//! (≈ 0.4 ms). At ~3.3 µs per dispatch the eight dispatches cost ~26 µs of fixed overhead per
 //! step. BENCHMARKS.md (Coulomb) has the measured per-dispatch profile.
 //!
-//! ## Fixed point
-//! Charge spreading adds q·w to a 64-bit two's-complement value with 32 fractional bits
-//! (low word with carry into the high word, both u32 atomics — core WebGPU). Resolution
-//! 2⁻³² ≈ 2.3·10⁻¹⁰ e per contribution, range ±2³¹ e per grid point; the sum does not depend
-//! on the order of the additions. The grid is then converted to f32 (negative values negated
-//! in integer arithmetic first, so small values keep their digits).
+//! ## Charge grid ([`PmeSpread`])
+//! Where the adapter has f32 atomics (wgpu's SHADER_FLOAT32_ATOMIC: Vulkan, Metal), the spread
+//! adds q·w to an f32 grid with atomics that return nothing (`shaders/pme_float.wgsl`); the
+//! rounding of each point's sum then depends on the order of the additions (≈ 1e-7 relative,
+//! as the f32 FFT that follows), so runs are not bit-reproducible. Elsewhere (browsers) it
+//! adds q·w to a 64-bit two's-complement value with 32 fractional bits (low word with carry
+//! into the high word, both u32 atomics — core WebGPU; `shaders/pme_fixed.wgsl`): resolution
+//! 2⁻³² ≈ 2.3·10⁻¹⁰ e per contribution, range ±2³¹ e per grid point, independent of the
+//! order of the additions; the grid is converted to f32 (negative values negated in integer
+//! arithmetic first, so small values keep their digits). The carry needs the low word's old
+//! value, so every fixed-point addition waits for its atomic's round trip: 60 µs for the
+//! 81³ grid of 32,768 ions on the H200, ten times its memory floor.
 //!
 //! ## Accuracy (f32 GPU vs this module's float64 reference, tests/pme_gpu.rs)
-//! Forces ~1e-6 (order 4–5) to ~5e-6 (order 6) relative RMS; energy and virial 1e-7 to 7e-6
-//! relative, the GPU energy consistently a little high (largest at order 6). PME itself at
+//! Both charge grids alike: forces 3–6e-7 relative RMS (worst atom ~2e-6 of max(|F_i|,
+//! F_rms)), energy ~2e-7 relative, virial components ≤ 3e-7 of |E| (orders 4–6). Until the
+//! fixed-point spread converted negative contributions by magnitude (pme_fixed.wgsl), its
+//! grid carried ~3e-8 e of rounding per negative contribution: forces 1.5–4e-6, energy
+//! biased high by up to 7e-6. PME itself at
 //! OpenMM's parameters for tolerance 5e-4 is ~5e-5 from exact Ewald (tests/pme_reference.rs),
 //! so the f32 error is far below the method's.
 
@@ -344,6 +354,52 @@ pub mod reference {
     }
 }
 
+/// How the charge grid is summed (module docs, "Charge grid").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PmeSpread {
+    /// f32 grid, float atomics (`shaders/pme_float.wgsl`); needs SHADER_FLOAT32_ATOMIC.
+    FloatAtomic,
+    /// 64-bit fixed point from u32 atomics (`shaders/pme_fixed.wgsl`); runs everywhere.
+    FixedPoint,
+}
+
+impl PmeSpread {
+    /// Float atomics where the device has them, unless `WGMD_PME_FIXED=1` asks for fixed
+    /// point (an A/B switch for benchmarks).
+    pub fn best(ctx: &GpuContext) -> PmeSpread {
+        if ctx.has_f32_atomics() && std::env::var("WGMD_PME_FIXED").map_or(true, |v| v != "1") {
+            PmeSpread::FloatAtomic
+        } else {
+            PmeSpread::FixedPoint
+        }
+    }
+
+    /// The composed shader program (`forces::fft::PROGRAMS`).
+    fn program(self) -> &'static str {
+        match self {
+            PmeSpread::FloatAtomic => "pme+pme_float",
+            PmeSpread::FixedPoint => "pme+pme_fixed",
+        }
+    }
+
+    /// Bytes per point of the charge grid.
+    fn point_bytes(self) -> u64 {
+        match self {
+            PmeSpread::FloatAtomic => 4,
+            PmeSpread::FixedPoint => 8,
+        }
+    }
+}
+
+impl std::fmt::Display for PmeSpread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PmeSpread::FloatAtomic => "f32 atomics",
+            PmeSpread::FixedPoint => "64-bit fixed point",
+        })
+    }
+}
+
 /// Mirrors `PmeUniform` in pme.wgsl.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
@@ -356,10 +412,11 @@ pub struct PmeUniform {
     pub _pad: [u32; 2],
 }
 
-/// GPU smooth PME: seven dispatches per step, bound once to the simulation's buffers.
+/// GPU smooth PME: eight dispatches per step, bound once to the simulation's buffers.
 pub struct PmeForce {
     params: PmeParams,
     n_atoms: u32,
+    spread_kind: PmeSpread,
     axes: [FftAxis; 3],
     // Kernels in dispatch order.
     splines: Kernel,
@@ -372,7 +429,8 @@ pub struct PmeForce {
     interp: Kernel,
     uniform: wgpu::Buffer,
     twiddle: wgpu::Buffer,
-    fixed: wgpu::Buffer,
+    /// The real charge grid (f32 or fixed point, [`PmeSpread`]).
+    charge_grid: wgpu::Buffer,
     grid: wgpu::Buffer,
     phi: wgpu::Buffer,
     partials: wgpu::Buffer,
@@ -384,6 +442,7 @@ pub struct PmeForce {
 }
 
 impl PmeForce {
+    /// With the device's fastest charge grid ([`PmeSpread::best`]).
     pub fn new(
         ctx: &GpuContext,
         n_atoms: u32,
@@ -391,7 +450,25 @@ impl PmeForce {
         p: &PmeParams,
         coulomb_k: f64,
     ) -> Result<PmeForce> {
+        Self::with_spread(ctx, n_atoms, box_l, p, coulomb_k, PmeSpread::best(ctx))
+    }
+
+    pub fn with_spread(
+        ctx: &GpuContext,
+        n_atoms: u32,
+        box_l: [f64; 3],
+        p: &PmeParams,
+        coulomb_k: f64,
+        kind: PmeSpread,
+    ) -> Result<PmeForce> {
         p.validate(&ctx.limits)?;
+        if kind == PmeSpread::FloatAtomic && !ctx.has_f32_atomics() {
+            bail!(
+                "PME spreading with f32 atomics needs SHADER_FLOAT32_ATOMIC, which adapter '{}' \
+                 does not have",
+                ctx.info.name
+            );
+        }
         for (a, &l) in box_l.iter().enumerate() {
             if !(l.is_finite() && l > 0.0) {
                 bail!(
@@ -422,7 +499,7 @@ impl PmeForce {
             fft::axis(half, 1)?,
             fft::axis(p.grid, 2)?,
         ];
-        let module = fft::shader_module(ctx, "pme")?;
+        let module = fft::shader_module(ctx, kind.program())?;
         // The FFT kernels are built per axis (fft.wgsl's override constants).
         let k = |name: &str, axis: Option<&FftAxis>| -> Result<Kernel> {
             let mut ov = vec![("ORDER", p.order as f64)];
@@ -470,6 +547,7 @@ impl PmeForce {
         Ok(PmeForce {
             params: *p,
             n_atoms,
+            spread_kind: kind,
             axes,
             splines,
             spread,
@@ -482,7 +560,7 @@ impl PmeForce {
             uniform: ctx.uniform("pme", &u),
             twiddle: ctx.storage_init("twiddle", &fft::twiddles(p.grid))?,
             // Zeroed at creation; pme_fft_first clears it again after every use.
-            fixed: ctx.storage("pme_fixed", n_grid * 8)?,
+            charge_grid: ctx.storage("pme_charge_grid", n_grid * kind.point_bytes())?,
             grid: ctx.storage("pme_grid", n_half * 8)?,
             phi: ctx.storage("pme_phi", n_grid * 4)?,
             partials: ctx.storage("pme_partials", n_partials as u64 * 32)?,
@@ -544,8 +622,10 @@ impl PmeForce {
     fn entries<'b>(&'b self, ext: [&'b wgpu::Buffer; 4]) -> Vec<(&'static str, &'b wgpu::Buffer)> {
         vec![
             ("grid", &self.grid),
-            ("grid_fx", &self.fixed),
-            ("grid_fx_words", &self.fixed),
+            ("grid_fx", &self.charge_grid),
+            ("grid_fx_words", &self.charge_grid),
+            ("grid_f", &self.charge_grid),
+            ("grid_f_words", &self.charge_grid),
             ("twiddle", &self.twiddle),
             ("P", &self.uniform),
             ("pos", ext[0]),
@@ -653,10 +733,14 @@ impl PmeForce {
         self.params
     }
 
-    /// Bytes of grid storage: the fixed-point charge grid (8 B per point), the half spectrum
-    /// (8 B per point of Kx·Ky·(Kz/2+1)) and the potential grid (4 B per point).
+    pub fn spread_kind(&self) -> PmeSpread {
+        self.spread_kind
+    }
+
+    /// Bytes of grid storage: the charge grid (4 B per point as f32, 8 B as fixed point), the
+    /// half spectrum (8 B per point of Kx·Ky·(Kz/2+1)) and the potential grid (4 B per point).
     pub fn grid_bytes(&self) -> u64 {
-        self.fixed.size() + self.grid.size() + self.phi.size()
+        self.charge_grid.size() + self.grid.size() + self.phi.size()
     }
 
     /// Every buffer PME allocates.

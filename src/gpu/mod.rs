@@ -64,9 +64,17 @@ fn adapter_rank(info: &wgpu::AdapterInfo) -> u32 {
     kind + backend
 }
 
+/// What wgmd asks for wherever the adapter has it (asking for more panics): f16 for the ANI
+/// layers, timestamps for profiles, f32 atomics for PME charge spreading (`forces::pme`).
+pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::TIMESTAMP_QUERY)
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+    .union(wgpu::Features::SHADER_FLOAT32_ATOMIC);
+
 impl GpuContext {
     /// Picks the best adapter (or the one named by `opts.adapter` / `WGMD_ADAPTER`), asks for
-    /// SHADER_F16 and TIMESTAMP_QUERY where present and raises the limits to the adapter's.
+    /// the [`OPTIONAL_FEATURES`] present and raises the limits to the adapter's.
     pub fn new(opts: &GpuOptions) -> Result<Arc<GpuContext>> {
         pollster::block_on(Self::new_async(opts))
     }
@@ -115,11 +123,7 @@ impl GpuContext {
         };
         let info = adapter.get_info();
         let available = adapter.features();
-        let mut features = available
-            & (wgpu::Features::SHADER_F16
-                | wgpu::Features::TIMESTAMP_QUERY
-                | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
-                | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
+        let mut features = available & OPTIONAL_FEATURES;
         // Tensor cores for the ANI networks (forces::ani). Experimental in wgpu 30, and on
         // Vulkan it turns on the Vulkan memory model for every shader, so WGMD_COOP=0 leaves
         // it off (the device is then exactly the one without it, for A/B timing).
@@ -187,6 +191,11 @@ impl GpuContext {
 
     pub fn has_f16(&self) -> bool {
         self.features.contains(wgpu::Features::SHADER_F16)
+    }
+
+    pub fn has_f32_atomics(&self) -> bool {
+        self.features
+            .contains(wgpu::Features::SHADER_FLOAT32_ATOMIC)
     }
 
     /// Human-readable summary for `wgmd info`.
@@ -296,11 +305,7 @@ impl GpuContext {
 pub fn device_descriptor(adapter: &wgpu::Adapter) -> wgpu::DeviceDescriptor<'static> {
     wgpu::DeviceDescriptor {
         label: Some("wgmd"),
-        required_features: adapter.features()
-            & (wgpu::Features::SHADER_F16
-                | wgpu::Features::TIMESTAMP_QUERY
-                | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
-                | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS),
+        required_features: adapter.features() & OPTIONAL_FEATURES,
         required_limits: adapter.limits(),
         experimental_features: wgpu::ExperimentalFeatures::disabled(),
         memory_hints: wgpu::MemoryHints::Performance,

@@ -1,0 +1,45 @@
+// pme.wgsl's charge grid as f32 summed with float atomics (wgpu's SHADER_FLOAT32_ATOMIC:
+// Vulkan's VK_EXT_shader_atomic_float, Metal; not WebGPU, whose browsers get pme_fixed.wgsl).
+// Composed as "pme+pme_float". The atomics return nothing, so no thread waits on one (the
+// fixed-point grid needs each low word's old value for the carry); the price is that the
+// rounding depends on the order of the additions, so runs are not bit-reproducible.
+
+// Kx * Ky * Kz points: atomics while spreading, plain values when the first FFT pass reads
+// and clears them.
+@group(0) @binding(12) var<storage, read_write> grid_f: array<atomic<f32>>;
+@group(0) @binding(13) var<storage, read_write> grid_f_words: array<f32>;
+
+fn charge_at(g: u32) -> f32 {
+    return grid_f_words[g];
+}
+
+fn clear_charge(g: u32) {
+    grid_f_words[g] = 0.0;
+}
+
+// One thread per (atom, jy, jz): ORDER x-planes each. With nothing to wait for, the cost is
+// the atomics' memory traffic; jz varies fastest across lanes, so an atom's ORDER lanes of one
+// (jx, jy) row add to consecutive words (one or two 32-byte sectors instead of one each).
+@compute @workgroup_size(64)
+fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_index) lid: u32) {
+    let t = atom_id(wid, nwg, lid);
+    let i = t / (ORDER * ORDER);
+    if (i >= P.dims.w) {
+        return;
+    }
+    let q = charge[i];
+    if (q == 0.0) {
+        return;
+    }
+    let jy = (t / ORDER) % ORDER;
+    let jz = t % ORDER;
+    let o = grid_origin(pos[i].xyz);
+    let iy = (o.y + jy) % P.dims.y;
+    let iz = (o.z + jz) % P.dims.z;
+    let qyz = q * spl_at(i, 1u, 0u, jy) * spl_at(i, 2u, 0u, jz);
+    for (var jx = 0u; jx < ORDER; jx++) {
+        let ix = (o.x + jx) % P.dims.x;
+        atomicAdd(&grid_f[(ix * P.dims.y + iy) * P.dims.z + iz], qyz * spl_at(i, 0u, 0u, jx));
+    }
+}
