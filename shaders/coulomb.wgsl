@@ -49,17 +49,6 @@ const TWO_OVER_SQRT_PI: f32 = 1.1283791670955126;
 @group(0) @binding(10) var<storage, read> charge: array<f32>;
 @group(0) @binding(11) var<storage, read> excl: array<u32>;
 @group(0) @binding(12) var<storage, read_write> atom_terms: array<vec4f>;
-// Atoms [base, end) of this dispatch. With PME the engine splits the real-space sum into
-// chunks placed between PME's dispatches: a chunk shares no written buffer with the PME
-// dispatch before it, so no barrier separates them and it runs beside that (latency-bound,
-// GPU-underfilling) FFT or spline pass.
-struct RealRange {
-    base: u32,
-    end: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
-@group(0) @binding(13) var<uniform> R: RealRange;
 
 // erfc(x) for x >= 0 given ex = exp(-x^2), which the force needs anyway: erfc = ex t Q(t),
 // t = 1 / (1 + 0.38 x), Q a degree-8 polynomial fitted (least maximum relative error, Lawson
@@ -200,8 +189,8 @@ fn gather(wid: vec3u, nwg: vec3u, lid: u32) -> Lane {
     let slot = lid % per_group;
     let lane = lid / per_group;
     var o: Lane;
-    o.i = R.base + (wid.y * nwg.x + wid.x) * per_group + slot;
-    let live = o.i < R.end;
+    o.i = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let live = o.i < P.n_atoms;
     if (live) {
         o.s = atom_sums(o.i, lane);
     }

@@ -504,18 +504,6 @@ impl Simulation {
             Some((CoulombMethod::Pme(p), k)) => Some(PmeForce::new(c, n, sys.box_lengths, p, k)?),
             _ => None,
         };
-        if let (Some(cf), Some(p)) = (coul.as_mut(), pme.as_ref()) {
-            // Real space in chunks between PME's dispatches (see coulomb.wgsl `R`);
-            // WGMD_REAL_CHUNKS=1 keeps it in one dispatch before PME (the A/B baseline).
-            let chunks = match std::env::var("WGMD_REAL_CHUNKS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-            {
-                Some(k) => k,
-                None => p.overlap_slots(),
-            };
-            cf.set_real_chunks(c, chunks);
-        }
         let mut integ = IntegratorKernels::new(c, &spec.integrator.method, false)?;
         let mut reduce = Reducer::new(c, n)?;
         nbr.bind(c, &named)?;
@@ -640,18 +628,12 @@ impl Simulation {
     fn encode_forces(&self, pass: &mut wgpu::ComputePass<'_>) {
         match (&self.ani, &self.coul) {
             (Some(a), _) => a.encode(pass),
-            (None, Some(c)) => match &self.pme {
-                Some(p) if c.real_chunks() > 1 => p.encode_interleaved(pass, |pass, d| {
-                    if d < c.real_chunks() {
-                        c.encode_real_chunk(pass, d);
-                    }
-                }),
-                Some(p) => {
-                    c.encode(pass);
+            (None, Some(c)) => {
+                c.encode(pass);
+                if let Some(p) = &self.pme {
                     p.encode(pass);
                 }
-                None => c.encode(pass),
-            },
+            }
             (None, None) => self.lj.encode(pass, self.params.n_atoms),
         }
     }

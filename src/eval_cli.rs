@@ -193,10 +193,7 @@ pub fn bench_coulomb(
         // Where a step's time goes (µs; each part alone, 50 repetitions in one pass).
         "us_per_step": 1e6 / sps,
         "us_forces": t_force * 1e6,
-        // Forces minus PME alone: with the real space in chunks between PME's dispatches
-        // (`real_space_chunks` > 1) this is what the real space adds, overlap included.
         "us_real_space": (t_force - t_pme) * 1e6,
-        "real_space_chunks": sim.coulomb().map(|c| c.real_chunks()),
         "us_pme": t_pme * 1e6,
         "pme_spread": sim.pme().map(|p| p.spread_kind().to_string()),
         // Each PME dispatch alone (µs per dispatch, 200 repetitions in one pass).

@@ -652,14 +652,7 @@ pub struct CoulombForce {
     /// Per-atom (lj, coulomb real, exclusion, virial) written by the `coulomb_terms` entry.
     pub terms_buf: wgpu::Buffer,
     kvecs: Vec<[f64; 4]>,
-    /// [unused (the real kernel's are `real_binds`), terms, Ewald structure, Ewald force].
     binds: Option<[Option<wgpu::BindGroup>; 4]>,
-    /// Atom ranges [base, end) of the real-space chunks (see `set_real_chunks`), their
-    /// uniforms and bind groups; `full_range` is the terms kernel's.
-    chunks: Vec<(u32, u32)>,
-    range_bufs: Vec<wgpu::Buffer>,
-    full_range: wgpu::Buffer,
-    real_binds: Vec<wgpu::BindGroup>,
     n_atoms: u32,
     method_code: u32,
     /// Threads sharing one atom's neighbor row (the shader's `TPA`).
@@ -733,10 +726,6 @@ impl CoulombForce {
             terms_buf: ctx.storage("atom_terms", 16 * n as u64)?,
             kvecs,
             binds: None,
-            chunks: vec![(0, n as u32)],
-            range_bufs: vec![ctx.uniform("real_range", &[0u32, n as u32, 0, 0])],
-            full_range: ctx.uniform("real_range_all", &[0u32, n as u32, 0, 0]),
-            real_binds: Vec::new(),
             n_atoms: n as u32,
             method_code: rs.code,
             threads_per_atom,
@@ -760,7 +749,6 @@ impl CoulombForce {
         (self.real, self.terms) = Self::real_kernels(ctx, self.method_code, tpa)?;
         self.threads_per_atom = tpa;
         self.binds = None;
-        self.real_binds.clear();
         Ok(())
     }
 
@@ -770,40 +758,6 @@ impl CoulombForce {
 
     fn real_groups(&self) -> u32 {
         gpu::groups_for(self.n_atoms, gpu::WG / self.threads_per_atom)
-    }
-
-    /// Splits the real-space sum into `n` dispatches over equal atom ranges (at least one),
-    /// which the engine interleaves with PME's dispatches; rebind afterwards.
-    pub fn set_real_chunks(&mut self, ctx: &GpuContext, n: u32) {
-        let n = n.max(1);
-        let per = self.n_atoms.div_ceil(n);
-        self.chunks = (0..n)
-            .map(|k| {
-                (
-                    (k * per).min(self.n_atoms),
-                    ((k + 1) * per).min(self.n_atoms),
-                )
-            })
-            .collect();
-        self.range_bufs = self
-            .chunks
-            .iter()
-            .map(|&(b, e)| ctx.uniform("real_range", &[b, e, 0, 0]))
-            .collect();
-        self.binds = None;
-        self.real_binds.clear();
-    }
-
-    pub fn real_chunks(&self) -> usize {
-        self.chunks.len()
-    }
-
-    /// Real space for the atoms of chunk `k` (overwrites their force/atom_virial).
-    pub fn encode_real_chunk(&self, pass: &mut wgpu::ComputePass<'_>, k: usize) {
-        let (b, e) = self.chunks[k];
-        let groups = gpu::groups_for(e - b, gpu::WG / self.threads_per_atom);
-        let bind = self.real_binds.get(k).expect("CoulombForce::bind before encode");
-        gpu::dispatch(pass, &self.real, bind, groups);
     }
 
     /// Own buffers by the names the shaders use (the engine adds "charge" to its list too).
@@ -827,35 +781,24 @@ impl CoulombForce {
 
     /// (Re)binds to the simulation's buffers (after creation or a neighbor-list regrow).
     pub fn bind(&mut self, ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> Result<()> {
-        let mut all = self.own(buffers);
-        let real_binds = self
-            .range_bufs
-            .iter()
-            .map(|r| {
-                let mut with_range = all.clone();
-                with_range.push(("R", r));
-                self.real.bind(ctx, &with_range)
-            })
-            .collect::<Result<_>>()?;
-        all.push(("R", &self.full_range));
-        let terms = self.terms.bind(ctx, &all)?;
+        let all = self.own(buffers);
         let b = [
-            None,
-            Some(terms),
+            Some(self.real.bind(ctx, &all)?),
+            Some(self.terms.bind(ctx, &all)?),
             self.sk.as_ref().map(|k| k.bind(ctx, &all)).transpose()?,
             self.recip.as_ref().map(|k| k.bind(ctx, &all)).transpose()?,
         ];
         self.binds = Some(b);
-        self.real_binds = real_binds;
         Ok(())
     }
 
-    /// Real space (overwrites force/atom_virial; all chunks back to back), then the Ewald
-    /// k-sum (adds to them).
+    /// Real space (overwrites force/atom_virial), then the Ewald k-sum (adds to them).
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        for k in 0..self.chunks.len() {
-            self.encode_real_chunk(pass, k);
-        }
+        let b = self
+            .binds
+            .as_ref()
+            .expect("CoulombForce::bind before encode");
+        gpu::dispatch(pass, &self.real, b[0].as_ref().unwrap(), self.real_groups());
         self.encode_reciprocal(pass);
     }
 

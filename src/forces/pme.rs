@@ -413,9 +413,6 @@ pub struct PmeUniform {
 }
 
 /// GPU smooth PME: eight dispatches per step, bound once to the simulation's buffers.
-/// Dispatches per PME evaluation (`PmeForce::dispatches`).
-const STEP_DISPATCHES: usize = 8;
-
 pub struct PmeForce {
     params: PmeParams,
     n_atoms: u32,
@@ -648,35 +645,12 @@ impl PmeForce {
     /// to force[i].w (these sum to the reciprocal energy, background included) and ADDS
     /// W_recip / N to atom_virial[i].x.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.encode_interleaved(pass, |_, _| {});
-    }
-
-    /// As `encode`, calling `between(pass, d)` after dispatch d for every dispatch but the
-    /// last (the interpolation, which adds to `force`): the engine puts a real-space chunk
-    /// there, which shares no written buffer with the PME dispatch before it and so runs
-    /// beside it.
-    pub fn encode_interleaved(
-        &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        mut between: impl FnMut(&mut wgpu::ComputePass<'_>, usize),
-    ) {
-        let d = self.dispatches();
-        let n = d.len();
-        for (i, (k, b, g)) in d.into_iter().enumerate() {
+        for (k, b, g) in self.dispatches() {
             gpu::dispatch(pass, k, b, g);
-            if i + 1 < n {
-                between(pass, i);
-            }
         }
     }
 
-    /// How many places `encode_interleaved` offers.
-    pub fn overlap_slots(&self) -> u32 {
-        STEP_DISPATCHES as u32 - 1
-    }
-
     /// The step's dispatches in order: (kernel, bind group, workgroups).
-    /// `STEP_DISPATCHES` of them: splines, spread, five FFT passes, interpolation.
     fn dispatches(&self) -> Vec<(&Kernel, &wgpu::BindGroup, u32)> {
         let b = self.binds.as_ref().expect("PmeForce::bind before encode");
         // The z passes put two real lines in each complex line of a tile.
@@ -706,7 +680,6 @@ impl PmeForce {
                 self.n_atoms.div_ceil(gpu::WG / o).max(1),
             ),
         ]);
-        debug_assert_eq!(d.len(), STEP_DISPATCHES);
         d
     }
 
