@@ -633,7 +633,7 @@ impl Simulation {
                 // chunks placed between PME's dispatches, which share no written buffer with
                 // them, hoping each would run beside a latency-bound FFT pass. The real-space
                 // share of a step went 41 → 157 µs at 32,768 ions (520 → 1,289 at 262,144):
-                // no overlap, and the chunks lost their caches to the passes in between.
+                // no overlap (the chunks likely lose their caches to the passes in between).
                 c.encode(pass);
                 if let Some(p) = &self.pme {
                     p.encode(pass);
