@@ -84,8 +84,6 @@ var<workgroup> tri_k: array<u32, LANES>;
 var<workgroup> tri_gj: array<vec3f, LANES>;
 var<workgroup> tri_gk: array<vec3f, LANES>;
 var<workgroup> side_d: array<vec3f, MAX_ANG>; // Σ ∂E/∂v_j per angular neighbor j
-var<workgroup> side_part: array<vec3f, LANES>; // one lane's share of a side's round
-var<workgroup> g_ang: array<f32, MAX_ANG_OUT>; // the centre's angular dE/dG (read per triple)
 
 fn shf_r(k: u32) -> f32 { return A.shf_r[k / 4u][k % 4u]; }
 fn shf_a(a: u32) -> f32 { return A.shf_a[a / 4u][a % 4u]; }
@@ -321,9 +319,9 @@ fn g2(row: u32, q: u32) -> vec2f {
 }
 
 // ∂E/∂v_j and ∂E/∂v_k (v = centre -> side) of the angular terms of one triple, given the
-// centre's dE/dG block for this species pair starting at angular feature `gb` of `g_ang`
+// centre's dE/dG block for this species pair starting at feature `gb` of row `row`
 // (ANI.md §6.3: H_a = Σ_z Γ[a][z] F1_z and K_z = Σ_a Γ[a][z] F2_a factor the 8×4 sum).
-fn triple_grad(vj: vec3f, rj: f32, vk: vec3f, rk: f32, gb: u32) -> array<vec3f, 2> {
+fn triple_grad(vj: vec3f, rj: f32, vk: vec3f, rk: f32, row: u32, gb: u32) -> array<vec3f, 2> {
     let cj = cutoff(rj, A.half_pi_rca);
     let ck = cutoff(rk, A.half_pi_rca);
     let rjk = max(rj * rk, 1e-10);
@@ -359,8 +357,7 @@ fn triple_grad(vj: vec3f, rj: f32, vk: vec3f, rk: f32, gb: u32) -> array<vec3f, 
         var h = 0.0;
         var kz = 0.0;
         for (var z = 0u; z < A.n_shf_z; z += 2u) {
-            let o = gb + a * A.n_shf_z + z;
-            let g = vec2f(g_ang[o], g_ang[o + 1u]);
+            let g = g2(row, (gb + a * A.n_shf_z + z) / 2u);
             // Sections z, z+1 of the 8 held in f1[0..2] (selects, not a variable index).
             let fq = select(f1[1], f1[0], z < 4u);
             let dq = select(df1[1], df1[0], z < 4u);
@@ -431,28 +428,12 @@ fn aev_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
 
     let n_az = A.n_shf_a * A.n_shf_z;
     // (2) Triples centred on i, in rounds of one triple per lane: the lane keeps ∂E/∂r_i,
-    // then `per` lanes per side j collect the round's ∂E/∂v_j from workgroup memory, each
-    // over its share of the round, and the first adds the shares in lane order (fixed order:
-    // deterministic, no float atomics). The centre's angular dE/dG row is read from
-    // workgroup memory, once per atom instead of once per triple from storage.
-    let n_pairs_ang = (A.aev_len - A.radial_len) / 2u;
-    for (var q = lid; q < n_pairs_ang; q += LANES) {
-        let g = g2(row_i, A.radial_len / 2u + q);
-        g_ang[2u * q] = g.x;
-        g_ang[2u * q + 1u] = g.y;
-    }
+    // then each side's lane collects the round's ∂E/∂v_j from workgroup memory (fixed order:
+    // deterministic, no float atomics).
     let n_tri = n_ang * (n_ang - 1u) / 2u;
-    // n_ang ≤ MAX_ANG = LANES, so every side has at least one lane.
-    let per = LANES / max(n_ang, 1u);
-    let side = lid / per;
-    let part = lid % per;
-    let span = (LANES + per - 1u) / per;
-    let q0 = part * span;
-    let q1 = min(q0 + span, LANES);
-    if (side < n_ang && part == 0u) {
-        side_d[side] = vec3f(0.0);
+    for (var s = lid; s < n_ang; s += LANES) {
+        side_d[s] = vec3f(0.0);
     }
-    workgroupBarrier();
     for (var m0 = 0u; m0 < n_tri; m0 += LANES) {
         let m = m0 + lid;
         var j = MAX_ANG;
@@ -463,8 +444,8 @@ fn aev_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
             let jk = decode_triple(m, n_ang);
             j = jk.x;
             k = jk.y;
-            let gb = pair_index(ang_s[j], ang_s[k]) * n_az;
-            let g = triple_grad(ang_v[j], ang_r[j], ang_v[k], ang_r[k], gb);
+            let gb = A.radial_len + pair_index(ang_s[j], ang_s[k]) * n_az;
+            let g = triple_grad(ang_v[j], ang_r[j], ang_v[k], ang_r[k], row_i, gb);
             gj = g[0];
             gk = g[1];
             f -= gj + gk;
@@ -475,27 +456,18 @@ fn aev_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
         tri_gj[lid] = gj;
         tri_gk[lid] = gk;
         workgroupBarrier();
-        var d = vec3f(0.0);
-        if (side < n_ang) {
-            for (var q = q0; q < q1; q++) {
-                if (tri_j[q] == side) {
+        for (var s = lid; s < n_ang; s += LANES) {
+            var d = side_d[s];
+            for (var q = 0u; q < LANES; q++) {
+                if (tri_j[q] == s) {
                     d += tri_gj[q];
                 }
-                if (tri_k[q] == side) {
+                if (tri_k[q] == s) {
                     d += tri_gk[q];
                 }
             }
+            side_d[s] = d;
         }
-        side_part[lid] = d;
-        workgroupBarrier();
-        if (side < n_ang && part == 0u) {
-            var t = side_d[side];
-            for (var p = 0u; p < per; p++) {
-                t += side_part[lid + p];
-            }
-            side_d[side] = t;
-        }
-        // The next round's writes to tri_* and side_part come after this barrier.
         workgroupBarrier();
     }
     for (var s = lid; s < n_ang; s += LANES) {
