@@ -10,7 +10,7 @@ const WG: u32 = 64u;
 struct Params {
     box_len: vec4f,      // xyz = box edge lengths, w = 1.0 (opaque to compilers: integrate.wgsl)
     inv_box: vec4f,      // xyz = 1 / box edge lengths
-    cell_scale: vec4f,   // xyz = cells per unit length along each axis
+    cell_scale: vec4f,   // xyz = cells per unit length along each axis, w = stencil reach (1, 2)
     cell_dims: vec4u,    // xyz = cells per axis, w = total cells
     n_atoms: u32,
     n_types: u32,
@@ -71,14 +71,25 @@ fn cell_index(c: vec3u, p: Params) -> u32 {
     return (c.z * p.cell_dims.y + c.y) * p.cell_dims.x + c.x;
 }
 
-// The cells around a cell that can hold neighbors (cells have edge >= list cutoff): up to
-// 3 per axis. With fewer than 3 cells on an axis, -1 and +1 name the same cell (or the cell
-// itself), so each distinct cell is visited once.
+// The cells around a cell that can hold neighbors. Reach 1 (cells of edge >= list cutoff):
+// up to 3 per axis; with fewer than 3 cells on an axis, -1 and +1 name the same cell (or the
+// cell itself), so each distinct cell is visited once. Reach 2 (edge >= cutoff / 2): 5 per
+// axis; the host picks it only when every axis has at least 5 cells.
+fn stencil_reach2(p: Params) -> bool {
+    return p.cell_scale.w > 1.5;
+}
+
 fn stencil_lo(p: Params) -> vec3i {
+    if (stencil_reach2(p)) {
+        return vec3i(-2);
+    }
     return select(vec3i(0), vec3i(-1), p.cell_dims.xyz >= vec3u(3u));
 }
 
 fn stencil_span(p: Params) -> vec3u {
+    if (stencil_reach2(p)) {
+        return vec3u(5u);
+    }
     let hi = select(vec3i(0), vec3i(1), p.cell_dims.xyz >= vec3u(2u));
     return vec3u(hi - stencil_lo(p) + vec3i(1));
 }

@@ -21,7 +21,7 @@
 var<workgroup> wg_max: atomic<u32>;
 
 // Threads per atom (as in lj.wgsl): a small system has too few atoms to hide the latency
-// of each thread's ~500 candidate loads, so TPA lanes split an atom's 27 cells. To keep the
+// of each thread's ~300–500 candidate loads, so TPA lanes split an atom's stencil rows. To keep the
 // row order fixed (sums over it reproducible), every lane first counts its matches, the
 // lanes' counts become offsets, and then each lane rescans and writes its part in place.
 override TPA: u32 = 1u;
@@ -38,14 +38,11 @@ override CELL_THREADS: bool = TPA > 1u;
 
 var<workgroup> lane_count: array<u32, 64>;
 
-// Visits cell number q (0 ≤ q < visited cells) around ci; returns matches, writing them at
-// row slots from `first` on when `write`.
-fn scan_cell(i: u32, pi: vec3f, ci: vec3i, q: u32, first: u32, write: bool) -> u32 {
-    let c = stencil_cell(ci, q, P);
-    let start = cell_start[c];
-    let end = start + cell_count[c];
+// Matches among the candidates cell_pos[s0..s1) of atom i at pi; writes them at row slots from
+// `first` on when `write`.
+fn scan_range(i: u32, pi: vec3f, s0: u32, s1: u32, first: u32, write: bool) -> u32 {
     var count = 0u;
-    for (var s = start; s < end; s++) {
+    for (var s = s0; s < s1; s++) {
         let cand = cell_pos[s];
         let j = bitcast<u32>(cand.w);
         let d = min_image(pi - cand.xyz, P);
@@ -56,6 +53,31 @@ fn scan_cell(i: u32, pi: vec3f, ci: vec3i, q: u32, first: u32, write: bool) -> u
             }
             count++;
         }
+    }
+    return count;
+}
+
+// Visits stencil row r (0 ≤ r < span.y · span.z) around ci: its span.x cells along x are
+// consecutive in cell order, so their atoms are one contiguous run of cell_pos — two when
+// the row wraps around the box. Returns the matches, written from `first` on when `write`.
+fn scan_row(i: u32, pi: vec3f, ci: vec3i, r: u32, first: u32, write: bool) -> u32 {
+    let span = stencil_span(P);
+    let lo = stencil_lo(P);
+    let dims = vec3i(P.cell_dims.xyz);
+    let y = (ci.y + lo.y + i32(r % span.y) + dims.y) % dims.y;
+    let z = (ci.z + lo.z + i32(r / span.y) + dims.z) % dims.z;
+    let base = (z * dims.y + y) * dims.x;   // cell index of (0, y, z)
+    let x0 = ci.x + lo.x;
+    let x1 = x0 + i32(span.x) - 1;          // inclusive; spans never exceed dims.x
+    // In-box part [max(x0, 0), min(x1, dims.x − 1)], then the part that wraps (if any).
+    let a = u32(base + max(x0, 0));
+    let b = u32(base + min(x1, dims.x - 1));
+    var count = scan_range(i, pi, cell_start[a], cell_start[b] + cell_count[b], first, write);
+    if (x0 < 0 || x1 >= dims.x) {
+        let wa = u32(base + select(0, x0 + dims.x, x0 < 0));
+        let wb = u32(base + select(x1 - dims.x, dims.x - 1, x0 < 0));
+        count += scan_range(i, pi, cell_start[wa], cell_start[wb] + cell_count[wb],
+                            first + count, write);
     }
     return count;
 }
@@ -74,7 +96,7 @@ fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     }
     var pi = vec3f(0.0);
     var ci = vec3i(0);
-    var cells = 0u;
+    var rows = 0u;
     if (live) {
         if (CELL_THREADS) {
             let mine = cell_pos[t];
@@ -85,13 +107,13 @@ fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
         }
         ci = vec3i(cell_coords(pi, P));
         let span = stencil_span(P);
-        cells = span.x * span.y * span.z;
+        rows = span.y * span.z;
     }
     var first = 0u;
     if (TPA > 1u) {
         var mine = 0u;
-        for (var q = lane; q < cells; q += TPA) {
-            mine += scan_cell(i, pi, ci, q, 0u, false);
+        for (var r = lane; r < rows; r += TPA) {
+            mine += scan_row(i, pi, ci, r, 0u, false);
         }
         lane_count[lid] = mine;
         workgroupBarrier();
@@ -102,8 +124,8 @@ fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
         workgroupBarrier();
     }
     var count = first;
-    for (var q = lane; q < cells; q += TPA) {
-        count += scan_cell(i, pi, ci, q, count, true);
+    for (var r = lane; r < rows; r += TPA) {
+        count += scan_row(i, pi, ci, r, count, true);
     }
     // The last lane's end is the row's total.
     if (live && lane == TPA - 1u) {

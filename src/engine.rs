@@ -338,7 +338,6 @@ impl Simulation {
             (None, None) => table.cutoff,
         };
         let list_cut = force_cut + spec.skin;
-        let grid = CellGrid::new(sys.box_lengths, list_cut);
         let capacity = neighbor::initial_capacity(&sys, list_cut);
         let list_bytes = 4 * sys.len() as u64 * capacity as u64;
         let max_binding = ctx
@@ -361,6 +360,13 @@ impl Simulation {
                 }
                 lj_only && too_big
             }
+        };
+        // Forces straight from the cells visit whole cells every step: the large ones.
+        // WGMD_CELL_REACH=1 keeps them for the Verlet build too (A/B switch).
+        let grid = if from_cells || std::env::var("WGMD_CELL_REACH").is_ok_and(|v| v == "1") {
+            CellGrid::new(sys.box_lengths, list_cut)
+        } else {
+            CellGrid::for_cutoff(sys.box_lengths, list_cut)
         };
         // Cell-list mode keeps no list, so nothing can overflow and (rebuild opportunities
         // at every step) nothing goes stale: no batch is ever undone, no snapshots needed.
@@ -390,7 +396,7 @@ impl Simulation {
                 grid.scale[0] as f32,
                 grid.scale[1] as f32,
                 grid.scale[2] as f32,
-                0.0,
+                grid.reach as f32,
             ],
             cell_dims: [grid.dims[0], grid.dims[1], grid.dims[2], grid.n_cells()],
             n_atoms: n,

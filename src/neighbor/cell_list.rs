@@ -5,11 +5,14 @@ use anyhow::Result;
 
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule, WG};
 
-/// Grid geometry: cells of edge ≥ `min_edge` tiling the box.
+/// Grid geometry: cells of edge ≥ `min_edge` tiling the box; pairs closer than
+/// `reach · min_edge` lie within `reach` cells of each other along every axis.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CellGrid {
     pub dims: [u32; 3],
     pub scale: [f64; 3],
+    /// Stencil half-width in cells (1 or 2; `shaders/common.wgsl` `stencil_*`).
+    pub reach: u32,
 }
 
 /// Cells in one scan block (`SCAN_WG` in WGSL).
@@ -24,7 +27,25 @@ impl CellGrid {
             dims[d] = ((box_lengths[d] / min_edge).floor() as u32).clamp(1, 1024);
             scale[d] = dims[d] as f64 / box_lengths[d];
         }
-        CellGrid { dims, scale }
+        CellGrid {
+            dims,
+            scale,
+            reach: 1,
+        }
+    }
+
+    /// The grid for pairs closer than `cutoff`: cells of edge ≥ cutoff/2 and a 5×5×5 stencil
+    /// when every axis has at least 5 of them, else cells of edge ≥ cutoff and 3×3×3. The
+    /// smaller cells cover 15.6 cutoff³ instead of 27 (a sphere is 4.2): ~40 % fewer
+    /// candidates per atom, and each stencil row of 5 cells is one contiguous run of the
+    /// cell-ordered positions, so the neighbor build visits 25 runs instead of 27 cells.
+    pub fn for_cutoff(box_lengths: [f64; 3], cutoff: f64) -> CellGrid {
+        let half = CellGrid::new(box_lengths, cutoff / 2.0);
+        if half.dims.iter().all(|&d| d >= 5) {
+            CellGrid { reach: 2, ..half }
+        } else {
+            CellGrid::new(box_lengths, cutoff)
+        }
     }
     pub fn n_cells(&self) -> u32 {
         self.dims.iter().product()
