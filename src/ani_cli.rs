@@ -115,6 +115,13 @@ pub fn bench_ani(
     sim.advance(reps as u64, true)?;
     let step_s = t0.elapsed().as_secs_f64() / reps as f64;
     let ani = sim.ani().expect("ANI run");
+    // Each dispatch alone (ms, `reps` repetitions in one pass); last, since it leaves the
+    // buffers dirty.
+    let profile: serde_json::Map<String, serde_json::Value> = ani
+        .profile(&ctx, reps)?
+        .into_iter()
+        .map(|(name, s)| (name, serde_json::json!(s * 1e3)))
+        .collect();
     let out = serde_json::json!({
         "adapter": ctx.info.name,
         "backend": format!("{:?}", ctx.info.backend),
@@ -135,6 +142,7 @@ pub fn bench_ani(
         "ani_dispatches_per_evaluation": ani.dispatches(),
         "chunk_rows": ani.chunk_rows(),
         "gemm": ani.gemm_path(),
+        "ms_dispatches": profile,
         "wgmd_commit": env!("WGMD_COMMIT"),
     });
     if json {

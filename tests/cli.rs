@@ -470,3 +470,32 @@ fn ani_eval_json_and_bad_input() {
     assert!(err.contains("nowhere.info"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `bench ani` profiles every dispatch of an evaluation (the per-dispatch figures BENCHMARKS.md
+/// quotes): one positive time per dispatch, as many as the evaluation records.
+#[test]
+fn bench_ani_profiles_every_dispatch() {
+    let dir = tmpdir("bench-ani");
+    let info =
+        wgmd::ani::neurochem::write_synthetic_model(&dir, 2, &[vec![32, 16, 16]], 7).unwrap();
+    let out = wgmd()
+        .args(["bench", "ani", "--model"])
+        .arg(&info)
+        .args(["--atoms", "150", "--reps", "2", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let profile = r["ms_dispatches"].as_object().expect("ms_dispatches");
+    assert_eq!(
+        profile.len() as u64,
+        r["ani_dispatches_per_evaluation"].as_u64().unwrap(),
+        "{profile:?}"
+    );
+    for (name, ms) in profile {
+        let ms = ms.as_f64().unwrap();
+        assert!(ms.is_finite() && ms > 0.0, "{name}: {ms}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

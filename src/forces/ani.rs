@@ -392,6 +392,8 @@ struct Job {
     bind: wgpu::BindGroup,
     grid: [u32; 3],
     _uniform: wgpu::Buffer,
+    /// Product shape for profiles: "m×n×k" (× batch when batched).
+    shape: String,
 }
 
 pub struct AniForce {
@@ -699,11 +701,17 @@ impl AniForce {
             } else {
                 [g.n.div_ceil(64), g.m.div_ceil(64), g.batch]
             };
+            let shape = if g.batch > 1 {
+                format!("{}x{}x{} x{}", g.m, g.n, g.k, g.batch)
+            } else {
+                format!("{}x{}x{}", g.m, g.n, g.k)
+            };
             jobs.push(Job {
                 kernel,
                 bind,
                 grid,
                 _uniform: uniform,
+                shape,
             });
             Ok(())
         };
@@ -975,6 +983,43 @@ impl AniForce {
     }
     pub fn dispatches(&self) -> usize {
         self.jobs.len() + 3
+    }
+
+    /// Profile for `wgmd bench ani`: seconds per dispatch of each of an evaluation's
+    /// dispatches in order, each repeated `reps` times alone (`gpu::time_alone`), named by
+    /// entry point (and product shape for the networks). Leaves every output meaningless:
+    /// recompute before reading forces.
+    pub fn profile(&self, ctx: &GpuContext, reps: u32) -> Result<Vec<(String, f64)>> {
+        let aev_bind = self.aev_bind.as_ref().expect("bind before profile");
+        let force_bind = self.force_bind.as_ref().expect("bind before profile");
+        let sides_bind = self.sides_bind.as_ref().expect("bind before profile");
+        let n = self.n_atoms;
+        let mut out = vec![(
+            "aev_compute".to_string(),
+            gpu::time_alone(ctx, reps, |p| gpu::dispatch(p, &self.aev_k, aev_bind, n))?,
+        )];
+        for (i, job) in self.jobs.iter().enumerate() {
+            let k = &self.mlp_k[job.kernel];
+            let secs = gpu::time_alone(ctx, reps, |p| {
+                p.set_pipeline(&k.pipeline);
+                p.set_bind_group(0, &job.bind, &[]);
+                p.dispatch_workgroups(job.grid[0], job.grid[1], job.grid[2]);
+            })?;
+            out.push((format!("{i:02} {} {}", k.name, job.shape), secs));
+        }
+        out.push((
+            "aev_force".to_string(),
+            gpu::time_alone(ctx, reps, |p| {
+                gpu::dispatch(p, &self.force_k, force_bind, n)
+            })?,
+        ));
+        out.push((
+            "aev_force_sides".to_string(),
+            gpu::time_alone(ctx, reps, |p| {
+                gpu::dispatch(p, &self.sides_k, sides_bind, n.div_ceil(WG))
+            })?,
+        ));
+        Ok(out)
     }
 }
 

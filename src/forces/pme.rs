@@ -691,25 +691,9 @@ impl PmeForce {
     /// contents (spread adds to the charge grid, interpolation to `force`): recompute the
     /// forces afterwards.
     pub fn profile(&self, ctx: &GpuContext, reps: u32) -> Result<Vec<(String, f64)>> {
-        let reps = reps.max(1);
         let mut out: Vec<(String, f64)> = Vec::new();
         for (i, (k, b, g)) in self.dispatches().into_iter().enumerate() {
-            let t0 = web_time::Instant::now();
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                for _ in 0..reps {
-                    gpu::dispatch(&mut pass, k, b, g);
-                }
-            }
-            ctx.queue.submit([enc.finish()]);
-            ctx.device
-                .poll(wgpu::PollType::Wait {
-                    submission_index: None,
-                    timeout: None,
-                })
-                .map_err(|e| anyhow::anyhow!("GPU device error while timing PME: {e}"))?;
-            let secs = t0.elapsed().as_secs_f64() / reps as f64;
+            let secs = gpu::time_alone(ctx, reps, |pass| gpu::dispatch(pass, k, b, g))?;
             let mut name = k.name.clone();
             if out.iter().any(|(n, _)| *n == name) {
                 name = format!("{name}_{i}");

@@ -572,6 +572,34 @@ impl ShaderModule {
 }
 
 /// A compute dispatch recorded into a pass: kernel + bind group + grid.
+/// Seconds per repetition of `record` (one dispatch, or a few), run `reps` times in one
+/// compute pass and timed by the wall clock up to the end of a wait: for per-dispatch
+/// profiles in `wgmd bench`, launch overhead included (`reps` must be large enough to hide
+/// the submit and the wait). Whatever the dispatches write is left meaningless.
+pub fn time_alone(
+    ctx: &GpuContext,
+    reps: u32,
+    mut record: impl FnMut(&mut wgpu::ComputePass<'_>),
+) -> Result<f64> {
+    let reps = reps.max(1);
+    let t0 = web_time::Instant::now();
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        for _ in 0..reps {
+            record(&mut pass);
+        }
+    }
+    ctx.queue.submit([enc.finish()]);
+    ctx.device
+        .poll(wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: None,
+        })
+        .map_err(|e| anyhow!("GPU device error while timing dispatches: {e}"))?;
+    Ok(t0.elapsed().as_secs_f64() / reps as f64)
+}
+
 pub fn dispatch(pass: &mut wgpu::ComputePass<'_>, k: &Kernel, bg: &wgpu::BindGroup, groups: u32) {
     pass.set_pipeline(&k.pipeline);
     pass.set_bind_group(0, bg, &[]);
