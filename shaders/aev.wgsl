@@ -222,10 +222,13 @@ fn decode_triple(m: u32, n: u32) -> vec2u {
     return vec2u(j, j + 1u + rem);
 }
 
-fn flag_overflow(i: u32) {
-    // Too many neighbors within R_ca for the workgroup cache: only a collapsed (overlapping)
-    // configuration gets there, so it is reported like a blow-up at this atom.
-    if (atomicMax(&status[ST_BLOWUP], 1u) == 0u) {
+// Stops the run at atom i, as the other force kernels do for a non-finite or huge force
+// (ST_BLOWUP |= 1, by atomicMax). `crowded`: more than MAX_ANG neighbors within R_ca — only a
+// collapsed (overlapping) configuration gets there — sets bit 2 as well, so the host can say
+// which limit was hit.
+fn flag_blowup(i: u32, crowded: bool) {
+    let old = atomicOr(&status[ST_BLOWUP], select(1u, 3u, crowded));
+    if (old == 0u) {
         atomicStore(&status[ST_BLOWUP_STEP], atomicLoad(&status[ST_STEP]));
     }
     atomicMin(&status[ST_BLOWUP_ATOM], i);
@@ -258,7 +261,7 @@ fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     collect_angular(i, lid, xi, row_len(i), true);
     let n_ang = min(workgroupUniformLoad(&n_ang_wg), MAX_ANG);
     if (lid == 0u && overflow_wg != 0u) {
-        flag_overflow(i);
+        flag_blowup(i, true);
     }
 
     // Angular: lane owns output (a, z); the two halves of the workgroup take alternate j.
@@ -518,6 +521,6 @@ fn aev_force_sides(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
     force[a] = vec4f(fi, fe.w);
     let f2 = dot(fi, fi);
     if (not_finite(f2) || not_finite(fe.w) || f2 > P.max_force2) {
-        flag_overflow(a);
+        flag_blowup(a, false);
     }
 }

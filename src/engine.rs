@@ -917,17 +917,22 @@ impl Simulation {
             let name = self.spec.system.type_names
                 [self.spec.system.types[st.blowup_atom as usize] as usize]
                 .clone();
+            if st.crowded {
+                bail!(
+                    "at step {}: atom {} ({name}) has more than {MAX_ANG_NEIGHBORS} neighbors within the ANI \
+                     angular cutoff ({} Å), more than the GPU kernels hold; atoms overlap (check the \
+                     structure's units and density) or the simulation became unstable",
+                    st.blowup_step,
+                    st.blowup_atom as u64 + 1,
+                    self.spec.ani.as_ref().map_or(0.0, |a| a.model.aev.rca),
+                );
+            }
             bail!(
                 "the simulation became unstable at step {}: atom {} ({name}) has a non-finite force or one above \
-                 {:.3e} (energy/length){}; atoms overlap or the time step is too large",
+                 {:.3e} (energy/length); atoms overlap or the time step is too large",
                 st.blowup_step,
                 st.blowup_atom as u64 + 1,
                 self.spec.ani.as_ref().map_or(self.table.max_force(), |a| a.max_force),
-                if self.ani.is_some() {
-                    format!(", or more than {MAX_ANG_NEIGHBORS} neighbors within the ANI angular cutoff")
-                } else {
-                    String::new()
-                }
             );
         }
         Ok(())
@@ -1417,6 +1422,7 @@ impl StatusRecord {
             rebuilds: words[status::REBUILDS],
             max_nbrs: words[status::MAX_NBRS],
             blowup: words[status::BLOWUP] != 0,
+            crowded: words[status::BLOWUP] & 2 != 0,
             blowup_atom: words[status::BLOWUP_ATOM],
             blowup_step: words[status::BLOWUP_STEP],
             missed: words[status::MISSED] != 0,
@@ -1431,6 +1437,8 @@ struct StatusRecord {
     rebuilds: u32,
     max_nbrs: u32,
     blowup: bool,
+    /// The stop was (also) more ANI angular neighbors than the kernels hold.
+    crowded: bool,
     blowup_atom: u32,
     blowup_step: u32,
     missed: bool,
