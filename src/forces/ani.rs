@@ -387,13 +387,30 @@ pub fn coop_support(ctx: &GpuContext) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// One dispatch of an evaluation (`AniForce::dispatch_list`).
+struct Dispatch<'a> {
+    name: &'a str,
+    stage: u32,
+    pipeline: &'a wgpu::ComputePipeline,
+    bind: &'a wgpu::BindGroup,
+    grid: [u32; 3],
+}
+
+impl Dispatch<'_> {
+    fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(self.pipeline);
+        pass.set_bind_group(0, self.bind, &[]);
+        pass.dispatch_workgroups(self.grid[0], self.grid[1], self.grid[2]);
+    }
+}
+
 struct Job {
     kernel: usize,
     bind: wgpu::BindGroup,
     grid: [u32; 3],
     _uniform: wgpu::Buffer,
-    /// Product shape for profiles: "m×n×k" (× batch when batched).
-    shape: String,
+    /// For profiles: position, kernel and product shape "m×n×k" (× batch when batched).
+    label: String,
 }
 
 pub struct AniForce {
@@ -701,17 +718,25 @@ impl AniForce {
             } else {
                 [g.n.div_ceil(64), g.m.div_ceil(64), g.batch]
             };
-            let shape = if g.batch > 1 {
-                format!("{}x{}x{} x{}", g.m, g.n, g.k, g.batch)
+            let batch = if g.batch > 1 {
+                format!(" x{}", g.batch)
             } else {
-                format!("{}x{}x{}", g.m, g.n, g.k)
+                String::new()
             };
+            let label = format!(
+                "{:02} {} {}x{}x{}{batch}",
+                jobs.len(),
+                mlp_k[kernel].name,
+                g.m,
+                g.n,
+                g.k
+            );
             jobs.push(Job {
                 kernel,
                 bind,
                 grid,
                 _uniform: uniform,
-                shape,
+                label,
             });
             Ok(())
         };
@@ -931,23 +956,44 @@ impl AniForce {
     /// The first `stages` of the evaluation (1: AEVs, 2: + networks, 3: + forces); the
     /// benchmark times the prefixes to report where the time goes.
     pub fn encode_stages(&self, pass: &mut wgpu::ComputePass<'_>, stages: u32) {
-        let aev_bind = self.aev_bind.as_ref().expect("bind before encode");
-        gpu::dispatch(pass, &self.aev_k, aev_bind, self.n_atoms);
-        if stages < 2 {
-            return;
+        for d in self.dispatch_list().filter(|d| d.stage <= stages) {
+            d.record(pass);
         }
-        for job in &self.jobs {
-            pass.set_pipeline(&self.mlp_k[job.kernel].pipeline);
-            pass.set_bind_group(0, &job.bind, &[]);
-            pass.dispatch_workgroups(job.grid[0], job.grid[1], job.grid[2]);
+    }
+
+    /// An evaluation's dispatches in order, each with its stage (1 AEVs, 2 networks,
+    /// 3 forces) and a name for profiles. An iterator: `encode` runs it every step.
+    fn dispatch_list(&self) -> impl Iterator<Item = Dispatch<'_>> + '_ {
+        fn bind(b: &Option<wgpu::BindGroup>) -> &wgpu::BindGroup {
+            b.as_ref().expect("AniForce::bind before encode")
         }
-        if stages < 3 {
-            return;
+        fn per_atom<'a>(
+            k: &'a Kernel,
+            b: &'a Option<wgpu::BindGroup>,
+            stage: u32,
+            groups: u32,
+        ) -> Dispatch<'a> {
+            Dispatch {
+                name: &k.name,
+                stage,
+                pipeline: &k.pipeline,
+                bind: bind(b),
+                grid: gpu::grid(groups),
+            }
         }
-        let force_bind = self.force_bind.as_ref().expect("bind before encode");
-        gpu::dispatch(pass, &self.force_k, force_bind, self.n_atoms);
-        let sides_bind = self.sides_bind.as_ref().expect("bind before encode");
-        gpu::dispatch(pass, &self.sides_k, sides_bind, self.n_atoms.div_ceil(WG));
+        let n = self.n_atoms;
+        std::iter::once(per_atom(&self.aev_k, &self.aev_bind, 1, n))
+            .chain(self.jobs.iter().map(|job| Dispatch {
+                name: &job.label,
+                stage: 2,
+                pipeline: &self.mlp_k[job.kernel].pipeline,
+                bind: &job.bind,
+                grid: job.grid,
+            }))
+            .chain([
+                per_atom(&self.force_k, &self.force_bind, 3, n),
+                per_atom(&self.sides_k, &self.sides_bind, 3, n.div_ceil(WG)),
+            ])
     }
 
     /// Fills every buffer the kernels write (AEV/gradient rows, activations, atom energies)
@@ -982,7 +1028,7 @@ impl AniForce {
         }
     }
     pub fn dispatches(&self) -> usize {
-        self.jobs.len() + 3
+        self.dispatch_list().count()
     }
 
     /// Profile for `wgmd bench ani`: seconds per dispatch of each of an evaluation's
@@ -990,36 +1036,14 @@ impl AniForce {
     /// entry point (and product shape for the networks). Leaves every output meaningless:
     /// recompute before reading forces.
     pub fn profile(&self, ctx: &GpuContext, reps: u32) -> Result<Vec<(String, f64)>> {
-        let aev_bind = self.aev_bind.as_ref().expect("bind before profile");
-        let force_bind = self.force_bind.as_ref().expect("bind before profile");
-        let sides_bind = self.sides_bind.as_ref().expect("bind before profile");
-        let n = self.n_atoms;
-        let mut out = vec![(
-            "aev_compute".to_string(),
-            gpu::time_alone(ctx, reps, |p| gpu::dispatch(p, &self.aev_k, aev_bind, n))?,
-        )];
-        for (i, job) in self.jobs.iter().enumerate() {
-            let k = &self.mlp_k[job.kernel];
-            let secs = gpu::time_alone(ctx, reps, |p| {
-                p.set_pipeline(&k.pipeline);
-                p.set_bind_group(0, &job.bind, &[]);
-                p.dispatch_workgroups(job.grid[0], job.grid[1], job.grid[2]);
-            })?;
-            out.push((format!("{i:02} {} {}", k.name, job.shape), secs));
-        }
-        out.push((
-            "aev_force".to_string(),
-            gpu::time_alone(ctx, reps, |p| {
-                gpu::dispatch(p, &self.force_k, force_bind, n)
-            })?,
-        ));
-        out.push((
-            "aev_force_sides".to_string(),
-            gpu::time_alone(ctx, reps, |p| {
-                gpu::dispatch(p, &self.sides_k, sides_bind, n.div_ceil(WG))
-            })?,
-        ));
-        Ok(out)
+        self.dispatch_list()
+            .map(|d| {
+                Ok((
+                    d.name.to_string(),
+                    gpu::time_alone(ctx, reps, |p| d.record(p))?,
+                ))
+            })
+            .collect()
     }
 }
 
