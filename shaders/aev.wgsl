@@ -6,8 +6,10 @@
 // The Rust twin is `ani::reference` (float64); tests hold them together.
 //
 // One workgroup per central atom, a gather everywhere (no float atomics, deterministic):
-// - `aev`: radial outputs are owned by threads (2 per thread), angular outputs by lanes
-//   (a, z) = lane % 32 with two private copies (lane / 32 splits the triples) summed at the end.
+// - `aev_compute`: radial outputs are owned by lanes (shift k, group g), each of up to 4
+//   groups summing every 4th neighbor into its own copy; angular outputs by lanes
+//   (a, z) = lane % 32 with two private copies (lane / 32 splits the triples), the angular
+//   neighbors sorted by species so each species pair's triples are summed in registers.
 // - `aev_force`: −∂E/∂r_a from (1) pairs (a, j) using dE/dG of both ends and (2) the triples
 //   centred on a, each evaluated once; it also stores, per angular neighbor j of a, the sum
 //   over those triples of ∂E_a/∂v_j (`ang_d`, with j), which is what moving j costs E_a.
@@ -66,6 +68,11 @@ const LANES: u32 = 64u;
 const MAX_ANG: u32 = 64u;   // = forces::ani::MAX_ANG_NEIGHBORS
 const MAX_RAD_OUT: u32 = 128u;
 const MAX_ANG_OUT: u32 = 896u;
+// `aev_compute` sums radial terms in up to 4 private copies (lane groups take every 4th
+// neighbor of a chunk), then the two angular copies (the workgroup's halves).
+const RAD_COPIES: u32 = 4u;
+const ANG_BASE: u32 = 512u;                    // RAD_COPIES * MAX_RAD_OUT
+const OUT_ACC: u32 = 2304u;                    // ANG_BASE + 2 * MAX_ANG_OUT
 
 var<workgroup> ang_v: array<vec3f, MAX_ANG>;   // centre -> side (minimum image)
 var<workgroup> ang_r: array<f32, MAX_ANG>;
@@ -73,11 +80,13 @@ var<workgroup> ang_fc: array<f32, MAX_ANG>;   // f_C(r; R_ca)
 var<workgroup> ang_s: array<u32, MAX_ANG>;
 var<workgroup> ang_j: array<u32, MAX_ANG>;
 var<workgroup> chunk_r: array<f32, LANES>;
+var<workgroup> chunk_fc: array<f32, LANES>;  // 0.25 f_C(r; R_cr), once per neighbor
 var<workgroup> chunk_s: array<u32, LANES>;
+var<workgroup> blk: array<u32, 8>;            // species-sorted ang_*: species s at [blk[s], blk[s+1])
 var<workgroup> scan: array<u32, LANES>;
 var<workgroup> n_ang_wg: u32;
 var<workgroup> overflow_wg: u32;
-var<workgroup> out_acc: array<f32, 1920>;      // radial (128) | angular copy 0 (896) | copy 1
+var<workgroup> out_acc: array<f32, OUT_ACC>;   // radial copies (4 × 128) | angular copy 0 (896) | copy 1
 var<workgroup> red: array<vec4f, LANES>;
 var<workgroup> tri_j: array<u32, LANES>;      // one round of triples: sides and ∂E/∂v of each
 var<workgroup> tri_k: array<u32, LANES>;
@@ -182,26 +191,31 @@ fn collect_angular(i: u32, lid: u32, xi: vec3f, n_row: u32, with_radial: bool) {
         }
         if (with_radial) {
             // Pairs beyond R_cr (list skin) get r = -1 and are skipped by the radial loop.
-            chunk_r[lid] = select(-1.0, sqrt(r2), e < n_row && r2 <= rcr2);
+            let near = e < n_row && r2 <= rcr2;
+            let r = sqrt(r2);
+            chunk_r[lid] = select(-1.0, r, near);
+            chunk_fc[lid] = select(0.0, 0.25 * cutoff(r, A.half_pi_rcr).x, near);
             chunk_s[lid] = sj;
         }
         workgroupBarrier();
         if (with_radial) {
-            let n_out = A.n_species * A.n_shf_r;
-            for (var o = lid; o < n_out; o += LANES) {
-                let s = o / A.n_shf_r;
-                let k = o % A.n_shf_r;
+            // Lane (shift k, group g): group g takes every groups-th neighbor of the chunk into
+            // its own copy of the radial outputs (no divergence on species, f_C once per pair).
+            let nk = A.n_shf_r;
+            let groups = min(LANES / nk, RAD_COPIES);
+            let k = lid % nk;
+            let g = lid / nk;
+            if (g < groups) {
                 let rk = shf_r(k);
-                var acc = out_acc[o];
-                for (var q = 0u; q < LANES; q++) {
+                let ob = g * MAX_RAD_OUT + k;
+                for (var q = g; q < LANES; q += groups) {
                     let r = chunk_r[q];
-                    if (r >= 0.0 && chunk_s[q] == s) {
-                        let fc = cutoff(r, A.half_pi_rcr).x;
+                    if (r >= 0.0) {
                         let dr = r - rk;
-                        acc += 0.25 * exp(-A.eta_r * dr * dr) * fc;
+                        let o = ob + chunk_s[q] * nk;
+                        out_acc[o] = out_acc[o] + chunk_fc[q] * exp(-A.eta_r * dr * dr);
                     }
                 }
-                out_acc[o] = acc;
             }
         }
         if (lid == 0u) {
@@ -209,6 +223,46 @@ fn collect_angular(i: u32, lid: u32, xi: vec3f, n_row: u32, with_radial: bool) {
         }
         workgroupBarrier();
     }
+}
+
+// Stable counting sort of the n_ang ≤ MAX_ANG = LANES angular neighbors by species (one lane
+// per entry, through registers), with ang_v made a unit vector; fills blk. Species blocks let
+// `aev_compute` sum each species pair's triples in registers and store each output once.
+fn sort_angular(lid: u32, n_ang: u32) {
+    let mine = lid < n_ang;
+    var v = vec3f(0.0);
+    var r = 0.0;
+    var fc = 0.0;
+    var s = 0u;
+    var j = 0u;
+    var dst = 0u;
+    if (mine) {
+        v = ang_v[lid];
+        r = ang_r[lid];
+        fc = ang_fc[lid];
+        s = ang_s[lid];
+        j = ang_j[lid];
+        for (var t = 0u; t < n_ang; t++) {
+            let st = ang_s[t];
+            dst += select(0u, 1u, st < s || (st == s && t < lid));
+        }
+    }
+    if (lid <= A.n_species) {
+        var below = 0u;
+        for (var t = 0u; t < n_ang; t++) {
+            below += select(0u, 1u, ang_s[t] < lid);
+        }
+        blk[lid] = below;
+    }
+    workgroupBarrier();
+    if (mine) {
+        ang_v[dst] = v / max(r, 1e-10);
+        ang_r[dst] = r;
+        ang_fc[dst] = fc;
+        ang_s[dst] = s;
+        ang_j[dst] = j;
+    }
+    workgroupBarrier();
 }
 
 // Triple m of n angular neighbors in row-major order of (j < k).
@@ -234,12 +288,11 @@ fn flag_blowup(i: u32, crowded: bool) {
     atomicMin(&status[ST_BLOWUP_ATOM], i);
 }
 
-// One angular term of output (a, z) for the triple (j, k): fcj2 = 2 f_C(r_j), ra = R_a,
-// (cz, sz) = (cos θ_z, sin θ_z).
-fn angular_term(vj: vec3f, rj: f32, fcj2: f32, k: u32, ra: f32, cz: f32, sz: f32) -> f32 {
+// One angular term of output (a, z) for the triple (j, k): uj the unit vector centre -> j,
+// fcj2 = 2 f_C(r_j), ra = R_a, (cz, sz) = (cos θ_z, sin θ_z).
+fn angular_term(uj: vec3f, rj: f32, fcj2: f32, k: u32, ra: f32, cz: f32, sz: f32) -> f32 {
     let rk = ang_r[k];
-    let c = dot(vj, ang_v[k]) / max(rj * rk, 1e-10);
-    let al = 0.95 * c;
+    let al = 0.95 * dot(uj, ang_v[k]);
     let sg = sqrt(max((1.0 - al) * (1.0 + al), 0.0));
     let b = 0.5 * (1.0 + al * cz + sg * sz);
     let dm = 0.5 * (rj + rk) - ra;
@@ -253,7 +306,7 @@ fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     if (i >= P.n_atoms) {
         return;
     }
-    for (var o = lid; o < 1920u; o += LANES) {
+    for (var o = lid; o < OUT_ACC; o += LANES) {
         out_acc[o] = 0.0;
     }
     workgroupBarrier();
@@ -264,7 +317,12 @@ fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         flag_blowup(i, true);
     }
 
-    // Angular: lane owns output (a, z); the two halves of the workgroup take alternate j.
+    sort_angular(lid, n_ang);
+
+    // Angular: lane owns output (a, z); the two halves of the workgroup take alternate j. With
+    // the neighbors sorted by species, the triples of one species pair (j in block sa, k in
+    // block sb) are summed in registers and stored once: no workgroup-memory read-modify-write
+    // per term.
     let n_az = A.n_shf_a * A.n_shf_z;
     let az = lid % 32u;
     let half = lid / 32u;
@@ -274,22 +332,34 @@ fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         let ra = shf_a(a);
         let cz = cos_z(z);
         let sz = sin_z(z);
-        let copy = MAX_RAD_OUT + half * MAX_ANG_OUT;
-        for (var j = half; j < n_ang; j += 2u) {
-            let vj = ang_v[j];
-            let rj = ang_r[j];
-            let fcj2 = 2.0 * ang_fc[j];
-            let sj = ang_s[j];
-            // Two k per iteration: two independent chains of loads and transcendentals in
-            // flight per lane (the kernel is latency-bound; measured −5 % at 100,002 atoms).
-            for (var k = j + 1u; k < n_ang; k += 2u) {
-                let k2 = min(k + 1u, n_ang - 1u);
-                let t1 = angular_term(vj, rj, fcj2, k, ra, cz, sz);
-                let t2 = select(0.0, angular_term(vj, rj, fcj2, k2, ra, cz, sz), k + 1u < n_ang);
-                let s1 = copy + pair_index(sj, ang_s[k]) * n_az + az;
-                let s2 = copy + pair_index(sj, ang_s[k2]) * n_az + az;
-                out_acc[s1] = out_acc[s1] + t1;
-                out_acc[s2] = out_acc[s2] + t2;
+        let copy = ANG_BASE + half * MAX_ANG_OUT;
+        let ns = A.n_species;
+        for (var sa = 0u; sa < ns; sa++) {
+            let a_lo = blk[sa];
+            let a_hi = blk[sa + 1u];
+            for (var sb = sa; sb < ns && a_lo < a_hi; sb++) {
+                let b_lo = blk[sb];
+                let b_hi = blk[sb + 1u];
+                // Two independent sums: two chains of loads and transcendentals in flight per
+                // lane (the kernel is latency-bound).
+                var acc1 = 0.0;
+                var acc2 = 0.0;
+                for (var j = a_lo + half; j < a_hi; j += 2u) {
+                    let uj = ang_v[j];
+                    let rj = ang_r[j];
+                    let fcj2 = 2.0 * ang_fc[j];
+                    var k = max(j + 1u, b_lo);
+                    for (; k + 1u < b_hi; k += 2u) {
+                        acc1 += angular_term(uj, rj, fcj2, k, ra, cz, sz);
+                        acc2 += angular_term(uj, rj, fcj2, k + 1u, ra, cz, sz);
+                    }
+                    if (k < b_hi) {
+                        acc1 += angular_term(uj, rj, fcj2, k, ra, cz, sz);
+                    }
+                }
+                if (b_lo < b_hi) {
+                    out_acc[copy + pair_index(sa, sb) * n_az + az] = acc1 + acc2;
+                }
             }
         }
     }
@@ -298,6 +368,7 @@ fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     // Write the row (pairs of features, so f16 mode can pack them).
     let row = row_of[i];
     let radial_len = A.radial_len;
+    let groups = min(LANES / A.n_shf_r, RAD_COPIES);
     let n_pairs = A.aev_len / 2u;
     for (var q = lid; q < n_pairs; q += LANES) {
         var v = vec2f(0.0);
@@ -305,10 +376,12 @@ fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
             let o = 2u * q + h;
             var x = 0.0;
             if (o < radial_len) {
-                x = out_acc[o];
+                for (var g = 0u; g < groups; g++) {
+                    x += out_acc[g * MAX_RAD_OUT + o];
+                }
             } else {
                 let g = o - radial_len;
-                x = out_acc[MAX_RAD_OUT + g] + out_acc[MAX_RAD_OUT + MAX_ANG_OUT + g];
+                x = out_acc[ANG_BASE + g] + out_acc[ANG_BASE + MAX_ANG_OUT + g];
             }
             v[h] = x;
         }
