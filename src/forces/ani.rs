@@ -479,6 +479,15 @@ impl AniForce {
         // in workgroup memory (`gemm_coop_wide`, fragments loaded straight from storage).
         let coop_wide = coop && std::env::var("WGMD_COOP_WIDE").map_or(true, |v| v != "0");
         let coop_staged = coop_wide && std::env::var("WGMD_COOP_STAGED").map_or(true, |v| v != "0");
+        // WGMD_COOP_WIDE_MIN_N=n: tensor-core products from n output columns on take the wide
+        // tiles (A/B for the 96–256-wide hidden layers).
+        let wide_min_n = match std::env::var("WGMD_COOP_WIDE_MIN_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            Some(n) if coop => n,
+            _ => WIDE_MIN_N,
+        };
 
         // Species-sorted rows.
         let species: Vec<usize> = types
@@ -680,7 +689,7 @@ impl AniForce {
                 );
             }
             // Wide products (layer 1 forward and backward) take the 128 × 128 tiles.
-            let wide = kernel != ENERGY_KERNEL && g.n >= WIDE_MIN_N && (coop_wide || !coop);
+            let wide = kernel != ENERGY_KERNEL && g.n >= wide_min_n && (coop_wide || !coop);
             // The staged kernel fetches 8-element (16-byte) pieces.
             let staged = coop_staged
                 && [g.a_off, g.lda, g.a_bs, g.b_off, g.ldb, g.b_bs]
