@@ -479,15 +479,12 @@ impl AniForce {
         // in workgroup memory (`gemm_coop_wide`, fragments loaded straight from storage).
         let coop_wide = coop && std::env::var("WGMD_COOP_WIDE").map_or(true, |v| v != "0");
         let coop_staged = coop_wide && std::env::var("WGMD_COOP_STAGED").map_or(true, |v| v != "0");
-        // WGMD_COOP_WIDE_MIN_N=n: tensor-core products from n output columns on take the wide
-        // tiles (A/B for the 96–256-wide hidden layers).
-        let wide_min_n = match std::env::var("WGMD_COOP_WIDE_MIN_N")
+        // WGMD_WIDE_MIN_N=n: products from n output columns on take the 128-wide tiles, plain or
+        // tensor-core (A/B for the 96–256-wide hidden layers).
+        let wide_min_n = std::env::var("WGMD_WIDE_MIN_N")
             .ok()
             .and_then(|v| v.parse().ok())
-        {
-            Some(n) if coop => n,
-            _ => WIDE_MIN_N,
-        };
+            .unwrap_or(WIDE_MIN_N);
 
         // Species-sorted rows.
         let species: Vec<usize> = types
