@@ -147,82 +147,66 @@ fn species(t: vec4f) -> u32 {
     return species_of_type[bitcast<u32>(t.w)];
 }
 
-// Fills ang_* with the neighbors of atom i closer than R_ca (row order, so deterministic);
-// radial_chunk(...) is given each 64-entry chunk of the row, which `aev` uses for radial terms.
-// Returns the number of row entries (uniform).
+// Number of row entries of atom i (uniform). The rows are read 64 entries (LANES) at a time:
+// `collect_begin`, then per chunk `collect_chunk` + the caller's work + `collect_next`.
 fn row_len(i: u32) -> u32 {
     return min(nbr_count[i], P.nbr_capacity);
 }
 
-fn collect_angular(i: u32, lid: u32, xi: vec3f, n_row: u32, with_radial: bool) {
+fn collect_begin(lid: u32) {
     if (lid == 0u) {
         n_ang_wg = 0u;
         overflow_wg = 0u;
     }
     workgroupBarrier();
-    let rca2 = A.rca * A.rca;
-    let rcr2 = A.rcr * A.rcr;
-    for (var base = 0u; base < n_row; base += LANES) {
-        let e = base + lid;
-        var flag = 0u;
-        var d = vec3f(0.0);
-        var r2 = 0.0;
-        var j = 0u;
-        var sj = 0u;
-        if (e < n_row) {
-            j = nbr_list[e * P.n_atoms + i];
-            let xj = pos[j];
-            d = min_image(xj.xyz - xi, P);
-            r2 = dot(d, d);
-            sj = species(xj);
-            flag = select(0u, 1u, r2 <= rca2);
-        }
-        let at = n_ang_wg + lane_scan(lid, flag);
-        if (flag == 1u) {
-            if (at < MAX_ANG) {
-                ang_v[at] = d;
-                ang_r[at] = sqrt(r2);
-                ang_fc[at] = cutoff(sqrt(r2), A.half_pi_rca).x;
-                ang_s[at] = sj;
-                ang_j[at] = j;
-            } else {
-                overflow_wg = 1u;
-            }
-        }
-        if (with_radial) {
-            // Pairs beyond R_cr (list skin) get r = -1 and are skipped by the radial loop.
-            let near = e < n_row && r2 <= rcr2;
-            let r = sqrt(r2);
-            chunk_r[lid] = select(-1.0, r, near);
-            chunk_fc[lid] = select(0.0, 0.25 * cutoff(r, A.half_pi_rcr).x, near);
-            chunk_s[lid] = sj;
-        }
-        workgroupBarrier();
-        if (with_radial) {
-            // Lane (shift k, group g): group g takes every groups-th neighbor of the chunk into
-            // its own copy of the radial outputs (no divergence on species, f_C once per pair).
-            let nk = A.n_shf_r;
-            let groups = min(LANES / nk, RAD_COPIES);
-            let k = lid % nk;
-            let g = lid / nk;
-            if (g < groups) {
-                let rk = shf_r(k);
-                let ob = g * MAX_RAD_OUT + k;
-                for (var q = g; q < LANES; q += groups) {
-                    let r = chunk_r[q];
-                    if (r >= 0.0) {
-                        let dr = r - rk;
-                        let o = ob + chunk_s[q] * nk;
-                        out_acc[o] = out_acc[o] + chunk_fc[q] * exp(-A.eta_r * dr * dr);
-                    }
-                }
-            }
-        }
-        if (lid == 0u) {
-            n_ang_wg = n_ang_wg + scan[LANES - 1u];
-        }
-        workgroupBarrier();
+}
+
+// Lane lid's row entry of the chunk at `base`: squared distance (-1 past the row) and species.
+struct Entry {
+    r2: f32,
+    s: u32,
+}
+
+// Appends the chunk's neighbors within R_ca to ang_* (row order: deterministic). The caller
+// then does its per-chunk work and calls `collect_next`. (The radial sums live in
+// `aev_compute`, not here: any workgroup array a helper touches counts against every entry
+// point that calls it — measured: `aev_force` 40 % slower when it did.)
+fn collect_chunk(i: u32, lid: u32, xi: vec3f, n_row: u32, base: u32) -> Entry {
+    let e = base + lid;
+    var flag = 0u;
+    var d = vec3f(0.0);
+    var r2 = -1.0;
+    var j = 0u;
+    var sj = 0u;
+    if (e < n_row) {
+        j = nbr_list[e * P.n_atoms + i];
+        let xj = pos[j];
+        d = min_image(xj.xyz - xi, P);
+        r2 = dot(d, d);
+        sj = species(xj);
+        flag = select(0u, 1u, r2 <= A.rca * A.rca);
     }
+    let at = n_ang_wg + lane_scan(lid, flag);
+    if (flag == 1u) {
+        if (at < MAX_ANG) {
+            ang_v[at] = d;
+            ang_r[at] = sqrt(r2);
+            ang_fc[at] = cutoff(sqrt(r2), A.half_pi_rca).x;
+            ang_s[at] = sj;
+            ang_j[at] = j;
+        } else {
+            overflow_wg = 1u;
+        }
+    }
+    return Entry(r2, sj);
+}
+
+fn collect_next(lid: u32) {
+    workgroupBarrier();
+    if (lid == 0u) {
+        n_ang_wg = n_ang_wg + scan[LANES - 1u];
+    }
+    workgroupBarrier();
 }
 
 // Stable counting sort of the n_ang ≤ MAX_ANG = LANES angular neighbors by species (one lane
@@ -269,7 +253,7 @@ fn sort_angular(lid: u32, n_ang: u32) {
 fn decode_triple(m: u32, n: u32) -> vec2u {
     var j = 0u;
     var rem = m;
-    while (rem >= n - 1u - j) {
+    while (j + 1u < n && rem >= n - 1u - j) {
         rem -= n - 1u - j;
         j++;
     }
@@ -311,7 +295,38 @@ fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     }
     workgroupBarrier();
     let xi = pos[i].xyz;
-    collect_angular(i, lid, xi, row_len(i), true);
+    let n_row = row_len(i);
+    let rcr2 = A.rcr * A.rcr;
+    collect_begin(lid);
+    for (var base = 0u; base < n_row; base += LANES) {
+        let en = collect_chunk(i, lid, xi, n_row, base);
+        // Pairs beyond R_cr (list skin) get r = -1 and are skipped by the radial loop.
+        let near = en.r2 >= 0.0 && en.r2 <= rcr2;
+        let r = sqrt(max(en.r2, 0.0));
+        chunk_r[lid] = select(-1.0, r, near);
+        chunk_fc[lid] = select(0.0, 0.25 * cutoff(r, A.half_pi_rcr).x, near);
+        chunk_s[lid] = en.s;
+        workgroupBarrier();
+        // Lane (shift k, group g): group g takes every groups-th neighbor of the chunk into
+        // its own copy of the radial outputs (no divergence on species, f_C once per pair).
+        let nk = A.n_shf_r;
+        let groups = min(LANES / nk, RAD_COPIES);
+        let k = lid % nk;
+        let g = lid / nk;
+        if (g < groups) {
+            let rk = shf_r(k);
+            let ob = g * MAX_RAD_OUT + k;
+            for (var q = g; q < LANES; q += groups) {
+                let rq = chunk_r[q];
+                if (rq >= 0.0) {
+                    let dr = rq - rk;
+                    let o = ob + chunk_s[q] * nk;
+                    out_acc[o] = out_acc[o] + chunk_fc[q] * exp(-A.eta_r * dr * dr);
+                }
+            }
+        }
+        collect_next(lid);
+    }
     let n_ang = min(workgroupUniformLoad(&n_ang_wg), MAX_ANG);
     if (lid == 0u && overflow_wg != 0u) {
         flag_blowup(i, true);
@@ -468,7 +483,11 @@ fn aev_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     let si = species(xi4);
     let row_i = row_of[i];
     let n_row = row_len(i);
-    collect_angular(i, lid, xi, n_row, false);
+    collect_begin(lid);
+    for (var base = 0u; base < n_row; base += LANES) {
+        collect_chunk(i, lid, xi, n_row, base);
+        collect_next(lid);
+    }
     let n_ang = min(workgroupUniformLoad(&n_ang_wg), MAX_ANG);
 
     var f = vec3f(0.0);   // accumulates ∂E/∂r_i (negated at the end)

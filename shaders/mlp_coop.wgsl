@@ -38,7 +38,8 @@ fn drain(bt: u32, row0: u32, col0: u32, st: u32, lane: u32) {
     workgroupBarrier();
 }
 
-// 64 x 64 outputs per workgroup, 2 x 2 tiles per subgroup: the hidden layers (N < 512).
+// 64 x 64 outputs per workgroup, 2 x 2 tiles per subgroup (only with WGMD_COOP_WIDE=0 or
+// WGMD_WIDE_MIN_N set: by default every product takes the staged 128-wide tiles).
 @compute @workgroup_size(128)
 fn gemm_coop(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
     let bt = wid.z;

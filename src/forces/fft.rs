@@ -247,12 +247,7 @@ pub const PROGRAMS: &[&str] = &["fft", "pme+pme_fixed", "pme+pme_float"];
 pub fn shader_module(ctx: &GpuContext, name: &str) -> Result<Arc<ShaderModule>> {
     let source = compose(name)?;
     let (naga, info) = shaders::validate(name, &source)?;
-    let module = ctx
-        .device
-        .create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
+    let module = crate::gpu::compile_wgsl(ctx, name, source);
     Ok(Arc::new(ShaderModule {
         name: name.to_string(),
         module,

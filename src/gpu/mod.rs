@@ -542,6 +542,35 @@ pub struct ShaderModule {
     pub info: naga::valid::ModuleInfo,
 }
 
+/// Whether naga's runtime checks stay in the generated code: `WGMD_SHADER_CHECKS=1` keeps
+/// them (index clamping of every dynamically indexed array, and a 64-bit iteration counter on
+/// every loop — gfx-rs/wgpu#7698 measured 100× slowdowns from the latter).
+pub fn shader_checks() -> bool {
+    std::env::var("WGMD_SHADER_CHECKS").is_ok_and(|v| v != "0")
+}
+
+/// Compiles validated WGSL. By default without naga's injected runtime checks: every kernel's
+/// indices are bounded by construction (counts clamped to capacities on the GPU, tested with
+/// poisoned buffers and sizes off the workgroup multiple) and every loop ends (bounds from
+/// uniforms or clamped counts). Storage-buffer accesses stay bounds-checked where the platform
+/// does it itself (Vulkan robust buffer access, WebGPU in browsers), which wgpu still enables.
+pub fn compile_wgsl(ctx: &GpuContext, name: &str, source: String) -> wgpu::ShaderModule {
+    let desc = wgpu::ShaderModuleDescriptor {
+        label: Some(name),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    };
+    if shader_checks() {
+        ctx.device.create_shader_module(desc)
+    } else {
+        // SAFETY: the kernels' indices and loops are bounded as stated above; the checked
+        // variant (WGMD_SHADER_CHECKS=1) is there to rule this out when chasing a bug.
+        unsafe {
+            ctx.device
+                .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+        }
+    }
+}
+
 impl ShaderModule {
     /// Composes, validates and compiles `name` once per context (later calls share it).
     pub fn new(ctx: &GpuContext, name: &str) -> Result<Arc<ShaderModule>> {
@@ -550,12 +579,7 @@ impl ShaderModule {
         }
         let source = shaders::compose(name)?;
         let (naga, info) = shaders::validate(name, &source)?;
-        let module = ctx
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
+        let module = compile_wgsl(ctx, name, source);
         let m = Arc::new(ShaderModule {
             name: name.to_string(),
             module,
