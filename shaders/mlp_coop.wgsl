@@ -334,3 +334,178 @@ fn gemm_coop_wide_s(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
     coopStoreT(c33, &stage[st], s16);
     drain(bt, row0 + 48u, col0 + 48u, st, lane);
 }
+
+// The staged wide products with 32-deep slabs (two 16-deep multiply-add rounds per barrier,
+// twice the global loads in flight per lane) and an epilogue that leaves four tiles (a 16 x 64
+// strip) per pair of barriers instead of one: 8 epilogue barriers per workgroup instead of 32,
+// and 128-byte output rows. K must be a multiple of 16: where it ends half-way through a slab,
+// the second half of that slab is staged as zeros (a branch around the multiply-adds would
+// not pass naga's uniformity analysis, which treats loop counters as non-uniform).
+// Rows are 32 halves padded to 40 (80 bytes): the 8 rows of a fragment load start in 8
+// different 16-byte bank groups.
+const SROW32: u32 = 10u;     // vec4<f16> per staged row
+const SBUF32: u32 = 1280u;   // vec4<f16> per staged 128-row slab
+var<workgroup> as32: array<vec4<f16>, 2560>;
+var<workgroup> bs32: array<vec4<f16>, 2560>;
+var<workgroup> strip: array<f32, 4096>;   // 4 subgroups x a 16 x 64 strip, row-major
+
+fn put_slab32(buf: u32, r: u32, a: array<vec4u, 4>, b: array<vec4u, 4>) {
+    // Constant indices only (a variable index would move the arrays to local memory).
+    let i = buf + r * SROW32;
+    as32[i] = halves(a[0].xy);
+    as32[i + 1u] = halves(a[0].zw);
+    as32[i + 2u] = halves(a[1].xy);
+    as32[i + 3u] = halves(a[1].zw);
+    as32[i + 4u] = halves(a[2].xy);
+    as32[i + 5u] = halves(a[2].zw);
+    as32[i + 6u] = halves(a[3].xy);
+    as32[i + 7u] = halves(a[3].zw);
+    bs32[i] = halves(b[0].xy);
+    bs32[i + 1u] = halves(b[0].zw);
+    bs32[i + 2u] = halves(b[1].xy);
+    bs32[i + 3u] = halves(b[1].zw);
+    bs32[i + 4u] = halves(b[2].xy);
+    bs32[i + 5u] = halves(b[2].zw);
+    bs32[i + 6u] = halves(b[3].xy);
+    bs32[i + 7u] = halves(b[3].zw);
+}
+
+// Epilogue of the 16 x 64 strip just stored at strip[st..st + 1024] (rows row0.., columns
+// col0..col0 + 63): 256 four-wide pieces, 8 per lane, consecutive lanes along a row.
+fn drain_strip(bt: u32, row0: u32, col0: u32, st: u32, lane: u32) {
+    workgroupBarrier();
+    for (var h = 0u; h < 8u; h++) {
+        let q = lane + 32u * h;
+        let r = q / 16u;
+        let c = 4u * (q % 16u);
+        let s = st + r * 64u + c;
+        epilogue(bt, row0 + r, col0 + c, vec4f(strip[s], strip[s + 1u], strip[s + 2u], strip[s + 3u]));
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(128)
+fn gemm_coop_wide_s32(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+    let bt = wid.z;
+    let sg = lid / 32u;
+    let lane = lid % 32u;
+    let m0 = wid.y * 128u;
+    let n0 = wid.x * 128u;
+    let ar = (sg / 2u) * 64u;
+    let bc = (sg % 2u) * 64u;
+    let row0 = m0 + ar;
+    let col0 = n0 + bc;
+    let ga = (G.a_off + bt * G.a_bs + (m0 + lid) * G.lda) / 8u;
+    let gb = (G.b_off + bt * G.b_bs + (n0 + lid) * G.ldb) / 8u;
+    var pa: array<vec4u, 4>;
+    var pb: array<vec4u, 4>;
+    pa[0] = a_v[ga];
+    pa[1] = a_v[ga + 1u];
+    pa[2] = a_v[ga + 2u];
+    pa[3] = a_v[ga + 3u];
+    pb[0] = w_v[gb];
+    pb[1] = w_v[gb + 1u];
+    pb[2] = w_v[gb + 2u];
+    pb[3] = w_v[gb + 3u];
+    if (16u >= G.k) {
+        pa[2] = vec4u(0u);
+        pa[3] = vec4u(0u);
+        pb[2] = vec4u(0u);
+        pb[3] = vec4u(0u);
+    }
+    put_slab32(0u, lid, pa, pb);
+    workgroupBarrier();
+    var c00 = coop_mat16x16<f32, C>();
+    var c01 = coop_mat16x16<f32, C>();
+    var c02 = coop_mat16x16<f32, C>();
+    var c03 = coop_mat16x16<f32, C>();
+    var c10 = coop_mat16x16<f32, C>();
+    var c11 = coop_mat16x16<f32, C>();
+    var c12 = coop_mat16x16<f32, C>();
+    var c13 = coop_mat16x16<f32, C>();
+    var c20 = coop_mat16x16<f32, C>();
+    var c21 = coop_mat16x16<f32, C>();
+    var c22 = coop_mat16x16<f32, C>();
+    var c23 = coop_mat16x16<f32, C>();
+    var c30 = coop_mat16x16<f32, C>();
+    var c31 = coop_mat16x16<f32, C>();
+    var c32 = coop_mat16x16<f32, C>();
+    var c33 = coop_mat16x16<f32, C>();
+    let sr = SROW32;
+    let nk = (G.k + 31u) / 32u;
+    for (var kt = 0u; kt < nk; kt++) {
+        let cur = (kt % 2u) * SBUF32;
+        let more = kt + 1u < nk;
+        if (more) {
+            let o = (kt + 1u) * 4u;
+            pa[0] = a_v[ga + o];
+            pa[1] = a_v[ga + o + 1u];
+            pa[2] = a_v[ga + o + 2u];
+            pa[3] = a_v[ga + o + 3u];
+            pb[0] = w_v[gb + o];
+            pb[1] = w_v[gb + o + 1u];
+            pb[2] = w_v[gb + o + 2u];
+            pb[3] = w_v[gb + o + 3u];
+            if ((kt + 1u) * 32u + 16u >= G.k) {
+                pa[2] = vec4u(0u);
+                pa[3] = vec4u(0u);
+                pb[2] = vec4u(0u);
+                pb[3] = vec4u(0u);
+            }
+        }
+        // Two 16-deep rounds (a K that ends half-way has zeros in the second half).
+        for (var kk = 0u; kk < 2u; kk++) {
+            let off = cur + kk * 4u;
+            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&as32[off + (ar + 0u) * SROW32], sr);
+            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&as32[off + (ar + 16u) * SROW32], sr);
+            let a2 = coopLoadT<coop_mat16x16<f16, A>>(&as32[off + (ar + 32u) * SROW32], sr);
+            let a3 = coopLoadT<coop_mat16x16<f16, A>>(&as32[off + (ar + 48u) * SROW32], sr);
+            let b0 = coopLoad<coop_mat16x16<f16, B>>(&bs32[off + (bc + 0u) * SROW32], sr);
+            let b1 = coopLoad<coop_mat16x16<f16, B>>(&bs32[off + (bc + 16u) * SROW32], sr);
+            let b2 = coopLoad<coop_mat16x16<f16, B>>(&bs32[off + (bc + 32u) * SROW32], sr);
+            let b3 = coopLoad<coop_mat16x16<f16, B>>(&bs32[off + (bc + 48u) * SROW32], sr);
+            c00 = coopMultiplyAdd(a0, b0, c00);
+            c01 = coopMultiplyAdd(a0, b1, c01);
+            c02 = coopMultiplyAdd(a0, b2, c02);
+            c03 = coopMultiplyAdd(a0, b3, c03);
+            c10 = coopMultiplyAdd(a1, b0, c10);
+            c11 = coopMultiplyAdd(a1, b1, c11);
+            c12 = coopMultiplyAdd(a1, b2, c12);
+            c13 = coopMultiplyAdd(a1, b3, c13);
+            c20 = coopMultiplyAdd(a2, b0, c20);
+            c21 = coopMultiplyAdd(a2, b1, c21);
+            c22 = coopMultiplyAdd(a2, b2, c22);
+            c23 = coopMultiplyAdd(a2, b3, c23);
+            c30 = coopMultiplyAdd(a3, b0, c30);
+            c31 = coopMultiplyAdd(a3, b1, c31);
+            c32 = coopMultiplyAdd(a3, b2, c32);
+            c33 = coopMultiplyAdd(a3, b3, c33);
+        }
+        if (more) {
+            put_slab32(SBUF32 - cur, lid, pa, pb);
+        }
+        workgroupBarrier();
+    }
+    let st = sg * 1024u;
+    let s64 = 64u;
+    coopStoreT(c00, &strip[st], s64);
+    coopStoreT(c01, &strip[st + 16u], s64);
+    coopStoreT(c02, &strip[st + 32u], s64);
+    coopStoreT(c03, &strip[st + 48u], s64);
+    drain_strip(bt, row0 + 0u, col0, st, lane);
+    coopStoreT(c10, &strip[st], s64);
+    coopStoreT(c11, &strip[st + 16u], s64);
+    coopStoreT(c12, &strip[st + 32u], s64);
+    coopStoreT(c13, &strip[st + 48u], s64);
+    drain_strip(bt, row0 + 16u, col0, st, lane);
+    coopStoreT(c20, &strip[st], s64);
+    coopStoreT(c21, &strip[st + 16u], s64);
+    coopStoreT(c22, &strip[st + 32u], s64);
+    coopStoreT(c23, &strip[st + 48u], s64);
+    drain_strip(bt, row0 + 32u, col0, st, lane);
+    coopStoreT(c30, &strip[st], s64);
+    coopStoreT(c31, &strip[st + 16u], s64);
+    coopStoreT(c32, &strip[st + 32u], s64);
+    coopStoreT(c33, &strip[st + 48u], s64);
+    drain_strip(bt, row0 + 48u, col0, st, lane);
+}
