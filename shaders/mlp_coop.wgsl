@@ -340,7 +340,9 @@ fn gemm_coop_wide_s(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
 // strip) per pair of barriers instead of one: 8 epilogue barriers per workgroup instead of 32,
 // and 128-byte output rows. K must be a multiple of 16: where it ends half-way through a slab,
 // the second half of that slab is staged as zeros (a branch around the multiply-adds would
-// not pass naga's uniformity analysis, which treats loop counters as non-uniform).
+// not pass naga's uniformity analysis, which treats loop counters as non-uniform). Every
+// cooperative load/store address is a named `let`: naga 30's SPIR-V writer panics ("not
+// cached") on an index expression written inline in the pointer argument.
 // Rows are 32 halves padded to 40 (80 bytes): the 8 rows of a fragment load start in 8
 // different 16-byte bank groups.
 const SROW32: u32 = 10u;     // vec4<f16> per staged row
@@ -349,25 +351,25 @@ var<workgroup> as32: array<vec4<f16>, 2560>;
 var<workgroup> bs32: array<vec4<f16>, 2560>;
 var<workgroup> strip: array<f32, 4096>;   // 4 subgroups x a 16 x 64 strip, row-major
 
-fn put_slab32(buf: u32, r: u32, a: array<vec4u, 4>, b: array<vec4u, 4>) {
-    // Constant indices only (a variable index would move the arrays to local memory).
+fn put_slab32(buf: u32, r: u32, a0: vec4u, a1: vec4u, a2: vec4u, a3: vec4u,
+              b0: vec4u, b1: vec4u, b2: vec4u, b3: vec4u) {
     let i = buf + r * SROW32;
-    as32[i] = halves(a[0].xy);
-    as32[i + 1u] = halves(a[0].zw);
-    as32[i + 2u] = halves(a[1].xy);
-    as32[i + 3u] = halves(a[1].zw);
-    as32[i + 4u] = halves(a[2].xy);
-    as32[i + 5u] = halves(a[2].zw);
-    as32[i + 6u] = halves(a[3].xy);
-    as32[i + 7u] = halves(a[3].zw);
-    bs32[i] = halves(b[0].xy);
-    bs32[i + 1u] = halves(b[0].zw);
-    bs32[i + 2u] = halves(b[1].xy);
-    bs32[i + 3u] = halves(b[1].zw);
-    bs32[i + 4u] = halves(b[2].xy);
-    bs32[i + 5u] = halves(b[2].zw);
-    bs32[i + 6u] = halves(b[3].xy);
-    bs32[i + 7u] = halves(b[3].zw);
+    as32[i] = halves(a0.xy);
+    as32[i + 1u] = halves(a0.zw);
+    as32[i + 2u] = halves(a1.xy);
+    as32[i + 3u] = halves(a1.zw);
+    as32[i + 4u] = halves(a2.xy);
+    as32[i + 5u] = halves(a2.zw);
+    as32[i + 6u] = halves(a3.xy);
+    as32[i + 7u] = halves(a3.zw);
+    bs32[i] = halves(b0.xy);
+    bs32[i + 1u] = halves(b0.zw);
+    bs32[i + 2u] = halves(b1.xy);
+    bs32[i + 3u] = halves(b1.zw);
+    bs32[i + 4u] = halves(b2.xy);
+    bs32[i + 5u] = halves(b2.zw);
+    bs32[i + 6u] = halves(b3.xy);
+    bs32[i + 7u] = halves(b3.zw);
 }
 
 // Epilogue of the 16 x 64 strip just stored at strip[st..st + 1024] (rows row0.., columns
@@ -397,23 +399,21 @@ fn gemm_coop_wide_s32(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocati
     let col0 = n0 + bc;
     let ga = (G.a_off + bt * G.a_bs + (m0 + lid) * G.lda) / 8u;
     let gb = (G.b_off + bt * G.b_bs + (n0 + lid) * G.ldb) / 8u;
-    var pa: array<vec4u, 4>;
-    var pb: array<vec4u, 4>;
-    pa[0] = a_v[ga];
-    pa[1] = a_v[ga + 1u];
-    pa[2] = a_v[ga + 2u];
-    pa[3] = a_v[ga + 3u];
-    pb[0] = w_v[gb];
-    pb[1] = w_v[gb + 1u];
-    pb[2] = w_v[gb + 2u];
-    pb[3] = w_v[gb + 3u];
+    var pa0 = a_v[ga];
+    var pa1 = a_v[ga + 1u];
+    var pa2 = a_v[ga + 2u];
+    var pa3 = a_v[ga + 3u];
+    var pb0 = w_v[gb];
+    var pb1 = w_v[gb + 1u];
+    var pb2 = w_v[gb + 2u];
+    var pb3 = w_v[gb + 3u];
     if (16u >= G.k) {
-        pa[2] = vec4u(0u);
-        pa[3] = vec4u(0u);
-        pb[2] = vec4u(0u);
-        pb[3] = vec4u(0u);
+        pa2 = vec4u(0u);
+        pa3 = vec4u(0u);
+        pb2 = vec4u(0u);
+        pb3 = vec4u(0u);
     }
-    put_slab32(0u, lid, pa, pb);
+    put_slab32(0u, lid, pa0, pa1, pa2, pa3, pb0, pb1, pb2, pb3);
     workgroupBarrier();
     var c00 = coop_mat16x16<f32, C>();
     var c01 = coop_mat16x16<f32, C>();
@@ -438,32 +438,40 @@ fn gemm_coop_wide_s32(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocati
         let more = kt + 1u < nk;
         if (more) {
             let o = (kt + 1u) * 4u;
-            pa[0] = a_v[ga + o];
-            pa[1] = a_v[ga + o + 1u];
-            pa[2] = a_v[ga + o + 2u];
-            pa[3] = a_v[ga + o + 3u];
-            pb[0] = w_v[gb + o];
-            pb[1] = w_v[gb + o + 1u];
-            pb[2] = w_v[gb + o + 2u];
-            pb[3] = w_v[gb + o + 3u];
+            pa0 = a_v[ga + o];
+            pa1 = a_v[ga + o + 1u];
+            pa2 = a_v[ga + o + 2u];
+            pa3 = a_v[ga + o + 3u];
+            pb0 = w_v[gb + o];
+            pb1 = w_v[gb + o + 1u];
+            pb2 = w_v[gb + o + 2u];
+            pb3 = w_v[gb + o + 3u];
             if ((kt + 1u) * 32u + 16u >= G.k) {
-                pa[2] = vec4u(0u);
-                pa[3] = vec4u(0u);
-                pb[2] = vec4u(0u);
-                pb[3] = vec4u(0u);
+                pa2 = vec4u(0u);
+                pa3 = vec4u(0u);
+                pb2 = vec4u(0u);
+                pb3 = vec4u(0u);
             }
         }
         // Two 16-deep rounds (a K that ends half-way has zeros in the second half).
         for (var kk = 0u; kk < 2u; kk++) {
             let off = cur + kk * 4u;
-            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&as32[off + (ar + 0u) * SROW32], sr);
-            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&as32[off + (ar + 16u) * SROW32], sr);
-            let a2 = coopLoadT<coop_mat16x16<f16, A>>(&as32[off + (ar + 32u) * SROW32], sr);
-            let a3 = coopLoadT<coop_mat16x16<f16, A>>(&as32[off + (ar + 48u) * SROW32], sr);
-            let b0 = coopLoad<coop_mat16x16<f16, B>>(&bs32[off + (bc + 0u) * SROW32], sr);
-            let b1 = coopLoad<coop_mat16x16<f16, B>>(&bs32[off + (bc + 16u) * SROW32], sr);
-            let b2 = coopLoad<coop_mat16x16<f16, B>>(&bs32[off + (bc + 32u) * SROW32], sr);
-            let b3 = coopLoad<coop_mat16x16<f16, B>>(&bs32[off + (bc + 48u) * SROW32], sr);
+            let ia0 = off + (ar + 0u) * SROW32;
+            let a0 = coopLoadT<coop_mat16x16<f16, A>>(&as32[ia0], sr);
+            let ia1 = off + (ar + 16u) * SROW32;
+            let a1 = coopLoadT<coop_mat16x16<f16, A>>(&as32[ia1], sr);
+            let ia2 = off + (ar + 32u) * SROW32;
+            let a2 = coopLoadT<coop_mat16x16<f16, A>>(&as32[ia2], sr);
+            let ia3 = off + (ar + 48u) * SROW32;
+            let a3 = coopLoadT<coop_mat16x16<f16, A>>(&as32[ia3], sr);
+            let ib0 = off + (bc + 0u) * SROW32;
+            let b0 = coopLoad<coop_mat16x16<f16, B>>(&bs32[ib0], sr);
+            let ib1 = off + (bc + 16u) * SROW32;
+            let b1 = coopLoad<coop_mat16x16<f16, B>>(&bs32[ib1], sr);
+            let ib2 = off + (bc + 32u) * SROW32;
+            let b2 = coopLoad<coop_mat16x16<f16, B>>(&bs32[ib2], sr);
+            let ib3 = off + (bc + 48u) * SROW32;
+            let b3 = coopLoad<coop_mat16x16<f16, B>>(&bs32[ib3], sr);
             c00 = coopMultiplyAdd(a0, b0, c00);
             c01 = coopMultiplyAdd(a0, b1, c01);
             c02 = coopMultiplyAdd(a0, b2, c02);
@@ -482,30 +490,33 @@ fn gemm_coop_wide_s32(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocati
             c33 = coopMultiplyAdd(a3, b3, c33);
         }
         if (more) {
-            put_slab32(SBUF32 - cur, lid, pa, pb);
+            put_slab32(SBUF32 - cur, lid, pa0, pa1, pa2, pa3, pb0, pb1, pb2, pb3);
         }
         workgroupBarrier();
     }
     let st = sg * 1024u;
+    let st1 = st + 16u;
+    let st2 = st + 32u;
+    let st3 = st + 48u;
     let s64 = 64u;
     coopStoreT(c00, &strip[st], s64);
-    coopStoreT(c01, &strip[st + 16u], s64);
-    coopStoreT(c02, &strip[st + 32u], s64);
-    coopStoreT(c03, &strip[st + 48u], s64);
+    coopStoreT(c01, &strip[st1], s64);
+    coopStoreT(c02, &strip[st2], s64);
+    coopStoreT(c03, &strip[st3], s64);
     drain_strip(bt, row0 + 0u, col0, st, lane);
     coopStoreT(c10, &strip[st], s64);
-    coopStoreT(c11, &strip[st + 16u], s64);
-    coopStoreT(c12, &strip[st + 32u], s64);
-    coopStoreT(c13, &strip[st + 48u], s64);
+    coopStoreT(c11, &strip[st1], s64);
+    coopStoreT(c12, &strip[st2], s64);
+    coopStoreT(c13, &strip[st3], s64);
     drain_strip(bt, row0 + 16u, col0, st, lane);
     coopStoreT(c20, &strip[st], s64);
-    coopStoreT(c21, &strip[st + 16u], s64);
-    coopStoreT(c22, &strip[st + 32u], s64);
-    coopStoreT(c23, &strip[st + 48u], s64);
+    coopStoreT(c21, &strip[st1], s64);
+    coopStoreT(c22, &strip[st2], s64);
+    coopStoreT(c23, &strip[st3], s64);
     drain_strip(bt, row0 + 32u, col0, st, lane);
     coopStoreT(c30, &strip[st], s64);
-    coopStoreT(c31, &strip[st + 16u], s64);
-    coopStoreT(c32, &strip[st + 32u], s64);
-    coopStoreT(c33, &strip[st + 48u], s64);
+    coopStoreT(c31, &strip[st1], s64);
+    coopStoreT(c32, &strip[st2], s64);
+    coopStoreT(c33, &strip[st3], s64);
     drain_strip(bt, row0 + 48u, col0, st, lane);
 }
