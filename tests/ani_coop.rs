@@ -84,7 +84,7 @@ fn gemm_f16_matches_float64_on_random_inputs() {
         let mut paths = vec![(false, if wide { "wide" } else { "narrow" })];
         if coop {
             if wide {
-                paths.extend([(true, "wide"), (true, "staged"), (true, "staged32")]);
+                paths.extend([(true, "wide"), (true, "staged")]);
             } else {
                 paths.push((true, "narrow"));
             }

@@ -447,7 +447,7 @@ pub struct AniForce {
 const ENERGY_KERNEL: usize = 4;
 const WIDE_OFFSET: usize = 5;
 /// Index of `gemm_coop` MODE 0 in `mlp_k`; `gemm_coop_wide` MODE 0 is 4 further,
-/// `gemm_coop_wide_s` 8, `gemm_coop_wide_s32` 12.
+/// `gemm_coop_wide_s` 8.
 const COOP_OFFSET: usize = 9;
 /// Workgroup tile edge of the wide kernels (plain and coop): the most rows or columns a
 /// product's unmasked cooperative loads may reach past its matrix, hence the padding.
@@ -483,9 +483,6 @@ impl AniForce {
         // in workgroup memory (`gemm_coop_wide`, fragments loaded straight from storage).
         let coop_wide = coop && std::env::var("WGMD_COOP_WIDE").map_or(true, |v| v != "0");
         let coop_staged = coop_wide && std::env::var("WGMD_COOP_STAGED").map_or(true, |v| v != "0");
-        // WGMD_COOP_BK=16: the staged kernel with 16-deep slabs and one-tile epilogue
-        // (`gemm_coop_wide_s`) instead of 32-deep slabs and 16 × 64 strips (`_s32`).
-        let deep = std::env::var("WGMD_COOP_BK").map_or(true, |v| v != "16");
         // WGMD_WIDE_MIN_N=n: products from n output columns on take the 128-wide tiles, plain or
         // tensor-core (A/B for the 96–256-wide hidden layers).
         let wide_min_n = std::env::var("WGMD_WIDE_MIN_N")
@@ -658,12 +655,7 @@ impl AniForce {
         }
         if coop {
             let coop_module = ShaderModule::new(c, "coop+prec_f16n+mlp+mlp_coop")?;
-            for entry in [
-                "gemm_coop",
-                "gemm_coop_wide",
-                "gemm_coop_wide_s",
-                "gemm_coop_wide_s32",
-            ] {
+            for entry in ["gemm_coop", "gemm_coop_wide", "gemm_coop_wide_s"] {
                 for mode in 0..4 {
                     mlp_k.push(Kernel::new(
                         c,
@@ -709,7 +701,6 @@ impl AniForce {
                 (false, false, false) => kernel,
                 (false, false, true) => kernel + WIDE_OFFSET,
                 (false, true, false) => kernel + COOP_OFFSET,
-                (false, true, true) if staged && deep => kernel + COOP_OFFSET + 12,
                 (false, true, true) if staged => kernel + COOP_OFFSET + 8,
                 (false, true, true) => kernel + COOP_OFFSET + 4,
             };
@@ -1069,8 +1060,7 @@ impl AniForce {
 /// One batched product `C[b] = A[b] · B[b]ᵀ` (A `batch × m × k`, B `batch × n × k`, both
 /// row-major, C `batch × m × n`) in f16 storage through the networks' kernels with the
 /// input-gradient epilogue at scale 1 (C = the f32 sum, stored as f16): the tensor-core ones
-/// (`coop`) or the plain ones; `tile` is "narrow" (64 × 64), "wide" (128 × 128), "staged32"
-/// (128 × 128, 32-deep slabs in workgroup memory) or "staged"
+/// (`coop`) or the plain ones; `tile` is "narrow" (64 × 64), "wide" (128 × 128) or "staged"
 /// (128 × 128 with slabs in workgroup memory; the plain path has no such variant and runs
 /// "wide"). For the GEMM-level tests; k must be a multiple of 16 and n of 4, like every
 /// product the networks run.
@@ -1089,7 +1079,7 @@ pub fn gemm_f16_for_test(
 ) -> Result<Vec<f32>> {
     let wide = match tile {
         "narrow" => false,
-        "wide" | "staged" | "staged32" => true,
+        "wide" | "staged" => true,
         other => bail!("gemm test: unknown tile variant {other}"),
     };
     if k % 16 != 0 || n % 4 != 0 || m == 0 || n == 0 || batch == 0 {
@@ -1135,8 +1125,7 @@ pub fn gemm_f16_for_test(
             match tile {
                 "narrow" => "gemm_coop",
                 "wide" => "gemm_coop_wide",
-                "staged" => "gemm_coop_wide_s",
-                _ => "gemm_coop_wide_s32",
+                _ => "gemm_coop_wide_s",
             },
         )
     } else {
