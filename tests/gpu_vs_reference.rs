@@ -11,6 +11,17 @@ use wgmd::gpu::{params::Params, shaders};
 use wgmd::integrate::{self, Method};
 use wgmd::neighbor;
 
+/// Workgroup memory a kernel may use: 32 KiB (Apple GPUs, many browsers' adapters) for the
+/// portable kernels; 48 KiB (NVIDIA's Vulkan limit) for the tensor-core ones, which only run
+/// where the adapter offers cooperative matrices.
+fn limit(name: &str) -> u32 {
+    if name.starts_with("coop+") {
+        48 << 10
+    } else {
+        32 << 10
+    }
+}
+
 #[test]
 fn every_shader_validates_and_params_layout_matches() {
     assert!(!shaders::KERNEL_FILES.is_empty());
@@ -32,7 +43,15 @@ fn every_shader_validates_and_params_layout_matches() {
             .filter_map(|(_, o)| o.name.clone())
             .map(|n| (n, 1.0))
             .collect();
-        for ep in &module.entry_points {
+        for (k, ep) in module.entry_points.iter().enumerate() {
+            let bytes = wgmd::gpu::workgroup_bytes(&module, &info, k);
+            println!("{name} {}: {bytes} bytes of workgroup memory", ep.name);
+            assert!(
+                bytes <= limit(name),
+                "{name} {}: {bytes} bytes of workgroup memory, over {}",
+                ep.name,
+                limit(name)
+            );
             let (m, i) = naga::back::pipeline_constants::process_overrides(
                 &module,
                 &info,
@@ -545,4 +564,44 @@ fn rebuild_opportunities_every_few_steps_keep_the_trajectory() {
     assert_eq!(every.step_count(), sparse.step_count());
     // The list in place at the end still covers every pair inside the cutoff.
     assert_list_covers_cutoff(&sparse, 2.5);
+}
+
+/// A kernel that needs more workgroup memory than the adapter allows is refused with an error
+/// naming the kernel and both sizes — wgpu 30 would hand it to the driver unchecked.
+#[test]
+fn kernel_over_the_workgroup_memory_limit_is_an_error() {
+    let ctx = ctx();
+    let limit = ctx.limits.max_compute_workgroup_storage_size;
+    let words = limit / 4 + 64;
+    let src = format!(
+        "@group(0) @binding(0) var<storage, read_write> out: array<f32>;\n\
+         var<workgroup> big: array<f32, {words}>;\n\
+         @compute @workgroup_size(64)\n\
+         fn too_big(@builtin(local_invocation_index) lid: u32) {{\n\
+             big[lid * 7u] = f32(lid);\n\
+             workgroupBarrier();\n\
+             out[lid] = big[{words}u - 1u - lid];\n\
+         }}\n"
+    );
+    let (naga, info) = shaders::validate("too_big", &src).unwrap();
+    assert_eq!(
+        wgmd::gpu::workgroup_bytes(&naga, &info, 0),
+        (words * 4).next_multiple_of(16)
+    );
+    let module = wgmd::gpu::ShaderModule {
+        name: "too_big".into(),
+        module: wgmd::gpu::compile_wgsl(&ctx, "too_big", src.clone()),
+        naga,
+        info,
+    };
+    let Err(err) = wgmd::gpu::Kernel::new(&ctx, &module, "too_big", &[]) else {
+        panic!("a kernel over the workgroup-memory limit must be refused");
+    };
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("too_big")
+            && msg.contains(&format!("{}", words * 4))
+            && msg.contains(&limit.to_string()),
+        "unclear error: {msg}"
+    );
 }

@@ -517,6 +517,18 @@ fn check_kernel_limits(ctx: &GpuContext, module: &ShaderModule, ep: usize) -> Re
             l.max_storage_buffers_per_shader_stage
         );
     }
+    // wgpu 30 does not check workgroup memory against the limit; a pipeline over it reaches
+    // the driver (a device call once hung on a kernel with 56 KiB against NVIDIA's 48 KiB).
+    let shared = workgroup_bytes(&module.naga, &module.info, ep);
+    if shared > l.max_compute_workgroup_storage_size {
+        bail!(
+            "kernel '{}' of shader '{}' needs {shared} bytes of workgroup memory, but adapter \
+             '{adapter}' allows {}",
+            entry.name,
+            module.name,
+            l.max_compute_workgroup_storage_size
+        );
+    }
     let [x, y, z] = entry.workgroup_size;
     if x * y * z > l.max_compute_invocations_per_workgroup
         || x > l.max_compute_workgroup_size_x
@@ -532,6 +544,22 @@ fn check_kernel_limits(ctx: &GpuContext, module: &ShaderModule, ep: usize) -> Re
         );
     }
     Ok(())
+}
+
+/// Bytes of workgroup memory entry point `ep` of a validated module uses: the sizes of the
+/// `var<workgroup>` arrays it touches (directly or through helpers), each 16-byte aligned.
+pub fn workgroup_bytes(module: &naga::Module, info: &naga::valid::ModuleInfo, ep: usize) -> u32 {
+    let fi = info.get_entry_point(ep);
+    let mut layouter = naga::proc::Layouter::default();
+    if layouter.update(module.to_ctx()).is_err() {
+        return 0;
+    }
+    module
+        .global_variables
+        .iter()
+        .filter(|(h, v)| !fi[*h].is_empty() && v.space == naga::AddressSpace::WorkGroup)
+        .map(|(_, v)| layouter[v.ty].size.next_multiple_of(16))
+        .sum()
 }
 
 /// A composed, naga-validated WGSL module.
