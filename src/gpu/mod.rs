@@ -518,7 +518,8 @@ fn check_kernel_limits(ctx: &GpuContext, module: &ShaderModule, ep: usize) -> Re
         );
     }
     // wgpu 30 does not check workgroup memory against the limit; a pipeline over it reaches
-    // the driver (a device call once hung on a kernel with 56 KiB against NVIDIA's 48 KiB).
+    // the driver (a device call that hung ran a kernel needing 56 KiB against NVIDIA's usual
+    // 48 KiB — the likely cause, not verified).
     let shared = workgroup_bytes(&module.naga, &module.info, ep);
     if shared > l.max_compute_workgroup_storage_size {
         bail!(
