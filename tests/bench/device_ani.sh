@@ -30,6 +30,12 @@ device)
     chmod +x /tmp/wgmd
     /tmp/wgmd --version
     info=.anidev/models/ani-2x_8x.info
+    # Untimed runs first: the call's first f16 (tensor-core) benchmark ran every kernel 3-4x
+    # slower, even ones no precision choice touches (calls 5 and 11 at 300 atoms; call 2 at
+    # 3,000) — a cold start, not a property of the size.
+    for p in f32 f16; do
+        /tmp/wgmd bench ani --model "$info" --atoms 3000 --precision "$p" --reps 5 --json > /dev/null || true
+    done
     for n in $SIZES; do
         for p in f32 f16; do
             /tmp/wgmd bench ani --model "$info" --atoms "$n" --precision "$p" --reps 20 --json || true
