@@ -34,11 +34,12 @@ device)
     # slower, even ones no precision choice touches (calls 5 and 11 at 300 atoms; call 2 at
     # 3,000) — a cold start, not a property of the size.
     for p in f32 f16; do
-        /tmp/wgmd bench ani --model "$info" --atoms 3000 --precision "$p" --reps 5 --json > /dev/null || true
+        timeout 120 /tmp/wgmd bench ani --model "$info" --atoms 3000 --precision "$p" --reps 5 --json > /dev/null || true
     done
     for n in $SIZES; do
         for p in f32 f16; do
-            /tmp/wgmd bench ani --model "$info" --atoms "$n" --precision "$p" --reps 20 --json || true
+            # A time limit per run: a hung kernel must not take the whole device call.
+            timeout 120 /tmp/wgmd bench ani --model "$info" --atoms "$n" --precision "$p" --reps 20 --json || true
         done
     done | tee "$out/wgmd_ani.jsonl"
     [ "${WGMD_ONLY:-0}" = 1 ] && exit 0

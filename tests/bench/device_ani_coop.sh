@@ -62,7 +62,7 @@ PY
     # The accuracy tests with the default (staged) wide kernel, then with the direct one.
     for staged in 1 0; do
         echo "== ani_coop, WGMD_COOP_STAGED=$staged"
-        WGMD_COOP_STAGED=$staged WGMD_REQUIRE_COOP=1 /tmp/coop/ani_coop --nocapture --test-threads 1 \
+        WGMD_COOP_STAGED=$staged WGMD_REQUIRE_COOP=1 timeout 180 /tmp/coop/ani_coop --nocapture --test-threads 1 \
             2>&1 | grep -vE '^$|XDG_RUNTIME|CooperativeMatrixProperties' || true
     done 2>&1 | tee "$out/ani_coop_test.log"
     info=$WGMD_ANI_MODEL
@@ -70,7 +70,8 @@ PY
     # which no GEMM choice touches, took 6x its usual time).
     /tmp/coop/wgmd bench ani --model "$info" --atoms 3000 --precision f16 --reps 20 --json > /dev/null || true
     for n in $SIZES; do
-        w=(/tmp/coop/wgmd bench ani --model "$info" --atoms "$n" --reps 20 --json --precision)
+        # Each run under a time limit: a hung kernel must not take the whole call.
+        w=(timeout 120 /tmp/coop/wgmd bench ani --model "$info" --atoms "$n" --reps 20 --json --precision)
         "${w[@]}" f16 || true
         WGMD_COOP_STAGED=0 "${w[@]}" f16 || true
         WGMD_COOP=0 "${w[@]}" f16 || true

@@ -27,7 +27,7 @@ device)
     ./.dev/wgmd --version
     for a in "32768 4000" "262144 1000" "2097152 200"; do
         set -- $a
-        ./.dev/wgmd bench coulomb --atoms "$1" --steps "$2" --json || echo "{\"atoms\": $1, \"error\": \"wgmd failed\"}"
+        timeout 180 ./.dev/wgmd bench coulomb --atoms "$1" --steps "$2" --json || echo "{\"atoms\": $1, \"error\": \"wgmd failed\"}"
     done | tee "$out/wgmd.jsonl"
     PYTHONUNBUFFERED=1 python3 .dev/openmm_nacl_pme.py "$out/openmm.json" | tee "$out/openmm.jsonl"
     python3 - "$out/wgmd.jsonl" "$out/openmm.jsonl" <<'PY'
