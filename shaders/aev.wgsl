@@ -94,6 +94,8 @@ var<workgroup> tri_gj: array<vec3f, LANES>;
 var<workgroup> tri_gk: array<vec3f, LANES>;
 var<workgroup> side_d: array<vec3f, MAX_ANG>; // Σ ∂E/∂v_j per angular neighbor j
 
+// Lane groups (= private copies) of `aev_compute`'s radial sums: 64 lanes / n_shf_r, at most 4.
+fn rad_groups() -> u32 { return min(LANES / A.n_shf_r, RAD_COPIES); }
 fn shf_r(k: u32) -> f32 { return A.shf_r[k / 4u][k % 4u]; }
 fn shf_a(a: u32) -> f32 { return A.shf_a[a / 4u][a % 4u]; }
 fn cos_z(z: u32) -> f32 { return A.cos_z[z / 4u][z % 4u]; }
@@ -310,7 +312,7 @@ fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         // Lane (shift k, group g): group g takes every groups-th neighbor of the chunk into
         // its own copy of the radial outputs (no divergence on species, f_C once per pair).
         let nk = A.n_shf_r;
-        let groups = min(LANES / nk, RAD_COPIES);
+        let groups = rad_groups();
         let k = lid % nk;
         let g = lid / nk;
         if (g < groups) {
@@ -383,7 +385,7 @@ fn aev_compute(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     // Write the row (pairs of features, so f16 mode can pack them).
     let row = row_of[i];
     let radial_len = A.radial_len;
-    let groups = min(LANES / A.n_shf_r, RAD_COPIES);
+    let groups = rad_groups();
     let n_pairs = A.aev_len / 2u;
     for (var q = lid; q < n_pairs; q += LANES) {
         var v = vec2f(0.0);

@@ -624,7 +624,6 @@ impl ShaderModule {
     }
 }
 
-/// A compute dispatch recorded into a pass: kernel + bind group + grid.
 /// Seconds per repetition of `record` (one dispatch, or a few), run `reps` times in one
 /// compute pass and timed by the wall clock up to the end of a wait: for per-dispatch
 /// profiles in `wgmd bench`, launch overhead included (`reps` must be large enough to hide
@@ -653,6 +652,7 @@ pub fn time_alone(
     Ok(t0.elapsed().as_secs_f64() / reps as f64)
 }
 
+/// A compute dispatch recorded into a pass: kernel + bind group + grid.
 pub fn dispatch(pass: &mut wgpu::ComputePass<'_>, k: &Kernel, bg: &wgpu::BindGroup, groups: u32) {
     pass.set_pipeline(&k.pipeline);
     pass.set_bind_group(0, bg, &[]);
