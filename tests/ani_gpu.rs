@@ -290,6 +290,9 @@ fn gpu_f32_matches_torchani_on_periodic_water() {
 use wgmd::ani::{neurochem, reference, ANI2X_SYMBOLS};
 use wgmd::engine::Simulation;
 use wgmd::integrate::{Integrator, Method};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64 as StdRng;
 
 /// A 2-member model with small layers (multiples of 16, as the GPU GEMM needs), random
 /// weights from a fresh seed; the real ANI-2x AEV constants.
@@ -302,12 +305,22 @@ fn synthetic(dir: &std::path::Path, tag: &str) -> Arc<AniModel> {
 /// `n` atoms of random ANI species, no two closer than 0.9 Å: a cluster in vacuum
 /// (`periodic` false) or a periodic cube at about water's atom density.
 fn random_structure(n: usize, periodic: bool, seed: u64) -> (Vec<String>, Vec<[f64; 3]>, f64) {
+    random_structure_of(n, periodic, seed, &[0, 1, 2, 3, 4, 5, 6])
+}
+
+/// The same with species drawn from `kinds` only (model species indices).
+fn random_structure_of(
+    n: usize,
+    periodic: bool,
+    seed: u64,
+    kinds: &[usize],
+) -> (Vec<String>, Vec<[f64; 3]>, f64) {
     let l = (n as f64 / 0.1).cbrt().max(10.5);
-    let sys = common::random_system(n, [l; 3], 7, 0.9, 0.0, seed);
+    let sys = common::random_system(n, [l; 3], kinds.len(), 0.9, 0.0, seed);
     let symbols = sys
         .types
         .iter()
-        .map(|&t| ANI2X_SYMBOLS[t as usize].to_string())
+        .map(|&t| ANI2X_SYMBOLS[kinds[t as usize]].to_string())
         .collect();
     // In vacuum (no images) the same cube is simply a cluster.
     let _ = periodic;
@@ -383,9 +396,27 @@ fn compare(
 fn gpu_matches_float64_reference_on_random_structures() {
     let dir = tempfile::tempdir().unwrap();
     let model = synthetic(dir.path(), "ani-synthetic");
-    for (n, periodic) in [(77usize, false), (150, true), (131, true)] {
+    // The last two keep a random subset of species (2 to 4 of 7, not contiguous in general):
+    // the GPU lays the AEV out for the species present only.
+    for (n, periodic, subset) in [
+        (77usize, false, false),
+        (150, true, false),
+        (131, true, false),
+        (93, false, true),
+        (141, true, true),
+    ] {
         let seed = common::fresh_seed(&format!("ani-structure-{n}"));
-        let (symbols, positions, l) = random_structure(n, periodic, seed);
+        let (symbols, positions, l) = if subset {
+            let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+            let mut kinds: Vec<usize> = (0..7).collect();
+            kinds.shuffle(&mut rng);
+            kinds.truncate(rng.random_range(2..=4));
+            kinds.sort();
+            println!("N={n}: species {kinds:?}");
+            random_structure_of(n, periodic, seed, &kinds)
+        } else {
+            random_structure(n, periodic, seed)
+        };
         let box_l = periodic.then_some(l);
         for (precision, tol) in [
             (AniPrecision::F32, [2e-5, 2e-5, 1e-4]),

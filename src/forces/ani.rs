@@ -79,6 +79,9 @@ pub struct AniSpec {
     /// Let f16 runs use the tensor-core GEMMs where the adapter has them ([`coop_support`]);
     /// false forces the plain kernels (tests compare the two on one device).
     pub allow_coop: bool,
+    /// Lay the AEV out for the species this system has ([`AevColumns`]); false keeps all of
+    /// the model's columns (same result, tests compare the two; WGMD_ANI_FULL_AEV=1).
+    pub compact_aev: bool,
 }
 
 impl AniSpec {
@@ -107,6 +110,7 @@ impl AniSpec {
             type_species,
             max_force: 1e4,
             allow_coop: true,
+            compact_aev: std::env::var("WGMD_ANI_FULL_AEV").map_or(true, |v| v != "1"),
         })
     }
 
@@ -256,9 +260,62 @@ fn check_model(model: &AniModel) -> Result<()> {
     Ok(())
 }
 
+/// The AEV layout the GPU uses for one system: the model's layout as if the model had only the
+/// species present (in model order), padded with zero columns to a multiple of 16. Exact: a
+/// feature of an absent species (radial block) or of a pair with an absent species (angular
+/// block) is zero for every atom, and so is its derivative; dropping it drops only products
+/// with zero. A water box keeps 128 of ANI-2x's 1008 columns, an H/C/N/O system 384, so the
+/// first layer and its backward product (half of the network FLOPs with all 1008) shrink with it.
+#[derive(Clone, Debug)]
+struct AevColumns {
+    /// Compact species index of each model species (absent ones: never looked up, 0).
+    compact_species: Vec<u32>,
+    n_species: usize,
+    radial_len: usize,
+    /// Padded length (a multiple of 16).
+    len: usize,
+    /// Model-layout column of each compact column; None for padding.
+    full: Vec<Option<usize>>,
+}
+
+impl AevColumns {
+    fn new(p: &crate::ani::AevParams, present: &[bool]) -> AevColumns {
+        let kept: Vec<usize> = (0..p.n_species).filter(|&s| present[s]).collect();
+        let mut compact_species = vec![0u32; p.n_species];
+        for (c, &s) in kept.iter().enumerate() {
+            compact_species[s] = c as u32;
+        }
+        let nr = p.shf_r.len();
+        let n_az = p.shf_a.len() * p.shf_z.len();
+        let mut full = Vec::new();
+        for &s in &kept {
+            full.extend((0..nr).map(|k| Some(s * nr + k)));
+        }
+        let radial_len = full.len();
+        // Upper-triangle pair order over compact indices = the model's order restricted to
+        // kept species (the compact index is monotone in the model index).
+        for (a, &u) in kept.iter().enumerate() {
+            for &v in &kept[a..] {
+                let base = p.radial_len() + p.species_pair_index(u, v) * n_az;
+                full.extend((0..n_az).map(|k| Some(base + k)));
+            }
+        }
+        let len = full.len().next_multiple_of(16).max(16);
+        full.resize(len, None);
+        AevColumns {
+            compact_species,
+            n_species: kept.len(),
+            radial_len,
+            len,
+            full,
+        }
+    }
+}
+
 /// Packs every species' weights (forward layout + transposed copies for the backward pass),
-/// each segment aligned to 8 elements so vec4 loads of f32 and f16 stay aligned.
-fn pack_weights(model: &AniModel) -> (Vec<f32>, Vec<NetLayout>) {
+/// each segment aligned to 8 elements so vec4 loads of f32 and f16 stay aligned. Layer 1 keeps
+/// only the AEV columns in `cols`, in their order (zero weights for padding).
+fn pack_weights(model: &AniModel, cols: &AevColumns) -> (Vec<f32>, Vec<NetLayout>) {
     let mut buf: Vec<f32> = Vec::new();
     let push = |buf: &mut Vec<f32>, data: &[f32]| -> u32 {
         while buf.len() % 8 != 0 {
@@ -273,7 +330,8 @@ fn pack_weights(model: &AniModel) -> (Vec<f32>, Vec<NetLayout>) {
     for s in 0..model.aev.n_species {
         let l = |m: usize, k: usize| &members[m][s].layers[k];
         let h = [l(0, 0).n_out, l(0, 1).n_out, l(0, 2).n_out];
-        let k_in = l(0, 0).n_in;
+        let k_full = l(0, 0).n_in;
+        let k_in = cols.len;
         let cat = |k: usize, f: &dyn Fn(&crate::ani::Layer) -> &Vec<f32>| -> Vec<f32> {
             (0..members.len())
                 .flat_map(|m| f(l(m, k)).clone())
@@ -288,7 +346,12 @@ fn pack_weights(model: &AniModel) -> (Vec<f32>, Vec<NetLayout>) {
             }
             t
         };
-        let w1 = push(&mut buf, &cat(0, &|x| &x.weights));
+        // Layer 1 over members, [M·h1][k_in], its columns picked from the model's k_full.
+        let w1_all: Vec<f32> = cat(0, &|x| &x.weights)
+            .chunks_exact(k_full)
+            .flat_map(|row| cols.full.iter().map(|c| c.map_or(0.0, |c| row[c])))
+            .collect();
+        let w1 = push(&mut buf, &w1_all);
         let b1 = push(&mut buf, &cat(0, &|x| &x.biases));
         let w2 = push(&mut buf, &cat(1, &|x| &x.weights));
         let b2 = push(&mut buf, &cat(1, &|x| &x.biases));
@@ -297,7 +360,6 @@ fn pack_weights(model: &AniModel) -> (Vec<f32>, Vec<NetLayout>) {
         let w4 = push(&mut buf, &cat(3, &|x| &x.weights));
         let b4 = push(&mut buf, &cat(3, &|x| &x.biases));
         // Layer 1 stacked over members is [M·h1][K]; its transpose is [K][M·h1].
-        let w1_all = cat(0, &|x| &x.weights);
         let w1t = push(&mut buf, &transpose(&w1_all, members.len() * h[0], k_in));
         let w2t_all: Vec<f32> = (0..members.len())
             .flat_map(|m| transpose(&l(m, 1).weights, h[1], h[0]))
@@ -476,7 +538,6 @@ impl AniForce {
         let n_members = model.members.len() as u32;
         let prec = spec.precision;
         let eb = prec.bytes();
-        let aev_len = p.aev_len() as u32;
         let coop = prec == AniPrecision::F16 && spec.allow_coop && coop_support(ctx).is_ok();
         // A/B knobs for benchmarks: WGMD_COOP_WIDE=0 runs every product on the 64-wide
         // tensor-core tiles; WGMD_COOP_STAGED=0 runs the wide ones without staging their slabs
@@ -502,13 +563,25 @@ impl AniForce {
             atom_of_row.extend((0..n as u32).filter(|&i| species[i as usize] == s));
             species_rows.push((start, atom_of_row.len() as u32 - start));
         }
+        let mut present = vec![!spec.compact_aev; p.n_species];
+        for &s in &species {
+            present[s] = true;
+        }
+        let cols = AevColumns::new(p, &present);
+        let aev_len = cols.len as u32;
+        log::debug!(
+            "ANI AEV: {} of the model's {} columns ({} species present)",
+            aev_len,
+            p.aev_len(),
+            cols.n_species
+        );
         let mut row_of = vec![0u32; n];
         for (r, &a) in atom_of_row.iter().enumerate() {
             row_of[a as usize] = r as u32;
         }
 
         let t0 = std::time::Instant::now();
-        let (weights, layouts) = pack_weights(model);
+        let (weights, layouts) = pack_weights(model, &cols);
         log::debug!("ANI weights packed in {:.3} s", t0.elapsed().as_secs_f64());
         let max_binding = ctx.limits.max_storage_buffer_binding_size as u64;
         let check_size =
@@ -594,7 +667,12 @@ impl AniForce {
         };
         let atom_of_row_buf = c.storage_init("atom_of_row", &pad_u32(&atom_of_row))?;
         let row_of_buf = c.storage_init("row_of", &pad_u32(&row_of))?;
-        let sot: Vec<u32> = spec.type_species.iter().map(|&s| s as u32).collect();
+        // The shaders see compact species indices (the AEV layout of `cols`).
+        let sot: Vec<u32> = spec
+            .type_species
+            .iter()
+            .map(|&s| cols.compact_species[s])
+            .collect();
         let species_of_type = c.storage_init("species_of_type", &pad_u32(&sot))?;
 
         let mut gp = AniParamsGpu::zeroed();
@@ -603,11 +681,11 @@ impl AniForce {
         gp.eta_r = p.eta_r as f32;
         gp.eta_a = p.eta_a as f32;
         gp.zeta = p.zeta as f32;
-        gp.n_species = p.n_species as u32;
+        gp.n_species = cols.n_species as u32;
         gp.n_shf_r = p.shf_r.len() as u32;
         gp.n_shf_a = p.shf_a.len() as u32;
         gp.n_shf_z = p.shf_z.len() as u32;
-        gp.radial_len = p.radial_len() as u32;
+        gp.radial_len = cols.radial_len as u32;
         gp.aev_len = aev_len;
         gp.energy_scale = energy_scale as f32;
         gp.half_pi_rcr = (std::f64::consts::PI / (2.0 * p.rcr)) as f32;
