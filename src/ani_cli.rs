@@ -141,6 +141,7 @@ pub fn bench_ani(
         "ani_gpu_bytes": ani.gpu_bytes(),
         "ani_dispatches_per_evaluation": ani.dispatches(),
         "chunk_rows": ani.chunk_rows(),
+        "aev_columns": ani.aev_columns(),
         "gemm": ani.gemm_path(),
         "ms_dispatches": profile,
         "wgmd_commit": env!("WGMD_COMMIT"),

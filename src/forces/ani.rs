@@ -503,6 +503,7 @@ pub struct AniForce {
     acts: Vec<wgpu::Buffer>,
     gpu_bytes: u64,
     chunk_rows: u32,
+    aev_len: u32,
 }
 
 /// Index of `mlp_energy` in `mlp_k`; `gemm` modes come before it, `gemm_wide` modes after.
@@ -1013,6 +1014,7 @@ impl AniForce {
             acts: vec![h1, d1, h2, d2, h3, d3],
             gpu_bytes,
             chunk_rows,
+            aev_len,
         })
     }
 
@@ -1101,6 +1103,11 @@ impl AniForce {
     pub fn gpu_bytes(&self) -> u64 {
         self.gpu_bytes
     }
+    /// AEV columns the GPU computes and feeds layer 1 ([`AevColumns`]: the species present).
+    pub fn aev_columns(&self) -> u32 {
+        self.aev_len
+    }
+
     pub fn chunk_rows(&self) -> u32 {
         self.chunk_rows
     }
