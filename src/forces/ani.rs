@@ -623,7 +623,13 @@ impl AniForce {
         // Activation chunk: bounded memory whatever the system size.
         let hmax = |k: usize| layouts.iter().map(|l| l.h[k]).max().unwrap_or(16) as u64;
         let row_elems = n_members as u64 * 2 * (hmax(0) + hmax(1) + hmax(2));
-        let budget: u64 = 192 << 20;
+        // WGMD_ANI_CHUNK_MB: the activation budget (A/B; default 192 MiB, ~10k rows in f16).
+        let budget: u64 = std::env::var("WGMD_ANI_CHUNK_MB")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|&mb| mb >= 1)
+            .unwrap_or(192)
+            << 20;
         let largest = species_rows.iter().map(|r| r.1).max().unwrap_or(1).max(1) as u64;
         let per_buffer_rows = max_binding / (n_members as u64 * hmax(0) * eb);
         let chunk_rows = (budget / (row_elems * eb))
