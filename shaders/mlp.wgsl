@@ -123,27 +123,10 @@ fn epilogue(bt: u32, row: u32, col: u32, acc: vec4f) {
     if (row >= G.m || col >= G.n) {
         return;
     }
-    epilogue_apply(bt, row, col, acc, epilogue_operand(bt, row, col));
-}
-
-// What the epilogue of (row, col..col+3) reads from storage: the bias (MODE 0, 1), the stored
-// CELU′ (MODE 2), nothing (MODE 3). Separate so a kernel can issue several of these loads
-// before the stores that depend on them (the compiler cannot hoist a load of one storage
-// buffer above a store to another: they might alias).
-fn epilogue_operand(bt: u32, row: u32, col: u32) -> vec4f {
-    if (MODE == 0u || MODE == 1u) {
-        return w4(G.bias_off + bt * G.bias_bs + col);
-    } else if (MODE == 2u) {
-        return to4(d_aux[(G.c_off + bt * G.c_bs + row * G.ldc + col) / 4u]);
-    }
-    return vec4f(0.0);
-}
-
-// The epilogue given its operand; (row, col) inside the output.
-fn epilogue_apply(bt: u32, row: u32, col: u32, acc: vec4f, x: vec4f) {
     let idx = (G.c_off + bt * G.c_bs + row * G.ldc + col) / 4u;
+    var z = acc;
     if (MODE == 0u || MODE == 1u) {
-        let z = acc + x;
+        z += w4(G.bias_off + bt * G.bias_bs + col);
         c_out[idx] = from4(celu(z));
         var d = celu_prime(z);
         if (MODE == 1u) {
@@ -151,9 +134,9 @@ fn epilogue_apply(bt: u32, row: u32, col: u32, acc: vec4f, x: vec4f) {
         }
         d_aux[idx] = from4(d);
     } else if (MODE == 2u) {
-        c_out[idx] = from4(acc * x);
+        c_out[idx] = from4(z * to4(d_aux[idx]));
     } else {
-        c_out[idx] = from4(acc * G.scale);
+        c_out[idx] = from4(z * G.scale);
     }
 }
 

@@ -213,64 +213,6 @@ fn put_slab(buf: u32, r: u32, a0: vec4u, a1: vec4u, b0: vec4u, b1: vec4u) {
     bs_s[i + 3u] = halves(b1.zw);
 }
 
-// The staged kernel's epilogue: each subgroup leaves a 16 x 64 strip (four tiles) per barrier
-// pair, rows padded to 68 floats (the fragment stores of 8 rows x 4 lanes then hit 2 banks at
-// most instead of 8); 16 lanes cover a row, 4 floats each, so output rows go out as 128-byte
-// pieces. Each lane's 8 epilogue operands (bias or stored CELU′) are loaded before any of its
-// stores: with one load in flight at a time, the 32 storage round trips per subgroup were the
-// hidden layers' critical path (the backward products ran 1.5x slower than forward ones).
-const SSTR: u32 = 68u;
-const STRIP: u32 = 1088u;   // 16 x SSTR
-var<workgroup> strip: array<f32, 4352>;   // 4 subgroups x STRIP
-
-fn strip_rc(lane: u32, h: u32) -> vec2u {
-    let q = lane + 32u * h;
-    return vec2u(q / 16u, 4u * (q % 16u));
-}
-
-fn strip_operand(bt: u32, row0: u32, col0: u32, lane: u32, h: u32) -> vec4f {
-    let rc = strip_rc(lane, h);
-    let row = row0 + rc.x;
-    let col = col0 + rc.y;
-    if (row >= G.m || col >= G.n) {
-        return vec4f(0.0);
-    }
-    return epilogue_operand(bt, row, col);
-}
-
-fn strip_apply(bt: u32, row0: u32, col0: u32, st: u32, lane: u32, h: u32, x: vec4f) {
-    let rc = strip_rc(lane, h);
-    let row = row0 + rc.x;
-    let col = col0 + rc.y;
-    if (row >= G.m || col >= G.n) {
-        return;
-    }
-    let s = st + rc.x * SSTR + rc.y;
-    epilogue_apply(bt, row, col, vec4f(strip[s], strip[s + 1u], strip[s + 2u], strip[s + 3u]), x);
-}
-
-fn drain_strip(bt: u32, row0: u32, col0: u32, st: u32, lane: u32) {
-    // Operands first (independent of the strip), then the barrier that publishes the strip.
-    let x0 = strip_operand(bt, row0, col0, lane, 0u);
-    let x1 = strip_operand(bt, row0, col0, lane, 1u);
-    let x2 = strip_operand(bt, row0, col0, lane, 2u);
-    let x3 = strip_operand(bt, row0, col0, lane, 3u);
-    let x4 = strip_operand(bt, row0, col0, lane, 4u);
-    let x5 = strip_operand(bt, row0, col0, lane, 5u);
-    let x6 = strip_operand(bt, row0, col0, lane, 6u);
-    let x7 = strip_operand(bt, row0, col0, lane, 7u);
-    workgroupBarrier();
-    strip_apply(bt, row0, col0, st, lane, 0u, x0);
-    strip_apply(bt, row0, col0, st, lane, 1u, x1);
-    strip_apply(bt, row0, col0, st, lane, 2u, x2);
-    strip_apply(bt, row0, col0, st, lane, 3u, x3);
-    strip_apply(bt, row0, col0, st, lane, 4u, x4);
-    strip_apply(bt, row0, col0, st, lane, 5u, x5);
-    strip_apply(bt, row0, col0, st, lane, 6u, x6);
-    strip_apply(bt, row0, col0, st, lane, 7u, x7);
-    workgroupBarrier();
-}
-
 @compute @workgroup_size(128)
 fn gemm_coop_wide_s(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
     let bt = wid.z;
@@ -357,31 +299,38 @@ fn gemm_coop_wide_s(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation
         }
         workgroupBarrier();
     }
-    // The 64 x 64 block leaves in four 16 x 64 strips (one barrier pair each, not one per tile).
-    let st = sg * STRIP;
-    // Named addresses: naga 30's SPIR-V writer fails on cooperative stores with inline ones.
-    let s0 = st;
-    let s1 = st + 16u;
-    let s2 = st + 32u;
-    let s3 = st + 48u;
-    coopStoreT(c00, &strip[s0], SSTR);
-    coopStoreT(c01, &strip[s1], SSTR);
-    coopStoreT(c02, &strip[s2], SSTR);
-    coopStoreT(c03, &strip[s3], SSTR);
-    drain_strip(bt, row0 + 0u, col0, st, lane);
-    coopStoreT(c10, &strip[s0], SSTR);
-    coopStoreT(c11, &strip[s1], SSTR);
-    coopStoreT(c12, &strip[s2], SSTR);
-    coopStoreT(c13, &strip[s3], SSTR);
-    drain_strip(bt, row0 + 16u, col0, st, lane);
-    coopStoreT(c20, &strip[s0], SSTR);
-    coopStoreT(c21, &strip[s1], SSTR);
-    coopStoreT(c22, &strip[s2], SSTR);
-    coopStoreT(c23, &strip[s3], SSTR);
-    drain_strip(bt, row0 + 32u, col0, st, lane);
-    coopStoreT(c30, &strip[s0], SSTR);
-    coopStoreT(c31, &strip[s1], SSTR);
-    coopStoreT(c32, &strip[s2], SSTR);
-    coopStoreT(c33, &strip[s3], SSTR);
-    drain_strip(bt, row0 + 48u, col0, st, lane);
+    let st = sg * 256u;
+    let s16 = 16u;
+    coopStoreT(c00, &stage[st], s16);
+    drain(bt, row0 + 0u, col0 + 0u, st, lane);
+    coopStoreT(c01, &stage[st], s16);
+    drain(bt, row0 + 0u, col0 + 16u, st, lane);
+    coopStoreT(c02, &stage[st], s16);
+    drain(bt, row0 + 0u, col0 + 32u, st, lane);
+    coopStoreT(c03, &stage[st], s16);
+    drain(bt, row0 + 0u, col0 + 48u, st, lane);
+    coopStoreT(c10, &stage[st], s16);
+    drain(bt, row0 + 16u, col0 + 0u, st, lane);
+    coopStoreT(c11, &stage[st], s16);
+    drain(bt, row0 + 16u, col0 + 16u, st, lane);
+    coopStoreT(c12, &stage[st], s16);
+    drain(bt, row0 + 16u, col0 + 32u, st, lane);
+    coopStoreT(c13, &stage[st], s16);
+    drain(bt, row0 + 16u, col0 + 48u, st, lane);
+    coopStoreT(c20, &stage[st], s16);
+    drain(bt, row0 + 32u, col0 + 0u, st, lane);
+    coopStoreT(c21, &stage[st], s16);
+    drain(bt, row0 + 32u, col0 + 16u, st, lane);
+    coopStoreT(c22, &stage[st], s16);
+    drain(bt, row0 + 32u, col0 + 32u, st, lane);
+    coopStoreT(c23, &stage[st], s16);
+    drain(bt, row0 + 32u, col0 + 48u, st, lane);
+    coopStoreT(c30, &stage[st], s16);
+    drain(bt, row0 + 48u, col0 + 0u, st, lane);
+    coopStoreT(c31, &stage[st], s16);
+    drain(bt, row0 + 48u, col0 + 16u, st, lane);
+    coopStoreT(c32, &stage[st], s16);
+    drain(bt, row0 + 48u, col0 + 32u, st, lane);
+    coopStoreT(c33, &stage[st], s16);
+    drain(bt, row0 + 48u, col0 + 48u, st, lane);
 }

@@ -327,13 +327,15 @@ fn random_structure_of(
     (symbols, sys.positions, l)
 }
 
-/// GPU single point after poisoning every output and intermediate buffer.
-fn gpu_poisoned(
+/// GPU single point after poisoning every output and intermediate buffer, with at most
+/// `max_chunk_rows` rows per network chunk.
+fn gpu_poisoned_chunked(
     model: &Arc<AniModel>,
     precision: AniPrecision,
     symbols: &[String],
     positions: &[[f64; 3]],
     box_l: Option<f64>,
+    max_chunk_rows: Option<u32>,
 ) -> (Vec<f64>, Vec<[f64; 3]>) {
     let (edges, pos) = match box_l {
         Some(l) => ([l; 3], positions.to_vec()),
@@ -346,6 +348,7 @@ fn gpu_poisoned(
     };
     let mut spec = eval::ani_spec(sys, model.clone(), precision, 0.0, integ).unwrap();
     spec.ani.as_mut().unwrap().max_force = f64::INFINITY;
+    spec.ani.as_mut().unwrap().max_chunk_rows = max_chunk_rows;
     let mut sim = Simulation::new(common::ctx(), spec).unwrap();
     sim.poison_and_recompute().unwrap();
     let e = sim.ani_atom_energies().unwrap();
@@ -423,7 +426,10 @@ fn gpu_matches_float64_reference_on_random_structures() {
             (AniPrecision::F16, [5e-3, 5e-3, 2e-2]),
             (AniPrecision::F16Packed, [5e-3, 5e-3, 2e-2]),
         ] {
-            let gpu = gpu_poisoned(&model, precision, &symbols, &positions, box_l);
+            // The subsets also run in network chunks of 64 rows (2–3 per species here), as
+            // large systems do.
+            let chunk = subset.then_some(64);
+            let gpu = gpu_poisoned_chunked(&model, precision, &symbols, &positions, box_l, chunk);
             let (de, df, dfmax) = compare(&model, &symbols, &positions, box_l, &gpu);
             println!(
                 "N={n} periodic={periodic} {}: energy {de:.1e}, force rel {df:.1e}, worst component {dfmax:.1e}",
