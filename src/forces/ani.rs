@@ -626,15 +626,16 @@ impl AniForce {
         // Activation chunk: bounded memory whatever the system size.
         let hmax = |k: usize| layouts.iter().map(|l| l.h[k]).max().unwrap_or(16) as u64;
         let row_elems = n_members as u64 * 2 * (hmax(0) + hmax(1) + hmax(2));
-        // 384 MiB: ~20k rows in f16, ~10k in f32. Fewer, larger chunks fill the GPU better
-        // (the narrow layer-1 backward product has one column of tiles): 192 → 384 MiB took
-        // 100,002 atoms from 16.7 to 15.9 ms (f16) and 23.3 to 20.3 ms (f32) on an H200 (ANI
-        // call 3, 2026-12-02), for 550 / 589 MB in all. WGMD_ANI_CHUNK_MB: A/B.
+        // 512 MiB: ~27k rows in f16, ~14k in f32. Fewer, larger chunks fill the GPU better
+        // (the narrow layer-1 backward product has one column of tiles). At 100,002 atoms on an
+        // H200 (ANI calls 3 and 4, 2026-12-02), 192 / 384 / 512 MiB: f16 16.7 / 15.0 / 14.6 ms,
+        // f32 23.3 / 20.4 / 19.6 ms, for 348 / 550 / 684 MB (f16) in all — inside the 1 GB
+        // the issue allows at that size. WGMD_ANI_CHUNK_MB: A/B.
         let budget: u64 = std::env::var("WGMD_ANI_CHUNK_MB")
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
             .filter(|&mb| mb >= 1)
-            .unwrap_or(384)
+            .unwrap_or(512)
             << 20;
         let largest = species_rows.iter().map(|r| r.1).max().unwrap_or(1).max(1) as u64;
         let per_buffer_rows = max_binding / (n_members as u64 * hmax(0) * eb);
