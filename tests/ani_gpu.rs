@@ -287,12 +287,12 @@ fn gpu_f32_matches_torchani_on_periodic_water() {
 // ---------------------------------------------------------------------------------------
 // Synthetic model (always runs): GPU kernels against the float64 reference.
 
-use wgmd::ani::{neurochem, reference, ANI2X_SYMBOLS};
-use wgmd::engine::Simulation;
-use wgmd::integrate::{Integrator, Method};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64 as StdRng;
+use wgmd::ani::{neurochem, reference, ANI2X_SYMBOLS};
+use wgmd::engine::Simulation;
+use wgmd::integrate::{Integrator, Method};
 
 /// A 2-member model with small layers (multiples of 16, as the GPU GEMM needs), random
 /// weights from a fresh seed; the real ANI-2x AEV constants.

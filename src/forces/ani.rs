@@ -1278,3 +1278,88 @@ fn pad_u32(v: &[u32]) -> Vec<u32> {
         v.to_vec()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::AevColumns;
+    use crate::ani::{reference, AevParams};
+    use rand::seq::SliceRandom;
+    use rand::{Rng, SeedableRng};
+
+    /// The compact layout against the float64 reference AEV: computed as if the model had only
+    /// the present species, every column equals the full AEV's column it names, padding is
+    /// zero, and every full column it drops is zero for every atom. ANI-2x's layout and one
+    /// whose compact length needs padding (6 radial shifts, 2 × 4 angular terms).
+    #[test]
+    fn compact_aev_columns_match_the_full_layout() {
+        let seed = std::env::var("WGMD_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        println!("compact-aev: seed {seed}");
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+        let small = AevParams {
+            shf_r: vec![0.9, 1.6, 2.3, 3.0, 3.7, 4.4],
+            shf_z: vec![0.4, 1.2, 2.0, 2.8],
+            shf_a: vec![1.0, 2.2],
+            ..AevParams::ani2x()
+        };
+        for p in [AevParams::ani2x(), small] {
+            for round in 0..6 {
+                let mut kinds: Vec<usize> = (0..p.n_species).collect();
+                kinds.shuffle(&mut rng);
+                kinds.truncate(1 + round % p.n_species.min(6));
+                let n = 40;
+                let species: Vec<usize> = (0..n)
+                    .map(|_| kinds[rng.random_range(0..kinds.len())])
+                    .collect();
+                let pos: Vec<[f64; 3]> = (0..n)
+                    .map(|_| [0; 3].map(|_| rng.random_range(0.0..8.0)))
+                    .collect();
+                let mut present = vec![false; p.n_species];
+                for &s in &species {
+                    present[s] = true;
+                }
+                let cols = AevColumns::new(&p, &present);
+                assert_eq!(cols.len % 16, 0);
+                assert_eq!(cols.full.len(), cols.len);
+                let full = reference::aevs(&p, &species, p.n_species, &pos, None).unwrap();
+                let pc = AevParams {
+                    n_species: cols.n_species,
+                    ..p.clone()
+                };
+                assert_eq!(pc.radial_len(), cols.radial_len);
+                let cs: Vec<usize> = species
+                    .iter()
+                    .map(|&s| cols.compact_species[s] as usize)
+                    .collect();
+                let compact = reference::aevs(&pc, &cs, cols.n_species, &pos, None).unwrap();
+                let kept: std::collections::HashSet<usize> =
+                    cols.full.iter().flatten().copied().collect();
+                let mut nonzero = 0;
+                for i in 0..n {
+                    for (c, f) in cols.full.iter().enumerate() {
+                        let got = if c < pc.aev_len() { compact[i][c] } else { 0.0 };
+                        let want = f.map_or(0.0, |f| full[i][f]);
+                        assert!(
+                            (got - want).abs() <= 1e-12 * (1.0 + want.abs()),
+                            "atom {i}, compact column {c} (full {f:?}): {got} vs {want}, species {kinds:?}"
+                        );
+                        nonzero += (want != 0.0) as usize;
+                    }
+                    for (f, &x) in full[i].iter().enumerate() {
+                        assert!(
+                            kept.contains(&f) || x == 0.0,
+                            "dropped column {f} is {x} for atom {i}"
+                        );
+                    }
+                }
+                assert!(nonzero > 0, "the structure has no AEV terms at all");
+            }
+        }
+    }
+}
