@@ -55,13 +55,16 @@ pub struct NeighborKernels {
 impl NeighborKernels {
     pub fn new(ctx: &GpuContext, threads_per_atom: u32, has_list: bool) -> Result<NeighborKernels> {
         let module = ShaderModule::new(ctx, "neighbor")?;
+        let mut build_overrides = vec![("TPA", threads_per_atom as f64)];
+        // A/B (not measured yet): WGMD_BUILD_CELL_THREADS=1 lets thread t build the atom in
+        // cell slot t even with one thread per atom (large systems), so a warp's atoms share
+        // their candidates in cache instead of lying along a 100 Å line of the input order;
+        // =0 the reverse for small systems. The list is the same either way.
+        if let Ok(v) = std::env::var("WGMD_BUILD_CELL_THREADS") {
+            build_overrides.push(("CELL_THREADS", if v == "1" { 1.0 } else { 0.0 }));
+        }
         Ok(NeighborKernels {
-            build: Kernel::new(
-                ctx,
-                &module,
-                "nbr_build",
-                &[("TPA", threads_per_atom as f64)],
-            )?,
+            build: Kernel::new(ctx, &module, "nbr_build", &build_overrides)?,
             has_list,
             threads_per_atom,
             decide: Kernel::new(ctx, &module, "decide", &[])?,
