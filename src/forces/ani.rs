@@ -3,7 +3,9 @@
 //!
 //! Per force evaluation, all in the step's compute pass:
 //! 1. `aev_compute`: one workgroup per atom writes its AEV row. Rows are grouped by species
-//!    (`row_of`), so each species' network sees one contiguous block of rows.
+//!    (`row_of`), so each species' network sees one contiguous block of rows. The row holds
+//!    only the columns of the elements present ([`AevColumns`]: the shaders see the model as
+//!    if it had only those species; layer 1 gets the matching weight columns).
 //! 2. Per species and per chunk of rows: layer 1 of all ensemble members as one wide GEMM
 //!    (members stacked along the output), layers 2–3 as a GEMM batched over members, the
 //!    output layer + ensemble mean (`mlp_energy`), then the backward pass down to dE/dAEV,
