@@ -4,7 +4,7 @@
 //! Per force evaluation, all in the step's compute pass:
 //! 1. `aev_compute`: one workgroup per atom writes its AEV row. Rows are grouped by species
 //!    (`row_of`), so each species' network sees one contiguous block of rows. The row holds
-//!    only the columns of the elements present ([`AevColumns`]: the shaders see the model as
+//!    only the columns of the elements present (`AevColumns`: the shaders see the model as
 //!    if it had only those species; layer 1 gets the matching weight columns).
 //! 2. Per species and per chunk of rows: layer 1 of all ensemble members as one wide GEMM
 //!    (members stacked along the output), layers 2–3 as a GEMM batched over members, the
@@ -81,7 +81,7 @@ pub struct AniSpec {
     /// Let f16 runs use the tensor-core GEMMs where the adapter has them ([`coop_support`]);
     /// false forces the plain kernels (tests compare the two on one device).
     pub allow_coop: bool,
-    /// Lay the AEV out for the species this system has ([`AevColumns`]); false keeps all of
+    /// Lay the AEV out for the species this system has (`AevColumns`); false keeps all of
     /// the model's columns (same result, tests compare the two; WGMD_ANI_FULL_AEV=1).
     pub compact_aev: bool,
     /// Upper bound on the rows of one network chunk (tests: several chunks on a small system).
@@ -1119,7 +1119,7 @@ impl AniForce {
     pub fn gpu_bytes(&self) -> u64 {
         self.gpu_bytes
     }
-    /// AEV columns the GPU computes and feeds layer 1 ([`AevColumns`]: the species present).
+    /// AEV columns the GPU computes and feeds layer 1 (`AevColumns`: the species present).
     pub fn aev_columns(&self) -> u32 {
         self.aev_len
     }
