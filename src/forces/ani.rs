@@ -276,16 +276,15 @@ struct AevColumns {
     /// Compact species index of each model species (absent ones: never looked up, 0).
     compact_species: Vec<u32>,
     n_species: usize,
-    radial_len: usize,
-    /// Padded length (a multiple of 16).
-    len: usize,
-    /// Model-layout column of each compact column; None for padding.
+    /// Model-layout column of each compact column (radial blocks, then angular, then None for
+    /// the padding to a multiple of 16).
     full: Vec<Option<usize>>,
 }
 
 impl AevColumns {
-    fn new(p: &crate::ani::AevParams, present: &[bool]) -> AevColumns {
-        let kept: Vec<usize> = (0..p.n_species).filter(|&s| present[s]).collect();
+    /// The layout for the species occurring in `species` (model indices, any order or count).
+    fn new(p: &crate::ani::AevParams, species: &[usize]) -> AevColumns {
+        let kept: Vec<usize> = (0..p.n_species).filter(|s| species.contains(s)).collect();
         let mut compact_species = vec![0u32; p.n_species];
         for (c, &s) in kept.iter().enumerate() {
             compact_species[s] = c as u32;
@@ -296,7 +295,6 @@ impl AevColumns {
         for &s in &kept {
             full.extend((0..nr).map(|k| Some(s * nr + k)));
         }
-        let radial_len = full.len();
         // Upper-triangle pair order over compact indices = the model's order restricted to
         // kept species (the compact index is monotone in the model index).
         for (a, &u) in kept.iter().enumerate() {
@@ -310,10 +308,13 @@ impl AevColumns {
         AevColumns {
             compact_species,
             n_species: kept.len(),
-            radial_len,
-            len,
             full,
         }
+    }
+
+    /// Padded length (a multiple of 16).
+    fn len(&self) -> usize {
+        self.full.len()
     }
 }
 
@@ -336,7 +337,7 @@ fn pack_weights(model: &AniModel, cols: &AevColumns) -> (Vec<f32>, Vec<NetLayout
         let l = |m: usize, k: usize| &members[m][s].layers[k];
         let h = [l(0, 0).n_out, l(0, 1).n_out, l(0, 2).n_out];
         let k_full = l(0, 0).n_in;
-        let k_in = cols.len;
+        let k_in = cols.len();
         let cat = |k: usize, f: &dyn Fn(&crate::ani::Layer) -> &Vec<f32>| -> Vec<f32> {
             (0..members.len())
                 .flat_map(|m| f(l(m, k)).clone())
@@ -569,12 +570,12 @@ impl AniForce {
             atom_of_row.extend((0..n as u32).filter(|&i| species[i as usize] == s));
             species_rows.push((start, atom_of_row.len() as u32 - start));
         }
-        let mut present = vec![!spec.compact_aev; p.n_species];
-        for &s in &species {
-            present[s] = true;
-        }
-        let cols = AevColumns::new(p, &present);
-        let aev_len = cols.len as u32;
+        let cols = if spec.compact_aev {
+            AevColumns::new(p, &species)
+        } else {
+            AevColumns::new(p, &(0..p.n_species).collect::<Vec<_>>())
+        };
+        let aev_len = cols.len() as u32;
         log::debug!(
             "ANI AEV: {} of the model's {} columns ({} species present)",
             aev_len,
@@ -702,7 +703,7 @@ impl AniForce {
         gp.n_shf_r = p.shf_r.len() as u32;
         gp.n_shf_a = p.shf_a.len() as u32;
         gp.n_shf_z = p.shf_z.len() as u32;
-        gp.radial_len = cols.radial_len as u32;
+        gp.radial_len = (cols.n_species * p.shf_r.len()) as u32;
         gp.aev_len = aev_len;
         gp.energy_scale = energy_scale as f32;
         gp.half_pi_rcr = (std::f64::consts::PI / (2.0 * p.rcr)) as f32;
@@ -1322,19 +1323,13 @@ mod tests {
                 let pos: Vec<[f64; 3]> = (0..n)
                     .map(|_| [0; 3].map(|_| rng.random_range(0.0..8.0)))
                     .collect();
-                let mut present = vec![false; p.n_species];
-                for &s in &species {
-                    present[s] = true;
-                }
-                let cols = AevColumns::new(&p, &present);
-                assert_eq!(cols.len % 16, 0);
-                assert_eq!(cols.full.len(), cols.len);
+                let cols = AevColumns::new(&p, &species);
+                assert_eq!(cols.len() % 16, 0);
                 let full = reference::aevs(&p, &species, p.n_species, &pos, None).unwrap();
                 let pc = AevParams {
                     n_species: cols.n_species,
                     ..p.clone()
                 };
-                assert_eq!(pc.radial_len(), cols.radial_len);
                 let cs: Vec<usize> = species
                     .iter()
                     .map(|&s| cols.compact_species[s] as usize)
