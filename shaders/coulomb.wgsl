@@ -49,6 +49,10 @@ const TWO_OVER_SQRT_PI: f32 = 1.1283791670955126;
 @group(0) @binding(10) var<storage, read> charge: array<f32>;
 @group(0) @binding(11) var<storage, read> excl: array<u32>;
 @group(0) @binding(12) var<storage, read_write> atom_terms: array<vec4f>;
+// With SLOT_ROWS the list's row t belongs to atom cell_atoms[t] (see neighbor.wgsl): thread
+// t takes that atom, so a warp's atoms are neighbors in space and share their gathers.
+@group(0) @binding(13) var<storage, read> cell_atoms: array<u32>;
+override SLOT_ROWS: bool = false;
 
 // erfc(x) for x >= 0 given ex = exp(-x^2), which the force needs anyway: erfc = ex t Q(t),
 // t = 1 / (1 + 0.38 x), Q a degree-8 polynomial fitted (least maximum relative error, Lawson
@@ -124,15 +128,16 @@ fn is_excluded(i: u32, j: u32) -> bool {
     return false;
 }
 
-// This lane's share of atom i's full sums (each pair counted once from each side).
-fn atom_sums(i: u32, lane: u32) -> Sums {
+// This lane's share of atom i's full sums (each pair counted once from each side); its
+// neighbors are list row `rowid`.
+fn atom_sums(i: u32, rowid: u32, lane: u32) -> Sums {
     var o: Sums;
     let xi = pos[i];
     let qi = C.coulomb_k * charge[i];
     let row = bitcast<u32>(xi.w) * P.n_types;
-    let n = min(nbr_count[i], P.nbr_capacity);
+    let n = min(nbr_count[rowid], P.nbr_capacity);
     for (var k = lane; k < n; k += TPA) {
-        let j = nbr_list[k * P.n_atoms + i];
+        let j = nbr_list[k * P.n_atoms + rowid];
         if (C.n_excl > 0u && is_excluded(i, j)) {
             continue;
         }
@@ -189,10 +194,14 @@ fn gather(wid: vec3u, nwg: vec3u, lid: u32) -> Lane {
     let slot = lid % per_group;
     let lane = lid / per_group;
     var o: Lane;
-    o.i = (wid.y * nwg.x + wid.x) * per_group + slot;
-    let live = o.i < P.n_atoms;
+    let t = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let live = t < P.n_atoms;
+    o.i = t;
     if (live) {
-        o.s = atom_sums(o.i, lane);
+        if (SLOT_ROWS) {
+            o.i = cell_atoms[t];
+        }
+        o.s = atom_sums(o.i, t, lane);
     }
     if (TPA > 1u) {
         part_a[lid] = vec4f(o.s.f, o.s.e_lj);

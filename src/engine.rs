@@ -24,7 +24,7 @@ use crate::gpu::{self, GpuContext};
 use crate::integrate::{Integrator, IntegratorKernels, Method};
 use crate::neighbor::cell_list::{self, CellGrid, CellList, Launch};
 pub use crate::neighbor::NeighborMode;
-use crate::neighbor::{self, NeighborKernels};
+use crate::neighbor::{self, BuildPlan, NeighborKernels};
 use crate::observe::{self, Reducer, Thermo};
 use crate::system::System;
 use crate::units::Units;
@@ -449,6 +449,9 @@ impl Simulation {
         let nu = n as u64;
         // Threads per atom of the neighbor build and the LJ kernel (small systems: several).
         let tpa = gpu::threads_per_atom_for(n);
+        // ANI's kernels index the list by atom; LJ and Coulomb take rows by cell slot.
+        let slot_rows = !from_cells && spec.ani.is_none() && neighbor::slot_rows_default();
+        let plan = BuildPlan::new(n, &grid, tpa, slot_rows, neighbor::coop_default());
         let ncell = grid.n_cells() as u64;
         let c = &ctx;
         let mut st = vec![0u32; status::LEN];
@@ -475,7 +478,7 @@ impl Simulation {
             nbr_count: c.storage("nbr_count", if from_cells { 0 } else { 4 * nu })?,
             indirect_template: c.storage_init(
                 "indirect_template",
-                &cell_list::indirect_template(n, &grid, tpa),
+                &cell_list::indirect_template(n, &grid, plan.groups),
             )?,
             indirect: storage_indirect(c, cell_list::args::WORDS),
             partials: c.storage("partials", 16 * params.n_partials as u64)?,
@@ -496,14 +499,14 @@ impl Simulation {
         };
         let named = bufs.named();
         let cells = CellList::new(c, &named)?;
-        let mut nbr = NeighborKernels::new(c, tpa, !from_cells)?;
-        let mut lj = LjForce::new(c, &table, tpa, from_cells)?;
+        let mut nbr = NeighborKernels::new(c, plan, !from_cells)?;
+        let mut lj = LjForce::new(c, &table, tpa, from_cells, slot_rows)?;
         let mut ani = match &spec.ani {
             Some(a) => Some(AniForce::new(c, a, &sys.types, units.ani_energy_scale())?),
             None => None,
         };
         let mut coul = match &spec.coulomb {
-            Some(cs) => Some(CoulombForce::new(c, &sys, &table, cs, tpa)?),
+            Some(cs) => Some(CoulombForce::new(c, &sys, &table, cs, tpa, slot_rows)?),
             None => None,
         };
         let mut pme = match spec.coulomb.as_ref().map(|c| (&c.method, c.coulomb_k)) {
@@ -1067,18 +1070,27 @@ impl Simulation {
         let n = self.n_atoms();
         let counts: Vec<u32> = self.ctx.read_buffer(&self.bufs.nbr_count)?;
         let list: Vec<u32> = self.ctx.read_buffer(&self.bufs.nbr_list)?;
+        // Row r belongs to atom r, or to the atom in cell slot r.
+        let owner: Vec<u32> = if self.nbr.plan().slot_rows {
+            self.ctx.read_buffer(&self.bufs.cell_atoms)?
+        } else {
+            (0..n as u32).collect()
+        };
         let cap = self.params.nbr_capacity as usize;
-        let mut rows = Vec::with_capacity(n);
-        for i in 0..n {
-            let c = counts[i] as usize;
+        let mut rows = vec![None; n];
+        for r in 0..n {
+            let i = owner[r] as usize;
+            let c = counts[r] as usize;
             if c > cap {
                 bail!("atom {i} has {c} neighbors, more than the capacity {cap}");
             }
-            let mut r: Vec<u32> = (0..c).map(|k| list[k * n + i]).collect();
-            r.sort_unstable();
-            rows.push(r);
+            let mut row: Vec<u32> = (0..c).map(|k| list[k * n + r]).collect();
+            row.sort_unstable();
+            if i >= n || rows[i].replace(row).is_some() {
+                bail!("the list's row owners are not a permutation of the atoms (row {r}: atom {i})");
+            }
         }
-        Ok(rows)
+        Ok(rows.into_iter().map(|r| r.unwrap_or_default()).collect())
     }
     /// Fills every kernel output buffer with NaN bit patterns, then rebuilds the lists and
     /// recomputes forces: tests use it to prove kernels write everything they are read for.
@@ -1180,9 +1192,21 @@ impl Simulation {
     /// chosen from the atom count; tests pin it to check every variant against the
     /// references) and rebuilds the list with it.
     pub fn set_threads_per_atom(&mut self, tpa: u32) -> Result<()> {
-        let mut lj = LjForce::new(&self.ctx, &self.table, tpa, self.from_cells)?;
-        let mut nbr = NeighborKernels::new(&self.ctx, tpa, !self.from_cells)?;
-        let template = cell_list::indirect_template(self.params.n_atoms, &self.grid, tpa);
+        let slot_rows = self.nbr.plan().slot_rows;
+        self.set_neighbor_build(tpa, slot_rows, neighbor::coop_default())
+    }
+
+    /// Replaces the neighbor build and list layout (see [`BuildPlan`]: threads per atom, rows
+    /// by cell slot, the cooperative kernel where it applies) and rebuilds the list with it;
+    /// tests run every variant against the references. ANI keeps rows by atom.
+    pub fn set_neighbor_build(&mut self, tpa: u32, slot_rows: bool, coop: bool) -> Result<()> {
+        if slot_rows && self.ani.is_some() {
+            bail!("ANI reads the neighbor list by atom: rows by cell slot are not available");
+        }
+        let plan = BuildPlan::new(self.params.n_atoms, &self.grid, tpa, slot_rows, coop);
+        let mut lj = LjForce::new(&self.ctx, &self.table, tpa, self.from_cells, slot_rows)?;
+        let mut nbr = NeighborKernels::new(&self.ctx, plan, !self.from_cells)?;
+        let template = cell_list::indirect_template(self.params.n_atoms, &self.grid, plan.groups);
         self.ctx.queue.write_buffer(
             &self.bufs.indirect_template,
             0,
@@ -1192,7 +1216,7 @@ impl Simulation {
         lj.bind(&self.ctx, &named)?;
         nbr.bind(&self.ctx, &named)?;
         if let Some(c) = self.coul.as_mut() {
-            c.set_threads_per_atom(&self.ctx, tpa)?;
+            c.set_threads_per_atom(&self.ctx, tpa, slot_rows)?;
             c.bind(&self.ctx, &named)?;
         }
         drop(named);

@@ -168,16 +168,16 @@ fn every_method_matches_reference_on_random_charged_systems() {
             );
             // Every threads-per-atom variant (the default here is 8: small systems).
             assert_eq!(sim.lj_threads_per_atom(), 8);
-            for tpa in [1, 2] {
-                sim.set_threads_per_atom(tpa).unwrap();
+            // And the list layouts: rows by cell slot (the default; cooperative build or
+            // not) and rows by atom.
+            for (tpa, slot_rows, coop) in [(1, true, true), (2, true, false), (1, false, false), (8, false, false)] {
+                sim.set_neighbor_build(tpa, slot_rows, coop).unwrap();
                 sim.poison_and_recompute().unwrap();
                 let (f, _) = sim.forces().unwrap();
                 let t = sim.energy_terms().unwrap();
-                assert!(force_error(&f, &r.forces) < 2e-5, "{method:?} TPA {tpa}");
-                assert!(
-                    rel(t.total(), r.total()) < 1e-5,
-                    "{method:?} TPA {tpa} total"
-                );
+                let tag = format!("{method:?} TPA {tpa} rows by slot {slot_rows} cooperative {coop}");
+                assert!(force_error(&f, &r.forces) < 2e-5, "{tag}");
+                assert!(rel(t.total(), r.total()) < 1e-5, "{tag} total");
             }
         }
     }

@@ -231,9 +231,15 @@ fn neighbor_list_equals_brute_force() {
         // Crowded cells: hundreds of atoms per cell and thousands of candidates per atom.
         (2003, [14.0, 14.0, 14.0], 4.5, 0.5),
         (3001, [16.0, 16.0, 16.5], 4.5, 0.5),
+        // 5 half cells per axis with ~22 atoms each: the cooperative build's stencil rows
+        // (6 cells, ~132 candidates) mostly overflow its workgroup memory (128) and read
+        // cell_pos directly. (Closest approach 0.7 instead of 0.8 there, or random placement
+        // cannot fit them.)
+        (2750, [11.5, 11.5, 11.7], 4.0, 0.5),
     ];
     for (k, &(n, l, rc, skin)) in cases.iter().enumerate() {
-        let sys = as_f32(random_system(n, l, 1, 0.8, 0.0, seed + 17 * k as u64));
+        let closest = if n == 2750 { 0.7 } else { 0.8 };
+        let sys = as_f32(random_system(n, l, 1, closest, 0.0, seed + 17 * k as u64));
         let mut sim = Simulation::new(
             ctx.clone(),
             spec(
@@ -245,20 +251,26 @@ fn neighbor_list_equals_brute_force() {
             ),
         )
         .unwrap();
-        // Every threads-per-atom variant of the build (the atom count picks one in real runs).
-        for tpa in [1u32, 2, 8] {
-            sim.set_threads_per_atom(tpa).unwrap();
+        // Every variant of the build (the atom count and grid pick one in real runs):
+        // threads per atom, rows by atom or by cell slot, the cooperative kernel (used only
+        // with rows by slot and a 5×5×5 stencil).
+        for (tpa, slot_rows, coop) in [
+            (1u32, false, false),
+            (2, false, false),
+            (8, false, false),
+            (1, true, false),
+            (8, true, false),
+            (1, true, true),
+        ] {
+            sim.set_neighbor_build(tpa, slot_rows, coop).unwrap();
             sim.poison_and_recompute().unwrap();
-            eprintln!(
-                "case {k}: n={n} cells {:?} threads/atom {tpa}",
-                sim.grid().dims
+            let tag = format!(
+                "case {k}: n={n} cells {:?} (reach {}) threads/atom {tpa}, rows by slot {slot_rows}, cooperative {coop}",
+                sim.grid().dims,
+                sim.grid().reach
             );
-            check_neighbors(
-                &sim,
-                &sys,
-                rc + skin,
-                &format!("case {k}, {tpa} threads/atom"),
-            );
+            eprintln!("{tag}");
+            check_neighbors(&sim, &sys, rc + skin, &tag);
         }
     }
 }

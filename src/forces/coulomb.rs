@@ -657,6 +657,8 @@ pub struct CoulombForce {
     method_code: u32,
     /// Threads sharing one atom's neighbor row (the shader's `TPA`).
     threads_per_atom: u32,
+    /// The list's rows are by cell slot (`neighbor::BuildPlan`).
+    slot_rows: bool,
 }
 
 impl CoulombForce {
@@ -666,6 +668,7 @@ impl CoulombForce {
         lj: &LjTable,
         spec: &CoulombSpec,
         threads_per_atom: u32,
+        slot_rows: bool,
     ) -> Result<CoulombForce> {
         let n = sys.len();
         let rs = RealSpace::new(spec);
@@ -698,7 +701,7 @@ impl CoulombForce {
             rc: spec.cutoff as f32,
             _pad: 0,
         };
-        let (real, terms) = Self::real_kernels(ctx, rs.code, threads_per_atom)?;
+        let (real, terms) = Self::real_kernels(ctx, rs.code, threads_per_atom, slot_rows)?;
         let (sk, recip) = if kvecs.is_empty() {
             (None, None)
         } else {
@@ -729,25 +732,32 @@ impl CoulombForce {
             n_atoms: n as u32,
             method_code: rs.code,
             threads_per_atom,
+            slot_rows,
         })
     }
 
-    fn real_kernels(ctx: &GpuContext, code: u32, tpa: u32) -> Result<(Kernel, Kernel)> {
+    fn real_kernels(ctx: &GpuContext, code: u32, tpa: u32, slot_rows: bool) -> Result<(Kernel, Kernel)> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&tpa) {
             bail!("Coulomb threads per atom must be a power of two from 1 to 64, not {tpa}");
         }
         let module = ShaderModule::new(ctx, "coulomb")?;
-        let o = [("METHOD", code as f64), ("TPA", tpa as f64)];
+        let o = [
+            ("METHOD", code as f64),
+            ("TPA", tpa as f64),
+            ("SLOT_ROWS", slot_rows as u32 as f64),
+        ];
         Ok((
             Kernel::new(ctx, &module, "coulomb_force", &o)?,
             Kernel::new(ctx, &module, "coulomb_terms", &o)?,
         ))
     }
 
-    /// Switches the real-space kernels to `tpa` threads per atom; rebind afterwards.
-    pub fn set_threads_per_atom(&mut self, ctx: &GpuContext, tpa: u32) -> Result<()> {
-        (self.real, self.terms) = Self::real_kernels(ctx, self.method_code, tpa)?;
+    /// Switches the real-space kernels to `tpa` threads per atom and the list layout to
+    /// rows by slot or by atom; rebind afterwards.
+    pub fn set_threads_per_atom(&mut self, ctx: &GpuContext, tpa: u32, slot_rows: bool) -> Result<()> {
+        (self.real, self.terms) = Self::real_kernels(ctx, self.method_code, tpa, slot_rows)?;
         self.threads_per_atom = tpa;
+        self.slot_rows = slot_rows;
         self.binds = None;
         Ok(())
     }

@@ -257,12 +257,14 @@ pub struct LjForce {
 
 impl LjForce {
     /// `from_cells`: gather over the cell list instead of a Verlet list (engine's
-    /// `NeighborMode::Cells`).
+    /// `NeighborMode::Cells`); `slot_rows`: the list's rows are by cell slot
+    /// (`neighbor::BuildPlan`).
     pub fn new(
         ctx: &GpuContext,
         table: &LjTable,
         threads_per_atom: u32,
         from_cells: bool,
+        slot_rows: bool,
     ) -> Result<LjForce> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&threads_per_atom) {
             bail!(
@@ -278,7 +280,10 @@ impl LjForce {
             } else {
                 "lj_force"
             },
-            &[("TPA", threads_per_atom as f64)],
+            &[
+                ("TPA", threads_per_atom as f64),
+                ("SLOT_ROWS", (slot_rows && !from_cells) as u32 as f64),
+            ],
         )?;
         let table_buf = ctx.storage_init("lj_pairs", &table.gpu_data())?;
         let rc_buf = ctx.storage_init("lj_rc", &table.cutoff_jump())?;

@@ -73,7 +73,7 @@ pub mod args {
     pub const CELLS: u64 = 12;
     pub const BLOCKS: u64 = 24;
     pub const ONE: u64 = 36;
-    /// The neighbor build: atoms × threads per atom.
+    /// The neighbor build (`neighbor::BuildPlan::groups`).
     pub const BUILD: u64 = 48;
     pub const WORDS: usize = 15;
 }
@@ -131,14 +131,14 @@ impl CellList {
 }
 
 /// Host-computed indirect arguments for a rebuild (the `decide` kernel copies or zeroes them).
-pub fn indirect_template(n_atoms: u32, grid: &CellGrid, build_threads_per_atom: u32) -> Vec<u32> {
+pub fn indirect_template(n_atoms: u32, grid: &CellGrid, build_groups: u32) -> Vec<u32> {
     let mut v = Vec::with_capacity(args::WORDS);
     for g in [
         n_atoms.div_ceil(WG),
         grid.n_cells().div_ceil(WG),
         grid.n_blocks(),
         1,
-        n_atoms.div_ceil(WG / build_threads_per_atom),
+        build_groups,
     ] {
         v.extend_from_slice(&gpu::grid(g.max(1)));
     }

@@ -11,6 +11,7 @@ pub mod cell_list;
 use anyhow::Result;
 
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule, WG};
+use cell_list::CellGrid;
 use crate::system::System;
 
 /// How pairs are found. A Verlet list costs `4·capacity` bytes per atom (~480 for liquid LJ)
@@ -38,12 +39,68 @@ impl std::str::FromStr for NeighborMode {
     }
 }
 
+/// How the list is laid out and built (see `shaders/neighbor.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BuildPlan {
+    /// Threads sharing one atom's rows in the per-atom build (the shader's `TPA`).
+    pub threads_per_atom: u32,
+    /// Row r of the list belongs to the atom in cell slot r (`cell_atoms[r]`) instead of atom
+    /// r. The force kernels that read the list must be built with the same choice.
+    pub slot_rows: bool,
+    /// Cells per workgroup of the cooperative build (`nbr_build_coop`); 0: the per-atom one.
+    pub coop_cells: u32,
+    /// Workgroups of one build dispatch.
+    pub groups: u32,
+}
+
+impl BuildPlan {
+    /// `coop`: the cooperative build where it applies (rows by slot and the 5×5×5 stencil).
+    pub fn new(
+        n_atoms: u32,
+        grid: &CellGrid,
+        threads_per_atom: u32,
+        slot_rows: bool,
+        coop: bool,
+    ) -> BuildPlan {
+        let coop = coop && slot_rows && grid.reach == 2;
+        let coop_cells = if coop {
+            // About 40 atoms per workgroup of 64 threads: the cell counts vary, and a run with
+            // more than 64 atoms costs a second pass.
+            let per_cell = n_atoms as f64 / grid.n_cells() as f64;
+            ((40.0 / per_cell.max(1e-3)).round() as u32).clamp(1, grid.dims[0])
+        } else {
+            0
+        };
+        let groups = if coop {
+            grid.dims[1] * grid.dims[2] * grid.dims[0].div_ceil(coop_cells)
+        } else {
+            gpu::groups_for(n_atoms, WG / threads_per_atom)
+        };
+        BuildPlan {
+            threads_per_atom,
+            slot_rows,
+            coop_cells,
+            groups,
+        }
+    }
+}
+
+/// Rows by cell slot unless `WGMD_SLOT_ROWS=0` (A/B runs); callers whose kernels index the
+/// list by atom (ANI) pass `false` to [`BuildPlan::new`] instead.
+pub fn slot_rows_default() -> bool {
+    std::env::var("WGMD_SLOT_ROWS").map_or(true, |v| v != "0")
+}
+
+/// The cooperative build unless `WGMD_BUILD_COOP=0` (A/B runs).
+pub fn coop_default() -> bool {
+    std::env::var("WGMD_BUILD_COOP").map_or(true, |v| v != "0")
+}
+
 pub struct NeighborKernels {
     build: Kernel,
     /// False in cell-list mode: there is no Verlet list to build.
     has_list: bool,
-    /// Threads sharing one atom's rows in the build (the shader's `TPA`).
-    threads_per_atom: u32,
+    plan: BuildPlan,
     /// `decide` at a rebuild opportunity, and the check-only variant for the steps between.
     decide: Kernel,
     check: Kernel,
@@ -53,26 +110,43 @@ pub struct NeighborKernels {
 }
 
 impl NeighborKernels {
-    pub fn new(ctx: &GpuContext, threads_per_atom: u32, has_list: bool) -> Result<NeighborKernels> {
+    pub fn new(ctx: &GpuContext, plan: BuildPlan, has_list: bool) -> Result<NeighborKernels> {
         let module = ShaderModule::new(ctx, "neighbor")?;
-        let mut build_overrides = vec![("TPA", threads_per_atom as f64)];
-        // A/B (not measured yet): WGMD_BUILD_CELL_THREADS=1 lets thread t build the atom in
-        // cell slot t even with one thread per atom (large systems), so a warp's atoms share
-        // their candidates in cache instead of lying along a 100 Å line of the input order;
-        // =0 the reverse for small systems. The list is the same either way.
-        if let Ok(v) = std::env::var("WGMD_BUILD_CELL_THREADS") {
-            build_overrides.push(("CELL_THREADS", if v == "1" { 1.0 } else { 0.0 }));
-        }
+        let build = if plan.coop_cells > 0 {
+            Kernel::new(
+                ctx,
+                &module,
+                "nbr_build_coop",
+                &[
+                    ("COOP_CELLS", plan.coop_cells as f64),
+                    ("SLOT_ROWS", plan.slot_rows as u32 as f64),
+                ],
+            )?
+        } else {
+            Kernel::new(
+                ctx,
+                &module,
+                "nbr_build",
+                &[
+                    ("TPA", plan.threads_per_atom as f64),
+                    ("SLOT_ROWS", plan.slot_rows as u32 as f64),
+                ],
+            )?
+        };
         Ok(NeighborKernels {
-            build: Kernel::new(ctx, &module, "nbr_build", &build_overrides)?,
+            build,
             has_list,
-            threads_per_atom,
+            plan,
             decide: Kernel::new(ctx, &module, "decide", &[])?,
             check: Kernel::new(ctx, &module, "decide", &[("OPPORTUNITY", 0.0)])?,
             build_bind: None,
             decide_bind: None,
             check_bind: None,
         })
+    }
+
+    pub fn plan(&self) -> BuildPlan {
+        self.plan
     }
 
     pub fn bind(&mut self, ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> Result<()> {
@@ -88,12 +162,9 @@ impl NeighborKernels {
         }
         let bg = self.build_bind.as_ref().expect("bind before encode");
         match launch {
-            cell_list::Launch::Direct { n_atoms, .. } => gpu::dispatch(
-                pass,
-                &self.build,
-                bg,
-                gpu::groups_for(n_atoms, WG / self.threads_per_atom),
-            ),
+            cell_list::Launch::Direct { .. } => {
+                gpu::dispatch(pass, &self.build, bg, self.plan.groups)
+            }
             cell_list::Launch::Indirect(buf) => {
                 gpu::dispatch_indirect(pass, &self.build, bg, buf, cell_list::args::BUILD)
             }

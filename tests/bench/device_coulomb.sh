@@ -29,11 +29,11 @@ device)
         set -- $a
         timeout 180 ./.dev/wgmd bench coulomb --atoms "$1" --steps "$2" --json || echo "{\"atoms\": $1, \"error\": \"wgmd failed\"}"
     done | tee "$out/wgmd.jsonl"
-    # Same binary, A/B of the neighbor build's thread mapping (AB="" skips it).
-    if [ -n "${AB-WGMD_BUILD_CELL_THREADS=1}" ]; then
+    # Same binary, A/B of the list layout: rows by atom as before 2026-12-02 s5 (AB="" skips it).
+    if [ -n "${AB-WGMD_SLOT_ROWS=0}" ]; then
         for a in "262144 1000" "2097152 200"; do
             set -- $a
-            env ${AB-WGMD_BUILD_CELL_THREADS=1} timeout 180 ./.dev/wgmd bench coulomb --atoms "$1" --steps "$2" --json || true
+            env ${AB-WGMD_SLOT_ROWS=0} timeout 180 ./.dev/wgmd bench coulomb --atoms "$1" --steps "$2" --json || true
         done | tee "$out/wgmd_ab.jsonl"
     fi
     PYTHONUNBUFFERED=1 python3 .dev/openmm_nacl_pme.py "$out/openmm.json" | tee "$out/openmm.jsonl"
