@@ -53,6 +53,11 @@ const TWO_OVER_SQRT_PI: f32 = 1.1283791670955126;
 // t takes that atom, so a warp's atoms are neighbors in space and share their gathers.
 @group(0) @binding(13) var<storage, read> cell_atoms: array<u32>;
 override SLOT_ROWS: bool = false;
+// With QQ_TABLE every atom of a type has the same charge and pair_qq[ti * n_types + tj] holds
+// k q_i q_j (computed in float64): the loop reads it from a few cached words instead of
+// gathering charge[j] for every neighbor.
+@group(0) @binding(14) var<storage, read> pair_qq: array<f32>;
+override QQ_TABLE: bool = false;
 
 // erfc(x) for x >= 0 given ex = exp(-x^2), which the force needs anyway: erfc = ex t Q(t),
 // t = 1 / (1 + 0.38 x), Q a degree-8 polynomial fitted (least maximum relative error, Lawson
@@ -154,7 +159,12 @@ fn atom_sums(i: u32, rowid: u32, lane: u32) -> Sums {
             o.e_lj += ef.x;
         }
         if (r2 < C.rc2) {
-            let qq = qi * charge[j];
+            var qq: f32;
+            if (QQ_TABLE) {
+                qq = pair_qq[pair];
+            } else {
+                qq = qi * charge[j];
+            }
             let ef = coul_pair(r2);
             fr += qq * ef.y;
             o.e_coul += qq * ef.x;

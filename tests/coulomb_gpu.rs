@@ -96,11 +96,15 @@ fn clear_of_cutoffs(sys: &wgmd::system::System, cuts: &[f64], margin: f64) -> bo
 fn every_method_matches_reference_on_random_charged_systems() {
     let ctx = ctx();
     let seed = fresh_seed("coulomb_random");
+    // The last flag gives every atom of a type the same charge (neutral overall), as ionic
+    // and water systems have: the real-space kernel then reads k q_i q_j from a per-type-pair
+    // table (`QQ_TABLE`) instead of gathering each neighbor's charge.
     let cases = [
-        (203usize, [12.0, 12.5, 13.0], 5.0, 0.7),
-        (77, [10.0, 10.5, 11.0], 4.5, 0.8),
+        (203usize, [12.0, 12.5, 13.0], 5.0, 0.7, false),
+        (77, [10.0, 10.5, 11.0], 4.5, 0.8, false),
+        (181, [11.0, 12.0, 11.5], 5.0, 0.7, true),
     ];
-    for (c, &(n, l, rc, alpha)) in cases.iter().enumerate() {
+    for (c, &(n, l, rc, alpha, per_type)) in cases.iter().enumerate() {
         // Plainly truncated terms jump at their cutoffs, and a pair within f32 rounding of
         // one (|r² − rc²| ~ 1e-7 rc²) is inside for one arithmetic and outside for the other:
         // a whole pair force apart, not a kernel error (seed 4546521723951600042 had an LJ
@@ -108,7 +112,14 @@ fn every_method_matches_reference_on_random_charged_systems() {
         // cutoffs by 1e-5 rc², far beyond f32 rounding; the kernel arithmetic is what is tested.
         let (sys, excl) = (0..)
             .map(|k| random_charged(n, l, 2, 1.1, seed + c as u64 + 7919 * k))
-            .map(|(s, e)| (as_f32(s), e))
+            .map(|(mut s, e)| {
+                if per_type {
+                    let n0 = s.types.iter().filter(|&&t| t == 0).count() as f64;
+                    let q1 = -0.8 * n0 / (s.len() as f64 - n0);
+                    s.charges = s.types.iter().map(|&t| if t == 0 { 0.8 } else { q1 }).collect();
+                }
+                (as_f32(s), e)
+            })
             .find(|(s, _)| clear_of_cutoffs(s, &[rc, rc - 0.5], 1e-5))
             .unwrap();
         let lj = LjSpec {

@@ -659,6 +659,32 @@ pub struct CoulombForce {
     threads_per_atom: u32,
     /// The list's rows are by cell slot (`neighbor::BuildPlan`).
     slot_rows: bool,
+    /// k q_i q_j per type pair when every atom of a type carries the same charge (`QQ_TABLE`
+    /// in the shader: no per-neighbor charge gather); None otherwise.
+    qq_table: Option<Vec<f32>>,
+    qq_buf: wgpu::Buffer,
+}
+
+/// k q_i q_j per type pair (row-major, like the LJ table), or None when some type's atoms
+/// carry different charges. `WGMD_QQ_TABLE=0` turns it off (A/B runs).
+fn type_pair_charges(sys: &System, n_types: usize, k: f64) -> Option<Vec<f32>> {
+    if std::env::var("WGMD_QQ_TABLE").is_ok_and(|v| v == "0") {
+        return None;
+    }
+    let mut q: Vec<Option<f64>> = vec![None; n_types];
+    for (&t, &c) in sys.types.iter().zip(&sys.charges) {
+        let slot = q.get_mut(t as usize)?;
+        match slot {
+            Some(prev) if *prev != c => return None,
+            _ => *slot = Some(c),
+        }
+    }
+    let q: Vec<f64> = q.into_iter().map(|c| c.unwrap_or(0.0)).collect();
+    Some(
+        (0..n_types * n_types)
+            .map(|p| (k * q[p / n_types] * q[p % n_types]) as f32)
+            .collect(),
+    )
 }
 
 impl CoulombForce {
@@ -701,7 +727,9 @@ impl CoulombForce {
             rc: spec.cutoff as f32,
             _pad: 0,
         };
-        let (real, terms) = Self::real_kernels(ctx, rs.code, threads_per_atom, slot_rows)?;
+        let qq_table = type_pair_charges(sys, lj.n_types, spec.coulomb_k);
+        let qq = qq_table.is_some();
+        let (real, terms) = Self::real_kernels(ctx, rs.code, threads_per_atom, slot_rows, qq)?;
         let (sk, recip) = if kvecs.is_empty() {
             (None, None)
         } else {
@@ -733,10 +761,18 @@ impl CoulombForce {
             method_code: rs.code,
             threads_per_atom,
             slot_rows,
+            qq_buf: ctx.storage_init("pair_qq", qq_table.as_deref().unwrap_or(&[0.0]))?,
+            qq_table,
         })
     }
 
-    fn real_kernels(ctx: &GpuContext, code: u32, tpa: u32, slot_rows: bool) -> Result<(Kernel, Kernel)> {
+    fn real_kernels(
+        ctx: &GpuContext,
+        code: u32,
+        tpa: u32,
+        slot_rows: bool,
+        qq_table: bool,
+    ) -> Result<(Kernel, Kernel)> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&tpa) {
             bail!("Coulomb threads per atom must be a power of two from 1 to 64, not {tpa}");
         }
@@ -745,6 +781,7 @@ impl CoulombForce {
             ("METHOD", code as f64),
             ("TPA", tpa as f64),
             ("SLOT_ROWS", slot_rows as u32 as f64),
+            ("QQ_TABLE", qq_table as u32 as f64),
         ];
         Ok((
             Kernel::new(ctx, &module, "coulomb_force", &o)?,
@@ -755,7 +792,8 @@ impl CoulombForce {
     /// Switches the real-space kernels to `tpa` threads per atom and the list layout to
     /// rows by slot or by atom; rebind afterwards.
     pub fn set_threads_per_atom(&mut self, ctx: &GpuContext, tpa: u32, slot_rows: bool) -> Result<()> {
-        (self.real, self.terms) = Self::real_kernels(ctx, self.method_code, tpa, slot_rows)?;
+        let qq = self.qq_table.is_some();
+        (self.real, self.terms) = Self::real_kernels(ctx, self.method_code, tpa, slot_rows, qq)?;
         self.threads_per_atom = tpa;
         self.slot_rows = slot_rows;
         self.binds = None;
@@ -782,6 +820,7 @@ impl CoulombForce {
             ("excl", &self.excl_buf),
             ("lj_pairs", &self.table_buf),
             ("lj_rc", &self.rc_buf),
+            ("pair_qq", &self.qq_buf),
             ("kvec", &self.kvec_buf),
             ("sk", &self.sk_buf),
             ("atom_terms", &self.terms_buf),
