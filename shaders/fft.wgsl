@@ -1,5 +1,5 @@
 // Batched 1-D complex FFTs along one axis of a 3-D grid: mixed-radix Stockham (radices 2, 3,
-// 4, 5, 7), one dispatch per axis. Driver and float64 twin: `forces::fft`.
+// 4, 5, 7, 9), one dispatch per axis. Driver and float64 twin: `forces::fft`.
 //
 // Grid layout: element (ix, iy, iz) of an (nx, ny, nz) grid sits at (ix * ny + iy) * nz + iz.
 // Complex values are stored as the bits of vec2f in vec2u (so a kernel that reuses the buffer
@@ -191,6 +191,51 @@ fn stage4(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
     }
 }
 
+// Forward DFT_3 of (a, b, c) (inverse: conjugate roots), as in stage3.
+fn dft3(a: vec2f, b: vec2f, c: vec2f, inverse: bool) -> array<vec2f, 3> {
+    let s = b + c;
+    let mid = a - 0.5 * s;
+    let r = 0.8660254037844386 * rot90(b - c, inverse);
+    return array<vec2f, 3>(a + s, mid + r, mid - r);
+}
+
+// x * w_9^k for k in {1, 2, 4} (forward w_9 = exp(-2 pi i / 9); inverse conjugate).
+fn w9(x: vec2f, k: u32, inverse: bool) -> vec2f {
+    var w: vec2f;
+    switch k {
+        case 1u: { w = vec2f(0.766044443118978, -0.6427876096865393); }
+        case 2u: { w = vec2f(0.17364817766693033, -0.984807753012208); }
+        default: { w = vec2f(-0.9396926207859083, -0.3420201433256687); }
+    }
+    return cmul(x, select(w, vec2f(w.x, -w.y), inverse));
+}
+
+// Radix 9 as 3 x 3 (one stage instead of two radix-3 ones: half the workgroup-memory round
+// trips and barriers). With q = q1 + 3 q2 and r = r2 + 3 r1:
+// X_r = sum_q1 w_3^(r1 q1) [w_9^(r2 q1) sum_q2 x_(q1 + 3 q2) w_3^(r2 q2)].
+fn stage9(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
+    let nb = FFT_N / 9u;
+    let tstep = FFT_N / (m * 9u);
+    for (var t = lid; t < FFT_BATCH * nb; t += FFT_WG) {
+        let bf = butterfly_at(t, 9u, src, dst, m);
+        var x: array<vec2f, 9>;
+        for (var q = 0u; q < 9u; q++) {
+            x[q] = load_twiddled(bf, q, nb, tstep, inverse);
+        }
+        let y0 = dft3(x[0], x[3], x[6], inverse);
+        let y1 = dft3(x[1], x[4], x[7], inverse);
+        let y2 = dft3(x[2], x[5], x[8], inverse);
+        let z0 = dft3(y0[0], y1[0], y2[0], inverse);
+        let z1 = dft3(y0[1], w9(y1[1], 1u, inverse), w9(y2[1], 2u, inverse), inverse);
+        let z2 = dft3(y0[2], w9(y1[2], 2u, inverse), w9(y2[2], 4u, inverse), inverse);
+        for (var r1 = 0u; r1 < 3u; r1++) {
+            sh[bf.dst + (3u * r1) * m] = z0[r1];
+            sh[bf.dst + (3u * r1 + 1u) * m] = z1[r1];
+            sh[bf.dst + (3u * r1 + 2u) * m] = z2[r1];
+        }
+    }
+}
+
 // Radix 5 and 7: the O(p^2) DFT with fixed trip counts; roots of order p come from the
 // axis table (w_p = w_n^{n/p}).
 fn stage5(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
@@ -239,6 +284,7 @@ fn fft_stage(p: u32, src: u32, m: u32, lid: u32, inverse: bool) {
         case 3u: { stage3(src, dst, m, lid, inverse); }
         case 4u: { stage4(src, dst, m, lid, inverse); }
         case 5u: { stage5(src, dst, m, lid, inverse); }
+        case 9u: { stage9(src, dst, m, lid, inverse); }
         default: { stage7(src, dst, m, lid, inverse); }
     }
     workgroupBarrier();

@@ -47,8 +47,9 @@ pub struct FftAxis {
     pub radix: [u32; MAX_STAGES],
 }
 
-/// Stage radices of an n-point transform: 4s first, then 2, 3, 5, 7. Errors name the factor
-/// that is not supported.
+/// Stage radices of an n-point transform: 4s first, then 9s, then 2, 3, 5, 7 (fewer stages:
+/// each is a workgroup-memory round trip and a barrier). Errors name the factor that is not
+/// supported. `WGMD_FFT_RADIX9=0` splits 9s into 3s (A/B runs).
 pub fn factorize(n: u32) -> Result<Vec<u32>> {
     if n == 0 {
         bail!("FFT length 0: every grid axis needs at least one point");
@@ -58,6 +59,12 @@ pub fn factorize(n: u32) -> Result<Vec<u32>> {
     while m % 4 == 0 {
         r.push(4);
         m /= 4;
+    }
+    if std::env::var("WGMD_FFT_RADIX9").map_or(true, |v| v != "0") {
+        while m % 9 == 0 {
+            r.push(9);
+            m /= 9;
+        }
     }
     for p in [2u32, 3, 5, 7] {
         while m % p == 0 {
@@ -412,7 +419,7 @@ pub mod reference {
             let wp: Vec<C64> = (0..p).map(|t| root(t, p, inverse)).collect();
             for j in 0..nb {
                 let k = j % m;
-                let mut xs = [[0.0; 2]; 7];
+                let mut xs = [[0.0; 2]; 9];
                 for (q, x) in xs.iter_mut().enumerate().take(p) {
                     *x = cmul(src[j + q * nb], tw[(k * q) % (m * p)]);
                 }
