@@ -49,10 +49,28 @@ const TWO_OVER_SQRT_PI: f32 = 1.1283791670955126;
 @group(0) @binding(10) var<storage, read> charge: array<f32>;
 @group(0) @binding(11) var<storage, read> excl: array<u32>;
 @group(0) @binding(12) var<storage, read_write> atom_terms: array<vec4f>;
-// With SLOT_ROWS the list's row t belongs to atom cell_atoms[t] (see neighbor.wgsl): thread
-// t takes that atom, so a warp's atoms are neighbors in space and share their gathers.
+// With SLOT_ROWS the list's row t belongs to atom cell_atoms[t] and holds its neighbors'
+// cell slots (see neighbor.wgsl): thread t takes that atom and reads positions from the
+// slot-ordered copy, so a warp's atoms are neighbors in space and their gathers fall on
+// nearby words.
 @group(0) @binding(13) var<storage, read> cell_atoms: array<u32>;
+@group(0) @binding(15) var<storage, read> slot_pos: array<vec4f>;
 override SLOT_ROWS: bool = false;
+
+// Position (type in w) of list entry e, and the atom it names.
+fn entry_pos(e: u32) -> vec4f {
+    if (SLOT_ROWS) {
+        return slot_pos[e];
+    }
+    return pos[e];
+}
+
+fn entry_atom(e: u32) -> u32 {
+    if (SLOT_ROWS) {
+        return cell_atoms[e];
+    }
+    return e;
+}
 // With QQ_TABLE every atom of a type has the same charge and pair_qq[ti * n_types + tj] holds
 // k q_i q_j (computed in float64): the loop reads it from a few cached words instead of
 // gathering charge[j] for every neighbor.
@@ -137,16 +155,16 @@ fn is_excluded(i: u32, j: u32) -> bool {
 // neighbors are list row `rowid`.
 fn atom_sums(i: u32, rowid: u32, lane: u32) -> Sums {
     var o: Sums;
-    let xi = pos[i];
+    let xi = entry_pos(rowid);
     let qi = C.coulomb_k * charge[i];
     let row = bitcast<u32>(xi.w) * P.n_types;
     let n = min(nbr_count[rowid], P.nbr_capacity);
     for (var k = lane; k < n; k += TPA) {
-        let j = nbr_list[k * P.n_atoms + rowid];
-        if (C.n_excl > 0u && is_excluded(i, j)) {
+        let e = nbr_list[k * P.n_atoms + rowid];
+        if (C.n_excl > 0u && is_excluded(i, entry_atom(e))) {
             continue;
         }
-        let xj = pos[j];
+        let xj = entry_pos(e);
         let d = min_image(xi.xyz - xj.xyz, P);
         let r2 = dot(d, d);
         let pair = row + bitcast<u32>(xj.w);
@@ -163,7 +181,7 @@ fn atom_sums(i: u32, rowid: u32, lane: u32) -> Sums {
             if (QQ_TABLE) {
                 qq = pair_qq[pair];
             } else {
-                qq = qi * charge[j];
+                qq = qi * charge[entry_atom(e)];
             }
             let ef = coul_pair(r2);
             fr += qq * ef.y;

@@ -26,9 +26,12 @@
 @group(0) @binding(9) var<storage, read> cell_start: array<u32>;
 @group(0) @binding(10) var<storage, read> cell_atoms: array<u32>;
 
-// With SLOT_ROWS the list's row t belongs to atom cell_atoms[t] (see neighbor.wgsl): thread
-// t takes that atom, so a warp's atoms are neighbors in space and share their gathers.
-override SLOT_ROWS: bool = false;
+// Rows by cell slot (`lj_force_slots`): the list's row t belongs to atom cell_atoms[t] and
+// holds its neighbors' cell slots (see neighbor.wgsl); thread t takes that atom and reads
+// positions from the slot-ordered copy, so a warp's atoms are neighbors in space and their
+// gathers fall on nearby words. (A separate entry point, so that `lj_force` stays within
+// WebGPU's default 8 storage buffers.)
+@group(0) @binding(11) var<storage, read> slot_pos: array<vec4f>;
 
 // Threads per atom. With one thread per atom a small system (32,000 atoms = 500 workgroups)
 // leaves most of a large GPU idle while each thread walks ~80 dependent neighbor loads; TPA
@@ -106,20 +109,36 @@ fn atom_of(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
 @compute @workgroup_size(64)
 fn lj_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
             @builtin(local_invocation_index) lid: u32) {
+    let i = atom_of(wid, nwg, lid);
+    let lane = lid / (WG / TPA);
+    let live = i < P.n_atoms;
+    var acc = Acc(vec3f(0.0), 0.0, 0.0, 0.0);
+    if (live) {
+        let xi = pos[i];
+        let row = bitcast<u32>(xi.w) * P.n_types;
+        let n = min(nbr_count[i], P.nbr_capacity);
+        for (var k = lane; k < n; k += TPA) {
+            add_pair(&acc, xi, row, pos[nbr_list[k * P.n_atoms + i]]);
+        }
+    }
+    finish(acc, i, live, lid);
+}
+
+@compute @workgroup_size(64)
+fn lj_force_slots(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                  @builtin(local_invocation_index) lid: u32) {
     let t = atom_of(wid, nwg, lid);
     let lane = lid / (WG / TPA);
     let live = t < P.n_atoms;
-    var i = t;
+    var i = 0u;
     var acc = Acc(vec3f(0.0), 0.0, 0.0, 0.0);
     if (live) {
-        if (SLOT_ROWS) {
-            i = cell_atoms[t];
-        }
-        let xi = pos[i];
+        i = cell_atoms[t];
+        let xi = slot_pos[t];
         let row = bitcast<u32>(xi.w) * P.n_types;
         let n = min(nbr_count[t], P.nbr_capacity);
         for (var k = lane; k < n; k += TPA) {
-            add_pair(&acc, xi, row, pos[nbr_list[k * P.n_atoms + t]]);
+            add_pair(&acc, xi, row, slot_pos[nbr_list[k * P.n_atoms + t]]);
         }
     }
     finish(acc, i, live, lid);

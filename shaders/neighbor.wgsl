@@ -2,10 +2,13 @@
 // list, and the GPU-side decision whether to rebuild it this step.
 //
 // Layout: neighbor k of row r is nbr_list[k * n_atoms + r] (column-major, so the threads of
-// a warp read consecutive words). Row r belongs to atom r, or with SLOT_ROWS to the atom in
-// cell slot r (cell_atoms[r], fixed until the next build): consecutive rows are then atoms
-// of neighboring cells, so the build's writes and the force kernels' gathers stay local
-// whatever order the atoms are stored in. nbr_count[r] is the true count even when it exceeds
+// a warp read consecutive words). Row r belongs to atom r and holds atom indices; or, with
+// SLOT_ROWS, row r belongs to the atom in cell slot r (cell_atoms[r], fixed until the next
+// build) and holds the cell slots of its neighbors, whose current positions the force
+// kernels read from slot_pos (refreshed every step by `slot_gather`). Consecutive rows are
+// then atoms of neighboring cells and a row's entries are runs of neighboring slots, so the
+// build's writes and the force kernels' gathers stay local whatever order the atoms are
+// stored in (an atom's index says nothing about where it is once the liquid has mixed). nbr_count[r] is the true count even when it exceeds
 // the capacity; ST_MAX_NBRS lets the host see the overflow, roll back and regrow. Nothing is
 // dropped silently. Within a row, neighbors come stencil row by stencil row, each in cell
 // order of the unwrapped x coordinate (so both build kernels below give identical rows).
@@ -21,6 +24,9 @@
 @group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>>;
 @group(0) @binding(8) var<storage, read> indirect_template: array<u32>;
 @group(0) @binding(9) var<storage, read_write> indirect: array<u32>;
+
+@group(0) @binding(10) var<storage, read> cell_atoms: array<u32>;
+@group(0) @binding(11) var<storage, read_write> slot_pos: array<vec4f>;
 
 var<workgroup> wg_max: atomic<u32>;
 
@@ -54,7 +60,7 @@ fn scan_range(i: u32, rowid: u32, pi: vec3f, s0: u32, s1: u32, first: u32, write
         if (j != i && dot(d, d) < P.list_cut2) {
             let slot = first + count;
             if (write && slot < P.nbr_capacity) {
-                nbr_list[slot * P.n_atoms + rowid] = j;
+                nbr_list[slot * P.n_atoms + rowid] = select(j, s, SLOT_ROWS);
             }
             count++;
         }
@@ -151,176 +157,14 @@ fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// The build for 5×5×5 stencils (cells ≥ half the list cutoff), rows by cell slot: one
-// workgroup per run of COOP_CELLS cells along x of one cell row. All its atoms share the cell
-// row, so for each stencil row (dy, dz) their candidates together are the cells from
-// COOP_CELLS + 4 consecutive x positions — at most three contiguous runs of cell_pos (the
-// middle one, and up to two cells wrapped from each end). The workgroup loads those runs
-// into workgroup memory with one coalesced pass (five stencil rows at a time), then every
-// thread tests its own 5-cell window from there. In the per-atom kernel above each lane
-// loads its ~660 candidates itself, from addresses that differ from its neighbours'; here
-// each candidate is read from memory once per workgroup instead of once per atom.
-// A stencil row whose candidates exceed its ROW_CAP slots (a dense clump) is read from
-// cell_pos directly instead: same result, slower.
-override COOP_CELLS: u32 = 8u;
-const ROWS_AT_ONCE: u32 = 5u;
-const ROW_CAP: u32 = 128u;
-var<workgroup> cand: array<vec4f, 640>;          // ROWS_AT_ONCE * ROW_CAP
-// Per stencil row of the current five: first cell_pos slot and length of the left-wrapped,
-// middle and right-wrapped runs.
-var<workgroup> run_start: array<vec3u, 5>;
-var<workgroup> run_len: array<vec3u, 5>;
-var<workgroup> wg_range: vec2u;
-
-// Slot of cell_pos holding candidate e of a stencil row's union (runs concatenated).
-fn union_slot(e: u32, st: vec3u, ln: vec3u) -> u32 {
-    if (e < ln.x) {
-        return st.x + e;
-    }
-    if (e < ln.x + ln.y) {
-        return st.y + e - ln.x;
-    }
-    return st.z + e - ln.x - ln.y;
-}
-
-// Position in the union of the first atom of unwrapped cell ux (xa − 2 ≤ ux ≤ xb + 2) of the
-// row starting at cell `base`, given the runs' starts and lengths.
-fn union_offset(ux: i32, base: u32, st: vec3u, ln: vec3u) -> u32 {
-    let d = i32(P.cell_dims.x);
-    if (ux < 0) {
-        return cell_start[base + u32(ux + d)] - st.x;
-    }
-    if (ux < d) {
-        return ln.x + cell_start[base + u32(ux)] - st.y;
-    }
-    return ln.x + ln.y + cell_start[base + u32(ux - d)] - st.z;
-}
-
-fn wrapped_cell(ux: i32, base: u32) -> u32 {
-    let d = i32(P.cell_dims.x);
-    return base + u32((ux + d) % d);
-}
-
+// Every step with SLOT_ROWS, before the forces: the current positions (type in w) in cell
+// slot order.
 @compute @workgroup_size(64)
-fn nbr_build_coop(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                  @builtin(local_invocation_index) lid: u32) {
-    let dims = vec3i(P.cell_dims.xyz);
-    let chunks = (P.cell_dims.x + COOP_CELLS - 1u) / COOP_CELLS;
-    let g = wid.y * nwg.x + wid.x;
-    if (lid == 0u) {
-        atomicStore(&wg_max, 0u);
-    }
-    let row_id = g / chunks;                         // cell row (y, z); uniform
-    let live_group = row_id < P.cell_dims.y * P.cell_dims.z;
-    let cy = i32(row_id % P.cell_dims.y);
-    let cz = i32(row_id / P.cell_dims.y);
-    let xa = i32((g % chunks) * COOP_CELLS);
-    let xb = min(xa + i32(COOP_CELLS), dims.x) - 1;  // last cell of the run, inclusive
-    if (lid == 0u) {
-        var r = vec2u(0u);
-        if (live_group) {
-            let own = u32((cz * dims.y + cy) * dims.x);
-            r = vec2u(cell_start[own + u32(xa)], cell_start[own + u32(xb)] + cell_count[own + u32(xb)]);
-        }
-        wg_range = r;
-    }
-    // Read back as a workgroup-uniform value: the loop below holds barriers.
-    let range = workgroupUniformLoad(&wg_range);
-    let s_end = range.y;
-    // Usually one pass; a run of cells holding more than 64 atoms takes several.
-    for (var a0 = range.x; a0 < s_end; a0 += WG) {
-        let t = a0 + lid;
-        let live = t < s_end;
-        var i = 0u;
-        var pi = vec3f(0.0);
-        var cx = xa;
-        if (live) {
-            let mine = cell_pos[t];
-            i = bitcast<u32>(mine.w);
-            pi = mine.xyz;
-            cx = i32(cell_coords(pi, P).x);
-        }
-        let rowid = select(i, t, SLOT_ROWS);
-        var count = 0u;
-        for (var b = 0u; b < 5u; b++) {
-            let z = (cz + i32(b) - 2 + dims.z) % dims.z;
-            // Runs of the five stencil rows (dy = -2..2) at this dz.
-            if (lid < ROWS_AT_ONCE) {
-                let y = (cy + i32(lid) - 2 + dims.y) % dims.y;
-                let base = u32((z * dims.y + y) * dims.x);
-                let u0 = xa - 2;
-                let u1 = xb + 2;
-                var st = vec3u(0u);
-                var ln = vec3u(0u);
-                if (u0 < 0) {
-                    let c0 = base + u32(u0 + dims.x);
-                    let c1 = base + u32(dims.x - 1);
-                    st.x = cell_start[c0];
-                    ln.x = cell_start[c1] + cell_count[c1] - st.x;
-                }
-                let m0 = base + u32(max(u0, 0));
-                let m1 = base + u32(min(u1, dims.x - 1));
-                st.y = cell_start[m0];
-                ln.y = cell_start[m1] + cell_count[m1] - st.y;
-                if (u1 >= dims.x) {
-                    let c1 = base + u32(u1 - dims.x);
-                    st.z = cell_start[base];
-                    ln.z = cell_start[c1] + cell_count[c1] - st.z;
-                }
-                run_start[lid] = st;
-                run_len[lid] = ln;
-            }
-            workgroupBarrier();
-            for (var q = 0u; q < ROWS_AT_ONCE; q++) {
-                let st = run_start[q];
-                let ln = run_len[q];
-                let total = ln.x + ln.y + ln.z;
-                if (total <= ROW_CAP) {
-                    for (var e = lid; e < total; e += WG) {
-                        cand[q * ROW_CAP + e] = cell_pos[union_slot(e, st, ln)];
-                    }
-                }
-            }
-            workgroupBarrier();
-            if (live) {
-                for (var q = 0u; q < ROWS_AT_ONCE; q++) {
-                    let st = run_start[q];
-                    let ln = run_len[q];
-                    let y = (cy + i32(q) - 2 + dims.y) % dims.y;
-                    let base = u32((z * dims.y + y) * dims.x);
-                    let e0 = union_offset(cx - 2, base, st, ln);
-                    let last = wrapped_cell(cx + 2, base);
-                    let e1 = union_offset(cx + 2, base, st, ln) + cell_count[last];
-                    let in_wg = ln.x + ln.y + ln.z <= ROW_CAP;
-                    for (var e = e0; e < e1; e++) {
-                        var cnd: vec4f;
-                        if (in_wg) {
-                            cnd = cand[q * ROW_CAP + e];
-                        } else {
-                            cnd = cell_pos[union_slot(e, st, ln)];
-                        }
-                        let j = bitcast<u32>(cnd.w);
-                        let d = min_image(pi - cnd.xyz, P);
-                        if (j != i && dot(d, d) < P.list_cut2) {
-                            if (count < P.nbr_capacity) {
-                                nbr_list[count * P.n_atoms + rowid] = j;
-                            }
-                            count++;
-                        }
-                    }
-                }
-            }
-            workgroupBarrier();
-        }
-        if (live) {
-            nbr_count[rowid] = count;
-            atomicMax(&wg_max, count);
-        }
-    }
-    workgroupBarrier();
-    if (lid == 0u) {
-        atomicMax(&status[ST_MAX_NBRS], atomicLoad(&wg_max));
+fn slot_gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+    let t = linear_id(wid, nwg, lid, WG);
+    if (t < P.n_atoms) {
+        slot_pos[t] = pos[cell_atoms[t]];
     }
 }
 

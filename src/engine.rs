@@ -169,6 +169,8 @@ struct Buffers {
     atom_cell: wgpu::Buffer,
     atom_rank: wgpu::Buffer,
     cell_atoms: wgpu::Buffer,
+    /// Positions in cell-slot order, refreshed before every force evaluation (rows by slot).
+    slot_pos: wgpu::Buffer,
     cell_unsorted: wgpu::Buffer,
     cell_pos: wgpu::Buffer,
     nbr_list: wgpu::Buffer,
@@ -230,6 +232,7 @@ impl Buffers {
             ("atom_cell", &self.atom_cell),
             ("atom_rank", &self.atom_rank),
             ("cell_atoms", &self.cell_atoms),
+            ("slot_pos", &self.slot_pos),
             ("cell_unsorted", &self.cell_unsorted),
             ("cell_pos", &self.cell_pos),
             ("nbr_list", &self.nbr_list),
@@ -449,9 +452,14 @@ impl Simulation {
         let nu = n as u64;
         // Threads per atom of the neighbor build and the LJ kernel (small systems: several).
         let tpa = gpu::threads_per_atom_for(n);
-        // ANI's kernels index the list by atom; LJ and Coulomb take rows by cell slot.
-        let slot_rows = !from_cells && spec.ani.is_none() && neighbor::slot_rows_default();
-        let plan = BuildPlan::new(n, &grid, tpa, slot_rows, neighbor::coop_default());
+        // ANI's kernels index the list by atom; LJ and Coulomb take rows by cell slot where
+        // the adapter lets their kernels bind the extra buffers (not within WebGPU's default
+        // 8 storage buffers per stage: browsers keep rows by atom).
+        let slot_rows = !from_cells
+            && spec.ani.is_none()
+            && neighbor::slot_rows_default()
+            && ctx.limits.max_storage_buffers_per_shader_stage >= neighbor::SLOT_ROWS_MIN_STORAGE;
+        let plan = BuildPlan::new(n, tpa, slot_rows);
         let ncell = grid.n_cells() as u64;
         let c = &ctx;
         let mut st = vec![0u32; status::LEN];
@@ -472,6 +480,7 @@ impl Simulation {
             atom_cell: c.storage("atom_cell", 4 * nu)?,
             atom_rank: c.storage("atom_rank", 4 * nu)?,
             cell_atoms: c.storage("cell_atoms", 4 * nu)?,
+            slot_pos: c.storage("slot_pos", if slot_rows { 16 * nu } else { 0 })?,
             cell_unsorted: c.storage("cell_unsorted", 4 * nu)?,
             cell_pos: c.storage("cell_pos", 16 * nu)?,
             nbr_list: c.storage("nbr_list", 4 * nu * per_atom_list)?,
@@ -499,7 +508,7 @@ impl Simulation {
         };
         let named = bufs.named();
         let cells = CellList::new(c, &named)?;
-        let mut nbr = NeighborKernels::new(c, plan, !from_cells)?;
+        let mut nbr = NeighborKernels::new(c, plan, n, !from_cells)?;
         let mut lj = LjForce::new(c, &table, tpa, from_cells, slot_rows)?;
         let mut ani = match &spec.ani {
             Some(a) => Some(AniForce::new(c, a, &sys.types, units.ani_energy_scale())?),
@@ -635,6 +644,7 @@ impl Simulation {
     }
 
     fn encode_forces(&self, pass: &mut wgpu::ComputePass<'_>) {
+        self.nbr.encode_gather(pass);
         match (&self.ani, &self.coul) {
             (Some(a), _) => a.encode(pass),
             (None, Some(c)) => {
@@ -1071,7 +1081,8 @@ impl Simulation {
         let counts: Vec<u32> = self.ctx.read_buffer(&self.bufs.nbr_count)?;
         let list: Vec<u32> = self.ctx.read_buffer(&self.bufs.nbr_list)?;
         // Row r belongs to atom r, or to the atom in cell slot r.
-        let owner: Vec<u32> = if self.nbr.plan().slot_rows {
+        let slot_rows = self.nbr.plan().slot_rows;
+        let owner: Vec<u32> = if slot_rows {
             self.ctx.read_buffer(&self.bufs.cell_atoms)?
         } else {
             (0..n as u32).collect()
@@ -1084,7 +1095,11 @@ impl Simulation {
             if c > cap {
                 bail!("atom {i} has {c} neighbors, more than the capacity {cap}");
             }
-            let mut row: Vec<u32> = (0..c).map(|k| list[k * n + r]).collect();
+            // Entries are atoms, or with rows by slot the slots of the neighbors.
+            let mut row: Vec<u32> = (0..c)
+                .map(|k| list[k * n + r])
+                .map(|e| if slot_rows { owner.get(e as usize).copied().unwrap_or(u32::MAX) } else { e })
+                .collect();
             row.sort_unstable();
             if i >= n || rows[i].replace(row).is_some() {
                 bail!("the list's row owners are not a permutation of the atoms (row {r}: atom {i})");
@@ -1107,6 +1122,7 @@ impl Simulation {
             &b.cell_atoms,
             &b.cell_unsorted,
             &b.cell_pos,
+            &b.slot_pos,
             &b.nbr_list,
             &b.nbr_count,
             &b.partials,
@@ -1184,6 +1200,11 @@ impl Simulation {
         engine + self.lj.gpu_bytes() + self.ani.as_ref().map_or(0, |a| a.gpu_bytes())
     }
 
+    /// Whether the neighbor list's rows are by cell slot (see [`BuildPlan`]).
+    pub fn neighbor_rows_by_slot(&self) -> bool {
+        self.nbr.plan().slot_rows
+    }
+
     pub fn lj_threads_per_atom(&self) -> u32 {
         self.lj.threads_per_atom()
     }
@@ -1193,19 +1214,23 @@ impl Simulation {
     /// references) and rebuilds the list with it.
     pub fn set_threads_per_atom(&mut self, tpa: u32) -> Result<()> {
         let slot_rows = self.nbr.plan().slot_rows;
-        self.set_neighbor_build(tpa, slot_rows, neighbor::coop_default())
+        self.set_neighbor_build(tpa, slot_rows)
     }
 
     /// Replaces the neighbor build and list layout (see [`BuildPlan`]: threads per atom, rows
-    /// by cell slot, the cooperative kernel where it applies) and rebuilds the list with it;
-    /// tests run every variant against the references. ANI keeps rows by atom.
-    pub fn set_neighbor_build(&mut self, tpa: u32, slot_rows: bool, coop: bool) -> Result<()> {
+    /// by cell slot or by atom) and rebuilds the list with it; tests run every variant
+    /// against the references. ANI keeps rows by atom.
+    pub fn set_neighbor_build(&mut self, tpa: u32, slot_rows: bool) -> Result<()> {
         if slot_rows && self.ani.is_some() {
             bail!("ANI reads the neighbor list by atom: rows by cell slot are not available");
         }
-        let plan = BuildPlan::new(self.params.n_atoms, &self.grid, tpa, slot_rows, coop);
+        let plan = BuildPlan::new(self.params.n_atoms, tpa, slot_rows);
+        let need = if slot_rows { 16 * self.params.n_atoms as u64 } else { 0 };
+        if self.bufs.slot_pos.size() < need {
+            self.bufs.slot_pos = self.ctx.storage("slot_pos", need)?;
+        }
         let mut lj = LjForce::new(&self.ctx, &self.table, tpa, self.from_cells, slot_rows)?;
-        let mut nbr = NeighborKernels::new(&self.ctx, plan, !self.from_cells)?;
+        let mut nbr = NeighborKernels::new(&self.ctx, plan, self.params.n_atoms, !self.from_cells)?;
         let template = cell_list::indirect_template(self.params.n_atoms, &self.grid, plan.groups);
         self.ctx.queue.write_buffer(
             &self.bufs.indirect_template,

@@ -132,14 +132,20 @@ fn lj_forces_energy_virial_match_reference_on_random_configs() {
         spec.neighbor_mode = mode;
         let mut sim = Simulation::new(ctx.clone(), spec.clone()).unwrap();
         assert_eq!(sim.neighbor_mode(), mode);
-        sim.set_threads_per_atom(tpa).unwrap();
+        if mode == NeighborMode::Verlet {
+            // Both list layouts (rows by cell slot, the default where the adapter allows it,
+            // and rows by atom, the browsers'), alternating over the threads-per-atom runs.
+            sim.set_neighbor_build(tpa, tpa % 4 != 0).unwrap();
+        } else {
+            sim.set_threads_per_atom(tpa).unwrap();
+        }
         sim.poison_and_recompute().unwrap();
         let (f_gpu, e_gpu) = sim.forces().unwrap();
         let table = LjTable::new(&spec.lj).unwrap();
         let r = lj::reference(&sys, &table);
         let (err, worst) = force_errors(&f_gpu, &r.forces);
         let e_sum: f64 = e_gpu.iter().sum();
-        eprintln!("case {k}: n={n} {mode:?} threads/atom {tpa} force rel err {err:.2e} (worst atom {worst:.2e}), energy {e_sum} vs {}", r.energy);
+        eprintln!("case {k}: n={n} {mode:?} threads/atom {tpa} rows by slot {} force rel err {err:.2e} (worst atom {worst:.2e}), energy {e_sum} vs {}", sim.neighbor_rows_by_slot(), r.energy);
         assert!(err < 1e-5, "case {k}: force relative error {err:.3e}");
         assert!(
             worst < 5e-5,
@@ -231,15 +237,9 @@ fn neighbor_list_equals_brute_force() {
         // Crowded cells: hundreds of atoms per cell and thousands of candidates per atom.
         (2003, [14.0, 14.0, 14.0], 4.5, 0.5),
         (3001, [16.0, 16.0, 16.5], 4.5, 0.5),
-        // 5 half cells per axis with ~22 atoms each: the cooperative build's stencil rows
-        // (6 cells, ~132 candidates) mostly overflow its workgroup memory (128) and read
-        // cell_pos directly. (Closest approach 0.7 instead of 0.8 there, or random placement
-        // cannot fit them.)
-        (2750, [11.5, 11.5, 11.7], 4.0, 0.5),
     ];
     for (k, &(n, l, rc, skin)) in cases.iter().enumerate() {
-        let closest = if n == 2750 { 0.7 } else { 0.8 };
-        let sys = as_f32(random_system(n, l, 1, closest, 0.0, seed + 17 * k as u64));
+        let sys = as_f32(random_system(n, l, 1, 0.8, 0.0, seed + 17 * k as u64));
         let mut sim = Simulation::new(
             ctx.clone(),
             spec(
@@ -251,21 +251,13 @@ fn neighbor_list_equals_brute_force() {
             ),
         )
         .unwrap();
-        // Every variant of the build (the atom count and grid pick one in real runs):
-        // threads per atom, rows by atom or by cell slot, the cooperative kernel (used only
-        // with rows by slot and a 5×5×5 stencil).
-        for (tpa, slot_rows, coop) in [
-            (1u32, false, false),
-            (2, false, false),
-            (8, false, false),
-            (1, true, false),
-            (8, true, false),
-            (1, true, true),
-        ] {
-            sim.set_neighbor_build(tpa, slot_rows, coop).unwrap();
+        // Every variant of the build (the atom count picks one in real runs): threads per
+        // atom, rows by atom or by cell slot.
+        for (tpa, slot_rows) in [(1u32, false), (2, false), (8, false), (1, true), (2, true), (8, true)] {
+            sim.set_neighbor_build(tpa, slot_rows).unwrap();
             sim.poison_and_recompute().unwrap();
             let tag = format!(
-                "case {k}: n={n} cells {:?} (reach {}) threads/atom {tpa}, rows by slot {slot_rows}, cooperative {coop}",
+                "case {k}: n={n} cells {:?} (reach {}) threads/atom {tpa}, rows by slot {slot_rows}",
                 sim.grid().dims,
                 sim.grid().reach
             );

@@ -277,13 +277,12 @@ impl LjForce {
             &module,
             if from_cells {
                 "lj_force_cells"
+            } else if slot_rows {
+                "lj_force_slots"
             } else {
                 "lj_force"
             },
-            &[
-                ("TPA", threads_per_atom as f64),
-                ("SLOT_ROWS", (slot_rows && !from_cells) as u32 as f64),
-            ],
+            &[("TPA", threads_per_atom as f64)],
         )?;
         let table_buf = ctx.storage_init("lj_pairs", &table.gpu_data())?;
         let rc_buf = ctx.storage_init("lj_rc", &table.cutoff_jump())?;

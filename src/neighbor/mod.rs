@@ -11,7 +11,6 @@ pub mod cell_list;
 use anyhow::Result;
 
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule, WG};
-use cell_list::CellGrid;
 use crate::system::System;
 
 /// How pairs are found. A Verlet list costs `4·capacity` bytes per atom (~480 for liquid LJ)
@@ -42,48 +41,30 @@ impl std::str::FromStr for NeighborMode {
 /// How the list is laid out and built (see `shaders/neighbor.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BuildPlan {
-    /// Threads sharing one atom's rows in the per-atom build (the shader's `TPA`).
+    /// Threads sharing one atom's rows in the build (the shader's `TPA`).
     pub threads_per_atom: u32,
-    /// Row r of the list belongs to the atom in cell slot r (`cell_atoms[r]`) instead of atom
-    /// r. The force kernels that read the list must be built with the same choice.
+    /// Row r of the list belongs to the atom in cell slot r (`cell_atoms[r]`) and holds the
+    /// slots of its neighbors, whose positions the force kernels read from the slot-ordered
+    /// copy `slot_pos`; otherwise row r is atom r's and holds atom indices. The force
+    /// kernels that read the list must be built with the same choice.
     pub slot_rows: bool,
-    /// Cells per workgroup of the cooperative build (`nbr_build_coop`); 0: the per-atom one.
-    pub coop_cells: u32,
     /// Workgroups of one build dispatch.
     pub groups: u32,
 }
 
 impl BuildPlan {
-    /// `coop`: the cooperative build where it applies (rows by slot and the 5×5×5 stencil).
-    pub fn new(
-        n_atoms: u32,
-        grid: &CellGrid,
-        threads_per_atom: u32,
-        slot_rows: bool,
-        coop: bool,
-    ) -> BuildPlan {
-        let coop = coop && slot_rows && grid.reach == 2;
-        let coop_cells = if coop {
-            // About 40 atoms per workgroup of 64 threads: the cell counts vary, and a run with
-            // more than 64 atoms costs a second pass.
-            let per_cell = n_atoms as f64 / grid.n_cells() as f64;
-            ((40.0 / per_cell.max(1e-3)).round() as u32).clamp(1, grid.dims[0])
-        } else {
-            0
-        };
-        let groups = if coop {
-            grid.dims[1] * grid.dims[2] * grid.dims[0].div_ceil(coop_cells)
-        } else {
-            gpu::groups_for(n_atoms, WG / threads_per_atom)
-        };
+    pub fn new(n_atoms: u32, threads_per_atom: u32, slot_rows: bool) -> BuildPlan {
         BuildPlan {
             threads_per_atom,
             slot_rows,
-            coop_cells,
-            groups,
+            groups: gpu::groups_for(n_atoms, WG / threads_per_atom),
         }
     }
 }
+
+/// Storage buffers per shader stage that the slot-row force kernels need (the Coulomb one:
+/// 14 with its charges, exclusions and type-pair tables).
+pub const SLOT_ROWS_MIN_STORAGE: u32 = 14;
 
 /// Rows by cell slot unless `WGMD_SLOT_ROWS=0` (A/B runs); callers whose kernels index the
 /// list by atom (ANI) pass `false` to [`BuildPlan::new`] instead.
@@ -91,13 +72,12 @@ pub fn slot_rows_default() -> bool {
     std::env::var("WGMD_SLOT_ROWS").map_or(true, |v| v != "0")
 }
 
-/// The cooperative build unless `WGMD_BUILD_COOP=0` (A/B runs).
-pub fn coop_default() -> bool {
-    std::env::var("WGMD_BUILD_COOP").map_or(true, |v| v != "0")
-}
-
 pub struct NeighborKernels {
     build: Kernel,
+    /// `slot_gather` (rows by slot only): the positions in cell-slot order, every step.
+    gather: Option<Kernel>,
+    gather_bind: Option<wgpu::BindGroup>,
+    n_atoms: u32,
     /// False in cell-list mode: there is no Verlet list to build.
     has_list: bool,
     plan: BuildPlan,
@@ -110,31 +90,32 @@ pub struct NeighborKernels {
 }
 
 impl NeighborKernels {
-    pub fn new(ctx: &GpuContext, plan: BuildPlan, has_list: bool) -> Result<NeighborKernels> {
+    pub fn new(
+        ctx: &GpuContext,
+        plan: BuildPlan,
+        n_atoms: u32,
+        has_list: bool,
+    ) -> Result<NeighborKernels> {
         let module = ShaderModule::new(ctx, "neighbor")?;
-        let build = if plan.coop_cells > 0 {
-            Kernel::new(
-                ctx,
-                &module,
-                "nbr_build_coop",
-                &[
-                    ("COOP_CELLS", plan.coop_cells as f64),
-                    ("SLOT_ROWS", plan.slot_rows as u32 as f64),
-                ],
-            )?
+        let build = Kernel::new(
+            ctx,
+            &module,
+            "nbr_build",
+            &[
+                ("TPA", plan.threads_per_atom as f64),
+                ("SLOT_ROWS", plan.slot_rows as u32 as f64),
+            ],
+        )?;
+        let gather = if plan.slot_rows && has_list {
+            Some(Kernel::new(ctx, &module, "slot_gather", &[])?)
         } else {
-            Kernel::new(
-                ctx,
-                &module,
-                "nbr_build",
-                &[
-                    ("TPA", plan.threads_per_atom as f64),
-                    ("SLOT_ROWS", plan.slot_rows as u32 as f64),
-                ],
-            )?
+            None
         };
         Ok(NeighborKernels {
             build,
+            gather,
+            gather_bind: None,
+            n_atoms,
             has_list,
             plan,
             decide: Kernel::new(ctx, &module, "decide", &[])?,
@@ -151,6 +132,7 @@ impl NeighborKernels {
 
     pub fn bind(&mut self, ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> Result<()> {
         self.build_bind = Some(self.build.bind(ctx, buffers)?);
+        self.gather_bind = self.gather.as_ref().map(|k| k.bind(ctx, buffers)).transpose()?;
         self.decide_bind = Some(self.decide.bind(ctx, buffers)?);
         self.check_bind = Some(self.check.bind(ctx, buffers)?);
         Ok(())
@@ -168,6 +150,13 @@ impl NeighborKernels {
             cell_list::Launch::Indirect(buf) => {
                 gpu::dispatch_indirect(pass, &self.build, bg, buf, cell_list::args::BUILD)
             }
+        }
+    }
+
+    /// Rows by slot: refreshes `slot_pos` from `pos` (before every force evaluation).
+    pub fn encode_gather(&self, pass: &mut wgpu::ComputePass<'_>) {
+        if let (Some(k), Some(bg)) = (&self.gather, &self.gather_bind) {
+            gpu::dispatch(pass, k, bg, gpu::groups_for(self.n_atoms, WG));
         }
     }
 
