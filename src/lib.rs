@@ -10,7 +10,7 @@
 //!   ([`io::nist_spce`]), atomic (temp + rename) output files.
 //! - [`config`] — the TOML config schema → [`engine::SimSpec`].
 //! - [`neighbor`] — cell list (counting sort, plus a cell-ordered copy of the positions) and
-//!   Verlet list with skin; [`neighbor::NeighborMode`]: the list, or forces straight from the
+//!   Verlet list with skin, rows by atom or by cell slot ([`neighbor::BuildPlan`]); [`neighbor::NeighborMode`]: the list, or forces straight from the
 //!   cell list (~100 bytes per atom, for 10⁷–10⁸ atoms); brute-force reference.
 //! - [`forces`] — force terms; [`forces::lj`] is the exemplar (pair function + gather loop +
 //!   float64 reference).
@@ -46,8 +46,12 @@
 //! ## Known debts
 //! - The browser build cannot load ANI models yet (no in-memory NeuroChem loader), and its
 //!   structure upload takes text files only.
-//! - Atoms themselves are not re-sorted by cell (only the build's position copy is), so the
-//!   force kernel gathers neighbor positions at random (from L2 up to ~2M atoms on an H200).
+//! - Atoms themselves are not re-sorted in memory. LJ and Coulomb take list rows by cell slot
+//!   instead ([`neighbor::BuildPlan`]: thread t works on the atom in cell slot t, neighbors
+//!   are slots, positions are copied into slot order every step), so their gathers stay local
+//!   however the atoms have mixed; ANI and browsers (WebGPU's 8 storage buffers per stage)
+//!   keep rows by atom, whose gathers follow the storage order. The integrator and PME
+//!   spreading still run in storage order.
 //! - The host records the next batch while the GPU runs the current one, but submits it only
 //!   after reading the current one's status (one sync per batch of up to 1000 steps).
 //! - Full neighbor lists cost `4·capacity` bytes per atom; cell-list mode (no list) is LJ-only.
