@@ -40,11 +40,9 @@ override FFT_R7: u32 = 0u;
 @group(0) @binding(2) var<storage, read> twiddle: array<vec2f>;
 
 const FFT_WG: u32 = 128u;
-// Complex values per tile (`forces::fft::tile_for`): 1024, or 2048 where the device allows
-// 32 KiB of workgroup memory and it is asked for. Two tiles (source and destination of a
-// stage): 16 KiB at 1024, WebGPU's default limit.
-override FFT_TILE: u32 = 1024u;
-var<workgroup> sh: array<vec2f, 2u * FFT_TILE>;
+const FFT_TILE: u32 = 1024u;
+// Two tiles (source and destination of a stage): 16 KiB, WebGPU's default limit.
+var<workgroup> sh: array<vec2f, 2048>;
 
 fn cmul(a: vec2f, b: vec2f) -> vec2f {
     return vec2f(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);

@@ -24,22 +24,8 @@ pub const FFT_WG: u32 = 128;
 pub const FFT_TILE: u32 = 1024;
 /// Longest axis supported.
 pub const MAX_AXIS: u32 = FFT_TILE;
-/// Workgroup memory the FFT kernels need (two tiles of vec2f) at the default tile.
+/// Workgroup memory the FFT kernels need (two tiles of vec2f).
 pub const WORKGROUP_BYTES: u32 = 2 * FFT_TILE * 8;
-
-/// The tile (complex values) the FFT kernels use on this device: [`FFT_TILE`], or twice that
-/// (32 KiB of workgroup memory, twice the lines per workgroup) with `WGMD_FFT_TILE=2048`
-/// where the device allows it — an A/B switch, not measured to help yet.
-pub fn tile_for(limits: &wgpu::Limits) -> u32 {
-    let big = 2 * FFT_TILE;
-    if std::env::var("WGMD_FFT_TILE").is_ok_and(|v| v == "2048")
-        && limits.max_compute_workgroup_storage_size >= 2 * big * 8
-    {
-        big
-    } else {
-        FFT_TILE
-    }
-}
 const MAX_STAGES: usize = 16;
 
 /// The 1-D transforms along one axis; fft.wgsl receives it as override constants
@@ -162,18 +148,14 @@ pub fn check_dims(limits: &wgpu::Limits, dims: [u32; 3], what: &str) -> Result<(
 
 /// The three per-axis descriptors (x, y, z) of a grid, with twiddle offsets into one table
 /// that concatenates the x, y and z roots (see [`twiddles`]).
-pub fn axes(dims: [u32; 3], tile: u32) -> Result<[FftAxis; 3]> {
-    Ok([
-        axis(dims, 0, tile)?,
-        axis(dims, 1, tile)?,
-        axis(dims, 2, tile)?,
-    ])
+pub fn axes(dims: [u32; 3]) -> Result<[FftAxis; 3]> {
+    Ok([axis(dims, 0)?, axis(dims, 1)?, axis(dims, 2)?])
 }
 
 /// The descriptor of the 1-D transforms along axis `a` (0 = x, 1 = y, 2 = z) of a grid of
 /// `dims` laid out as `(ix·ny + iy)·nz + iz`; its twiddles start after those of the axes
 /// before it (`nx`, `nx + ny`).
-pub fn axis(dims: [u32; 3], a: usize, tile: u32) -> Result<FftAxis> {
+pub fn axis(dims: [u32; 3], a: usize) -> Result<FftAxis> {
     let [nx, ny, nz] = dims;
     // (n, stride, c1, s1, s2, lines, twiddle offset, contiguous)
     let (n, stride, c1, s1, s2, n_lines, tw_off, contiguous) = match a {
@@ -197,7 +179,7 @@ pub fn axis(dims: [u32; 3], a: usize, tile: u32) -> Result<FftAxis> {
         // Full tiles even where that leaves few workgroups: PME's 81³ passes with 3 lines per
         // workgroup instead of 12 (~1,100 workgroups instead of ~277 on the H200's 132 SMs)
         // were 10 % slower (BENCHMARKS.md, Coulomb, call 17).
-        batch: (tile / n).clamp(1, n_lines.max(1)),
+        batch: (FFT_TILE / n).clamp(1, n_lines.max(1)),
         n_stages: r.len() as u32,
         tw_off,
         contiguous,
@@ -222,7 +204,7 @@ pub fn twiddles(dims: [u32; 3]) -> Vec<[f32; 2]> {
 const SHADER_STAGES: u32 = 8;
 
 /// The override constants of fft.wgsl that describe `a` (its pipelines are built per axis).
-pub fn overrides(a: &FftAxis, tile: u32) -> Result<Vec<(&'static str, f64)>> {
+pub fn overrides(a: &FftAxis) -> Result<Vec<(&'static str, f64)>> {
     if a.n_stages > SHADER_STAGES {
         bail!(
             "FFT length {} needs {} stages; the shader runs at most {SHADER_STAGES}",
@@ -241,7 +223,6 @@ pub fn overrides(a: &FftAxis, tile: u32) -> Result<Vec<(&'static str, f64)>> {
         ("FFT_STAGES", a.n_stages as f64),
         ("FFT_TW", a.tw_off as f64),
         ("FFT_CONTIG", a.contiguous as f64),
-        ("FFT_TILE", tile as f64),
     ];
     const R: [&str; SHADER_STAGES as usize] = [
         "FFT_R0", "FFT_R1", "FFT_R2", "FFT_R3", "FFT_R4", "FFT_R5", "FFT_R6", "FFT_R7",
@@ -326,28 +307,13 @@ pub struct Fft3d {
 
 impl Fft3d {
     pub fn new(ctx: &GpuContext, dims: [u32; 3]) -> Result<Fft3d> {
-        Fft3d::with_tile(ctx, dims, tile_for(&ctx.limits))
-    }
-
-    /// With a given tile (`FFT_TILE` or twice it; tests run both).
-    pub fn with_tile(ctx: &GpuContext, dims: [u32; 3], tile: u32) -> Result<Fft3d> {
         check_dims(&ctx.limits, dims, "FFT grid")?;
-        if ![FFT_TILE, 2 * FFT_TILE].contains(&tile)
-            || ctx.limits.max_compute_workgroup_storage_size < 2 * tile * 8
-        {
-            bail!(
-                "FFT tile {tile}: must be {FFT_TILE} or {} and fit the device's {} bytes of \
-                 workgroup memory twice",
-                2 * FFT_TILE,
-                ctx.limits.max_compute_workgroup_storage_size
-            );
-        }
-        let axes = axes(dims, tile)?;
+        let axes = axes(dims)?;
         let module = shader_module(ctx, "fft")?;
         let mut forward = Vec::new();
         let mut inverse = Vec::new();
         for a in &axes {
-            let o = overrides(a, tile)?;
+            let o = overrides(a)?;
             forward.push(Kernel::new(ctx, &module, "fft_forward", &o)?);
             inverse.push(Kernel::new(ctx, &module, "fft_inverse", &o)?);
         }

@@ -494,18 +494,17 @@ impl PmeForce {
         let [kx, ky, kz] = p.grid;
         let nzh = kz / 2 + 1;
         let half = [kx, ky, nzh];
-        let tile = fft::tile_for(&ctx.limits);
         let axes = [
-            fft::axis(half, 0, tile)?,
-            fft::axis(half, 1, tile)?,
-            fft::axis(p.grid, 2, tile)?,
+            fft::axis(half, 0)?,
+            fft::axis(half, 1)?,
+            fft::axis(p.grid, 2)?,
         ];
         let module = fft::shader_module(ctx, kind.program())?;
         // The FFT kernels are built per axis (fft.wgsl's override constants).
         let k = |name: &str, axis: Option<&FftAxis>| -> Result<Kernel> {
             let mut ov = vec![("ORDER", p.order as f64)];
             if let Some(a) = axis {
-                ov.extend(fft::overrides(a, tile)?);
+                ov.extend(fft::overrides(a)?);
             }
             Kernel::new(ctx, &module, name, &ov)
         };
