@@ -1098,11 +1098,19 @@ impl Simulation {
             // Entries are atoms, or with rows by slot the slots of the neighbors.
             let mut row: Vec<u32> = (0..c)
                 .map(|k| list[k * n + r])
-                .map(|e| if slot_rows { owner.get(e as usize).copied().unwrap_or(u32::MAX) } else { e })
+                .map(|e| {
+                    if slot_rows {
+                        owner.get(e as usize).copied().unwrap_or(u32::MAX)
+                    } else {
+                        e
+                    }
+                })
                 .collect();
             row.sort_unstable();
             if i >= n || rows[i].replace(row).is_some() {
-                bail!("the list's row owners are not a permutation of the atoms (row {r}: atom {i})");
+                bail!(
+                    "the list's row owners are not a permutation of the atoms (row {r}: atom {i})"
+                );
             }
         }
         Ok(rows.into_iter().map(|r| r.unwrap_or_default()).collect())
@@ -1225,7 +1233,11 @@ impl Simulation {
             bail!("ANI reads the neighbor list by atom: rows by cell slot are not available");
         }
         let plan = BuildPlan::new(self.params.n_atoms, tpa, slot_rows);
-        let need = if slot_rows { 16 * self.params.n_atoms as u64 } else { 0 };
+        let need = if slot_rows {
+            16 * self.params.n_atoms as u64
+        } else {
+            0
+        };
         if self.bufs.slot_pos.size() < need {
             self.bufs.slot_pos = self.ctx.storage("slot_pos", need)?;
         }

@@ -119,7 +119,11 @@ fn every_method_matches_reference_on_random_charged_systems() {
                     // cancel (with ±0.8 it was 10× smaller than its terms: the 1e-5 total
                     // check then measured cancellation, not the kernels).
                     let q1 = -1.2 * n0 / (s.len() as f64 - n0);
-                    s.charges = s.types.iter().map(|&t| if t == 0 { 1.2 } else { q1 }).collect();
+                    s.charges = s
+                        .types
+                        .iter()
+                        .map(|&t| if t == 0 { 1.2 } else { q1 })
+                        .collect();
                 }
                 (as_f32(s), e)
             })

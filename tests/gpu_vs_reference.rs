@@ -253,7 +253,14 @@ fn neighbor_list_equals_brute_force() {
         .unwrap();
         // Every variant of the build (the atom count picks one in real runs): threads per
         // atom, rows by atom or by cell slot.
-        for (tpa, slot_rows) in [(1u32, false), (2, false), (8, false), (1, true), (2, true), (8, true)] {
+        for (tpa, slot_rows) in [
+            (1u32, false),
+            (2, false),
+            (8, false),
+            (1, true),
+            (2, true),
+            (8, true),
+        ] {
             sim.set_neighbor_build(tpa, slot_rows).unwrap();
             sim.poison_and_recompute().unwrap();
             let tag = format!(

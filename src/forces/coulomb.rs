@@ -791,7 +791,12 @@ impl CoulombForce {
 
     /// Switches the real-space kernels to `tpa` threads per atom and the list layout to
     /// rows by slot or by atom; rebind afterwards.
-    pub fn set_threads_per_atom(&mut self, ctx: &GpuContext, tpa: u32, slot_rows: bool) -> Result<()> {
+    pub fn set_threads_per_atom(
+        &mut self,
+        ctx: &GpuContext,
+        tpa: u32,
+        slot_rows: bool,
+    ) -> Result<()> {
         let qq = self.qq_table.is_some();
         (self.real, self.terms) = Self::real_kernels(ctx, self.method_code, tpa, slot_rows, qq)?;
         self.threads_per_atom = tpa;

@@ -132,7 +132,11 @@ impl NeighborKernels {
 
     pub fn bind(&mut self, ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> Result<()> {
         self.build_bind = Some(self.build.bind(ctx, buffers)?);
-        self.gather_bind = self.gather.as_ref().map(|k| k.bind(ctx, buffers)).transpose()?;
+        self.gather_bind = self
+            .gather
+            .as_ref()
+            .map(|k| k.bind(ctx, buffers))
+            .transpose()?;
         self.decide_bind = Some(self.decide.bind(ctx, buffers)?);
         self.check_bind = Some(self.check.bind(ctx, buffers)?);
         Ok(())
