@@ -223,6 +223,11 @@ pub fn overrides(a: &FftAxis) -> Result<Vec<(&'static str, f64)>> {
         ("FFT_STAGES", a.n_stages as f64),
         ("FFT_TW", a.tw_off as f64),
         ("FFT_CONTIG", a.contiguous as f64),
+        // `WGMD_FFT_TWO_PHASE=0`: radix-2/3/4 stages one butterfly at a time (A/B runs).
+        (
+            "FFT_TWO_PHASE",
+            std::env::var("WGMD_FFT_TWO_PHASE").map_or(1.0, |v| if v == "0" { 0.0 } else { 1.0 }),
+        ),
     ];
     const R: [&str; SHADER_STAGES as usize] = [
         "FFT_R0", "FFT_R1", "FFT_R2", "FFT_R3", "FFT_R4", "FFT_R5", "FFT_R6", "FFT_R7",
@@ -476,7 +481,10 @@ mod tests {
         assert_eq!(next_fft_size(79), 80);
         assert_eq!(next_fft_size(81), 81);
         assert_eq!(next_fft_size(323), 324);
-        assert_eq!(factorize(324).unwrap(), vec![4, 3, 3, 3, 3]);
+        // 4s first, then 9s (one radix-9 stage instead of two radix-3 ones), then the rest.
+        assert_eq!(factorize(324).unwrap(), vec![4, 9, 9]);
+        assert_eq!(factorize(162).unwrap(), vec![9, 9, 2]);
+        assert_eq!(factorize(27 * 5).unwrap(), vec![9, 3, 5]);
         assert_eq!(factorize(1).unwrap(), Vec::<u32>::new());
         let e = factorize(22).unwrap_err().to_string();
         assert!(e.contains("prime factor 11"), "{e}");
