@@ -39,7 +39,9 @@ override FFT_R7: u32 = 0u;
 // exp(-2 pi i t / n) for t < n, computed in float64 on the host, one table per axis.
 @group(0) @binding(2) var<storage, read> twiddle: array<vec2f>;
 
-const FFT_WG: u32 = 128u;
+// Threads per workgroup (`WGMD_FFT_WG=256` doubles them for A/B runs; the two-phase stages
+// size their register arrays for 128).
+override FFT_WG: u32 = 128u;
 const FFT_TILE: u32 = 1024u;
 // Two tiles (source and destination of a stage): 16 KiB, WebGPU's default limit.
 var<workgroup> sh: array<vec2f, 2048>;
@@ -393,13 +395,13 @@ fn fft_lines(wid: vec3u, nwg: vec3u, lid: u32, inverse: bool) {
     store_tile(l0, lid, r);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(FFT_WG)
 fn fft_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) lid: u32) {
     fft_lines(wid, nwg, lid, false);
 }
 
-@compute @workgroup_size(128)
+@compute @workgroup_size(FFT_WG)
 fn fft_inverse(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) lid: u32) {
     fft_lines(wid, nwg, lid, true);

@@ -138,7 +138,7 @@ fn atom_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
 // next step's spread (`charge_at`, `clear_charge`: the grid's snippet). Two real lines a, b go into
 // one complex line z = a + i b (so a tile holds 2 FFT_BATCH real lines and the transform work
 // halves); their spectra are A[k] = (Z[k] + conj Z[-k]) / 2 and B[k] = (Z[k] - conj Z[-k]) / (2i).
-@compute @workgroup_size(128)
+@compute @workgroup_size(FFT_WG)
 fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {
     let gid = fft_group(wid, nwg);
@@ -189,7 +189,7 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
 }
 
 // x-axis forward FFT, influence function, energy/virial partial sums, x-axis inverse FFT.
-@compute @workgroup_size(128)
+@compute @workgroup_size(FFT_WG)
 fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) lid: u32) {
     let gid = fft_group(wid, nwg);
@@ -314,7 +314,7 @@ fn reduce_partials(lid: u32) {
 // keeps the real potential. Two lines a, b go into one complex line: Z = A + i B transforms
 // to a + i b, both real. Workgroup 0 first sums the convolve partials into `result` (the
 // convolve has finished; pme_interp reads it), which saves a one-workgroup dispatch.
-@compute @workgroup_size(128)
+@compute @workgroup_size(FFT_WG)
 fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) lid: u32) {
     let gid = fft_group(wid, nwg);

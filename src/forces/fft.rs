@@ -223,6 +223,11 @@ pub fn overrides(a: &FftAxis) -> Result<Vec<(&'static str, f64)>> {
         ("FFT_STAGES", a.n_stages as f64),
         ("FFT_TW", a.tw_off as f64),
         ("FFT_CONTIG", a.contiguous as f64),
+        // `WGMD_FFT_WG=256`: twice the threads per workgroup, same tile (A/B runs).
+        (
+            "FFT_WG",
+            if std::env::var("WGMD_FFT_WG").is_ok_and(|v| v == "256") { 256.0 } else { FFT_WG as f64 },
+        ),
         // `WGMD_FFT_TWO_PHASE=0`: radix-2/3/4 stages one butterfly at a time (A/B runs).
         (
             "FFT_TWO_PHASE",
