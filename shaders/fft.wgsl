@@ -39,9 +39,11 @@ override FFT_R7: u32 = 0u;
 // exp(-2 pi i t / n) for t < n, computed in float64 on the host, one table per axis.
 @group(0) @binding(2) var<storage, read> twiddle: array<vec2f>;
 
-// Threads per workgroup (`WGMD_FFT_WG=256` doubles them for A/B runs; the two-phase stages
-// size their register arrays for 128).
-override FFT_WG: u32 = 128u;
+// Threads per workgroup (`forces::fft::workgroup_threads`): 256 by default. Measured on an
+// H200 (BENCHMARKS.md, Coulomb, fifth session, call 5): the passes are bound by each thread's
+// chain of dependent element steps, and 256 threads instead of 128 on the same 16 KiB tile
+// made them 16-27 % faster.
+override FFT_WG: u32 = 256u;
 const FFT_TILE: u32 = 1024u;
 // Two tiles (source and destination of a stage): 16 KiB, WebGPU's default limit.
 var<workgroup> sh: array<vec2f, 2048>;
@@ -143,128 +145,53 @@ fn rot90(v: vec2f, inverse: bool) -> vec2f {
     return select(vec2f(v.y, -v.x), vec2f(-v.y, v.x), inverse);
 }
 
-// Two-phase stages (FFT_TWO_PHASE): each thread first loads the inputs of all its butterflies
-// (at most K = ceil(FFT_TILE / p / FFT_WG) of them) into registers, then computes and stores
-// them. The one-at-a-time loop makes every butterfly's loads wait for the previous one's
-// stores (the compiler cannot prove the two tiles apart), so a thread works through K
-// dependent chains per stage; BENCHMARKS.md (Coulomb, fifth session) found the passes bound
-// by exactly that kind of per-thread latency.
-override FFT_TWO_PHASE: bool = true;
-
-fn bf2(x0: vec2f, x1: vec2f, bf: Butterfly, m: u32) {
-    sh[bf.dst] = x0 + x1;
-    sh[bf.dst + m] = x0 - x1;
-}
-
 fn stage2(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
     let nb = FFT_N / 2u;
     let tstep = FFT_N / (m * 2u);
-    if (FFT_TWO_PHASE) {
-        var x: array<vec2f, 8>; // K = 4 (512 butterflies / 128 threads)
-        for (var u = 0u; u < 4u; u++) {
-            let t = lid + u * FFT_WG;
-            if (t < FFT_BATCH * nb) {
-                let bf = butterfly_at(t, 2u, src, dst, m);
-                x[2u * u] = load_twiddled(bf, 0u, nb, tstep, inverse);
-                x[2u * u + 1u] = load_twiddled(bf, 1u, nb, tstep, inverse);
-            }
-        }
-        for (var u = 0u; u < 4u; u++) {
-            let t = lid + u * FFT_WG;
-            if (t < FFT_BATCH * nb) {
-                bf2(x[2u * u], x[2u * u + 1u], butterfly_at(t, 2u, src, dst, m), m);
-            }
-        }
-        return;
-    }
     for (var t = lid; t < FFT_BATCH * nb; t += FFT_WG) {
         let bf = butterfly_at(t, 2u, src, dst, m);
-        bf2(load_twiddled(bf, 0u, nb, tstep, inverse), load_twiddled(bf, 1u, nb, tstep, inverse), bf, m);
+        let a = load_twiddled(bf, 0u, nb, tstep, inverse);
+        let b = load_twiddled(bf, 1u, nb, tstep, inverse);
+        sh[bf.dst] = a + b;
+        sh[bf.dst + m] = a - b;
     }
-}
-
-fn bf3(a: vec2f, b: vec2f, c: vec2f, bf: Butterfly, m: u32, inverse: bool) {
-    let s = b + c;
-    let mid = a - 0.5 * s;
-    // -i sin(2 pi / 3) (b - c) forward.
-    let r = 0.8660254037844386 * rot90(b - c, inverse);
-    sh[bf.dst] = a + s;
-    sh[bf.dst + m] = mid + r;
-    sh[bf.dst + 2u * m] = mid - r;
 }
 
 fn stage3(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
     let nb = FFT_N / 3u;
     let tstep = FFT_N / (m * 3u);
-    if (FFT_TWO_PHASE) {
-        var x: array<vec2f, 9>; // K = 3 (341 butterflies / 128 threads)
-        for (var u = 0u; u < 3u; u++) {
-            let t = lid + u * FFT_WG;
-            if (t < FFT_BATCH * nb) {
-                let bf = butterfly_at(t, 3u, src, dst, m);
-                for (var q = 0u; q < 3u; q++) {
-                    x[3u * u + q] = load_twiddled(bf, q, nb, tstep, inverse);
-                }
-            }
-        }
-        for (var u = 0u; u < 3u; u++) {
-            let t = lid + u * FFT_WG;
-            if (t < FFT_BATCH * nb) {
-                bf3(x[3u * u], x[3u * u + 1u], x[3u * u + 2u], butterfly_at(t, 3u, src, dst, m), m, inverse);
-            }
-        }
-        return;
-    }
     for (var t = lid; t < FFT_BATCH * nb; t += FFT_WG) {
         let bf = butterfly_at(t, 3u, src, dst, m);
         let a = load_twiddled(bf, 0u, nb, tstep, inverse);
         let b = load_twiddled(bf, 1u, nb, tstep, inverse);
         let c = load_twiddled(bf, 2u, nb, tstep, inverse);
-        bf3(a, b, c, bf, m, inverse);
+        let s = b + c;
+        let mid = a - 0.5 * s;
+        // -i sin(2 pi / 3) (b - c) forward.
+        let r = 0.8660254037844386 * rot90(b - c, inverse);
+        sh[bf.dst] = a + s;
+        sh[bf.dst + m] = mid + r;
+        sh[bf.dst + 2u * m] = mid - r;
     }
-}
-
-fn bf4(x0: vec2f, x1: vec2f, x2: vec2f, x3: vec2f, bf: Butterfly, m: u32, inverse: bool) {
-    let a0 = x0 + x2;
-    let a1 = x0 - x2;
-    let b0 = x1 + x3;
-    let b1 = rot90(x1 - x3, inverse);
-    sh[bf.dst] = a0 + b0;
-    sh[bf.dst + m] = a1 + b1;
-    sh[bf.dst + 2u * m] = a0 - b0;
-    sh[bf.dst + 3u * m] = a1 - b1;
 }
 
 fn stage4(src: u32, dst: u32, m: u32, lid: u32, inverse: bool) {
     let nb = FFT_N / 4u;
     let tstep = FFT_N / (m * 4u);
-    if (FFT_TWO_PHASE) {
-        var x: array<vec2f, 8>; // K = 2 (256 butterflies / 128 threads)
-        for (var u = 0u; u < 2u; u++) {
-            let t = lid + u * FFT_WG;
-            if (t < FFT_BATCH * nb) {
-                let bf = butterfly_at(t, 4u, src, dst, m);
-                for (var q = 0u; q < 4u; q++) {
-                    x[4u * u + q] = load_twiddled(bf, q, nb, tstep, inverse);
-                }
-            }
-        }
-        for (var u = 0u; u < 2u; u++) {
-            let t = lid + u * FFT_WG;
-            if (t < FFT_BATCH * nb) {
-                bf4(x[4u * u], x[4u * u + 1u], x[4u * u + 2u], x[4u * u + 3u],
-                    butterfly_at(t, 4u, src, dst, m), m, inverse);
-            }
-        }
-        return;
-    }
     for (var t = lid; t < FFT_BATCH * nb; t += FFT_WG) {
         let bf = butterfly_at(t, 4u, src, dst, m);
         let x0 = load_twiddled(bf, 0u, nb, tstep, inverse);
         let x1 = load_twiddled(bf, 1u, nb, tstep, inverse);
         let x2 = load_twiddled(bf, 2u, nb, tstep, inverse);
         let x3 = load_twiddled(bf, 3u, nb, tstep, inverse);
-        bf4(x0, x1, x2, x3, bf, m, inverse);
+        let a0 = x0 + x2;
+        let a1 = x0 - x2;
+        let b0 = x1 + x3;
+        let b1 = rot90(x1 - x3, inverse);
+        sh[bf.dst] = a0 + b0;
+        sh[bf.dst + m] = a1 + b1;
+        sh[bf.dst + 2u * m] = a0 - b0;
+        sh[bf.dst + 3u * m] = a1 - b1;
     }
 }
 

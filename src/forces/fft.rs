@@ -18,8 +18,18 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{self, shaders, GpuContext, Kernel, ShaderModule};
 
-/// Threads per FFT workgroup.
-pub const FFT_WG: u32 = 128;
+/// Threads per FFT workgroup (the default of [`workgroup_threads`]).
+pub const FFT_WG: u32 = 256;
+
+/// Threads per FFT workgroup: [`FFT_WG`], or 128 / 512 with `WGMD_FFT_WG` (A/B runs). WebGPU's
+/// default limit is 256 invocations per workgroup; [`check_dims`] checks the device's.
+pub fn workgroup_threads() -> u32 {
+    match std::env::var("WGMD_FFT_WG").as_deref() {
+        Ok("128") => 128,
+        Ok("512") => 512,
+        _ => FFT_WG,
+    }
+}
 /// Complex values per workgroup tile; the longest axis a single tile holds.
 pub const FFT_TILE: u32 = 1024;
 /// Longest axis supported.
@@ -122,9 +132,10 @@ pub fn check_dims(limits: &wgpu::Limits, dims: [u32; 3], what: &str) -> Result<(
             limits.max_compute_workgroup_storage_size
         );
     }
-    if limits.max_compute_invocations_per_workgroup < FFT_WG {
+    let wg = workgroup_threads();
+    if limits.max_compute_invocations_per_workgroup < wg {
         bail!(
-            "the GPU FFT needs {FFT_WG} invocations per workgroup; this device allows {}",
+            "the GPU FFT needs {wg} invocations per workgroup; this device allows {}",
             limits.max_compute_invocations_per_workgroup
         );
     }
@@ -223,16 +234,7 @@ pub fn overrides(a: &FftAxis) -> Result<Vec<(&'static str, f64)>> {
         ("FFT_STAGES", a.n_stages as f64),
         ("FFT_TW", a.tw_off as f64),
         ("FFT_CONTIG", a.contiguous as f64),
-        // `WGMD_FFT_WG=256`: twice the threads per workgroup, same tile (A/B runs).
-        (
-            "FFT_WG",
-            if std::env::var("WGMD_FFT_WG").is_ok_and(|v| v == "256") { 256.0 } else { FFT_WG as f64 },
-        ),
-        // `WGMD_FFT_TWO_PHASE=0`: radix-2/3/4 stages one butterfly at a time (A/B runs).
-        (
-            "FFT_TWO_PHASE",
-            std::env::var("WGMD_FFT_TWO_PHASE").map_or(1.0, |v| if v == "0" { 0.0 } else { 1.0 }),
-        ),
+        ("FFT_WG", workgroup_threads() as f64),
     ];
     const R: [&str; SHADER_STAGES as usize] = [
         "FFT_R0", "FFT_R1", "FFT_R2", "FFT_R3", "FFT_R4", "FFT_R5", "FFT_R6", "FFT_R7",
