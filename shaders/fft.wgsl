@@ -39,10 +39,11 @@ override FFT_R7: u32 = 0u;
 // exp(-2 pi i t / n) for t < n, computed in float64 on the host, one table per axis.
 @group(0) @binding(2) var<storage, read> twiddle: array<vec2f>;
 
-// Threads per workgroup (`forces::fft::workgroup_threads`): 256 by default. Measured on an
-// H200 (BENCHMARKS.md, Coulomb, fifth session, call 5): the passes are bound by each thread's
-// chain of dependent element steps, and 256 threads instead of 128 on the same 16 KiB tile
-// made them 16-27 % faster.
+// Threads per workgroup (`forces::fft::workgroup_threads`): 512 where the device allows it,
+// else 256 (WebGPU's default limit). Measured on an H200 (BENCHMARKS.md, Coulomb, fifth
+// session): the passes are bound by each thread's chain of dependent element steps, so more
+// threads on the same 16 KiB tile make them faster (128 → 512: −36 % at 324³). The
+// reductions in pme.wgsl use 4 · FFT_WG ≤ 2048 values of `sh`.
 override FFT_WG: u32 = 256u;
 const FFT_TILE: u32 = 1024u;
 // Two tiles (source and destination of a stage): 16 KiB, WebGPU's default limit.

@@ -112,6 +112,54 @@ fn gpu_fft_matches_float64_dft() {
     }
 }
 
+/// The same on a device with WebGPU's default limits (what browsers get): 256 threads per
+/// FFT workgroup instead of 512.
+#[test]
+fn gpu_fft_within_webgpu_default_limits() {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = wgmd::gpu::pick_adapter(&adapters, None, &|_| true).unwrap();
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("webgpu defaults"),
+        required_features: wgpu::Features::empty(),
+        required_limits: wgpu::Limits::default(),
+        ..Default::default()
+    }))
+    .unwrap();
+    let ctx = wgmd::gpu::GpuContext::from_device(adapter, device, queue);
+    assert_eq!(fft::workgroup_threads(&ctx.limits), 256);
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(fresh_seed("fft_webgpu"));
+    for dims in [[81u32, 3, 5], [5, 162, 3], [3, 5, 324], [30, 27, 12]] {
+        let d = [dims[0] as usize, dims[1] as usize, dims[2] as usize];
+        let n = d[0] * d[1] * d[2];
+        let x32: Vec<[f32; 2]> = (0..n)
+            .map(|_| [rng.random::<f32>() - 0.5, rng.random::<f32>() - 0.5])
+            .collect();
+        let x: Vec<[f64; 2]> = x32.iter().map(|v| [v[0] as f64, v[1] as f64]).collect();
+        let mut f = Fft3d::new(&ctx, dims).unwrap();
+        let buf = ctx.storage_init("grid", &x32).unwrap();
+        f.bind(&ctx, &buf).unwrap();
+        for inverse in [false, true] {
+            ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&x32));
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                f.encode(&mut pass, inverse);
+            }
+            ctx.queue.submit([enc.finish()]);
+            let out: Vec<[f32; 2]> = ctx.read_buffer(&buf).unwrap();
+            let got: Vec<[f64; 2]> = out[..n]
+                .iter()
+                .map(|v| [v[0] as f64, v[1] as f64])
+                .collect();
+            let e = rel_err(&got, &dft3(&x, d, inverse));
+            eprintln!("WebGPU limits {dims:?} inverse={inverse}: relative error {e:.2e}");
+            assert!(e < 1e-6, "{dims:?} inverse={inverse}: {e}");
+        }
+    }
+}
+
 #[test]
 fn bad_sizes_are_clear_errors() {
     let ctx = ctx();

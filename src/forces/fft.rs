@@ -2,10 +2,10 @@
 //! ([`reference`]).
 //!
 //! Sizes: every axis length n in 1..=[`MAX_AXIS`] whose prime factors are 2, 3, 5 and 7
-//! (81, 162, 324, …). Each axis is one dispatch: a workgroup of [`FFT_WG`] threads loads
-//! `batch = ⌊1024 / n⌋` whole lines into 16 KiB of workgroup memory (two 1024-value tiles,
-//! WebGPU's default limit), runs every mixed-radix Stockham stage there and writes the lines
-//! back. Twiddles are exp(−2πi t/n) computed in float64 on the host and stored as f32.
+//! (81, 162, 324, …). Each axis is one dispatch: a workgroup of [`workgroup_threads`] threads
+//! (512, or 256 within WebGPU's default limits) loads `batch = ⌊1024 / n⌋` whole lines into
+//! 16 KiB of workgroup memory (two 1024-value tiles, WebGPU's default limit), runs every
+//! mixed-radix Stockham stage there (radices 4, 9, 2, 3, 5, 7) and writes the lines back. Twiddles are exp(−2πi t/n) computed in float64 on the host and stored as f32.
 //! Forward is exp(−2πi jk/n) like numpy; the inverse is unnormalised (exp(+2πi jk/n)).
 //!
 //! Layout: element (ix, iy, iz) of an (nx, ny, nz) grid is at `(ix·ny + iy)·nz + iz`, one
@@ -18,19 +18,25 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::gpu::{self, shaders, GpuContext, Kernel, ShaderModule};
 
-/// Threads per FFT workgroup (the default of [`workgroup_threads`]).
+/// Threads per FFT workgroup where the device allows no more (WebGPU's default limit of 256
+/// invocations per workgroup); [`workgroup_threads`] takes 512 where it may.
 pub const FFT_WG: u32 = 256;
 
-/// Threads per FFT workgroup: [`FFT_WG`], or 128 / 512 with `WGMD_FFT_WG` (A/B runs). WebGPU's
-/// default limit is 256 invocations per workgroup; [`check_dims`] checks the device's.
-pub fn workgroup_threads() -> u32 {
+/// Threads per FFT workgroup on a device with these limits: 512 where it allows them, else
+/// [`FFT_WG`]; `WGMD_FFT_WG=128|256|512` picks one (A/B runs; [`check_dims`] checks it).
+/// Measured on an H200 (BENCHMARKS.md, Coulomb, fifth session, calls 5 and 6): the passes
+/// are bound by each thread's chain of dependent element steps, so more threads on the same
+/// 16 KiB tile help: 128 → 256 → 512 threads, FFT passes at 324³ 1,814 → 1,322 → 1,167 µs.
+pub fn workgroup_threads(limits: &wgpu::Limits) -> u32 {
     match std::env::var("WGMD_FFT_WG").as_deref() {
         Ok("128") => 128,
+        Ok("256") => 256,
         Ok("512") => 512,
+        _ if limits.max_compute_invocations_per_workgroup >= 512 => 512,
         _ => FFT_WG,
     }
 }
-/// Complex values per workgroup tile; the longest axis a single tile holds.
+
 pub const FFT_TILE: u32 = 1024;
 /// Longest axis supported.
 pub const MAX_AXIS: u32 = FFT_TILE;
@@ -132,7 +138,7 @@ pub fn check_dims(limits: &wgpu::Limits, dims: [u32; 3], what: &str) -> Result<(
             limits.max_compute_workgroup_storage_size
         );
     }
-    let wg = workgroup_threads();
+    let wg = workgroup_threads(limits);
     if limits.max_compute_invocations_per_workgroup < wg {
         bail!(
             "the GPU FFT needs {wg} invocations per workgroup; this device allows {}",
@@ -215,7 +221,7 @@ pub fn twiddles(dims: [u32; 3]) -> Vec<[f32; 2]> {
 const SHADER_STAGES: u32 = 8;
 
 /// The override constants of fft.wgsl that describe `a` (its pipelines are built per axis).
-pub fn overrides(a: &FftAxis) -> Result<Vec<(&'static str, f64)>> {
+pub fn overrides(a: &FftAxis, limits: &wgpu::Limits) -> Result<Vec<(&'static str, f64)>> {
     if a.n_stages > SHADER_STAGES {
         bail!(
             "FFT length {} needs {} stages; the shader runs at most {SHADER_STAGES}",
@@ -234,7 +240,7 @@ pub fn overrides(a: &FftAxis) -> Result<Vec<(&'static str, f64)>> {
         ("FFT_STAGES", a.n_stages as f64),
         ("FFT_TW", a.tw_off as f64),
         ("FFT_CONTIG", a.contiguous as f64),
-        ("FFT_WG", workgroup_threads() as f64),
+        ("FFT_WG", workgroup_threads(limits) as f64),
     ];
     const R: [&str; SHADER_STAGES as usize] = [
         "FFT_R0", "FFT_R1", "FFT_R2", "FFT_R3", "FFT_R4", "FFT_R5", "FFT_R6", "FFT_R7",
@@ -325,7 +331,7 @@ impl Fft3d {
         let mut forward = Vec::new();
         let mut inverse = Vec::new();
         for a in &axes {
-            let o = overrides(a)?;
+            let o = overrides(a, &ctx.limits)?;
             forward.push(Kernel::new(ctx, &module, "fft_forward", &o)?);
             inverse.push(Kernel::new(ctx, &module, "fft_inverse", &o)?);
         }

@@ -504,7 +504,7 @@ impl PmeForce {
         let k = |name: &str, axis: Option<&FftAxis>| -> Result<Kernel> {
             let mut ov = vec![("ORDER", p.order as f64)];
             if let Some(a) = axis {
-                ov.extend(fft::overrides(a)?);
+                ov.extend(fft::overrides(a, &ctx.limits)?);
             }
             Kernel::new(ctx, &module, name, &ov)
         };
