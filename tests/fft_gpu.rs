@@ -10,6 +10,7 @@ mod common;
 use common::*;
 use rand::{Rng, SeedableRng};
 use wgmd::forces::fft::{self, reference, Fft3d};
+use wgmd::gpu::GpuContext;
 
 fn rel_err(a: &[[f64; 2]], b: &[[f64; 2]]) -> f64 {
     let mut num = 0.0;
@@ -87,28 +88,35 @@ fn gpu_fft_matches_float64_dft() {
         let x32: Vec<[f32; 2]> = x.iter().map(|v| [v[0] as f32, v[1] as f32]).collect();
         // The oracle transforms the f32-rounded input so only the FFT's own error remains.
         let x_r: Vec<[f64; 2]> = x32.iter().map(|v| [v[0] as f64, v[1] as f64]).collect();
-        let mut f = Fft3d::new(&ctx, dims).unwrap();
-        let buf = ctx.storage_init("grid", &x32).unwrap();
-        f.bind(&ctx, &buf).unwrap();
-        let tol = 1e-6;
-        for inverse in [false, true] {
-            ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&x32));
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                f.encode(&mut pass, inverse);
-            }
-            ctx.queue.submit([enc.finish()]);
-            let out: Vec<[f32; 2]> = ctx.read_buffer(&buf).unwrap();
-            let got: Vec<[f64; 2]> = out[..n]
-                .iter()
-                .map(|v| [v[0] as f64, v[1] as f64])
-                .collect();
-            let want = dft3(&x_r, d, inverse);
-            let e = rel_err(&got, &want);
-            eprintln!("{dims:?} inverse={inverse}: relative error {e:.2e} (tol {tol:.1e})");
-            assert!(e < tol, "{dims:?} inverse={inverse}: {e} > {tol}");
+        check_fft(&ctx, dims, &x32, &x_r, "");
+    }
+}
+
+/// Runs the GPU transform of `x32` both ways on `ctx` and compares it with the float64 DFT of
+/// `x` (the same values) to 1e-6 relative.
+fn check_fft(ctx: &GpuContext, dims: [u32; 3], x32: &[[f32; 2]], x: &[[f64; 2]], tag: &str) {
+    let d = [dims[0] as usize, dims[1] as usize, dims[2] as usize];
+    let n = d[0] * d[1] * d[2];
+    let mut f = Fft3d::new(ctx, dims).unwrap();
+    let buf = ctx.storage_init("grid", x32).unwrap();
+    f.bind(ctx, &buf).unwrap();
+    let tol = 1e-6;
+    for inverse in [false, true] {
+        ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(x32));
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            f.encode(&mut pass, inverse);
         }
+        ctx.queue.submit([enc.finish()]);
+        let out: Vec<[f32; 2]> = ctx.read_buffer(&buf).unwrap();
+        let got: Vec<[f64; 2]> = out[..n]
+            .iter()
+            .map(|v| [v[0] as f64, v[1] as f64])
+            .collect();
+        let e = rel_err(&got, &dft3(x, d, inverse));
+        eprintln!("{tag}{dims:?} inverse={inverse}: relative error {e:.2e} (tol {tol:.1e})");
+        assert!(e < tol, "{tag}{dims:?} inverse={inverse}: {e} > {tol}");
     }
 }
 
@@ -116,47 +124,16 @@ fn gpu_fft_matches_float64_dft() {
 /// FFT workgroup instead of 512.
 #[test]
 fn gpu_fft_within_webgpu_default_limits() {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    let adapter = wgmd::gpu::pick_adapter(&adapters, None, &|_| true).unwrap();
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("webgpu defaults"),
-        required_features: wgpu::Features::empty(),
-        required_limits: wgpu::Limits::default(),
-        ..Default::default()
-    }))
-    .unwrap();
-    let ctx = wgmd::gpu::GpuContext::from_device(adapter, device, queue);
+    let ctx = webgpu_default_ctx();
     assert_eq!(fft::workgroup_threads(&ctx.limits), 256);
     let mut rng = rand_pcg::Pcg64::seed_from_u64(fresh_seed("fft_webgpu"));
     for dims in [[81u32, 3, 5], [5, 162, 3], [3, 5, 324], [30, 27, 12]] {
-        let d = [dims[0] as usize, dims[1] as usize, dims[2] as usize];
-        let n = d[0] * d[1] * d[2];
+        let n = dims.iter().product::<u32>() as usize;
         let x32: Vec<[f32; 2]> = (0..n)
             .map(|_| [rng.random::<f32>() - 0.5, rng.random::<f32>() - 0.5])
             .collect();
         let x: Vec<[f64; 2]> = x32.iter().map(|v| [v[0] as f64, v[1] as f64]).collect();
-        let mut f = Fft3d::new(&ctx, dims).unwrap();
-        let buf = ctx.storage_init("grid", &x32).unwrap();
-        f.bind(&ctx, &buf).unwrap();
-        for inverse in [false, true] {
-            ctx.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&x32));
-            let mut enc = ctx.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                f.encode(&mut pass, inverse);
-            }
-            ctx.queue.submit([enc.finish()]);
-            let out: Vec<[f32; 2]> = ctx.read_buffer(&buf).unwrap();
-            let got: Vec<[f64; 2]> = out[..n]
-                .iter()
-                .map(|v| [v[0] as f64, v[1] as f64])
-                .collect();
-            let e = rel_err(&got, &dft3(&x, d, inverse));
-            eprintln!("WebGPU limits {dims:?} inverse={inverse}: relative error {e:.2e}");
-            assert!(e < 1e-6, "{dims:?} inverse={inverse}: {e}");
-        }
+        check_fft(&ctx, dims, &x32, &x, "WebGPU limits ");
     }
 }
 

@@ -12,6 +12,8 @@
 
 #![cfg(feature = "viewer")]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -587,18 +589,7 @@ fn the_nonblocking_engine_path_matches_the_blocking_one_through_an_overflow() {
 /// adapter: no kernel needs more than a browser guarantees.
 #[test]
 fn the_embedded_presets_run_within_webgpu_default_limits() {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-    let adapter = wgmd::gpu::pick_adapter(&adapters, None, &|_| true).unwrap();
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("webgpu defaults"),
-        required_features: wgpu::Features::empty(),
-        required_limits: wgpu::Limits::default(),
-        ..Default::default()
-    }))
-    .unwrap();
-    let ctx = GpuContext::from_device(adapter, device, queue);
+    let ctx = common::webgpu_default_ctx();
     assert_eq!(ctx.limits.max_storage_buffers_per_shader_stage, 8);
     assert!(!ctx.has_f16());
     for name in wgmd::viewer::web::preset_names() {

@@ -12,6 +12,24 @@ use wgmd::integrate::{Integrator, Method};
 use wgmd::system::System;
 use wgmd::units::Units;
 
+/// A device with exactly WebGPU's default limits and no optional features (what a browser may
+/// give: 8 storage buffers per stage, 128 MiB per storage binding, 256 invocations per
+/// workgroup, no shader-f16), on this machine's adapter.
+pub fn webgpu_default_ctx() -> Arc<GpuContext> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = wgmd::gpu::pick_adapter(&adapters, None, &|_| true).unwrap();
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("webgpu defaults"),
+        required_features: wgpu::Features::empty(),
+        required_limits: wgpu::Limits::default(),
+        ..Default::default()
+    }))
+    .unwrap();
+    GpuContext::from_device(adapter, device, queue)
+}
+
 /// One device for the whole test binary. No adapter is a test failure, not a skip.
 pub fn ctx() -> Arc<GpuContext> {
     static CTX: OnceLock<Arc<GpuContext>> = OnceLock::new();
