@@ -8,10 +8,11 @@
 // kernels read from slot_pos (refreshed every step by `slot_gather`). Consecutive rows are
 // then atoms of neighboring cells and a row's entries are runs of neighboring slots, so the
 // build's writes and the force kernels' gathers stay local whatever order the atoms are
-// stored in (an atom's index says nothing about where it is once the liquid has mixed). nbr_count[r] is the true count even when it exceeds
-// the capacity; ST_MAX_NBRS lets the host see the overflow, roll back and regrow. Nothing is
-// dropped silently. Within a row, neighbors come stencil row by stencil row, each in cell
-// order of the unwrapped x coordinate (so both build kernels below give identical rows).
+// stored in (an atom's index says nothing about where it is once the liquid has mixed).
+// nbr_count[r] is the true count even when it exceeds the capacity; ST_MAX_NBRS lets the
+// host see the overflow, roll back and regrow. Nothing is dropped silently. Within a row,
+// neighbors come stencil row by stencil row, each in cell order of the unwrapped x
+// coordinate.
 #import common
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -36,9 +37,11 @@ var<workgroup> wg_max: atomic<u32>;
 // lanes' counts become offsets, and then each lane rescans and writes its part in place.
 override TPA: u32 = 1u;
 
-// With several threads per atom, thread t builds the atom in cell slot t, so a workgroup's
-// few atoms share their cells' candidates in cache; with one, thread t builds atom t, so the
-// row writes of a warp stay coalesced (measured on an H200: each wins in its own regime).
+// Thread t builds the atom in cell slot t (CELL_THREADS), so a warp's atoms share their
+// cells' candidates in cache — with several threads per atom, or with rows by slot (then its
+// row writes are consecutive rows too). With one thread per atom and rows by atom, thread t
+// builds atom t instead: in cell order its writes would scatter over the rows of unrelated
+// atoms (measured on an H200, BENCHMARKS.md Coulomb fifth session call 1: +22 % build time).
 //
 // Tried and reverted (BENCHMARKS.md, call 12): staging each lane's matches in 6 KB of
 // workgroup memory to skip the counting pass made the build 1.5x *slower* at every size,
