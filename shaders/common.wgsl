@@ -102,6 +102,19 @@ fn stencil_cell(ci: vec3i, q: u32, p: Params) -> u32 {
     return cell_index(vec3u((ci + off + dims) % dims), p);
 }
 
+// Word of entry k of neighbor-list row r (the list is bound as array<vec4u>: word w is
+// nbr_list[w >> 2][w & 3]). Column-major, k * n + r: the threads of a warp, one row each,
+// read consecutive words. Packed (rows by slot, `neighbor::BuildPlan::packed`): each row's
+// entries in groups of eight, group g of row r at words (g * n + r) * 8 .. + 8 — one 32-byte
+// sector, which a build thread writes whole and a force thread reads as two vec4u, while a
+// warp's rows still read one contiguous kilobyte per group.
+fn list_word(k: u32, r: u32, packed: bool, p: Params) -> u32 {
+    if (packed) {
+        return ((k >> 3u) * p.n_atoms + r) * 8u + (k & 7u);
+    }
+    return k * p.n_atoms + r;
+}
+
 // True for inf and NaN (checked on the bits: WGSL lets compilers assume finite floats).
 fn not_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;

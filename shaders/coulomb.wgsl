@@ -38,7 +38,8 @@ const TWO_OVER_SQRT_PI: f32 = 1.1283791670955126;
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> pos: array<vec4f>;
-@group(0) @binding(2) var<storage, read> nbr_list: array<u32>;
+// Word w of the list is nbr_list[w >> 2][w & 3]; see `list_word` (common.wgsl).
+@group(0) @binding(2) var<storage, read> nbr_list: array<vec4u>;
 @group(0) @binding(3) var<storage, read> nbr_count: array<u32>;
 @group(0) @binding(4) var<storage, read> lj_pairs: array<vec4f>;
 @group(0) @binding(5) var<storage, read_write> force: array<vec4f>;
@@ -56,6 +57,9 @@ const TWO_OVER_SQRT_PI: f32 = 1.1283791670955126;
 @group(0) @binding(13) var<storage, read> cell_atoms: array<u32>;
 @group(0) @binding(15) var<storage, read> slot_pos: array<vec4f>;
 override SLOT_ROWS: bool = false;
+// The list's groups of eight (`list_word`): with one thread per atom it reads each group as
+// two vec4u, eight independent gathers to start at once.
+override PACKED: bool = false;
 
 // Position (type in w) of list entry e, and the atom it names.
 fn entry_pos(e: u32) -> vec4f {
@@ -151,6 +155,39 @@ fn is_excluded(i: u32, j: u32) -> bool {
     return false;
 }
 
+// Adds the pair of atom i (position xi, type row `row`, k q_i `qi`) with list entry e.
+fn add_entry(o: ptr<function, Sums>, i: u32, xi: vec4f, row: u32, qi: f32, e: u32) {
+    if (C.n_excl > 0u && is_excluded(i, entry_atom(e))) {
+        return;
+    }
+    let xj = entry_pos(e);
+    let d = min_image(xi.xyz - xj.xyz, P);
+    let r2 = dot(d, d);
+    let pair = row + bitcast<u32>(xj.w);
+    let prm = lj_pairs[pair];
+    var fr = 0.0;
+    if (r2 < prm.z) {
+        (*o).erc += lj_rc[pair];
+        let ef = lj_pair(r2, prm);
+        fr = ef.y;
+        (*o).e_lj += ef.x;
+    }
+    if (r2 < C.rc2) {
+        var qq: f32;
+        if (QQ_TABLE) {
+            qq = pair_qq[pair];
+        } else {
+            qq = qi * charge[entry_atom(e)];
+        }
+        let ef = coul_pair(r2);
+        fr += qq * ef.y;
+        (*o).e_coul += qq * ef.x;
+        (*o).erc += qq * C.e_rc;
+    }
+    (*o).f += fr * d;
+    (*o).w += fr * r2;
+}
+
 // This lane's share of atom i's full sums (each pair counted once from each side); its
 // neighbors are list row `rowid`.
 fn atom_sums(i: u32, rowid: u32, lane: u32) -> Sums {
@@ -159,37 +196,23 @@ fn atom_sums(i: u32, rowid: u32, lane: u32) -> Sums {
     let qi = C.coulomb_k * charge[i];
     let row = bitcast<u32>(xi.w) * P.n_types;
     let n = min(nbr_count[rowid], P.nbr_capacity);
-    for (var k = lane; k < n; k += TPA) {
-        let e = nbr_list[k * P.n_atoms + rowid];
-        if (C.n_excl > 0u && is_excluded(i, entry_atom(e))) {
-            continue;
-        }
-        let xj = entry_pos(e);
-        let d = min_image(xi.xyz - xj.xyz, P);
-        let r2 = dot(d, d);
-        let pair = row + bitcast<u32>(xj.w);
-        let prm = lj_pairs[pair];
-        var fr = 0.0;
-        if (r2 < prm.z) {
-            o.erc += lj_rc[pair];
-            let ef = lj_pair(r2, prm);
-            fr = ef.y;
-            o.e_lj += ef.x;
-        }
-        if (r2 < C.rc2) {
-            var qq: f32;
-            if (QQ_TABLE) {
-                qq = pair_qq[pair];
-            } else {
-                qq = qi * charge[entry_atom(e)];
+    if (PACKED && TPA == 1u) {
+        for (var kb = 0u; kb < n; kb += 8u) {
+            let w = list_word(kb, rowid, true, P) >> 2u;
+            let lo = nbr_list[w];
+            let hi = nbr_list[w + 1u];
+            // A constant trip count, so the compiler can unroll and start the gathers early.
+            for (var q = 0u; q < 8u; q++) {
+                if (kb + q < n) {
+                    add_entry(&o, i, xi, row, qi, select(lo[q & 3u], hi[q & 3u], q >= 4u));
+                }
             }
-            let ef = coul_pair(r2);
-            fr += qq * ef.y;
-            o.e_coul += qq * ef.x;
-            o.erc += qq * C.e_rc;
         }
-        o.f += fr * d;
-        o.w += fr * r2;
+    } else {
+        for (var k = lane; k < n; k += TPA) {
+            let w = list_word(k, rowid, PACKED, P);
+            add_entry(&o, i, xi, row, qi, nbr_list[w >> 2u][w & 3u]);
+        }
     }
     if (METHOD == 4u) {
         for (var s = lane; s < C.n_excl; s += TPA) {

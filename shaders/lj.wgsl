@@ -12,7 +12,8 @@
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> pos: array<vec4f>;
-@group(0) @binding(2) var<storage, read> nbr_list: array<u32>;
+// Word w of the list is nbr_list[w >> 2][w & 3]; see `list_word` (common.wgsl).
+@group(0) @binding(2) var<storage, read> nbr_list: array<vec4u>;
 @group(0) @binding(3) var<storage, read> nbr_count: array<u32>;
 @group(0) @binding(4) var<storage, read> lj_pairs: array<vec4f>;
 @group(0) @binding(5) var<storage, read_write> force: array<vec4f>;
@@ -32,6 +33,8 @@
 // gathers fall on nearby words. (A separate entry point, so that `lj_force` stays within
 // WebGPU's default 8 storage buffers.)
 @group(0) @binding(11) var<storage, read> slot_pos: array<vec4f>;
+// The list's groups of eight (`list_word`, rows by slot only).
+override PACKED: bool = false;
 
 // Threads per atom. With one thread per atom a small system (32,000 atoms = 500 workgroups)
 // leaves most of a large GPU idle while each thread walks ~80 dependent neighbor loads; TPA
@@ -118,7 +121,8 @@ fn lj_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
         let row = bitcast<u32>(xi.w) * P.n_types;
         let n = min(nbr_count[i], P.nbr_capacity);
         for (var k = lane; k < n; k += TPA) {
-            add_pair(&acc, xi, row, pos[nbr_list[k * P.n_atoms + i]]);
+            let w = k * P.n_atoms + i;
+            add_pair(&acc, xi, row, pos[nbr_list[w >> 2u][w & 3u]]);
         }
     }
     finish(acc, i, live, lid);
@@ -137,8 +141,23 @@ fn lj_force_slots(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
         let xi = slot_pos[t];
         let row = bitcast<u32>(xi.w) * P.n_types;
         let n = min(nbr_count[t], P.nbr_capacity);
-        for (var k = lane; k < n; k += TPA) {
-            add_pair(&acc, xi, row, slot_pos[nbr_list[k * P.n_atoms + t]]);
+        if (PACKED && TPA == 1u) {
+            // Each group of eight as two vec4u: eight independent gathers at once.
+            for (var kb = 0u; kb < n; kb += 8u) {
+                let w = list_word(kb, t, true, P) >> 2u;
+                let lo = nbr_list[w];
+                let hi = nbr_list[w + 1u];
+                for (var q = 0u; q < 8u; q++) {
+                    if (kb + q < n) {
+                        add_pair(&acc, xi, row, slot_pos[select(lo[q & 3u], hi[q & 3u], q >= 4u)]);
+                    }
+                }
+            }
+        } else {
+            for (var k = lane; k < n; k += TPA) {
+                let w = list_word(k, t, PACKED, P);
+                add_pair(&acc, xi, row, slot_pos[nbr_list[w >> 2u][w & 3u]]);
+            }
         }
     }
     finish(acc, i, live, lid);

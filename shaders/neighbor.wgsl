@@ -1,8 +1,10 @@
 // Verlet neighbor list (full: each pair appears in both atoms' rows) built from the cell
 // list, and the GPU-side decision whether to rebuild it this step.
 //
-// Layout: neighbor k of row r is nbr_list[k * n_atoms + r] (column-major, so the threads of
-// a warp read consecutive words). Row r belongs to atom r and holds atom indices; or, with
+// Layout: neighbor k of row r is word `list_word(k, r, PACKED)` (common.wgsl): column-major
+// k * n_atoms + r (the threads of a warp read consecutive words), or with PACKED in groups of
+// eight entries per row, each group one 32-byte sector. Row r belongs to atom r and holds
+// atom indices; or, with
 // SLOT_ROWS, row r belongs to the atom in cell slot r (cell_atoms[r], fixed until the next
 // build) and holds the cell slots of its neighbors, whose current positions the force
 // kernels read from slot_pos (refreshed every step by `slot_gather`). Consecutive rows are
@@ -20,7 +22,7 @@
 @group(0) @binding(2) var<storage, read> cell_start: array<u32>;
 @group(0) @binding(3) var<storage, read> cell_count: array<u32>;
 @group(0) @binding(4) var<storage, read> cell_pos: array<vec4f>;
-@group(0) @binding(5) var<storage, read_write> nbr_list: array<u32>;
+@group(0) @binding(5) var<storage, read_write> nbr_list: array<vec4u>;
 @group(0) @binding(6) var<storage, read_write> nbr_count: array<u32>;
 @group(0) @binding(7) var<storage, read_write> status: array<atomic<u32>>;
 @group(0) @binding(8) var<storage, read> indirect_template: array<u32>;
@@ -52,6 +54,43 @@ override CELL_THREADS: bool = TPA > 1u || SLOT_ROWS;
 
 var<workgroup> lane_count: array<u32, 64>;
 
+// Packed rows (rows by slot, `neighbor::BuildPlan::packed`). With one thread per row the
+// thread keeps its row's current group of eight in registers and stores it as one whole
+// 32-byte sector. Why: a thread that stores each match on its own leaves a partly written
+// sector behind in L2 per match; at millions of atoms (377 M matches per build at 2,097,152
+// ions) those sectors are evicted before their neighbours' lanes fill them, and every one
+// costs the HBM a read-modify-write — about the 7.8 ms the build took (BENCHMARKS.md,
+// Coulomb, sixth session). With several threads per row each lane writes its words alone.
+override PACKED: bool = false;
+var<private> pend_lo: vec4u;
+var<private> pend_hi: vec4u;
+
+// Stores the pending group that holds entry k of row `rowid` (all eight words; those past
+// the row's count are never read).
+fn flush_group(rowid: u32, k: u32) {
+    if (k < P.nbr_capacity) {
+        let w = list_word(k & ~7u, rowid, true, P) >> 2u;
+        nbr_list[w] = pend_lo;
+        nbr_list[w + 1u] = pend_hi;
+    }
+}
+
+// Entry k (value v) of row `rowid`.
+fn put_entry(rowid: u32, k: u32, v: u32) {
+    if (PACKED && TPA == 1u) {
+        let c = vec4u(k & 7u);
+        let q = vec4u(0u, 1u, 2u, 3u);
+        pend_lo = select(pend_lo, vec4u(v), q == c);
+        pend_hi = select(pend_hi, vec4u(v), q + vec4u(4u) == c);
+        if ((k & 7u) == 7u) {
+            flush_group(rowid, k);
+        }
+    } else if (k < P.nbr_capacity) {
+        let w = list_word(k, rowid, PACKED, P);
+        nbr_list[w >> 2u][w & 3u] = v;
+    }
+}
+
 // Matches among the candidates cell_pos[s0..s1) of atom i at pi; writes them at row slots from
 // `first` on when `write`.
 fn scan_range(i: u32, rowid: u32, pi: vec3f, s0: u32, s1: u32, first: u32, write: bool) -> u32 {
@@ -61,9 +100,8 @@ fn scan_range(i: u32, rowid: u32, pi: vec3f, s0: u32, s1: u32, first: u32, write
         let j = bitcast<u32>(cand.w);
         let d = min_image(pi - cand.xyz, P);
         if (j != i && dot(d, d) < P.list_cut2) {
-            let slot = first + count;
-            if (write && slot < P.nbr_capacity) {
-                nbr_list[slot * P.n_atoms + rowid] = select(j, s, SLOT_ROWS);
+            if (write) {
+                put_entry(rowid, first + count, select(j, s, SLOT_ROWS));
             }
             count++;
         }
@@ -148,6 +186,10 @@ fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     var count = first;
     for (var r = lane; r < rows; r += TPA) {
         count += scan_row(i, rowid, pi, ci, r, count, true);
+    }
+    // A packed row's last, partly filled group.
+    if (PACKED && TPA == 1u && live && (count & 7u) != 0u) {
+        flush_group(rowid, count - 1u);
     }
     // The last lane's end is the row's total.
     if (live && lane == TPA - 1u) {

@@ -24,7 +24,7 @@ use crate::gpu::{self, GpuContext};
 use crate::integrate::{Integrator, IntegratorKernels, Method};
 use crate::neighbor::cell_list::{self, CellGrid, CellList, Launch};
 pub use crate::neighbor::NeighborMode;
-use crate::neighbor::{self, BuildPlan, NeighborKernels};
+use crate::neighbor::{self, BuildPlan, ListLayout, NeighborKernels};
 use crate::observe::{self, Reducer, Thermo};
 use crate::system::System;
 use crate::units::Units;
@@ -455,11 +455,16 @@ impl Simulation {
         // ANI's kernels index the list by atom; LJ and Coulomb take rows by cell slot where
         // the adapter lets their kernels bind the extra buffers (not within WebGPU's default
         // 8 storage buffers per stage: browsers keep rows by atom).
-        let slot_rows = !from_cells
+        let slots_possible = !from_cells
             && spec.ani.is_none()
-            && neighbor::slot_rows_default()
             && ctx.limits.max_storage_buffers_per_shader_stage >= neighbor::SLOT_ROWS_MIN_STORAGE;
-        let plan = BuildPlan::new(n, tpa, slot_rows);
+        let layout = if slots_possible {
+            ListLayout::default_with_slots()
+        } else {
+            ListLayout::ByAtom
+        };
+        let slot_rows = layout.slot_rows();
+        let plan = BuildPlan::new(n, tpa, layout);
         let ncell = grid.n_cells() as u64;
         let c = &ctx;
         let mut st = vec![0u32; status::LEN];
@@ -509,13 +514,13 @@ impl Simulation {
         let named = bufs.named();
         let cells = CellList::new(c, &named)?;
         let mut nbr = NeighborKernels::new(c, plan, n, !from_cells)?;
-        let mut lj = LjForce::new(c, &table, tpa, from_cells, slot_rows)?;
+        let mut lj = LjForce::new(c, &table, tpa, from_cells, layout)?;
         let mut ani = match &spec.ani {
             Some(a) => Some(AniForce::new(c, a, &sys.types, units.ani_energy_scale())?),
             None => None,
         };
         let mut coul = match &spec.coulomb {
-            Some(cs) => Some(CoulombForce::new(c, &sys, &table, cs, tpa, slot_rows)?),
+            Some(cs) => Some(CoulombForce::new(c, &sys, &table, cs, tpa, layout)?),
             None => None,
         };
         let mut pme = match spec.coulomb.as_ref().map(|c| (&c.method, c.coulomb_k)) {
@@ -633,7 +638,7 @@ impl Simulation {
     }
 
     fn regrow(&mut self, needed: u32) -> Result<()> {
-        let cap = ((needed as f64 * 1.25).ceil() as u32 + 8).next_multiple_of(4);
+        let cap = ((needed as f64 * 1.25).ceil() as u32 + 8).next_multiple_of(neighbor::CAPACITY_STEP);
         log::info!(
             "neighbor list overflow ({needed} > {}): regrowing to {cap} per atom",
             self.params.nbr_capacity
@@ -1081,7 +1086,8 @@ impl Simulation {
         let counts: Vec<u32> = self.ctx.read_buffer(&self.bufs.nbr_count)?;
         let list: Vec<u32> = self.ctx.read_buffer(&self.bufs.nbr_list)?;
         // Row r belongs to atom r, or to the atom in cell slot r.
-        let slot_rows = self.nbr.plan().slot_rows;
+        let layout = self.nbr.plan().layout;
+        let slot_rows = layout.slot_rows();
         let owner: Vec<u32> = if slot_rows {
             self.ctx.read_buffer(&self.bufs.cell_atoms)?
         } else {
@@ -1097,7 +1103,7 @@ impl Simulation {
             }
             // Entries are atoms, or with rows by slot the slots of the neighbors.
             let mut row: Vec<u32> = (0..c)
-                .map(|k| list[k * n + r])
+                .map(|k| list[layout.word(k, r, n)])
                 .map(|e| {
                     if slot_rows {
                         owner.get(e as usize).copied().unwrap_or(u32::MAX)
@@ -1154,11 +1160,9 @@ impl Simulation {
         if self.from_cells {
             bail!("this simulation runs in cell-list mode: it keeps no Verlet list");
         }
-        self.params.nbr_capacity = cap.max(1);
-        self.bufs.nbr_list = self.ctx.storage(
-            "nbr_list",
-            4 * self.params.n_atoms as u64 * cap.max(1) as u64,
-        )?;
+        let cap = cap.max(1).next_multiple_of(neighbor::CAPACITY_STEP);
+        self.params.nbr_capacity = cap;
+        self.bufs.nbr_list = self.ctx.storage("nbr_list", 4 * self.params.n_atoms as u64 * cap as u64)?;
         self.ctx
             .queue
             .write_buffer(&self.bufs.params, 0, bytemuck::bytes_of(&self.params));
@@ -1210,7 +1214,12 @@ impl Simulation {
 
     /// Whether the neighbor list's rows are by cell slot (see [`BuildPlan`]).
     pub fn neighbor_rows_by_slot(&self) -> bool {
-        self.nbr.plan().slot_rows
+        self.nbr.plan().layout.slot_rows()
+    }
+
+    /// The neighbor list's layout (see [`ListLayout`]).
+    pub fn neighbor_layout(&self) -> ListLayout {
+        self.nbr.plan().layout
     }
 
     pub fn lj_threads_per_atom(&self) -> u32 {
@@ -1221,18 +1230,19 @@ impl Simulation {
     /// chosen from the atom count; tests pin it to check every variant against the
     /// references) and rebuilds the list with it.
     pub fn set_threads_per_atom(&mut self, tpa: u32) -> Result<()> {
-        let slot_rows = self.nbr.plan().slot_rows;
-        self.set_neighbor_build(tpa, slot_rows)
+        let layout = self.nbr.plan().layout;
+        self.set_neighbor_build(tpa, layout)
     }
 
-    /// Replaces the neighbor build and list layout (see [`BuildPlan`]: threads per atom, rows
-    /// by cell slot or by atom) and rebuilds the list with it; tests run every variant
-    /// against the references. ANI keeps rows by atom.
-    pub fn set_neighbor_build(&mut self, tpa: u32, slot_rows: bool) -> Result<()> {
+    /// Replaces the neighbor build and list layout (see [`BuildPlan`]: threads per atom and
+    /// [`ListLayout`]) and rebuilds the list with it; tests run every variant against the
+    /// references. ANI keeps rows by atom.
+    pub fn set_neighbor_build(&mut self, tpa: u32, layout: ListLayout) -> Result<()> {
+        let slot_rows = layout.slot_rows();
         if slot_rows && self.ani.is_some() {
             bail!("ANI reads the neighbor list by atom: rows by cell slot are not available");
         }
-        let plan = BuildPlan::new(self.params.n_atoms, tpa, slot_rows);
+        let plan = BuildPlan::new(self.params.n_atoms, tpa, layout);
         let need = if slot_rows {
             16 * self.params.n_atoms as u64
         } else {
@@ -1241,7 +1251,7 @@ impl Simulation {
         if self.bufs.slot_pos.size() < need {
             self.bufs.slot_pos = self.ctx.storage("slot_pos", need)?;
         }
-        let mut lj = LjForce::new(&self.ctx, &self.table, tpa, self.from_cells, slot_rows)?;
+        let mut lj = LjForce::new(&self.ctx, &self.table, tpa, self.from_cells, layout)?;
         let mut nbr = NeighborKernels::new(&self.ctx, plan, self.params.n_atoms, !self.from_cells)?;
         let template = cell_list::indirect_template(self.params.n_atoms, &self.grid, plan.groups);
         self.ctx.queue.write_buffer(
@@ -1253,7 +1263,7 @@ impl Simulation {
         lj.bind(&self.ctx, &named)?;
         nbr.bind(&self.ctx, &named)?;
         if let Some(c) = self.coul.as_mut() {
-            c.set_threads_per_atom(&self.ctx, tpa, slot_rows)?;
+            c.set_threads_per_atom(&self.ctx, tpa, layout)?;
             c.bind(&self.ctx, &named)?;
         }
         drop(named);

@@ -13,6 +13,7 @@ use wgmd::forces::coulomb::{self, CoulombMethod, CoulombParams, CoulombSpec};
 use wgmd::forces::lj::{LjSpec, LjTable};
 use wgmd::gpu::shaders;
 use wgmd::integrate::{Integrator, Method};
+use wgmd::neighbor::ListLayout;
 use wgmd::units::{Units, KB_EV_PER_K};
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -199,13 +200,21 @@ fn every_method_matches_reference_on_random_charged_systems() {
             );
             // Every threads-per-atom variant (the default here is 8: small systems).
             assert_eq!(sim.lj_threads_per_atom(), 8);
-            // And the list layouts: rows by cell slot (the default) and rows by atom.
-            for (tpa, slot_rows) in [(1, true), (2, true), (1, false), (8, false)] {
-                sim.set_neighbor_build(tpa, slot_rows).unwrap();
+            // And the list layouts: rows by cell slot packed in groups of eight (the default;
+            // one thread per atom reads them as vectors, several word by word), by slot
+            // column-major, and by atom.
+            for (tpa, layout) in [
+                (1, ListLayout::BySlotPacked),
+                (2, ListLayout::BySlotPacked),
+                (1, ListLayout::BySlot),
+                (1, ListLayout::ByAtom),
+                (8, ListLayout::ByAtom),
+            ] {
+                sim.set_neighbor_build(tpa, layout).unwrap();
                 sim.poison_and_recompute().unwrap();
                 let (f, _) = sim.forces().unwrap();
                 let t = sim.energy_terms().unwrap();
-                let tag = format!("{method:?} TPA {tpa} rows by slot {slot_rows}");
+                let tag = format!("{method:?} TPA {tpa} layout {layout:?}");
                 assert!(force_error(&f, &r.forces) < 2e-5, "{tag}");
                 assert!((t.lj.unwrap() - r.lj).abs() < 1e-5 * r.lj.abs(), "{tag} lj");
                 assert!(

@@ -9,7 +9,7 @@ use wgmd::engine::{NeighborMode, Simulation};
 use wgmd::forces::lj::{self, LjTable};
 use wgmd::gpu::{params::Params, shaders};
 use wgmd::integrate::{self, Method};
-use wgmd::neighbor;
+use wgmd::neighbor::{self, ListLayout};
 
 /// Workgroup memory a kernel may use: 32 KiB (Apple GPUs, many browsers' adapters) for the
 /// portable kernels; 48 KiB (NVIDIA's Vulkan limit) for the tensor-core ones, which only run
@@ -133,9 +133,16 @@ fn lj_forces_energy_virial_match_reference_on_random_configs() {
         let mut sim = Simulation::new(ctx.clone(), spec.clone()).unwrap();
         assert_eq!(sim.neighbor_mode(), mode);
         if mode == NeighborMode::Verlet {
-            // Both list layouts (rows by cell slot, the default where the adapter allows it,
-            // and rows by atom, the browsers'), alternating over the threads-per-atom runs.
-            sim.set_neighbor_build(tpa, tpa % 4 != 0).unwrap();
+            // Every list layout (rows by cell slot packed in groups of eight, the default where
+            // the adapter allows it; by slot column-major; by atom, the browsers'), spread
+            // over the threads-per-atom runs: one thread per atom reads packed groups as
+            // vectors, several read them word by word.
+            let layout = match tpa {
+                1 | 4 => ListLayout::BySlotPacked,
+                2 => ListLayout::BySlot,
+                _ => ListLayout::ByAtom,
+            };
+            sim.set_neighbor_build(tpa, layout).unwrap();
         } else {
             sim.set_threads_per_atom(tpa).unwrap();
         }
@@ -145,7 +152,7 @@ fn lj_forces_energy_virial_match_reference_on_random_configs() {
         let r = lj::reference(&sys, &table);
         let (err, worst) = force_errors(&f_gpu, &r.forces);
         let e_sum: f64 = e_gpu.iter().sum();
-        eprintln!("case {k}: n={n} {mode:?} threads/atom {tpa} rows by slot {} force rel err {err:.2e} (worst atom {worst:.2e}), energy {e_sum} vs {}", sim.neighbor_rows_by_slot(), r.energy);
+        eprintln!("case {k}: n={n} {mode:?} threads/atom {tpa} layout {:?} force rel err {err:.2e} (worst atom {worst:.2e}), energy {e_sum} vs {}", sim.neighbor_layout(), r.energy);
         assert!(err < 1e-5, "case {k}: force relative error {err:.3e}");
         assert!(
             worst < 5e-5,
@@ -252,19 +259,15 @@ fn neighbor_list_equals_brute_force() {
         )
         .unwrap();
         // Every variant of the build (the atom count picks one in real runs): threads per
-        // atom, rows by atom or by cell slot.
-        for (tpa, slot_rows) in [
-            (1u32, false),
-            (2, false),
-            (8, false),
-            (1, true),
-            (2, true),
-            (8, true),
-        ] {
-            sim.set_neighbor_build(tpa, slot_rows).unwrap();
+        // atom, and each list layout.
+        for (tpa, layout) in ListLayout::ALL
+            .into_iter()
+            .flat_map(|l| [1u32, 2, 8].map(|t| (t, l)))
+        {
+            sim.set_neighbor_build(tpa, layout).unwrap();
             sim.poison_and_recompute().unwrap();
             let tag = format!(
-                "case {k}: n={n} cells {:?} (reach {}) threads/atom {tpa}, rows by slot {slot_rows}",
+                "case {k}: n={n} cells {:?} (reach {}) threads/atom {tpa}, layout {layout:?}",
                 sim.grid().dims,
                 sim.grid().reach
             );

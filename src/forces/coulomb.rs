@@ -32,6 +32,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::forces::lj::LjTable;
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
+use crate::neighbor::ListLayout;
 use crate::system::System;
 
 /// Coulomb constant e²/(4πε₀) in eV·Å (CODATA 2018).
@@ -657,8 +658,8 @@ pub struct CoulombForce {
     method_code: u32,
     /// Threads sharing one atom's neighbor row (the shader's `TPA`).
     threads_per_atom: u32,
-    /// The list's rows are by cell slot (`neighbor::BuildPlan`).
-    slot_rows: bool,
+    /// How the neighbor list is laid out (`neighbor::ListLayout`).
+    layout: ListLayout,
     /// k q_i q_j per type pair when every atom of a type carries the same charge (`QQ_TABLE`
     /// in the shader: no per-neighbor charge gather); None otherwise.
     qq_table: Option<Vec<f32>>,
@@ -694,7 +695,7 @@ impl CoulombForce {
         lj: &LjTable,
         spec: &CoulombSpec,
         threads_per_atom: u32,
-        slot_rows: bool,
+        layout: ListLayout,
     ) -> Result<CoulombForce> {
         let n = sys.len();
         let rs = RealSpace::new(spec);
@@ -729,7 +730,7 @@ impl CoulombForce {
         };
         let qq_table = type_pair_charges(sys, lj.n_types, spec.coulomb_k);
         let qq = qq_table.is_some();
-        let (real, terms) = Self::real_kernels(ctx, rs.code, threads_per_atom, slot_rows, qq)?;
+        let (real, terms) = Self::real_kernels(ctx, rs.code, threads_per_atom, layout, qq)?;
         let (sk, recip) = if kvecs.is_empty() {
             (None, None)
         } else {
@@ -760,7 +761,7 @@ impl CoulombForce {
             n_atoms: n as u32,
             method_code: rs.code,
             threads_per_atom,
-            slot_rows,
+            layout,
             qq_buf: ctx.storage_init("pair_qq", qq_table.as_deref().unwrap_or(&[0.0]))?,
             qq_table,
         })
@@ -770,7 +771,7 @@ impl CoulombForce {
         ctx: &GpuContext,
         code: u32,
         tpa: u32,
-        slot_rows: bool,
+        layout: ListLayout,
         qq_table: bool,
     ) -> Result<(Kernel, Kernel)> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&tpa) {
@@ -780,7 +781,8 @@ impl CoulombForce {
         let o = [
             ("METHOD", code as f64),
             ("TPA", tpa as f64),
-            ("SLOT_ROWS", slot_rows as u32 as f64),
+            ("SLOT_ROWS", layout.slot_rows() as u32 as f64),
+            ("PACKED", layout.packed() as u32 as f64),
             ("QQ_TABLE", qq_table as u32 as f64),
         ];
         Ok((
@@ -789,18 +791,18 @@ impl CoulombForce {
         ))
     }
 
-    /// Switches the real-space kernels to `tpa` threads per atom and the list layout to
-    /// rows by slot or by atom; rebind afterwards.
+    /// Switches the real-space kernels to `tpa` threads per atom and the list `layout`;
+    /// rebind afterwards.
     pub fn set_threads_per_atom(
         &mut self,
         ctx: &GpuContext,
         tpa: u32,
-        slot_rows: bool,
+        layout: ListLayout,
     ) -> Result<()> {
         let qq = self.qq_table.is_some();
-        (self.real, self.terms) = Self::real_kernels(ctx, self.method_code, tpa, slot_rows, qq)?;
+        (self.real, self.terms) = Self::real_kernels(ctx, self.method_code, tpa, layout, qq)?;
         self.threads_per_atom = tpa;
-        self.slot_rows = slot_rows;
+        self.layout = layout;
         self.binds = None;
         Ok(())
     }

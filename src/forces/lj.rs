@@ -8,6 +8,7 @@
 use anyhow::{bail, Result};
 
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
+use crate::neighbor::ListLayout;
 use crate::system::System;
 
 /// Per-type inputs: what a config names.
@@ -257,14 +258,13 @@ pub struct LjForce {
 
 impl LjForce {
     /// `from_cells`: gather over the cell list instead of a Verlet list (engine's
-    /// `NeighborMode::Cells`); `slot_rows`: the list's rows are by cell slot
-    /// (`neighbor::BuildPlan`).
+    /// `NeighborMode::Cells`); `layout`: how the list is laid out (`neighbor::ListLayout`).
     pub fn new(
         ctx: &GpuContext,
         table: &LjTable,
         threads_per_atom: u32,
         from_cells: bool,
-        slot_rows: bool,
+        layout: ListLayout,
     ) -> Result<LjForce> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&threads_per_atom) {
             bail!(
@@ -277,12 +277,19 @@ impl LjForce {
             &module,
             if from_cells {
                 "lj_force_cells"
-            } else if slot_rows {
+            } else if layout.slot_rows() {
                 "lj_force_slots"
             } else {
                 "lj_force"
             },
-            &[("TPA", threads_per_atom as f64)],
+            &if layout.slot_rows() {
+                vec![
+                    ("TPA", threads_per_atom as f64),
+                    ("PACKED", layout.packed() as u32 as f64),
+                ]
+            } else {
+                vec![("TPA", threads_per_atom as f64)]
+            },
         )?;
         let table_buf = ctx.storage_init("lj_pairs", &table.gpu_data())?;
         let rc_buf = ctx.storage_init("lj_rc", &table.cutoff_jump())?;

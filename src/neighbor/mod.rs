@@ -38,25 +38,73 @@ impl std::str::FromStr for NeighborMode {
     }
 }
 
+/// How the list's rows are ordered and their entries laid out (`list_word` in
+/// `shaders/common.wgsl`). The force kernels that read the list must be built with the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListLayout {
+    /// Row r belongs to atom r and holds atom indices; entry k of row r is word k·n + r.
+    /// What ANI and browsers use.
+    ByAtom,
+    /// Row r belongs to the atom in cell slot r (`cell_atoms[r]`) and holds the slots of its
+    /// neighbors, whose positions the force kernels read from the slot-ordered copy
+    /// `slot_pos`; entries column-major as `ByAtom`.
+    BySlot,
+    /// As `BySlot`, each row's entries in groups of eight (32 bytes), group g of row r at
+    /// words (g·n + r)·8: a build thread stores whole sectors, a force thread reads a group as
+    /// two vec4u.
+    BySlotPacked,
+}
+
+impl ListLayout {
+    pub fn slot_rows(self) -> bool {
+        self != ListLayout::ByAtom
+    }
+    pub fn packed(self) -> bool {
+        self == ListLayout::BySlotPacked
+    }
+    /// The layout where rows by slot are possible: packed unless `WGMD_SLOT_ROWS=0` (rows
+    /// by atom) or `WGMD_PACKED_LIST=0` (rows by slot, column-major) ask otherwise (A/B runs).
+    pub fn default_with_slots() -> ListLayout {
+        let off = |k: &str| std::env::var(k).is_ok_and(|v| v == "0");
+        if off("WGMD_SLOT_ROWS") {
+            ListLayout::ByAtom
+        } else if off("WGMD_PACKED_LIST") {
+            ListLayout::BySlot
+        } else {
+            ListLayout::BySlotPacked
+        }
+    }
+    /// Word of entry k of row r in a list of n rows (`list_word` in `shaders/common.wgsl`).
+    pub fn word(self, k: usize, r: usize, n: usize) -> usize {
+        if self.packed() {
+            ((k >> 3) * n + r) * 8 + (k & 7)
+        } else {
+            k * n + r
+        }
+    }
+    /// Every layout, for tests.
+    pub const ALL: [ListLayout; 3] = [
+        ListLayout::ByAtom,
+        ListLayout::BySlot,
+        ListLayout::BySlotPacked,
+    ];
+}
+
 /// How the list is laid out and built (see `shaders/neighbor.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BuildPlan {
     /// Threads sharing one atom's rows in the build (the shader's `TPA`).
     pub threads_per_atom: u32,
-    /// Row r of the list belongs to the atom in cell slot r (`cell_atoms[r]`) and holds the
-    /// slots of its neighbors, whose positions the force kernels read from the slot-ordered
-    /// copy `slot_pos`; otherwise row r is atom r's and holds atom indices. The force
-    /// kernels that read the list must be built with the same choice.
-    pub slot_rows: bool,
+    pub layout: ListLayout,
     /// Workgroups of one build dispatch.
     pub groups: u32,
 }
 
 impl BuildPlan {
-    pub fn new(n_atoms: u32, threads_per_atom: u32, slot_rows: bool) -> BuildPlan {
+    pub fn new(n_atoms: u32, threads_per_atom: u32, layout: ListLayout) -> BuildPlan {
         BuildPlan {
             threads_per_atom,
-            slot_rows,
+            layout,
             groups: gpu::groups_for(n_atoms, WG / threads_per_atom),
         }
     }
@@ -66,11 +114,9 @@ impl BuildPlan {
 /// 14 with its charges, exclusions and type-pair tables).
 pub const SLOT_ROWS_MIN_STORAGE: u32 = 14;
 
-/// Rows by cell slot unless `WGMD_SLOT_ROWS=0` (A/B runs); callers whose kernels index the
-/// list by atom (ANI) pass `false` to [`BuildPlan::new`] instead.
-pub fn slot_rows_default() -> bool {
-    std::env::var("WGMD_SLOT_ROWS").map_or(true, |v| v != "0")
-}
+/// Neighbor slots per row are a multiple of this (a packed row's group; it also keeps the
+/// list's size a multiple of 16 bytes, as its array<vec4u> binding needs).
+pub const CAPACITY_STEP: u32 = 8;
 
 pub struct NeighborKernels {
     build: Kernel,
@@ -103,10 +149,11 @@ impl NeighborKernels {
             "nbr_build",
             &[
                 ("TPA", plan.threads_per_atom as f64),
-                ("SLOT_ROWS", plan.slot_rows as u32 as f64),
+                ("SLOT_ROWS", plan.layout.slot_rows() as u32 as f64),
+                ("PACKED", plan.layout.packed() as u32 as f64),
             ],
         )?;
-        let gather = if plan.slot_rows && has_list {
+        let gather = if plan.layout.slot_rows() && has_list {
             Some(Kernel::new(ctx, &module, "slot_gather", &[])?)
         } else {
             None
@@ -184,7 +231,7 @@ pub fn initial_capacity(sys: &System, list_cutoff: f64) -> u32 {
     ((1.3 * expected + 16.0).ceil() as u32)
         .min(sys.len() as u32)
         .max(8)
-        .next_multiple_of(4)
+        .next_multiple_of(CAPACITY_STEP)
 }
 
 /// Float64 brute-force reference: for each atom, the sorted indices of every other atom
