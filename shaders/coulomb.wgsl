@@ -57,8 +57,7 @@ const TWO_OVER_SQRT_PI: f32 = 1.1283791670955126;
 @group(0) @binding(13) var<storage, read> cell_atoms: array<u32>;
 @group(0) @binding(15) var<storage, read> slot_pos: array<vec4f>;
 override SLOT_ROWS: bool = false;
-// The list's groups of eight (`list_word`): with one thread per atom it reads each group as
-// two vec4u, eight independent gathers to start at once.
+// The list's groups of eight (`list_word`): each lane reads whole groups as two vec4u.
 override PACKED: bool = false;
 
 // Position (type in w) of list entry e, and the atom it names.
@@ -188,6 +187,21 @@ fn add_entry(o: ptr<function, Sums>, i: u32, xi: vec4f, row: u32, qi: f32, e: u3
     (*o).w += fr * r2;
 }
 
+// The first min(m, 4) entries of v: components named one by one, since a runtime index into
+// a vector can put it in local memory.
+fn add_quad(o: ptr<function, Sums>, i: u32, xi: vec4f, row: u32, qi: f32, v: vec4u, m: u32) {
+    add_entry(o, i, xi, row, qi, v.x);
+    if (m > 1u) {
+        add_entry(o, i, xi, row, qi, v.y);
+    }
+    if (m > 2u) {
+        add_entry(o, i, xi, row, qi, v.z);
+    }
+    if (m > 3u) {
+        add_entry(o, i, xi, row, qi, v.w);
+    }
+}
+
 // This lane's share of atom i's full sums (each pair counted once from each side); its
 // neighbors are list row `rowid`.
 fn atom_sums(i: u32, rowid: u32, lane: u32) -> Sums {
@@ -196,21 +210,19 @@ fn atom_sums(i: u32, rowid: u32, lane: u32) -> Sums {
     let qi = C.coulomb_k * charge[i];
     let row = bitcast<u32>(xi.w) * P.n_types;
     let n = min(nbr_count[rowid], P.nbr_capacity);
-    if (PACKED && TPA == 1u) {
-        for (var kb = 0u; kb < n; kb += 8u) {
+    if (PACKED) {
+        // Whole groups of eight per lane (strided by TPA), each read as two vec4u: eight
+        // independent gathers at once, one sector per group.
+        for (var kb = lane * 8u; kb < n; kb += 8u * TPA) {
             let w = list_word(kb, rowid, true, P) >> 2u;
-            let lo = nbr_list[w];
-            let hi = nbr_list[w + 1u];
-            // A constant trip count, so the compiler can unroll and start the gathers early.
-            for (var q = 0u; q < 8u; q++) {
-                if (kb + q < n) {
-                    add_entry(&o, i, xi, row, qi, select(lo[q & 3u], hi[q & 3u], q >= 4u));
-                }
+            add_quad(&o, i, xi, row, qi, nbr_list[w], n - kb);
+            if (n - kb > 4u) {
+                add_quad(&o, i, xi, row, qi, nbr_list[w + 1u], n - kb - 4u);
             }
         }
     } else {
         for (var k = lane; k < n; k += TPA) {
-            let w = list_word(k, rowid, PACKED, P);
+            let w = list_word(k, rowid, false, P);
             add_entry(&o, i, xi, row, qi, nbr_list[w >> 2u][w & 3u]);
         }
     }

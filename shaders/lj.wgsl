@@ -67,6 +67,21 @@ fn add_pair(acc: ptr<function, Acc>, xi: vec4f, row: u32, xj: vec4f) {
     }
 }
 
+// The first min(m, 4) slots of v (rows by slot): components named one by one, since a
+// runtime index into a vector can put it in local memory.
+fn add_quad(acc: ptr<function, Acc>, xi: vec4f, row: u32, v: vec4u, m: u32) {
+    add_pair(acc, xi, row, slot_pos[v.x]);
+    if (m > 1u) {
+        add_pair(acc, xi, row, slot_pos[v.y]);
+    }
+    if (m > 2u) {
+        add_pair(acc, xi, row, slot_pos[v.z]);
+    }
+    if (m > 3u) {
+        add_pair(acc, xi, row, slot_pos[v.w]);
+    }
+}
+
 // Adds the TPA lanes' sums in workgroup memory; lane 0 writes the atom's force, energy and
 // virial shares and flags a blow-up.
 fn finish(acc_in: Acc, i: u32, live: bool, lid: u32) {
@@ -141,21 +156,19 @@ fn lj_force_slots(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
         let xi = slot_pos[t];
         let row = bitcast<u32>(xi.w) * P.n_types;
         let n = min(nbr_count[t], P.nbr_capacity);
-        if (PACKED && TPA == 1u) {
-            // Each group of eight as two vec4u: eight independent gathers at once.
-            for (var kb = 0u; kb < n; kb += 8u) {
+        if (PACKED) {
+            // Whole groups of eight per lane (strided by TPA), each read as two vec4u: eight
+            // independent gathers at once, one sector per group.
+            for (var kb = lane * 8u; kb < n; kb += 8u * TPA) {
                 let w = list_word(kb, t, true, P) >> 2u;
-                let lo = nbr_list[w];
-                let hi = nbr_list[w + 1u];
-                for (var q = 0u; q < 8u; q++) {
-                    if (kb + q < n) {
-                        add_pair(&acc, xi, row, slot_pos[select(lo[q & 3u], hi[q & 3u], q >= 4u)]);
-                    }
+                add_quad(&acc, xi, row, nbr_list[w], n - kb);
+                if (n - kb > 4u) {
+                    add_quad(&acc, xi, row, nbr_list[w + 1u], n - kb - 4u);
                 }
             }
         } else {
             for (var k = lane; k < n; k += TPA) {
-                let w = list_word(k, t, PACKED, P);
+                let w = list_word(k, t, false, P);
                 add_pair(&acc, xi, row, slot_pos[nbr_list[w >> 2u][w & 3u]]);
             }
         }
