@@ -1,24 +1,19 @@
-// pme.wgsl's charge grid summed without storage atomics, from the cell list. Composed as
+// pme.wgsl's charge grid summed without atomics, from the cell list. Composed as
 // "pme+pme_brick"; driver `forces::pme` (`PmeSpread::Bricks`, `BrickTable`).
 //
 // The grid is cut into bricks of at most BRICK^3 points; one workgroup owns one brick and
 // writes each of its points exactly once with a plain store, so nothing has to be cleared
-// between steps, and its sum is exact in fixed point (deterministic). The atoms a
+// between steps and every point's sum runs in one fixed order (deterministic). The atoms a
 // brick needs are those whose ORDER^3 support reaches into it; the host lists per brick and
 // axis the cells that can hold them (cells of the last neighbor build, widened by skin/2,
 // which no atom has moved since that build — else the build would have been redone this step),
 // so a brick reads a few runs of `cell_atoms` instead of every atom.
 //
 // Per round the workgroup takes up to ROUND candidate atoms, keeps those whose support meets
-// the brick (B-spline weights, q folded into the x weights, in `rec`), then its threads take
-// (kept atom, jy, jz) tasks and add the ORDER x-points of each to the brick's tile in
-// workgroup memory: 64-bit fixed point from u32 workgroup atomics, as pme_fixed.wgsl does in
-// storage (2^-32 e resolution, exact integer sums: the grid is the same whatever the order of
-// the additions, so runs are reproducible). Workgroup atomics return in a few cycles, where
-// the storage ones of pme_fixed wait for memory; no storage atomic is left at all. Why: at
-// 2,097,152 ions the f32-atomic spread made 262 M storage atomic additions per step, ~1.1 ms
-// on an H200; a first version here gave each thread one (y, z) column and walked it over
-// every kept atom — 2.4x slower than the atomics (BENCHMARKS.md, Coulomb, sixth session).
+// the brick (B-spline weights, q folded into the x weights, in `rec`), then each thread adds
+// them to the grid columns it owns in workgroup memory (`tile`, one (y, z) column per thread,
+// so no two threads ever add to the same word). Why not atomics: at 2,097,152 ions the f32
+// atomic spread made 262 M atomic additions per step, ~1.1 ms on an H200 (BENCHMARKS.md).
 
 // Cell list of the last build (neighbor/cell_list.rs): the atoms of cell c are
 // cell_atoms[cell_start[c] .. cell_start[c + 1]].
@@ -37,53 +32,20 @@ fn charge_at(g: u32) -> f32 {
 fn clear_charge(g: u32) {
 }
 
-const BRICK: u32 = 10u;            // owned points per axis, at most (forces::pme::BRICK)
+const BRICK: u32 = 12u;            // owned points per axis, at most (forces::pme::BRICK)
 const BRICK_WG: u32 = 256u;
-const REC_WORDS: u32 = 1536u;
+const REC_WORDS: u32 = 1792u;
 const MAX_ROWS: u32 = 256u;        // cell rows per brick, at most (the host checks)
 // Floats per kept atom: q·w_x, w_y, w_z (ORDER each); its offsets go to rec_off.
 override REC_STRIDE: u32 = 3u * ORDER;
 override ROUND: u32 = min(BRICK_WG, REC_WORDS / REC_STRIDE);
 
-// 16,196 bytes in all: within WebGPU's default 16 KiB, so browsers run this too.
-var<workgroup> tile: array<atomic<u32>, 2000>;  // BRICK^3 points (low, high word); y * bz + z fastest
-var<workgroup> rec: array<f32, 1536>;           // REC_WORDS
-var<workgroup> rec_off: array<u32, 256>;        // the three offsets, 10 bits each
-var<workgroup> row_end: array<u32, 256>;        // MAX_ROWS: inclusive prefix of row lengths
+// 16,132 bytes in all: within WebGPU's default 16 KiB, so browsers run this too.
+var<workgroup> tile: array<f32, 1728>;       // BRICK^3, column (y, z) = y * bz + z fastest
+var<workgroup> rec: array<f32, 1792>;        // REC_WORDS
+var<workgroup> rec_off: array<u32, 256>;     // the three offsets, 10 bits each
+var<workgroup> row_end: array<u32, 256>;     // MAX_ROWS: inclusive prefix of row lengths
 var<workgroup> kept: atomic<u32>;
-
-// Adds c to tile point e (two's complement, 32 fractional bits; pme_fixed.wgsl's add_fixed).
-fn tile_add(e: u32, c: f32) {
-    let a = abs(c);
-    let fl = floor(a);
-    var lo = u32((a - fl) * 4294967296.0);
-    var hi = u32(fl);
-    if (c < 0.0) {
-        lo = ~lo + 1u;
-        hi = ~hi + select(0u, 1u, lo == 0u);
-    }
-    let old = atomicAdd(&tile[2u * e], lo);
-    if (old > 0xffffffffu - lo) {
-        hi += 1u;
-    }
-    if (hi != 0u) {
-        atomicAdd(&tile[2u * e + 1u], hi);
-    }
-}
-
-// 2^-32.
-const TILE_LO: f32 = 2.3283064365386963e-10;
-
-fn tile_value(e: u32) -> f32 {
-    let x = atomicLoad(&tile[2u * e]);
-    let y = atomicLoad(&tile[2u * e + 1u]);
-    if ((y & 0x80000000u) == 0u) {
-        return f32(y) + f32(x) * TILE_LO;
-    }
-    let lo = ~x + 1u;
-    let hi = ~y + select(0u, 1u, lo == 0u);
-    return -(f32(hi) + f32(lo) * TILE_LO);
-}
 
 struct BrickAxis {
     g0: u32,
@@ -140,8 +102,8 @@ fn pme_spread_bricks(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
     let points = own.x * cols;
     let kdim = P.dims.xyz;
 
-    for (var e = lid; e < 2u * points; e += BRICK_WG) {
-        atomicStore(&tile[e], 0u);
+    for (var e = lid; e < points; e += BRICK_WG) {
+        tile[e] = 0.0;
     }
     // Candidates: the rows' slot runs, numbered through the prefix of their lengths.
     let rows = ay.nc * az.nc;
@@ -212,27 +174,28 @@ fn pme_spread_bricks(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
         }
         workgroupBarrier();
         let n_kept = atomicLoad(&kept);
-        // Task (a, jy, jz): consecutive threads take consecutive jz of one atom, so they add
-        // to consecutive words.
-        for (var t = lid; t < n_kept * ORDER * ORDER; t += BRICK_WG) {
-            let a = t / (ORDER * ORDER);
-            let jy = (t / ORDER) % ORDER;
-            let jz = t % ORDER;
-            let bits = rec_off[a];
-            var y = ((bits >> 10u) & 1023u) + jy;
-            var z = (bits >> 20u) + jz;
-            y = select(y, y - kdim.y, y >= kdim.y);
-            z = select(z, z - kdim.z, z >= kdim.z);
-            if (y < own.y && z < own.z) {
+        for (var col = lid; col < cols; col += BRICK_WG) {
+            let cy = col / own.z;
+            let cz = col % own.z;
+            for (var a = 0u; a < n_kept; a++) {
                 let at = a * REC_STRIDE;
-                let w = rec[at + ORDER + jy] * rec[at + 2u * ORDER + jz];
-                let col = y * own.z + z;
-                let ox = bits & 1023u;
-                for (var jx = 0u; jx < ORDER; jx++) {
-                    var x = ox + jx;
-                    x = select(x, x - kdim.x, x >= kdim.x);
-                    if (x < own.x) {
-                        tile_add(x * cols + col, w * rec[at + jx]);
+                let bits = rec_off[a];
+                let oy = (bits >> 10u) & 1023u;
+                let oz = bits >> 20u;
+                // Support index of this column along y and z (mod K), ORDER or more: outside.
+                let jy = select(cy - oy, cy + kdim.y - oy, cy < oy);
+                let jz = select(cz - oz, cz + kdim.z - oz, cz < oz);
+                if (jy < ORDER && jz < ORDER) {
+                    let w = rec[at + ORDER + jy] * rec[at + 2u * ORDER + jz];
+                    let ox = bits & 1023u;
+                    for (var jx = 0u; jx < ORDER; jx++) {
+                        var x = ox + jx;
+                        if (x >= kdim.x) {
+                            x -= kdim.x;
+                        }
+                        if (x < own.x) {
+                            tile[x * cols + col] += w * rec[at + jx];
+                        }
                     }
                 }
             }
@@ -244,6 +207,6 @@ fn pme_spread_bricks(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
         let x = e / cols;
         let y = (e / own.z) % own.y;
         let z = e % own.z;
-        grid_b[((g0.x + x) * kdim.y + g0.y + y) * kdim.z + g0.z + z] = tile_value(e);
+        grid_b[((g0.x + x) * kdim.y + g0.y + y) * kdim.z + g0.z + z] = tile[e];
     }
 }

@@ -397,7 +397,7 @@ impl PmeSpread {
 }
 
 /// Owned grid points per brick and axis, at most (`BRICK` in `shaders/pme_brick.wgsl`).
-pub const BRICK: u32 = 10;
+pub const BRICK: u32 = 12;
 /// Cell rows one brick may read (`MAX_ROWS` in the shader).
 const BRICK_MAX_ROWS: u32 = 256;
 
