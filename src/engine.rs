@@ -18,7 +18,7 @@ use crate::forces::ani::{AniForce, AniSpec, MAX_ANG_NEIGHBORS};
 use crate::forces::coulomb::{self, CoulombForce, CoulombMethod, CoulombSpec};
 use crate::forces::drag::DragForce;
 use crate::forces::lj::{LjForce, LjSpec, LjTable};
-use crate::forces::pme::{PmeCells, PmeForce};
+use crate::forces::pme::PmeForce;
 use crate::gpu::params::{status, Params};
 use crate::gpu::{self, GpuContext};
 use crate::integrate::{Integrator, IntegratorKernels, Method};
@@ -524,14 +524,7 @@ impl Simulation {
             None => None,
         };
         let mut pme = match spec.coulomb.as_ref().map(|c| (&c.method, c.coulomb_k)) {
-            Some((CoulombMethod::Pme(p), k)) => {
-                let cells = PmeCells {
-                    dims: grid.dims,
-                    scale: grid.scale,
-                    skin: spec.skin,
-                };
-                Some(PmeForce::new(c, n, sys.box_lengths, p, k, Some(&cells))?)
-            }
+            Some((CoulombMethod::Pme(p), k)) => Some(PmeForce::new(c, n, sys.box_lengths, p, k)?),
             _ => None,
         };
         let mut integ = IntegratorKernels::new(c, &spec.integrator.method, false)?;

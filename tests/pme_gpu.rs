@@ -2,8 +2,7 @@
 //! that are not multiples of the workgroup size, non-cubic boxes and grids, orders 4–6,
 //! force/virial buffers pre-filled with known values (PME must ADD to them), two encodes in
 //! a row (the grid must be cleared between steps) and a non-neutral system (background).
-//! Every charge grid ([`PmeSpread`]): fixed point and bricks everywhere (bricks from a cell
-//! list binned up to skin/2 away from the current positions), f32 atomics where the adapter
+//! Both charge grids ([`PmeSpread`]): fixed point everywhere, f32 atomics where the adapter
 //! has them (lavapipe must: it is CI's only GPU).
 //!
 //! Tolerances (f32 arithmetic on the grid; fixed-point spreading at 2⁻³² e or f32 atomics,
@@ -19,7 +18,7 @@ mod common;
 
 use common::*;
 use rand::{Rng, SeedableRng};
-use wgmd::forces::pme::{reference, PmeCells, PmeForce, PmeParams, PmeSpread};
+use wgmd::forces::pme::{reference, PmeForce, PmeParams, PmeSpread};
 use wgmd::gpu::GpuContext;
 
 const KE: f64 = 14.399645;
@@ -39,38 +38,11 @@ fn spreads(ctx: &GpuContext) -> Vec<PmeSpread> {
             "lavapipe should report SHADER_FLOAT32_ATOMIC (the fast spread would go untested)"
         );
     }
-    let mut s = vec![PmeSpread::FixedPoint, PmeSpread::Bricks];
+    let mut s = vec![PmeSpread::FixedPoint];
     if ctx.has_f32_atomics() {
         s.push(PmeSpread::FloatAtomic);
     }
     s
-}
-
-/// A cell list as the engine's build makes it (`shaders/cell_list.wgsl`: f32 cell scale,
-/// cells in x-fastest order, a cell's atoms in index order) of positions `binned`, with
-/// cells of edge ≥ `edge`: (cell_start with cells + 1 entries, cell_atoms).
-fn cell_list(binned: &[[f64; 3]], l: [f64; 3], edge: f64, skin: f64) -> (PmeCells, Vec<u32>, Vec<u32>) {
-    let dims = l.map(|x| ((x / edge).floor() as u32).max(1));
-    let scale = [0, 1, 2].map(|a| dims[a] as f64 / l[a]);
-    let cell_of = |x: &[f64; 3]| {
-        let c = [0, 1, 2].map(|a| {
-            let u = (x[a] as f32 * scale[a] as f32).max(0.0) as u32;
-            u.min(dims[a] - 1)
-        });
-        ((c[2] * dims[1] + c[1]) * dims[0] + c[0]) as usize
-    };
-    let n_cells = (dims[0] * dims[1] * dims[2]) as usize;
-    let mut members = vec![Vec::new(); n_cells];
-    for (i, x) in binned.iter().enumerate() {
-        members[cell_of(x)].push(i as u32);
-    }
-    let mut start = vec![0u32];
-    let mut atoms = Vec::new();
-    for m in members {
-        atoms.extend(m);
-        start.push(atoms.len() as u32);
-    }
-    (PmeCells { dims, scale, skin }, start, atoms)
 }
 
 fn run_case(c: &Case, spread: PmeSpread, rng: &mut impl Rng) {
@@ -108,27 +80,7 @@ fn run_case(c: &Case, spread: PmeSpread, rng: &mut impl Rng) {
     let q_buf = ctx.storage_init("charge", &q32).unwrap();
     let f_buf = ctx.storage_init("force", &vec![poison_f; n]).unwrap();
     let v_buf = ctx.storage_init("atom_virial", &vec![poison_v; n]).unwrap();
-    // Bricks read a cell list binned when the atoms stood up to skin/2 from where they are
-    // now (0.99 skin/2 here), as at the last step before a neighbor rebuild. A skin of 2 Å
-    // and cells of 2.9 Å (1 to 10 per axis with these boxes): a brick that forgot the skin
-    // misses atoms and fails this test.
-    let skin = 2.0;
-    let binned: Vec<[f64; 3]> = pos64
-        .iter()
-        .map(|x| {
-            let d: [f64; 3] = [0, 1, 2].map(|_| rng.random::<f64>() * 2.0 - 1.0);
-            let len = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt().max(1e-12);
-            let r = 0.495 * skin * rng.random::<f64>().cbrt().max(0.9);
-            [0, 1, 2].map(|a| (x[a] + d[a] / len * r).rem_euclid(c.l[a]))
-        })
-        .collect();
-    let (cells, start, atoms) = cell_list(&binned, c.l, 2.9, skin);
-    let start_buf = ctx.storage_init("cell_start", &start).unwrap();
-    let atoms_buf = ctx.storage_init("cell_atoms", &atoms).unwrap();
-    let mut pme = match spread {
-        PmeSpread::Bricks => PmeForce::with_cells(&ctx, n as u32, c.l, &c.p, KE, &cells).unwrap(),
-        _ => PmeForce::with_spread(&ctx, n as u32, c.l, &c.p, KE, spread).unwrap(),
-    };
+    let mut pme = PmeForce::with_spread(&ctx, n as u32, c.l, &c.p, KE, spread).unwrap();
     assert_eq!(pme.params(), c.p);
     assert_eq!(pme.spread_kind(), spread);
     pme.bind(
@@ -138,8 +90,6 @@ fn run_case(c: &Case, spread: PmeSpread, rng: &mut impl Rng) {
             ("charge", &q_buf),
             ("force", &f_buf),
             ("atom_virial", &v_buf),
-            ("cell_start", &start_buf),
-            ("cell_atoms", &atoms_buf),
         ],
     )
     .unwrap();
@@ -274,7 +224,7 @@ fn bad_parameters_are_clear_errors() {
     let ctx = ctx();
     let l = [20.0; 3];
     let bad = |p: PmeParams| {
-        PmeForce::new(&ctx, 10, l, &p, KE, None)
+        PmeForce::new(&ctx, 10, l, &p, KE)
             .err()
             .expect("an error")
             .to_string()
@@ -301,8 +251,8 @@ fn bad_parameters_are_clear_errors() {
         ..ok
     })
     .contains("at most"));
-    assert!(PmeForce::new(&ctx, 0, l, &ok, KE, None).is_err());
-    assert!(PmeForce::new(&ctx, 10, [20.0, 0.0, 20.0], &ok, KE, None).is_err());
+    assert!(PmeForce::new(&ctx, 0, l, &ok, KE).is_err());
+    assert!(PmeForce::new(&ctx, 10, [20.0, 0.0, 20.0], &ok, KE).is_err());
 }
 
 /// The GPU force is minus the gradient of the GPU energy. Central differences of f32
@@ -343,15 +293,7 @@ fn forces_are_minus_energy_gradient(ctx: &GpuContext, spread: PmeSpread) {
     let q_buf = ctx.storage_init("charge", &q).unwrap();
     let f_buf = ctx.storage("force", 16 * n as u64).unwrap();
     let v_buf = ctx.storage("atom_virial", 8 * n as u64).unwrap();
-    // Bricks: binned at the starting positions (the differences move atoms 0.01 Å).
-    let at: Vec<[f64; 3]> = pos.iter().map(|x| [0, 1, 2].map(|a| x[a] as f64)).collect();
-    let (cells, start, atoms) = cell_list(&at, l, 3.0, 0.5);
-    let start_buf = ctx.storage_init("cell_start", &start).unwrap();
-    let atoms_buf = ctx.storage_init("cell_atoms", &atoms).unwrap();
-    let mut pme = match spread {
-        PmeSpread::Bricks => PmeForce::with_cells(ctx, n as u32, l, &p, KE, &cells).unwrap(),
-        _ => PmeForce::with_spread(ctx, n as u32, l, &p, KE, spread).unwrap(),
-    };
+    let mut pme = PmeForce::with_spread(ctx, n as u32, l, &p, KE, spread).unwrap();
     pme.bind(
         ctx,
         &[
@@ -359,8 +301,6 @@ fn forces_are_minus_energy_gradient(ctx: &GpuContext, spread: PmeSpread) {
             ("charge", &q_buf),
             ("force", &f_buf),
             ("atom_virial", &v_buf),
-            ("cell_start", &start_buf),
-            ("cell_atoms", &atoms_buf),
         ],
     )
     .unwrap();
@@ -438,7 +378,7 @@ fn pme_timing() {
     let q_buf = ctx.storage_init("charge", &q).unwrap();
     let f_buf = ctx.storage("force", 16 * n as u64).unwrap();
     let v_buf = ctx.storage("atom_virial", 8 * n as u64).unwrap();
-    let mut pme = PmeForce::new(&ctx, n as u32, l, &p, KE, None).unwrap();
+    let mut pme = PmeForce::new(&ctx, n as u32, l, &p, KE).unwrap();
     pme.bind(
         &ctx,
         &[

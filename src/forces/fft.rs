@@ -261,12 +261,11 @@ const SOURCES: &[(&str, &str)] = &[
     ("pme", include_str!("../../shaders/pme.wgsl")),
     ("pme_fixed", include_str!("../../shaders/pme_fixed.wgsl")),
     ("pme_float", include_str!("../../shaders/pme_float.wgsl")),
-    ("pme_brick", include_str!("../../shaders/pme_brick.wgsl")),
 ];
 
 /// The composable FFT/PME programs: PME comes with one of its two charge-grid snippets
 /// (`forces::pme::PmeSpread`).
-pub const PROGRAMS: &[&str] = &["fft", "pme+pme_fixed", "pme+pme_float", "pme+pme_brick"];
+pub const PROGRAMS: &[&str] = &["fft", "pme+pme_fixed", "pme+pme_float"];
 
 /// Composes (`#import` of `fft`), validates with naga and compiles one of the FFT/PME shader
 /// files, which carry their own uniforms instead of the engine's `Params`.

@@ -361,10 +361,6 @@ pub enum PmeSpread {
     FloatAtomic,
     /// 64-bit fixed point from u32 atomics (`shaders/pme_fixed.wgsl`); runs everywhere.
     FixedPoint,
-    /// f32 grid without atomics: one workgroup per brick of grid points gathers the atoms
-    /// that reach it from the neighbor build's cell list (`shaders/pme_brick.wgsl`,
-    /// [`PmeCells`]); runs everywhere, deterministic.
-    Bricks,
 }
 
 impl PmeSpread {
@@ -383,85 +379,16 @@ impl PmeSpread {
         match self {
             PmeSpread::FloatAtomic => "pme+pme_float",
             PmeSpread::FixedPoint => "pme+pme_fixed",
-            PmeSpread::Bricks => "pme+pme_brick",
         }
     }
 
     /// Bytes per point of the charge grid.
     fn point_bytes(self) -> u64 {
         match self {
-            PmeSpread::FloatAtomic | PmeSpread::Bricks => 4,
+            PmeSpread::FloatAtomic => 4,
             PmeSpread::FixedPoint => 8,
         }
     }
-}
-
-/// Owned grid points per brick and axis, at most (`BRICK` in `shaders/pme_brick.wgsl`).
-pub const BRICK: u32 = 12;
-/// Cell rows one brick may read (`MAX_ROWS` in the shader).
-const BRICK_MAX_ROWS: u32 = 256;
-
-/// The cell list a brick spread reads ([`PmeSpread::Bricks`]): the neighbor build's cell
-/// grid (`neighbor::cell_list::CellGrid`: cells per axis, cells per unit length) and the
-/// skin. Every atom is at most skin/2 from where it was binned (else the list would have
-/// been rebuilt), which is what lets a brick know which cells can hold its atoms.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PmeCells {
-    pub dims: [u32; 3],
-    pub scale: [f64; 3],
-    pub skin: f64,
-}
-
-/// The brick table of `shaders/pme_brick.wgsl`: [bricks per axis], [cells per axis], then
-/// per axis and brick (first owned point, end, first cell mod the cell count, cells). Bricks
-/// split each axis into ⌈K / BRICK⌉ near-equal runs of points; a brick's cells are those
-/// whose atoms, moved by up to skin/2, can have a support point in it: base index in
-/// [g0 − order + 1, g1 − 1], so x in [(g0 − order + 1) h, g1 h) with h = L / K.
-pub fn brick_table(box_l: [f64; 3], p: &PmeParams, cells: &PmeCells) -> Result<Vec<[u32; 4]>> {
-    let mut nb = [0u32; 3];
-    let mut axes: Vec<Vec<[u32; 4]>> = Vec::new();
-    for a in 0..3 {
-        let k = p.grid[a];
-        let dims = cells.dims[a];
-        if dims == 0 || !(cells.scale[a] > 0.0) || !(cells.skin >= 0.0) {
-            bail!("internal: PME bricks need a cell grid and a skin ({cells:?})");
-        }
-        let h = box_l[a] / k as f64;
-        let cell = 1.0 / cells.scale[a];
-        // f32 positions and cell scales: a margin far above their rounding.
-        let eps = 1e-4 * h.max(cell);
-        let n = k.div_ceil(BRICK);
-        nb[a] = n;
-        let mut e = Vec::with_capacity(n as usize);
-        for b in 0..n {
-            let g0 = (b as u64 * k as u64 / n as u64) as u32;
-            let g1 = ((b as u64 + 1) * k as u64 / n as u64) as u32;
-            let lo = (g0 as f64 - p.order as f64 + 1.0) * h - 0.5 * cells.skin - eps;
-            let hi = g1 as f64 * h + 0.5 * cells.skin + eps;
-            let c_lo = (lo * cells.scale[a]).floor() as i64;
-            let c_hi = (hi * cells.scale[a]).floor() as i64;
-            let (c0, nc) = if c_hi - c_lo + 1 >= dims as i64 {
-                (0, dims)
-            } else {
-                (c_lo.rem_euclid(dims as i64) as u32, (c_hi - c_lo + 1) as u32)
-            };
-            e.push([g0, g1, c0, nc]);
-        }
-        axes.push(e);
-    }
-    let rows = |a: usize| axes[a].iter().map(|e| e[3]).max().unwrap_or(0);
-    if rows(1) * rows(2) > BRICK_MAX_ROWS {
-        bail!(
-            "PME bricks would read {} cell rows (at most {BRICK_MAX_ROWS}): cells too small for \
-             grid spacing",
-            rows(1) * rows(2)
-        );
-    }
-    let mut t = vec![[nb[0], nb[1], nb[2], 0], [cells.dims[0], cells.dims[1], cells.dims[2], 0]];
-    for e in axes {
-        t.extend(e);
-    }
-    Ok(t)
 }
 
 impl std::fmt::Display for PmeSpread {
@@ -469,7 +396,6 @@ impl std::fmt::Display for PmeSpread {
         f.write_str(match self {
             PmeSpread::FloatAtomic => "f32 atomics",
             PmeSpread::FixedPoint => "64-bit fixed point",
-            PmeSpread::Bricks => "f32 bricks from the cell list",
         })
     }
 }
@@ -512,48 +438,21 @@ pub struct PmeForce {
     infl: wgpu::Buffer,
     /// Per-atom spline weights and derivatives (6·order floats), see `pme_splines`.
     spl: wgpu::Buffer,
-    /// [`PmeSpread::Bricks`]: the brick table ([`brick_table`]) and the number of bricks.
-    bricks: Option<(wgpu::Buffer, u32)>,
     binds: Option<Vec<wgpu::BindGroup>>,
 }
 
 impl PmeForce {
-    /// With the device's fastest charge grid: bricks from the cell list `cells` where one is
-    /// given and its cells suit the grid (unless `WGMD_PME_BRICKS=0`, an A/B switch), else
-    /// [`PmeSpread::best`]. With bricks, [`bind`](Self::bind) also needs the cell list.
+    /// With the device's fastest charge grid ([`PmeSpread::best`]).
     pub fn new(
         ctx: &GpuContext,
         n_atoms: u32,
         box_l: [f64; 3],
         p: &PmeParams,
         coulomb_k: f64,
-        cells: Option<&PmeCells>,
     ) -> Result<PmeForce> {
-        let off = std::env::var("WGMD_PME_BRICKS").is_ok_and(|v| v == "0");
-        if let (Some(c), false) = (cells, off) {
-            match brick_table(box_l, p, c) {
-                Ok(t) => return Self::create(ctx, n_atoms, box_l, p, coulomb_k, PmeSpread::Bricks, Some(t)),
-                Err(e) => log::info!("PME spread without bricks: {e}"),
-            }
-        }
         Self::with_spread(ctx, n_atoms, box_l, p, coulomb_k, PmeSpread::best(ctx))
     }
 
-    /// With the brick spread over the cell list `cells` ([`PmeSpread::Bricks`]).
-    pub fn with_cells(
-        ctx: &GpuContext,
-        n_atoms: u32,
-        box_l: [f64; 3],
-        p: &PmeParams,
-        coulomb_k: f64,
-        cells: &PmeCells,
-    ) -> Result<PmeForce> {
-        let t = brick_table(box_l, p, cells)?;
-        Self::create(ctx, n_atoms, box_l, p, coulomb_k, PmeSpread::Bricks, Some(t))
-    }
-
-    /// With an atomic charge grid (`FloatAtomic` or `FixedPoint`; bricks need
-    /// [`with_cells`](Self::with_cells)).
     pub fn with_spread(
         ctx: &GpuContext,
         n_atoms: u32,
@@ -561,21 +460,6 @@ impl PmeForce {
         p: &PmeParams,
         coulomb_k: f64,
         kind: PmeSpread,
-    ) -> Result<PmeForce> {
-        if kind == PmeSpread::Bricks {
-            bail!("internal: the brick spread needs the cell list (PmeForce::with_cells)");
-        }
-        Self::create(ctx, n_atoms, box_l, p, coulomb_k, kind, None)
-    }
-
-    fn create(
-        ctx: &GpuContext,
-        n_atoms: u32,
-        box_l: [f64; 3],
-        p: &PmeParams,
-        coulomb_k: f64,
-        kind: PmeSpread,
-        bricks: Option<Vec<[u32; 4]>>,
     ) -> Result<PmeForce> {
         p.validate(&ctx.limits)?;
         if kind == PmeSpread::FloatAtomic && !ctx.has_f32_atomics() {
@@ -625,14 +509,7 @@ impl PmeForce {
             Kernel::new(ctx, &module, name, &ov)
         };
         let splines = k("pme_splines", None)?;
-        let spread = k(
-            if kind == PmeSpread::Bricks {
-                "pme_spread_bricks"
-            } else {
-                "pme_spread"
-            },
-            None,
-        )?;
+        let spread = k("pme_spread", None)?;
         let first = k("pme_fft_first", Some(&axes[2]))?;
         let fwd = k("fft_forward", Some(&axes[1]))?;
         let convolve = k("pme_convolve", Some(&axes[0]))?;
@@ -682,8 +559,7 @@ impl PmeForce {
             interp,
             uniform: ctx.uniform("pme", &u),
             twiddle: ctx.storage_init("twiddle", &fft::twiddles(p.grid))?,
-            // Zeroed at creation; pme_fft_first clears it again after every use (bricks
-            // rewrite every point instead).
+            // Zeroed at creation; pme_fft_first clears it again after every use.
             charge_grid: ctx.storage("pme_charge_grid", n_grid * kind.point_bytes())?,
             grid: ctx.storage("pme_grid", n_half * 8)?,
             phi: ctx.storage("pme_phi", n_grid * 4)?,
@@ -691,21 +567,12 @@ impl PmeForce {
             result: ctx.storage("pme_result", 32)?,
             infl: ctx.storage_init("pme_infl", &infl)?,
             spl: ctx.storage("pme_spl", 24 * p.order as u64 * n_atoms as u64)?,
-            bricks: match bricks {
-                Some(t) => {
-                    let n = t[0][0] * t[0][1] * t[0][2];
-                    Some((ctx.storage_init("brick_tab", &t)?, n))
-                }
-                None => None,
-            },
             binds: None,
         })
     }
 
     /// Binds by name: "pos" (array<vec4f>, xyz in [0, L)), "charge" (array<f32>, one per
-    /// atom), "force" (array<vec4f>), "atom_virial" (array<vec2f>); with bricks also the cell
-    /// list "cell_start" (cells + 1 words) and "cell_atoms" (one per atom), which must be
-    /// rebuilt whenever an atom has moved skin/2 from where it was binned.
+    /// atom), "force" (array<vec4f>), "atom_virial" (array<vec2f>).
     pub fn bind(&mut self, ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> Result<()> {
         let find = |name: &str| -> Result<&wgpu::Buffer> {
             buffers
@@ -735,23 +602,10 @@ impl PmeForce {
                 );
             }
         }
-        let cells = match self.bricks {
-            Some(_) => Some([find("cell_start")?, find("cell_atoms")?]),
-            None => None,
-        };
         let me: &PmeForce = self;
         let bufs = [pos, charge, force, atom_virial];
-        let mut spread_entries = me.entries(bufs);
-        if let (Some([start, atoms]), Some((tab, _))) = (cells, &me.bricks) {
-            spread_entries.extend([
-                ("grid_b", &me.charge_grid),
-                ("cell_start", start),
-                ("cell_atoms", atoms),
-                ("brick_tab", tab),
-            ]);
-        }
         let binds = vec![
-            me.spread.bind(ctx, &spread_entries)?,
+            me.spread.bind(ctx, &me.entries(bufs))?,
             me.first.bind(ctx, &me.entries(bufs))?,
             me.fwd.bind(ctx, &me.entries(bufs))?,
             me.convolve.bind(ctx, &me.entries(bufs))?,
@@ -772,7 +626,6 @@ impl PmeForce {
             ("grid_fx_words", &self.charge_grid),
             ("grid_f", &self.charge_grid),
             ("grid_f_words", &self.charge_grid),
-            ("grid_b", &self.charge_grid),
             ("twiddle", &self.twiddle),
             ("P", &self.uniform),
             ("pos", ext[0]),
@@ -813,10 +666,7 @@ impl PmeForce {
             (
                 &self.spread,
                 &b[0],
-                match self.bricks {
-                    Some((_, n)) => n,
-                    None => gpu::groups_for(self.n_atoms * o * o, gpu::WG),
-                },
+                gpu::groups_for(self.n_atoms * o * o, gpu::WG),
             ),
             (&self.first, &b[1], gz),
             (&self.fwd, &b[2], gy),
@@ -891,7 +741,6 @@ impl PmeForce {
             .iter()
             .map(|b| b.size())
             .sum::<u64>()
-            + self.bricks.as_ref().map_or(0, |(t, _)| t.size())
     }
 }
 
