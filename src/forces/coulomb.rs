@@ -298,6 +298,8 @@ pub struct CoulombTerms {
     /// Σ |pair energy| of the real-space Coulomb term: the scale of its f32 rounding (with
     /// charges of both signs the term itself can be a near-cancelling sum).
     pub coulomb_real_abs: f64,
+    /// Σ |pair energy| of the excluded-pair correction (the same for that term).
+    pub coulomb_exclusion_abs: f64,
     pub forces: Vec<[f64; 3]>,
 }
 
@@ -587,6 +589,7 @@ pub fn reference(sys: &System, lj: &LjTable, spec: &CoulombSpec) -> CoulombTerms
             let qq = k * q[i] * q[j];
             let (e, f) = exclusion_pair(alpha, r2.sqrt());
             t.coulomb_exclusion += qq * e;
+            t.coulomb_exclusion_abs += (qq * e).abs();
             t.virial += qq * f * r2;
             for c in 0..3 {
                 t.forces[i][c] += qq * f * d[c];
