@@ -62,6 +62,9 @@ var<workgroup> lane_count: array<u32, 64>;
 // costs the HBM a read-modify-write — about the 7.8 ms the build took (BENCHMARKS.md,
 // Coulomb, sixth session). With several threads per row each lane writes its words alone.
 override PACKED: bool = false;
+// Rows skipped and trimmed by their distance (`scan_row`); `WGMD_ROW_PRUNE=0` turns it off
+// (A/B runs).
+override PRUNE: bool = true;
 var<private> pend_lo: vec4u;
 var<private> pend_hi: vec4u;
 
@@ -117,11 +120,37 @@ fn scan_row(i: u32, rowid: u32, pi: vec3f, ci: vec3i, r: u32, first: u32, write:
     let span = stencil_span(P);
     let lo = stencil_lo(P);
     let dims = vec3i(P.cell_dims.xyz);
-    let y = (ci.y + lo.y + i32(r % span.y) + dims.y) % dims.y;
-    let z = (ci.z + lo.z + i32(r / span.y) + dims.z) % dims.z;
+    let yu = ci.y + lo.y + i32(r % span.y);  // unwrapped cell row
+    let zu = ci.z + lo.z + i32(r / span.y);
+    let y = (yu + dims.y) % dims.y;
+    let z = (zu + dims.z) % dims.z;
     let base = (z * dims.y + y) * dims.x;   // cell index of (0, y, z)
-    let x0 = ci.x + lo.x;
-    let x1 = x0 + i32(span.x) - 1;          // inclusive; spans never exceed dims.x
+    var x0 = ci.x + lo.x;
+    var x1 = x0 + i32(span.x) - 1;          // inclusive; spans never exceed dims.x
+    if (PRUNE && stencil_reach2(P)) {
+        // Half-size cells: skip the rows whose y-z extent lies beyond the list cutoff from
+        // this atom, and trim the others to the x cells the cutoff can reach (82 of the 125
+        // cells on average instead of all). Safe with reach 2 only: every axis has >= 5
+        // cells of edge >= cutoff / 2, so the nearest image of a row is the unwrapped one
+        // whenever either is within the cutoff. The margins (1e-4 of a cell) only keep f32
+        // rounding from trimming a cell that holds a pair at the cutoff itself.
+        let edge = 1.0 / P.cell_scale.xyz;
+        let pad = 1e-4 * edge;
+        let ylo = f32(yu) * edge.y;
+        let zlo = f32(zu) * edge.z;
+        let dy = max(max(ylo - pi.y, pi.y - (ylo + edge.y)) - pad.y, 0.0);
+        let dz = max(max(zlo - pi.z, pi.z - (zlo + edge.z)) - pad.z, 0.0);
+        let rest = P.list_cut2 - (dy * dy + dz * dz);
+        if (rest < 0.0) {
+            return 0u;
+        }
+        let dx = sqrt(max(rest, 0.0)) + pad.x;
+        x0 = max(x0, i32(floor((pi.x - dx) * P.cell_scale.x)));
+        x1 = min(x1, i32(floor((pi.x + dx) * P.cell_scale.x)));
+        if (x1 < x0) {
+            return 0u;
+        }
+    }
     var count = 0u;
     if (x0 < 0) {
         let wa = u32(base + x0 + dims.x);

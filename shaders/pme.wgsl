@@ -383,15 +383,26 @@ fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
         let ix = (o.x + jx) % P.dims.x;
         let wx = spl_at(i, 0u, 0u, jx);
         let dx = spl_at(i, 0u, 1u, jx);
+        // The z weights and indices once, not once per jy (constant trip counts: registers).
+        var wz: array<f32, 8>;
+        var dz: array<f32, 8>;
+        var iz: array<u32, 8>;
+        for (var jz = 0u; jz < ORDER; jz++) {
+            wz[jz] = spl_at(i, 2u, 0u, jz);
+            dz[jz] = spl_at(i, 2u, 1u, jz);
+            let z = o.z + jz;
+            iz[jz] = select(z, z - P.dims.z, z >= P.dims.z);
+        }
         for (var jy = 0u; jy < ORDER; jy++) {
-            let iy = (o.y + jy) % P.dims.y;
+            let y = o.y + jy;
+            let iy = select(y, y - P.dims.y, y >= P.dims.y);
             let row = (ix * P.dims.y + iy) * P.dims.z;
             var p0 = 0.0;
             var pz = 0.0;
             for (var jz = 0u; jz < ORDER; jz++) {
-                let v = phi[row + (o.z + jz) % P.dims.z];
-                p0 += spl_at(i, 2u, 0u, jz) * v;
-                pz += spl_at(i, 2u, 1u, jz) * v;
+                let v = phi[row + iz[jz]];
+                p0 += wz[jz] * v;
+                pz += dz[jz] * v;
             }
             let wy = spl_at(i, 1u, 0u, jy);
             let dy = spl_at(i, 1u, 1u, jy);

@@ -151,6 +151,10 @@ impl NeighborKernels {
                 ("TPA", plan.threads_per_atom as f64),
                 ("SLOT_ROWS", plan.layout.slot_rows() as u32 as f64),
                 ("PACKED", plan.layout.packed() as u32 as f64),
+                (
+                    "PRUNE",
+                    std::env::var("WGMD_ROW_PRUNE").map_or(1.0, |v| if v == "0" { 0.0 } else { 1.0 }),
+                ),
             ],
         )?;
         let gather = if plan.layout.slot_rows() && has_list {
