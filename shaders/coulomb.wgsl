@@ -27,6 +27,10 @@ struct CoulombParams {
 }
 
 override METHOD: u32 = 4u;
+// Energies and virial too (the last step of each batch, `eval`); without them (the other
+// steps of a batch) the loop only sums forces and writes zero shares, to which PME adds its
+// own (the step's energy is read only where it was computed).
+override ENERGY: bool = true;
 // Threads per atom (as in lj.wgsl): TPA threads share one atom's neighbor row (strided) and add
 // their partial sums in workgroup memory, so small systems still fill a large GPU.
 override TPA: u32 = 1u;
@@ -166,10 +170,12 @@ fn add_entry(o: ptr<function, Sums>, i: u32, xi: vec4f, row: u32, qi: f32, e: u3
     let prm = lj_pairs[pair];
     var fr = 0.0;
     if (r2 < prm.z) {
-        (*o).erc += lj_rc[pair];
         let ef = lj_pair(r2, prm);
         fr = ef.y;
-        (*o).e_lj += ef.x;
+        if (ENERGY) {
+            (*o).erc += lj_rc[pair];
+            (*o).e_lj += ef.x;
+        }
     }
     if (r2 < C.rc2) {
         var qq: f32;
@@ -180,11 +186,15 @@ fn add_entry(o: ptr<function, Sums>, i: u32, xi: vec4f, row: u32, qi: f32, e: u3
         }
         let ef = coul_pair(r2);
         fr += qq * ef.y;
-        (*o).e_coul += qq * ef.x;
-        (*o).erc += qq * C.e_rc;
+        if (ENERGY) {
+            (*o).e_coul += qq * ef.x;
+            (*o).erc += qq * C.e_rc;
+        }
     }
     (*o).f += fr * d;
-    (*o).w += fr * r2;
+    if (ENERGY) {
+        (*o).w += fr * r2;
+    }
 }
 
 // The first min(m, 4) entries of v: components named one by one, since a runtime index into
@@ -237,8 +247,10 @@ fn atom_sums(i: u32, rowid: u32, lane: u32) -> Sums {
             let qq = qi * charge[j];
             let ef = excl_pair(r2);
             o.f += qq * ef.y * d;
-            o.e_excl += qq * ef.x;
-            o.w += qq * ef.y * r2;
+            if (ENERGY) {
+                o.e_excl += qq * ef.x;
+                o.w += qq * ef.y * r2;
+            }
         }
     }
     return o;
@@ -296,6 +308,7 @@ fn coulomb_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
     }
     let i = g.i;
     let o = g.s;
+    // Zero shares without ENERGY (the sums stayed zero): PME adds its own to them.
     let e = o.e_lj + o.e_coul + o.e_excl;
     force[i] = vec4f(o.f, 0.5 * e);
     atom_virial[i] = vec2f(0.5 * o.w, 0.5 * o.erc);

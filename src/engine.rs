@@ -299,6 +299,9 @@ pub struct Simulation {
     from_cells: bool,
     /// Mixed precision: double-f32 positions and velocities in the integrator.
     pub(crate) mixed: bool,
+    /// Energies at every step, not only at the last of a batch (`WGMD_ENERGY_EVERY_STEP=1`,
+    /// an A/B switch for benchmarks).
+    energy_every_step: bool,
 }
 
 /// A batch recorded ahead of its submission.
@@ -569,6 +572,7 @@ impl Simulation {
             check_every: 1,
             from_cells,
             mixed: false,
+            energy_every_step: std::env::var("WGMD_ENERGY_EVERY_STEP").is_ok_and(|v| v == "1"),
             stats: EngineStats {
                 neighbor_capacity: capacity,
                 check_every: 1,
@@ -623,7 +627,7 @@ impl Simulation {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 self.cells.encode(&mut pass, self.launch_direct());
                 self.nbr.encode_build(&mut pass, self.launch_direct());
-                self.encode_forces(&mut pass);
+                self.encode_forces(&mut pass, true);
             }
             let st = self.submit_and_read(enc)?;
             // Overflow first: forces from a truncated list can look like a blow-up.
@@ -648,7 +652,9 @@ impl Simulation {
         Ok(())
     }
 
-    fn encode_forces(&self, pass: &mut wgpu::ComputePass<'_>) {
+    /// The forces at the current positions; with `energy` also the per-atom energy and
+    /// virial shares (`force.w`, `atom_virial`), else (Coulomb) zero real-space shares.
+    fn encode_forces(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool) {
         self.nbr.encode_gather(pass);
         match (&self.ani, &self.coul) {
             (Some(a), _) => a.encode(pass),
@@ -658,7 +664,7 @@ impl Simulation {
                 // them, hoping each would run beside a latency-bound FFT pass. The real-space
                 // share of a step went 41 → 157 µs at 32,768 ions (520 → 1,289 at 262,144):
                 // no overlap (the chunks likely lose their caches to the passes in between).
-                c.encode(pass);
+                c.encode(pass, energy || self.energy_every_step);
                 if let Some(p) = &self.pme {
                     p.encode(pass);
                 }
@@ -669,7 +675,9 @@ impl Simulation {
 
     /// Encodes `n` whole steps. Inside the batch each step's closing half kick is folded
     /// into the next step's opening kernel; the last one is a separate kick so velocities
-    /// are at full steps when the batch ends (for sampling and the snapshot).
+    /// are at full steps when the batch ends (for sampling and the snapshot). Only the last
+    /// step computes energies and virial (what sampling reads, and what `force.w` holds
+    /// when a batch ends); the others need forces alone.
     fn encode_steps(&self, pass: &mut wgpu::ComputePass<'_>, n: u32, every: u32) {
         let atoms = self.params.n_atoms;
         let launch = Launch::Indirect(&self.bufs.indirect);
@@ -682,7 +690,7 @@ impl Simulation {
                 self.cells.encode(pass, launch);
                 self.nbr.encode_build(pass, launch);
             }
-            self.encode_forces(pass);
+            self.encode_forces(pass, s + 1 == n);
             if let Some(d) = &self.drag {
                 d.encode(pass);
             }
@@ -1299,7 +1307,8 @@ impl Simulation {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 for _ in 0..reps {
                     match part {
-                        0 => self.encode_forces(&mut pass),
+                        // The forces of a step that reads no energy (most steps).
+                        0 => self.encode_forces(&mut pass, false),
                         1 => self.cells.encode(&mut pass, self.launch_direct()),
                         2 => self.nbr.encode_build(&mut pass, self.launch_direct()),
                         // PME's reciprocal part alone (it accumulates into the forces; the
@@ -1335,7 +1344,7 @@ impl Simulation {
             for _ in 0..reps {
                 match &self.ani {
                     Some(a) => a.encode_stages(&mut pass, stages),
-                    None => self.encode_forces(&mut pass),
+                    None => self.encode_forces(&mut pass, true),
                 }
             }
         }
@@ -1365,7 +1374,7 @@ impl Simulation {
                     // PmeForce adds into `force`/`atom_virial`: recompute all forces so those
                     // buffers hold one evaluation again (its energy/virial read-out is the same).
                     if self.pme.is_some() {
-                        self.encode_forces(&mut pass);
+                        self.encode_forces(&mut pass, true);
                     }
                 }
                 self.ctx.queue.submit([enc.finish()]);

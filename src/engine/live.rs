@@ -98,7 +98,7 @@ impl Simulation {
             let mut pass = enc.begin_compute_pass(&Default::default());
             self.cells.encode(&mut pass, self.launch_direct());
             self.nbr.encode_build(&mut pass, self.launch_direct());
-            self.encode_forces(&mut pass);
+            self.encode_forces(&mut pass, true);
         }
         self.ctx.queue.submit([enc.finish()]);
     }

@@ -642,6 +642,9 @@ pub const NO_EXCL: u32 = u32::MAX;
 /// [`crate::forces::pme`] driver that the engine encodes after this one.
 pub struct CoulombForce {
     real: Kernel,
+    /// The real-space kernel without energies and virial (`ENERGY` = false): the steps
+    /// whose energy nobody reads.
+    fast: Kernel,
     terms: Kernel,
     sk: Option<Kernel>,
     recip: Option<Kernel>,
@@ -656,7 +659,7 @@ pub struct CoulombForce {
     /// Per-atom (lj, coulomb real, exclusion, virial) written by the `coulomb_terms` entry.
     pub terms_buf: wgpu::Buffer,
     kvecs: Vec<[f64; 4]>,
-    binds: Option<[Option<wgpu::BindGroup>; 4]>,
+    binds: Option<[Option<wgpu::BindGroup>; 5]>,
     n_atoms: u32,
     method_code: u32,
     /// Threads sharing one atom's neighbor row (the shader's `TPA`).
@@ -733,7 +736,7 @@ impl CoulombForce {
         };
         let qq_table = type_pair_charges(sys, lj.n_types, spec.coulomb_k);
         let qq = qq_table.is_some();
-        let (real, terms) = Self::real_kernels(ctx, rs.code, threads_per_atom, layout, qq)?;
+        let (real, fast, terms) = Self::real_kernels(ctx, rs.code, threads_per_atom, layout, qq)?;
         let (sk, recip) = if kvecs.is_empty() {
             (None, None)
         } else {
@@ -747,6 +750,7 @@ impl CoulombForce {
         let kv32: Vec<[f32; 4]> = kvecs.iter().map(|k| k.map(|x| x as f32)).collect();
         Ok(CoulombForce {
             real,
+            fast,
             terms,
             sk,
             recip,
@@ -776,7 +780,7 @@ impl CoulombForce {
         tpa: u32,
         layout: ListLayout,
         qq_table: bool,
-    ) -> Result<(Kernel, Kernel)> {
+    ) -> Result<(Kernel, Kernel, Kernel)> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&tpa) {
             bail!("Coulomb threads per atom must be a power of two from 1 to 64, not {tpa}");
         }
@@ -788,8 +792,11 @@ impl CoulombForce {
             ("PACKED", layout.packed() as u32 as f64),
             ("QQ_TABLE", qq_table as u32 as f64),
         ];
+        let mut fast = o.to_vec();
+        fast.push(("ENERGY", 0.0));
         Ok((
             Kernel::new(ctx, &module, "coulomb_force", &o)?,
+            Kernel::new(ctx, &module, "coulomb_force", &fast)?,
             Kernel::new(ctx, &module, "coulomb_terms", &o)?,
         ))
     }
@@ -803,7 +810,8 @@ impl CoulombForce {
         layout: ListLayout,
     ) -> Result<()> {
         let qq = self.qq_table.is_some();
-        (self.real, self.terms) = Self::real_kernels(ctx, self.method_code, tpa, layout, qq)?;
+        (self.real, self.fast, self.terms) =
+            Self::real_kernels(ctx, self.method_code, tpa, layout, qq)?;
         self.threads_per_atom = tpa;
         self.layout = layout;
         self.binds = None;
@@ -846,18 +854,25 @@ impl CoulombForce {
             Some(self.terms.bind(ctx, &all)?),
             self.sk.as_ref().map(|k| k.bind(ctx, &all)).transpose()?,
             self.recip.as_ref().map(|k| k.bind(ctx, &all)).transpose()?,
+            Some(self.fast.bind(ctx, &all)?),
         ];
         self.binds = Some(b);
         Ok(())
     }
 
     /// Real space (overwrites force/atom_virial), then the Ewald k-sum (adds to them).
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
+    /// Without `energy` the real-space energy and virial shares are written as zeros.
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool) {
         let b = self
             .binds
             .as_ref()
             .expect("CoulombForce::bind before encode");
-        gpu::dispatch(pass, &self.real, b[0].as_ref().unwrap(), self.real_groups());
+        let (k, bg) = if energy {
+            (&self.real, &b[0])
+        } else {
+            (&self.fast, &b[4])
+        };
+        gpu::dispatch(pass, k, bg.as_ref().unwrap(), self.real_groups());
         self.encode_reciprocal(pass);
     }
 
