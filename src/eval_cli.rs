@@ -141,6 +141,7 @@ pub fn bench_coulomb(
     warmup: u64,
     method: &str,
     skin: f64,
+    check_every: u32,
     json: bool,
 ) -> Result<()> {
     let mut n = (atoms as f64).cbrt().round() as usize;
@@ -155,6 +156,7 @@ pub fn bench_coulomb(
     eprintln!("wgmd: {} ions, {describe}", n * n * n);
     let t_setup = Instant::now();
     let mut sim = Simulation::new(ctx.clone(), spec)?;
+    sim.set_check_every((check_every > 0).then_some(check_every));
     let setup = t_setup.elapsed().as_secs_f64();
     let e0 = sim.advance(warmup, true)?.expect("sampled");
     let t0 = Instant::now();
@@ -187,6 +189,7 @@ pub fn bench_coulomb(
         "coulomb": describe,
         "setup_s": setup,
         "skin": skin,
+        "check_every": sim.stats().check_every,
         "threads_per_atom": sim.lj_threads_per_atom(),
         "precision": "f32",
         "neighbor_builds": builds,

@@ -153,6 +153,9 @@ enum BenchKind {
         /// Verlet skin in Å (list cutoff 10 Å + skin).
         #[arg(long, default_value_t = 1.0)]
         skin: f64,
+        /// Steps between neighbor-rebuild opportunities (0 = adaptive).
+        #[arg(long, default_value_t = 1)]
+        check_every: u32,
         #[arg(long)]
         json: bool,
     },
@@ -245,9 +248,10 @@ fn real_main() -> Result<()> {
                     warmup,
                     method,
                     skin,
+                    check_every,
                     json,
                 },
-        }) => eval_cli::bench_coulomb(&gpu, atoms, steps, warmup, &method, skin, json),
+        }) => eval_cli::bench_coulomb(&gpu, atoms, steps, warmup, &method, skin, check_every, json),
         Some(Command::Eval {
             config: Some(config),
             potential,
