@@ -190,6 +190,7 @@ pub fn bench_coulomb(
         "setup_s": setup,
         "skin": skin,
         "check_every": sim.stats().check_every,
+        "missed_replays": sim.stats().missed_replays,
         "threads_per_atom": sim.lj_threads_per_atom(),
         "precision": "f32",
         "neighbor_builds": builds,
