@@ -304,6 +304,21 @@ pub struct Simulation {
     energy_every_step: bool,
 }
 
+/// Steps between neighbor-rebuild opportunities unless the user fixes them. Every step that
+/// is no opportunity skips the rebuild's eight (indirect, mostly empty) dispatches; every
+/// opportunity skipped can make the rebuild come earlier than needed (the forecast in
+/// `decide`). Measured on an H200 (BENCHMARKS.md, Coulomb, sixth session, call 6): every 4
+/// steps is 7 % faster for molten NaCl at 32,768 ions and 20 % for LJ at 32,000 atoms; at
+/// 256,000+ atoms the extra rebuilds cost more (LJ −15 % at 256,000 with 4, Coulomb −3 % at
+/// 2,097,152), so large systems keep an opportunity at every step. Adaptive is opt-in.
+pub fn default_check_every(n_atoms: u32) -> u32 {
+    if n_atoms < 131_072 {
+        4
+    } else {
+        1
+    }
+}
+
 /// A batch recorded ahead of its submission.
 struct Recorded {
     cmd: wgpu::CommandBuffer,
@@ -565,17 +580,15 @@ impl Simulation {
             reduce,
             step: 0,
             drag: None,
-            // Measured on an H200 (BENCHMARKS.md): opportunities at every step win while a
-            // rebuild costs far more than the empty dispatches it skips; adaptive is opt-in.
-            fixed_check_every: Some(1),
+            fixed_check_every: Some(default_check_every(n)),
             check_cap: MAX_CHECK_EVERY,
-            check_every: 1,
+            check_every: default_check_every(n),
             from_cells,
             mixed: false,
             energy_every_step: std::env::var("WGMD_ENERGY_EVERY_STEP").is_ok_and(|v| v == "1"),
             stats: EngineStats {
                 neighbor_capacity: capacity,
-                check_every: 1,
+                check_every: default_check_every(n),
                 ..Default::default()
             },
         };

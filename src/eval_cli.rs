@@ -141,7 +141,7 @@ pub fn bench_coulomb(
     warmup: u64,
     method: &str,
     skin: f64,
-    check_every: u32,
+    check_every: Option<u32>,
     json: bool,
 ) -> Result<()> {
     let mut n = (atoms as f64).cbrt().round() as usize;
@@ -156,7 +156,9 @@ pub fn bench_coulomb(
     eprintln!("wgmd: {} ions, {describe}", n * n * n);
     let t_setup = Instant::now();
     let mut sim = Simulation::new(ctx.clone(), spec)?;
-    sim.set_check_every((check_every > 0).then_some(check_every));
+    if let Some(k) = check_every {
+        sim.set_check_every((k > 0).then_some(k));
+    }
     let setup = t_setup.elapsed().as_secs_f64();
     let e0 = sim.advance(warmup, true)?.expect("sampled");
     let t0 = Instant::now();

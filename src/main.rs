@@ -111,9 +111,10 @@ struct LjBench {
     warmup: u64,
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     precision: Precision,
-    /// Steps between neighbor-rebuild opportunities (0 = adaptive).
-    #[arg(long, default_value_t = 1)]
-    check_every: u32,
+    /// Steps between neighbor-rebuild opportunities (0 = adaptive; default: the engine's,
+    /// 4 below 131,072 atoms, else 1).
+    #[arg(long)]
+    check_every: Option<u32>,
     /// Verlet skin in sigma (in.lj uses 0.3). The list stays exact at any skin; the skin only
     /// trades rebuild frequency against list length.
     #[arg(long, default_value_t = 0.3)]
@@ -153,9 +154,10 @@ enum BenchKind {
         /// Verlet skin in Å (list cutoff 10 Å + skin).
         #[arg(long, default_value_t = 1.0)]
         skin: f64,
-        /// Steps between neighbor-rebuild opportunities (0 = adaptive).
-        #[arg(long, default_value_t = 1)]
-        check_every: u32,
+        /// Steps between neighbor-rebuild opportunities (0 = adaptive; default: the engine's,
+        /// 4 below 131,072 atoms, else 1).
+        #[arg(long)]
+        check_every: Option<u32>,
         #[arg(long)]
         json: bool,
     },
@@ -547,7 +549,9 @@ fn bench_lj(gpu: &GpuOptions, b: &LjBench) -> Result<()> {
     spec.neighbor_mode = b.neighbor.parse()?;
     let mut sim = Simulation::new(ctx.clone(), spec)?;
     sim.set_mixed_precision(b.precision == Precision::Mixed)?;
-    sim.set_check_every((b.check_every > 0).then_some(b.check_every));
+    if let Some(k) = b.check_every {
+        sim.set_check_every((k > 0).then_some(k));
+    }
     let e0 = sim.advance(b.warmup, true)?.expect("sampled");
     if b.energy_every > 0 {
         return energy_trace(&ctx, &mut sim, b, &e0);
