@@ -469,7 +469,11 @@ impl Simulation {
             .collect();
         let nu = n as u64;
         // Threads per atom of the neighbor build and the LJ kernel (small systems: several).
-        let tpa = gpu::threads_per_atom_for(n);
+        // `WGMD_TPA=T` pins it (A/B runs; a power of two from 1 to 64).
+        let tpa = std::env::var("WGMD_TPA")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| gpu::threads_per_atom_for(n));
         // ANI's kernels index the list by atom; LJ and Coulomb take rows by cell slot where
         // the adapter lets their kernels bind the extra buffers (not within WebGPU's default
         // 8 storage buffers per stage: browsers keep rows by atom).
