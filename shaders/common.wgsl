@@ -104,7 +104,7 @@ fn stencil_cell(ci: vec3i, q: u32, p: Params) -> u32 {
 
 // Word of entry k of neighbor-list row r (the list is bound as array<vec4u>: word w is
 // nbr_list[w >> 2][w & 3]). Column-major, k * n + r: the threads of a warp, one row each,
-// read consecutive words. Packed (rows by slot, `neighbor::BuildPlan::packed`): each row's
+// read consecutive words. Packed (rows by slot, `neighbor::ListLayout::BySlotPacked`): each row's
 // entries in groups of eight, group g of row r at words (g * n + r) * 8 .. + 8 — one 32-byte
 // sector, which a build thread writes whole and a force thread reads as two vec4u, while a
 // warp's rows still read one contiguous kilobyte per group.

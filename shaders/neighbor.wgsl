@@ -4,13 +4,12 @@
 // Layout: neighbor k of row r is word `list_word(k, r, PACKED)` (common.wgsl): column-major
 // k * n_atoms + r (the threads of a warp read consecutive words), or with PACKED in groups of
 // eight entries per row, each group one 32-byte sector. Row r belongs to atom r and holds
-// atom indices; or, with
-// SLOT_ROWS, row r belongs to the atom in cell slot r (cell_atoms[r], fixed until the next
-// build) and holds the cell slots of its neighbors, whose current positions the force
-// kernels read from slot_pos (refreshed every step by `slot_gather`). Consecutive rows are
-// then atoms of neighboring cells and a row's entries are runs of neighboring slots, so the
-// build's writes and the force kernels' gathers stay local whatever order the atoms are
-// stored in (an atom's index says nothing about where it is once the liquid has mixed).
+// atom indices; or, with SLOT_ROWS, row r belongs to the atom in cell slot r (cell_atoms[r],
+// fixed until the next build) and holds the cell slots of its neighbors, whose current
+// positions the force kernels read from slot_pos (refreshed every step by `slot_gather`).
+// Consecutive rows are then atoms of neighboring cells and a row's entries are runs of
+// neighboring slots, so the build's writes and the force kernels' gathers stay local
+// whatever order the atoms are stored in (an atom's index says nothing about where it is once the liquid has mixed).
 // nbr_count[r] is the true count even when it exceeds the capacity; ST_MAX_NBRS lets the
 // host see the overflow, roll back and regrow. Nothing is dropped silently. Within a row,
 // neighbors come stencil row by stencil row, each in cell order of the unwrapped x
@@ -54,7 +53,7 @@ override CELL_THREADS: bool = TPA > 1u || SLOT_ROWS;
 
 var<workgroup> lane_count: array<u32, 64>;
 
-// Packed rows (rows by slot, `neighbor::BuildPlan::packed`). With one thread per row the
+// Packed rows (rows by slot, `neighbor::ListLayout::BySlotPacked`). With one thread per row the
 // thread keeps its row's current group of eight in registers and stores it as one whole
 // 32-byte sector. Why: a thread that stores each match on its own leaves a partly written
 // sector behind in L2 per match; at millions of atoms (377 M matches per build at 2,097,152

@@ -567,6 +567,7 @@ impl Simulation {
         integ.bind(c, &named)?;
         reduce.bind(c, &named)?;
         drop(named);
+        let check_every = default_check_every(n);
         let mut sim = Simulation {
             ctx,
             spec,
@@ -584,15 +585,15 @@ impl Simulation {
             reduce,
             step: 0,
             drag: None,
-            fixed_check_every: Some(default_check_every(n)),
+            fixed_check_every: Some(check_every),
             check_cap: MAX_CHECK_EVERY,
-            check_every: default_check_every(n),
+            check_every,
             from_cells,
             mixed: false,
             energy_every_step: std::env::var("WGMD_ENERGY_EVERY_STEP").is_ok_and(|v| v == "1"),
             stats: EngineStats {
                 neighbor_capacity: capacity,
-                check_every: default_check_every(n),
+                check_every,
                 ..Default::default()
             },
         };
@@ -659,7 +660,8 @@ impl Simulation {
     }
 
     fn regrow(&mut self, needed: u32) -> Result<()> {
-        let cap = ((needed as f64 * 1.25).ceil() as u32 + 8).next_multiple_of(neighbor::CAPACITY_STEP);
+        let cap =
+            ((needed as f64 * 1.25).ceil() as u32 + 8).next_multiple_of(neighbor::CAPACITY_STEP);
         log::info!(
             "neighbor list overflow ({needed} > {}): regrowing to {cap} per atom",
             self.params.nbr_capacity
@@ -1187,7 +1189,9 @@ impl Simulation {
         }
         let cap = cap.max(1).next_multiple_of(neighbor::CAPACITY_STEP);
         self.params.nbr_capacity = cap;
-        self.bufs.nbr_list = self.ctx.storage("nbr_list", 4 * self.params.n_atoms as u64 * cap as u64)?;
+        self.bufs.nbr_list = self
+            .ctx
+            .storage("nbr_list", 4 * self.params.n_atoms as u64 * cap as u64)?;
         self.ctx
             .queue
             .write_buffer(&self.bufs.params, 0, bytemuck::bytes_of(&self.params));
@@ -1235,11 +1239,6 @@ impl Simulation {
             )
             .sum();
         engine + self.lj.gpu_bytes() + self.ani.as_ref().map_or(0, |a| a.gpu_bytes())
-    }
-
-    /// Whether the neighbor list's rows are by cell slot (see [`BuildPlan`]).
-    pub fn neighbor_rows_by_slot(&self) -> bool {
-        self.nbr.plan().layout.slot_rows()
     }
 
     /// The neighbor list's layout (see [`ListLayout`]).

@@ -134,16 +134,28 @@ pub fn nacl_bench_spec(ions_per_edge: usize, method: &str, seed: u64) -> Result<
     })
 }
 
-pub fn bench_coulomb(
-    gpu: &GpuOptions,
-    atoms: u64,
-    steps: u64,
-    warmup: u64,
-    method: &str,
-    skin: f64,
-    check_every: Option<u32>,
-    json: bool,
-) -> Result<()> {
+/// `wgmd bench coulomb`'s options (see `main.rs`).
+pub struct CoulombBench {
+    pub atoms: u64,
+    pub steps: u64,
+    pub warmup: u64,
+    pub method: String,
+    pub skin: f64,
+    /// Steps between rebuild opportunities (0 = adaptive); None keeps the engine's default.
+    pub check_every: Option<u32>,
+    pub json: bool,
+}
+
+pub fn bench_coulomb(gpu: &GpuOptions, b: &CoulombBench) -> Result<()> {
+    let CoulombBench {
+        atoms,
+        steps,
+        warmup,
+        ref method,
+        skin,
+        check_every,
+        json,
+    } = *b;
     let mut n = (atoms as f64).cbrt().round() as usize;
     n += n % 2;
     if n < 4 {

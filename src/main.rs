@@ -253,7 +253,18 @@ fn real_main() -> Result<()> {
                     check_every,
                     json,
                 },
-        }) => eval_cli::bench_coulomb(&gpu, atoms, steps, warmup, &method, skin, check_every, json),
+        }) => eval_cli::bench_coulomb(
+            &gpu,
+            &eval_cli::CoulombBench {
+                atoms,
+                steps,
+                warmup,
+                method,
+                skin,
+                check_every,
+                json,
+            },
+        ),
         Some(Command::Eval {
             config: Some(config),
             potential,

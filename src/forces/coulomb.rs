@@ -664,8 +664,6 @@ pub struct CoulombForce {
     method_code: u32,
     /// Threads sharing one atom's neighbor row (the shader's `TPA`).
     threads_per_atom: u32,
-    /// How the neighbor list is laid out (`neighbor::ListLayout`).
-    layout: ListLayout,
     /// k q_i q_j per type pair when every atom of a type carries the same charge (`QQ_TABLE`
     /// in the shader: no per-neighbor charge gather); None otherwise.
     qq_table: Option<Vec<f32>>,
@@ -768,7 +766,6 @@ impl CoulombForce {
             n_atoms: n as u32,
             method_code: rs.code,
             threads_per_atom,
-            layout,
             qq_buf: ctx.storage_init("pair_qq", qq_table.as_deref().unwrap_or(&[0.0]))?,
             qq_table,
         })
@@ -813,7 +810,6 @@ impl CoulombForce {
         (self.real, self.fast, self.terms) =
             Self::real_kernels(ctx, self.method_code, tpa, layout, qq)?;
         self.threads_per_atom = tpa;
-        self.layout = layout;
         self.binds = None;
         Ok(())
     }

@@ -38,6 +38,11 @@ impl std::str::FromStr for NeighborMode {
     }
 }
 
+/// An A/B switch set to 0 (`WGMD_…=0` turns a default optimisation off).
+fn switched_off(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| v == "0")
+}
+
 /// How the list's rows are ordered and their entries laid out (`list_word` in
 /// `shaders/common.wgsl`). The force kernels that read the list must be built with the same.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,10 +70,9 @@ impl ListLayout {
     /// The layout where rows by slot are possible: packed unless `WGMD_SLOT_ROWS=0` (rows
     /// by atom) or `WGMD_PACKED_LIST=0` (rows by slot, column-major) ask otherwise (A/B runs).
     pub fn default_with_slots() -> ListLayout {
-        let off = |k: &str| std::env::var(k).is_ok_and(|v| v == "0");
-        if off("WGMD_SLOT_ROWS") {
+        if switched_off("WGMD_SLOT_ROWS") {
             ListLayout::ByAtom
-        } else if off("WGMD_PACKED_LIST") {
+        } else if switched_off("WGMD_PACKED_LIST") {
             ListLayout::BySlot
         } else {
             ListLayout::BySlotPacked
@@ -151,10 +155,7 @@ impl NeighborKernels {
                 ("TPA", plan.threads_per_atom as f64),
                 ("SLOT_ROWS", plan.layout.slot_rows() as u32 as f64),
                 ("PACKED", plan.layout.packed() as u32 as f64),
-                (
-                    "PRUNE",
-                    std::env::var("WGMD_ROW_PRUNE").map_or(1.0, |v| if v == "0" { 0.0 } else { 1.0 }),
-                ),
+                ("PRUNE", !switched_off("WGMD_ROW_PRUNE") as u32 as f64),
             ],
         )?;
         let gather = if plan.layout.slot_rows() && has_list {
