@@ -146,48 +146,13 @@ fn pme_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 @group(0) @binding(16) var<storage, read> cell_atoms: array<u32>;
 @group(0) @binding(17) var<storage, read> slot_pos: array<vec4f>;
 
-// `spl` as words: the packed grid origins (below).
-@group(0) @binding(19) var<storage, read_write> spl_words: array<u32>;
-
-// Rows of `spl` after the 6·ORDER weight and derivative rows, written by pme_splines_slots
-// only: q w_x (ORDER rows), the grid origin packed x | y << 10 | z << 20 (axes have at most
-// 1024 points; in `spl_words`), and q. Why: the spread and interpolation kernels then start
-// from loads that depend on the slot alone (no charge gather through cell_atoms, no floor
-// of the position), so an atom's loads go out together instead of as a chain of round trips.
-fn qwx_row(j: u32) -> u32 {
-    return 6u * ORDER + j;
-}
-fn org_row() -> u32 {
-    return 7u * ORDER;
-}
-fn q_row() -> u32 {
-    return 7u * ORDER + 1u;
-}
-
 @compute @workgroup_size(64)
 fn pme_splines_slots(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                      @builtin(local_invocation_index) lid: u32) {
     let t = (wid.y * nwg.x + wid.x) * 64u + lid;
-    if (t >= P.dims.w) {
-        return;
+    if (t < P.dims.w) {
+        store_splines(t, slot_pos[t].xyz);
     }
-    let x = slot_pos[t].xyz;
-    let q = charge[cell_atoms[t]];
-    store_splines(t, x);
-    let u = x.x * P.scale.x;
-    let w = bspline(u - floor(u));
-    for (var j = 0u; j < ORDER; j++) {
-        spl[qwx_row(j) * P.dims.w + t] = q * w.w[j];
-    }
-    let o = grid_origin(x);
-    spl_words[org_row() * P.dims.w + t] = o.x | (o.y << 10u) | (o.z << 20u);
-    spl[q_row() * P.dims.w + t] = q;
-}
-
-// Grid origin of slot t (pme_splines_slots).
-fn slot_origin(t: u32) -> vec3u {
-    let w = spl_words[org_row() * P.dims.w + t];
-    return vec3u(w & 1023u, (w >> 10u) & 1023u, w >> 20u);
 }
 
 fn atom_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
@@ -424,10 +389,11 @@ fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
 // many atoms are in flight at once; the partial sums meet in workgroup memory.
 var<workgroup> interp_part: array<vec4f, 64>;
 
-// (potential, dphi/du_x, dphi/du_y, dphi/du_z) of plane jx of the atom with grid origin o whose
-// splines are stored at index s.
-fn interp_plane(s: u32, o: vec3u, jx: u32) -> vec4f {
+// (potential, dphi/du_x, dphi/du_y, dphi/du_z) of plane jx of the atom at x whose splines are
+// stored at index s.
+fn interp_plane(s: u32, x: vec3f, jx: u32) -> vec4f {
     var acc = vec4f(0.0);
+    let o = grid_origin(x);
     let ix = (o.x + jx) % P.dims.x;
     let wx = spl_at(s, 0u, 0u, jx);
     let dx = spl_at(s, 0u, 1u, jx);
@@ -494,7 +460,7 @@ fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
         q = charge[i];
     }
     if (q != 0.0) {
-        acc = interp_plane(i, grid_origin(pos[i].xyz), jx);
+        acc = interp_plane(i, pos[i].xyz, jx);
     }
     let sum = interp_sum(lid, acc);
     if (live && jx == 0u) {
@@ -511,18 +477,18 @@ fn pme_interp_slots(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) 
     let jx = lid % ORDER;
     let t = (wid.y * nwg.x + wid.x) * per_group + slot;
     let live = slot < per_group && t < P.dims.w;
+    var i = 0u;
     var q = 0.0;
     var acc = vec4f(0.0);
     if (live) {
-        q = spl[q_row() * P.dims.w + t];
+        i = cell_atoms[t];
+        q = charge[i];
     }
     if (q != 0.0) {
-        acc = interp_plane(t, slot_origin(t), jx);
+        acc = interp_plane(t, slot_pos[t].xyz, jx);
     }
     let sum = interp_sum(lid, acc);
-    // INTERP_MODE 1 (timing experiments only, `WGMD_TILE_MODE=5`): no force writes.
-    if (live && jx == 0u && (INTERP_MODE == 0u || sum.x == 123456.0)) {
-        interp_store(cell_atoms[t], q, sum);
+    if (live && jx == 0u) {
+        interp_store(i, q, sum);
     }
 }
-override INTERP_MODE: u32 = 0u;

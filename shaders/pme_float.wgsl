@@ -75,9 +75,6 @@ struct TileUniform {
 @group(0) @binding(18) var<uniform> T: TileUniform;
 
 const TILE_WG: u32 = 256u;
-// Timing experiments only (`WGMD_TILE_MODE`, wrong results): 1 no flush, 2 tile stores instead
-// of additions, 3 no tile writes, 4 no atom loop.
-override TILE_MODE: u32 = 0u;
 const TILE_WORDS: u32 = 8128u;
 const MAX_RUNS: u32 = 16u;
 var<workgroup> tile: array<atomic<i32>, 8128>;
@@ -133,59 +130,40 @@ fn pme_spread_tiles(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) 
     let scale = exp2(min(lg, 60.0));
     let use_tile = lg >= 12.0;
     let per = ORDER * ORDER;
-    var n_items = n_block * per;
-    if (TILE_MODE == 4u) {
-        n_items = 0u;
-    }
-    for (var it = lid; it < n_items; it += TILE_WG) {
+    for (var it = lid; it < n_block * per; it += TILE_WG) {
         let k = it / per;
         var r = 0u;
         while (k >= run_base[r + 1u]) {
             r++;
         }
         let t = run_start[r] + k - run_base[r];
+        let q = charge[cell_atoms[t]];
+        if (q == 0.0) {
+            continue;
+        }
         let jy = (it / ORDER) % ORDER;
         let jz = it % ORDER;
-        // Every load below depends on t alone (pme_splines_slots' extra rows).
-        let o = slot_origin(t);
-        let wyz = spl_at(t, 1u, 0u, jy) * spl_at(t, 2u, 0u, jz);
-        var qwx: array<f32, 8>;
-        for (var jx = 0u; jx < ORDER; jx++) {
-            qwx[jx] = spl[qwx_row(jx) * P.dims.w + t];
-        }
-        let d = o + dims - g0;
-        let lo = select(d, d - dims, d >= dims);
+        let o = grid_origin(slot_pos[t].xyz);
+        let lo = (o + dims - g0) % dims;
+        let qyz = q * spl_at(t, 1u, 0u, jy) * spl_at(t, 2u, 0u, jz);
         if (use_tile && all(lo + ORDER <= e)) {
             let w0 = (lo.x * e.y + lo.y + jy) * e.z + lo.z + jz;
             for (var jx = 0u; jx < ORDER; jx++) {
-                let v = i32(round(wyz * qwx[jx] * scale));
-                if (TILE_MODE == 2u) {
-                    atomicStore(&tile[w0 + jx * e.y * e.z], v);
-                } else if (TILE_MODE == 3u) {
-                    if (v == 123456789) {
-                        atomicStore(&tile[w0], v);
-                    }
-                } else {
-                    atomicAdd(&tile[w0 + jx * e.y * e.z], v);
-                }
+                atomicAdd(&tile[w0 + jx * e.y * e.z], i32(round(qyz * spl_at(t, 0u, 0u, jx) * scale)));
             }
         } else {
             let iy = (o.y + jy) % dims.y;
             let iz = (o.z + jz) % dims.z;
             for (var jx = 0u; jx < ORDER; jx++) {
                 let ix = (o.x + jx) % dims.x;
-                atomicAdd(&grid_f[(ix * dims.y + iy) * dims.z + iz], wyz * qwx[jx]);
+                atomicAdd(&grid_f[(ix * dims.y + iy) * dims.z + iz], qyz * spl_at(t, 0u, 0u, jx));
             }
         }
     }
     workgroupBarrier();
     // z varies fastest across lanes: a warp's additions fall on one or two z-runs of the grid.
     let inv = 1.0 / scale;
-    var n_flush = T.extent.w;
-    if (TILE_MODE == 1u) {
-        n_flush = 0u;
-    }
-    for (var w = lid; w < n_flush; w += TILE_WG) {
+    for (var w = lid; w < T.extent.w; w += TILE_WG) {
         let v = atomicLoad(&tile[w]);
         if (v != 0) {
             let l = vec3u(w / (e.y * e.z), (w / e.z) % e.y, w % e.z);

@@ -658,9 +658,7 @@ impl PmeForce {
             partials: ctx.storage("pme_partials", n_partials as u64 * 32)?,
             result: ctx.storage("pme_result", 32)?,
             infl: ctx.storage_init("pme_infl", &infl)?,
-            // 6·order rows of weights and derivatives, and for the cell-tile path order + 2
-            // more (pme.wgsl, `qwx_row`).
-            spl: ctx.storage("pme_spl", 4 * (7 * p.order as u64 + 2) * n_atoms as u64)?,
+            spl: ctx.storage("pme_spl", 24 * p.order as u64 * n_atoms as u64)?,
             tiles: None,
             dummy: ctx.storage("pme_dummy", 16)?,
             binds: None,
@@ -728,21 +726,11 @@ impl PmeForce {
         };
         let module = fft::shader_module(ctx, self.spread_kind.program())?;
         let ov = [("ORDER", p.order as f64)];
-        // Timing experiments only (wrong results): see TILE_MODE in pme_float.wgsl.
-        let mode: u32 = std::env::var("WGMD_TILE_MODE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let sov = [("ORDER", p.order as f64), ("TILE_MODE", mode.min(4) as f64)];
-        let iov = [
-            ("ORDER", p.order as f64),
-            ("INTERP_MODE", if mode == 5 { 1.0 } else { 0.0 }),
-        ];
         self.tiles = Some(CellTiles {
             plan,
             splines: Kernel::new(ctx, &module, "pme_splines_slots", &ov)?,
-            spread: Kernel::new(ctx, &module, "pme_spread_tiles", &sov)?,
-            interp: Kernel::new(ctx, &module, "pme_interp_slots", &iov)?,
+            spread: Kernel::new(ctx, &module, "pme_spread_tiles", &ov)?,
+            interp: Kernel::new(ctx, &module, "pme_interp_slots", &ov)?,
             uniform: ctx.uniform("pme_tiles", &u),
             cell_bufs: [bufs[0].clone(), bufs[1].clone(), bufs[2].clone()],
         });
@@ -824,7 +812,6 @@ impl PmeForce {
             ("result", &self.result),
             ("infl", &self.infl),
             ("spl", &self.spl),
-            ("spl_words", &self.spl),
             (
                 "cell_start",
                 self.tiles.as_ref().map_or(&self.dummy, |t| &t.cell_bufs[0]),
