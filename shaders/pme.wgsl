@@ -18,9 +18,6 @@
 //                 the convolve's partials into `result`;
 //   pme_interp    ORDER threads per atom: force, energy share and virial share ADDED to
 //                 force / atom_virial.
-// With rows by cell slot (the engine's default on native GPUs) splines and interpolation run
-// per cell slot (`pme_splines_slots`, `pme_interp_slots`) and the spread by blocks of cells
-// in workgroup memory (`pme_spread_tiles`, pme_float.wgsl; `forces::pme::CellTiles`).
 // The FFT kernels are built once per axis: fft.wgsl's override constants describe it.
 //
 // Spline convention (OpenMM's): with u = K x / L, atom weights go to grid points
@@ -115,43 +112,21 @@ fn spl_at(i: u32, a: u32, d: u32, j: u32) -> f32 {
     return spl[((2u * a + d) * ORDER + j) * P.dims.w + i];
 }
 
-// Spline weights and derivatives of the atom at position x, stored at index s.
-fn store_splines(s: u32, x: vec3f) {
-    let u = x * P.scale.xyz;
-    let f = u - floor(u);
-    for (var a = 0u; a < 3u; a++) {
-        let w = bspline(f[a]);
-        for (var j = 0u; j < ORDER; j++) {
-            spl[((2u * a) * ORDER + j) * P.dims.w + s] = w.w[j];
-            spl[((2u * a + 1u) * ORDER + j) * P.dims.w + s] = w.d[j];
-        }
-    }
-}
-
 @compute @workgroup_size(64)
 fn pme_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) lid: u32) {
     let i = (wid.y * nwg.x + wid.x) * 64u + lid;
-    if (i < P.dims.w) {
-        store_splines(i, pos[i].xyz);
+    if (i >= P.dims.w) {
+        return;
     }
-}
-
-// The cell-tile path (`forces::pme::CellTiles`, engines with rows by cell slot): the per-atom
-// kernels take cell slot t (atom cell_atoms[t], position slot_pos[t], the step's slot-ordered
-// copy), so the splines are stored by slot, and consecutive threads are neighbours in space
-// whatever order the atoms are stored in. Separate entry points: the browser's kernels stay
-// within WebGPU's 8 storage buffers per stage.
-@group(0) @binding(15) var<storage, read> cell_start: array<u32>;
-@group(0) @binding(16) var<storage, read> cell_atoms: array<u32>;
-@group(0) @binding(17) var<storage, read> slot_pos: array<vec4f>;
-
-@compute @workgroup_size(64)
-fn pme_splines_slots(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                     @builtin(local_invocation_index) lid: u32) {
-    let t = (wid.y * nwg.x + wid.x) * 64u + lid;
-    if (t < P.dims.w) {
-        store_splines(t, slot_pos[t].xyz);
+    let u = pos[i].xyz * P.scale.xyz;
+    let f = u - floor(u);
+    for (var a = 0u; a < 3u; a++) {
+        let s = bspline(f[a]);
+        for (var j = 0u; j < ORDER; j++) {
+            spl[((2u * a) * ORDER + j) * P.dims.w + i] = s.w[j];
+            spl[((2u * a + 1u) * ORDER + j) * P.dims.w + i] = s.d[j];
+        }
     }
 }
 
@@ -389,63 +364,6 @@ fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
 // many atoms are in flight at once; the partial sums meet in workgroup memory.
 var<workgroup> interp_part: array<vec4f, 64>;
 
-// (potential, dphi/du_x, dphi/du_y, dphi/du_z) of plane jx of the atom at x whose splines are
-// stored at index s.
-fn interp_plane(s: u32, x: vec3f, jx: u32) -> vec4f {
-    var acc = vec4f(0.0);
-    let o = grid_origin(x);
-    let ix = (o.x + jx) % P.dims.x;
-    let wx = spl_at(s, 0u, 0u, jx);
-    let dx = spl_at(s, 0u, 1u, jx);
-    // The z weights and indices once, not once per jy (constant trip counts: registers).
-    var wz: array<f32, 8>;
-    var dz: array<f32, 8>;
-    var iz: array<u32, 8>;
-    for (var jz = 0u; jz < ORDER; jz++) {
-        wz[jz] = spl_at(s, 2u, 0u, jz);
-        dz[jz] = spl_at(s, 2u, 1u, jz);
-        let z = o.z + jz;
-        iz[jz] = select(z, z - P.dims.z, z >= P.dims.z);
-    }
-    for (var jy = 0u; jy < ORDER; jy++) {
-        let y = o.y + jy;
-        let iy = select(y, y - P.dims.y, y >= P.dims.y);
-        let row = (ix * P.dims.y + iy) * P.dims.z;
-        var p0 = 0.0;
-        var pz = 0.0;
-        for (var jz = 0u; jz < ORDER; jz++) {
-            let v = phi[row + iz[jz]];
-            p0 += wz[jz] * v;
-            pz += dz[jz] * v;
-        }
-        let wy = spl_at(s, 1u, 0u, jy);
-        let dy = spl_at(s, 1u, 1u, jy);
-        acc += vec4f(wx * wy * p0, dx * wy * p0, wx * dy * p0, wx * wy * pz);
-    }
-    return acc;
-}
-
-// Sum of the ORDER planes' partials, complete in the lane with jx = 0 (all lanes call it).
-fn interp_sum(lid: u32, acc: vec4f) -> vec4f {
-    interp_part[lid] = acc;
-    workgroupBarrier();
-    var sum = acc;
-    if (lid % ORDER == 0u && lid + ORDER <= PME_WG) {
-        for (var k = 1u; k < ORDER; k++) {
-            sum += interp_part[lid + k];
-        }
-    }
-    return sum;
-}
-
-// Force, energy share and virial share of atom i (charge q) ADDED from its summed planes.
-fn interp_store(i: u32, q: f32, sum: vec4f) {
-    let f = -q * sum.yzw * P.scale.xyz;
-    let e = 0.5 * q * (sum.x + P.coef.z * result[7]);
-    force[i] += vec4f(f, e);
-    atom_virial[i].x += (result[1] + result[2] + result[3]) * P.scale.w;
-}
-
 @compute @workgroup_size(64)
 fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
@@ -455,40 +373,52 @@ fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     let i = (wid.y * nwg.x + wid.x) * per_group + slot;
     let live = slot < per_group && i < P.dims.w;
     var q = 0.0;
+    // (potential, dphi/du_x, dphi/du_y, dphi/du_z) of this jx plane.
     var acc = vec4f(0.0);
     if (live) {
         q = charge[i];
     }
     if (q != 0.0) {
-        acc = interp_plane(i, pos[i].xyz, jx);
+        let o = grid_origin(pos[i].xyz);
+        let ix = (o.x + jx) % P.dims.x;
+        let wx = spl_at(i, 0u, 0u, jx);
+        let dx = spl_at(i, 0u, 1u, jx);
+        // The z weights and indices once, not once per jy (constant trip counts: registers).
+        var wz: array<f32, 8>;
+        var dz: array<f32, 8>;
+        var iz: array<u32, 8>;
+        for (var jz = 0u; jz < ORDER; jz++) {
+            wz[jz] = spl_at(i, 2u, 0u, jz);
+            dz[jz] = spl_at(i, 2u, 1u, jz);
+            let z = o.z + jz;
+            iz[jz] = select(z, z - P.dims.z, z >= P.dims.z);
+        }
+        for (var jy = 0u; jy < ORDER; jy++) {
+            let y = o.y + jy;
+            let iy = select(y, y - P.dims.y, y >= P.dims.y);
+            let row = (ix * P.dims.y + iy) * P.dims.z;
+            var p0 = 0.0;
+            var pz = 0.0;
+            for (var jz = 0u; jz < ORDER; jz++) {
+                let v = phi[row + iz[jz]];
+                p0 += wz[jz] * v;
+                pz += dz[jz] * v;
+            }
+            let wy = spl_at(i, 1u, 0u, jy);
+            let dy = spl_at(i, 1u, 1u, jy);
+            acc += vec4f(wx * wy * p0, dx * wy * p0, wx * dy * p0, wx * wy * pz);
+        }
     }
-    let sum = interp_sum(lid, acc);
+    interp_part[lid] = acc;
+    workgroupBarrier();
     if (live && jx == 0u) {
-        interp_store(i, q, sum);
-    }
-}
-
-// As pme_interp, thread group per cell slot t (see pme_splines_slots).
-@compute @workgroup_size(64)
-fn pme_interp_slots(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                    @builtin(local_invocation_index) lid: u32) {
-    let per_group = PME_WG / ORDER;
-    let slot = lid / ORDER;
-    let jx = lid % ORDER;
-    let t = (wid.y * nwg.x + wid.x) * per_group + slot;
-    let live = slot < per_group && t < P.dims.w;
-    var i = 0u;
-    var q = 0.0;
-    var acc = vec4f(0.0);
-    if (live) {
-        i = cell_atoms[t];
-        q = charge[i];
-    }
-    if (q != 0.0) {
-        acc = interp_plane(t, slot_pos[t].xyz, jx);
-    }
-    let sum = interp_sum(lid, acc);
-    if (live && jx == 0u) {
-        interp_store(i, q, sum);
+        var sum = acc;
+        for (var k = 1u; k < ORDER; k++) {
+            sum += interp_part[lid + k];
+        }
+        let f = -q * sum.yzw * P.scale.xyz;
+        let e = 0.5 * q * (sum.x + P.coef.z * result[7]);
+        force[i] += vec4f(f, e);
+        atom_virial[i].x += (result[1] + result[2] + result[3]) * P.scale.w;
     }
 }

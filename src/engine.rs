@@ -282,7 +282,6 @@ pub struct Simulation {
     ani: Option<AniForce>,
     coul: Option<CoulombForce>,
     pme: Option<PmeForce>,
-    pme_tiles: PmeTiles,
     integ: IntegratorKernels,
     reduce: Reducer,
     step: u64,
@@ -337,67 +336,6 @@ fn storage_indirect(ctx: &GpuContext, words: usize) -> wgpu::Buffer {
             | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     })
-}
-
-/// Whether PME spreads by blocks of cells (`forces::pme::PmeForce::use_cell_tiles`; only
-/// with rows by cell slot).
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
-pub enum PmeTiles {
-    /// Where the blocks pay (`forces::pme::TilePlan::choose`), atoms allowed skin / 2 from
-    /// their cells.
-    #[default]
-    Auto,
-    Off,
-    /// Whenever a block fits, with tiles sized for `drift` (length units; smaller or
-    /// negative sends atoms to the path for atoms outside their tile): tests.
-    Always {
-        drift: f64,
-    },
-}
-
-/// Binds PME to the engine's buffers; with rows by cell slot (`slot_rows`: `slot_pos` is
-/// refreshed before every force evaluation) it first switches PME to cell-slot order and the
-/// spread by blocks of cells ([`PmeForce::use_cell_tiles`]; atoms stay within skin / 2 of the
-/// cell they were sorted into while the list is valid).
-#[allow(clippy::too_many_arguments)]
-fn setup_pme(
-    ctx: &GpuContext,
-    pme: &mut PmeForce,
-    bufs: &Buffers,
-    charge: &wgpu::Buffer,
-    slot_rows: bool,
-    grid: &CellGrid,
-    spec: &SimSpec,
-    sys: &System,
-    tiles: PmeTiles,
-) -> Result<()> {
-    let cells = slot_rows.then(|| {
-        let len = [
-            1.0 / grid.scale[0],
-            1.0 / grid.scale[1],
-            1.0 / grid.scale[2],
-        ];
-        (grid.dims, len)
-    });
-    let q_max = sys.charges.iter().fold(0.0f64, |m, q| m.max(q.abs()));
-    let (drift, always) = match tiles {
-        PmeTiles::Auto => (0.5 * spec.skin, false),
-        PmeTiles::Off => (0.0, false),
-        PmeTiles::Always { drift } => (drift, true),
-    };
-    let cells = cells.filter(|_| tiles != PmeTiles::Off);
-    pme.use_cell_tiles(
-        ctx,
-        cells,
-        drift,
-        always,
-        sys.box_lengths,
-        q_max,
-        [&bufs.cell_start, &bufs.cell_atoms, &bufs.slot_pos],
-    )?;
-    let mut named = bufs.named();
-    named.push(("charge", charge));
-    pme.bind(ctx, &named)
 }
 
 impl Simulation {
@@ -621,17 +559,9 @@ impl Simulation {
         if let Some(k) = coul.as_mut() {
             k.bind(c, &named)?;
             if let Some(p) = pme.as_mut() {
-                setup_pme(
-                    c,
-                    p,
-                    &bufs,
-                    &k.charge_buf,
-                    slot_rows,
-                    &grid,
-                    &spec,
-                    &sys,
-                    PmeTiles::Auto,
-                )?;
+                let mut with_q = named.clone();
+                with_q.push(("charge", &k.charge_buf));
+                p.bind(c, &with_q)?;
             }
         }
         integ.bind(c, &named)?;
@@ -651,7 +581,6 @@ impl Simulation {
             ani,
             coul,
             pme,
-            pme_tiles: PmeTiles::Auto,
             integ,
             reduce,
             step: 0,
@@ -1360,52 +1289,11 @@ impl Simulation {
         if let Some(c) = self.coul.as_mut() {
             c.set_threads_per_atom(&self.ctx, tpa, layout)?;
             c.bind(&self.ctx, &named)?;
-            if let Some(p) = self.pme.as_mut() {
-                let sys = &self.spec.system;
-                setup_pme(
-                    &self.ctx,
-                    p,
-                    &self.bufs,
-                    &c.charge_buf,
-                    slot_rows,
-                    &self.grid,
-                    &self.spec,
-                    sys,
-                    self.pme_tiles,
-                )?;
-            }
         }
         drop(named);
         self.lj = lj;
         self.nbr = nbr;
         self.rebuild_and_forces()
-    }
-
-    /// Chooses PME's spread by blocks of cells ([`PmeTiles`]) and recomputes the forces;
-    /// returns whether tiles are in use (never without PME or rows by cell slot).
-    pub fn set_pme_tiles(&mut self, tiles: PmeTiles) -> Result<bool> {
-        self.pme_tiles = tiles;
-        let slot_rows = self.nbr.plan().layout.slot_rows();
-        if let (Some(p), Some(c)) = (self.pme.as_mut(), self.coul.as_ref()) {
-            setup_pme(
-                &self.ctx,
-                p,
-                &self.bufs,
-                &c.charge_buf,
-                slot_rows,
-                &self.grid,
-                &self.spec,
-                &self.spec.system,
-                tiles,
-            )?;
-        }
-        self.rebuild_and_forces()?;
-        Ok(self.pme_tile_plan().is_some())
-    }
-
-    /// The PME block plan in use, if PME spreads by blocks of cells.
-    pub fn pme_tile_plan(&self) -> Option<crate::forces::pme::TilePlan> {
-        self.pme.as_ref().and_then(|p| p.tile_plan())
     }
 
     /// Asks for a neighbor rebuild at the next step (e.g. after the host moved atoms).

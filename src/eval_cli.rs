@@ -214,11 +214,6 @@ pub fn bench_coulomb(gpu: &GpuOptions, b: &CoulombBench) -> Result<()> {
         "us_real_space": (t_force - t_pme) * 1e6,
         "us_pme": t_pme * 1e6,
         "pme_spread": sim.pme().map(|p| p.spread_kind().to_string()),
-        // PME spread by blocks of cells (None: the direct spread).
-        "pme_tiles": sim.pme_tile_plan().map(|t| format!(
-            "{b}x{b}x{b} cells per block, {} blocks, tile {}x{}x{}",
-            t.n_blocks(), t.extent[0], t.extent[1], t.extent[2], b = t.block
-        )),
         // Each PME dispatch alone (µs per dispatch, 200 repetitions in one pass).
         "us_pme_dispatches": pme_profile,
         "gpu_bytes_per_atom": sim.gpu_bytes() as f64 / na,

@@ -438,99 +438,7 @@ pub struct PmeForce {
     infl: wgpu::Buffer,
     /// Per-atom spline weights and derivatives (6·order floats), see `pme_splines`.
     spl: wgpu::Buffer,
-    /// The cell-tile path, when the engine provides cell-slot order ([`CellTiles`]).
-    tiles: Option<CellTiles>,
-    /// Stand-in for the cell-list buffers when there are no tiles (the slot kernels are
-    /// bound only with tiles, but every bind group is made from one list of names).
-    dummy: wgpu::Buffer,
     binds: Option<Vec<wgpu::BindGroup>>,
-}
-
-/// Mirrors `TileUniform` in pme_float.wgsl.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct TileUniform {
-    pub blocks: [u32; 4],
-    pub cells: [u32; 4],
-    pub extent: [u32; 4],
-    pub geom: [f32; 4],
-    pub bound: [f32; 4],
-}
-
-/// Words of the tile kernel's workgroup tile (`TILE_WORDS` in pme_float.wgsl): with its run
-/// tables it stays within 32 KiB, what lavapipe and most GPUs give a workgroup.
-pub const TILE_WORDS: u32 = 8128;
-/// Bytes of workgroup memory the tile kernel needs (tile and run tables).
-const TILE_KERNEL_BYTES: u32 = 4 * TILE_WORDS + 4 * 33;
-/// Cells per block edge at most (`MAX_RUNS` = B² runs of slots in pme_float.wgsl).
-const MAX_BLOCK: u32 = 4;
-
-/// How the spread is split into blocks of cells (`pme_spread_tiles` in pme_float.wgsl): B³
-/// cells per workgroup, whose atoms (within `drift` of their cells) reach a tile of
-/// extent[0]·extent[1]·extent[2] grid points.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TilePlan {
-    pub block: u32,
-    pub blocks: [u32; 3],
-    pub extent: [u32; 3],
-}
-
-impl TilePlan {
-    /// The largest block (B ≤ 4 cells per edge) whose tile fits [`TILE_WORDS`], if its
-    /// E³ global additions per block are fewer than the order³ per atom of the direct spread
-    /// at this density; else None (the direct spread is then as good or better).
-    /// `cells` / `cell_len`: the cell list's cells per axis and their edge; `drift`: how far
-    /// an atom may be from its cell while the neighbor list is valid (skin / 2).
-    /// `always` skips the comparison (tests run the tile path on small systems).
-    pub fn choose(
-        n_atoms: u32,
-        cells: [u32; 3],
-        cell_len: [f64; 3],
-        drift: f64,
-        box_l: [f64; 3],
-        p: &PmeParams,
-        always: bool,
-    ) -> Option<TilePlan> {
-        let n_cells: f64 = cells.iter().map(|&c| c as f64).product();
-        for b in (1..=MAX_BLOCK).rev() {
-            let mut extent = [0u32; 3];
-            let mut blocks = [0u32; 3];
-            for a in 0..3 {
-                let span = (b as f64 * cell_len[a] + 2.0 * drift) * p.grid[a] as f64 / box_l[a];
-                extent[a] = span.max(0.0).floor() as u32 + 1 + p.order;
-                blocks[a] = cells[a].div_ceil(b);
-            }
-            let words: u64 = extent.iter().map(|&e| e as u64).product();
-            if words > TILE_WORDS as u64 {
-                continue;
-            }
-            let atoms_per_block = n_atoms as f64 * (b * b * b) as f64 / n_cells;
-            if always || (words as f64) < atoms_per_block * (p.order.pow(3)) as f64 {
-                return Some(TilePlan {
-                    block: b,
-                    blocks,
-                    extent,
-                });
-            }
-            return None;
-        }
-        None
-    }
-
-    pub fn n_blocks(&self) -> u32 {
-        self.blocks.iter().product()
-    }
-}
-
-/// The kernels and settings of the cell-tile path ([`PmeForce::use_cell_tiles`]).
-struct CellTiles {
-    plan: TilePlan,
-    splines: Kernel,
-    spread: Kernel,
-    interp: Kernel,
-    uniform: wgpu::Buffer,
-    /// The engine's cell_start, cell_atoms and slot_pos.
-    cell_bufs: [wgpu::Buffer; 3],
 }
 
 impl PmeForce {
@@ -659,87 +567,8 @@ impl PmeForce {
             result: ctx.storage("pme_result", 32)?,
             infl: ctx.storage_init("pme_infl", &infl)?,
             spl: ctx.storage("pme_spl", 24 * p.order as u64 * n_atoms as u64)?,
-            tiles: None,
-            dummy: ctx.storage("pme_dummy", 16)?,
             binds: None,
         })
-    }
-
-    /// Switches splines, spread and interpolation to cell-slot order with the spread by
-    /// blocks of cells in workgroup memory (pme_float.wgsl, `pme_spread_tiles`), or back
-    /// (`None`). The engine calls it with its cell list when its force kernels use rows by
-    /// slot (it then refreshes `slot_pos` before every force evaluation): `cells`/`cell_len`
-    /// describe the cell grid, `drift` is how far an atom may be from the cell it was sorted
-    /// into (skin / 2), `q_max` the largest |charge|, and `bufs` the engine's cell_start,
-    /// cell_atoms and slot_pos. Returns whether tiles are in use: not with the fixed-point
-    /// grid, not where [`TilePlan::choose`] finds no block worth it (unless `always`), not
-    /// with `WGMD_PME_TILES=0` (A/B runs). Call [`bind`](Self::bind) afterwards. A smaller
-    /// `drift` (even negative) only sends more atoms down the path for atoms outside their
-    /// block's tile: tests use it to exercise that path.
-    #[allow(clippy::too_many_arguments)]
-    pub fn use_cell_tiles(
-        &mut self,
-        ctx: &GpuContext,
-        cells: Option<([u32; 3], [f64; 3])>,
-        drift: f64,
-        always: bool,
-        box_l: [f64; 3],
-        q_max: f64,
-        bufs: [&wgpu::Buffer; 3],
-    ) -> Result<bool> {
-        self.tiles = None;
-        self.binds = None;
-        let Some((cells, cell_len)) = cells else {
-            return Ok(false);
-        };
-        if self.spread_kind != PmeSpread::FloatAtomic
-            || ctx.limits.max_compute_workgroup_storage_size < TILE_KERNEL_BYTES
-            || std::env::var("WGMD_PME_TILES").is_ok_and(|v| v == "0")
-        {
-            return Ok(false);
-        }
-        let p = self.params;
-        let Some(plan) = TilePlan::choose(self.n_atoms, cells, cell_len, drift, box_l, &p, always)
-        else {
-            return Ok(false);
-        };
-        let w_max = (0..=1000)
-            .map(|k| bspline(p.order, k as f64 * p.order as f64 / 1000.0))
-            .fold(0.0f64, f64::max);
-        let u = TileUniform {
-            blocks: [plan.blocks[0], plan.blocks[1], plan.blocks[2], plan.block],
-            cells: [cells[0], cells[1], cells[2], 0],
-            extent: [
-                plan.extent[0],
-                plan.extent[1],
-                plan.extent[2],
-                plan.extent.iter().product(),
-            ],
-            geom: [
-                cell_len[0] as f32,
-                cell_len[1] as f32,
-                cell_len[2] as f32,
-                drift as f32,
-            ],
-            // 1 % above the sampled maximum covers the sampling and f32 rounding.
-            bound: [(q_max * w_max.powi(3) * 1.01) as f32, 0.0, 0.0, 0.0],
-        };
-        let module = fft::shader_module(ctx, self.spread_kind.program())?;
-        let ov = [("ORDER", p.order as f64)];
-        self.tiles = Some(CellTiles {
-            plan,
-            splines: Kernel::new(ctx, &module, "pme_splines_slots", &ov)?,
-            spread: Kernel::new(ctx, &module, "pme_spread_tiles", &ov)?,
-            interp: Kernel::new(ctx, &module, "pme_interp_slots", &ov)?,
-            uniform: ctx.uniform("pme_tiles", &u),
-            cell_bufs: [bufs[0].clone(), bufs[1].clone(), bufs[2].clone()],
-        });
-        Ok(true)
-    }
-
-    /// The cell-tile plan in use, if any.
-    pub fn tile_plan(&self) -> Option<TilePlan> {
-        self.tiles.as_ref().map(|t| t.plan)
     }
 
     /// Binds by name: "pos" (array<vec4f>, xyz in [0, L)), "charge" (array<f32>, one per
@@ -775,19 +604,15 @@ impl PmeForce {
         }
         let me: &PmeForce = self;
         let bufs = [pos, charge, force, atom_virial];
-        let (splines, spread, interp) = match &me.tiles {
-            Some(t) => (&t.splines, &t.spread, &t.interp),
-            None => (&me.splines, &me.spread, &me.interp),
-        };
         let binds = vec![
-            spread.bind(ctx, &me.entries(bufs))?,
+            me.spread.bind(ctx, &me.entries(bufs))?,
             me.first.bind(ctx, &me.entries(bufs))?,
             me.fwd.bind(ctx, &me.entries(bufs))?,
             me.convolve.bind(ctx, &me.entries(bufs))?,
             me.inv.bind(ctx, &me.entries(bufs))?,
             me.last.bind(ctx, &me.entries(bufs))?,
-            interp.bind(ctx, &me.entries(bufs))?,
-            splines.bind(ctx, &me.entries(bufs))?,
+            me.interp.bind(ctx, &me.entries(bufs))?,
+            me.splines.bind(ctx, &me.entries(bufs))?,
         ];
         self.binds = Some(binds);
         Ok(())
@@ -812,19 +637,6 @@ impl PmeForce {
             ("result", &self.result),
             ("infl", &self.infl),
             ("spl", &self.spl),
-            (
-                "cell_start",
-                self.tiles.as_ref().map_or(&self.dummy, |t| &t.cell_bufs[0]),
-            ),
-            (
-                "cell_atoms",
-                self.tiles.as_ref().map_or(&self.dummy, |t| &t.cell_bufs[1]),
-            ),
-            (
-                "slot_pos",
-                self.tiles.as_ref().map_or(&self.dummy, |t| &t.cell_bufs[2]),
-            ),
-            ("T", self.tiles.as_ref().map_or(&self.dummy, |t| &t.uniform)),
         ]
     }
 
@@ -849,25 +661,24 @@ impl PmeForce {
             z.n_lines.div_ceil(2 * z.batch),
         ];
         let o = self.params.order;
-        let (splines, spread, spread_groups, interp) = match &self.tiles {
-            Some(t) => (&t.splines, &t.spread, t.plan.n_blocks(), &t.interp),
-            None => (
-                &self.splines,
-                &self.spread,
-                gpu::groups_for(self.n_atoms * o * o, gpu::WG),
-                &self.interp,
-            ),
-        };
-        let mut d = vec![(splines, &b[7], gpu::groups_for(self.n_atoms, gpu::WG))];
+        let mut d = vec![(&self.splines, &b[7], gpu::groups_for(self.n_atoms, gpu::WG))];
         d.extend([
-            (spread, &b[0], spread_groups),
+            (
+                &self.spread,
+                &b[0],
+                gpu::groups_for(self.n_atoms * o * o, gpu::WG),
+            ),
             (&self.first, &b[1], gz),
             (&self.fwd, &b[2], gy),
             (&self.convolve, &b[3], gx),
             (&self.inv, &b[4], gy),
             (&self.last, &b[5], gz),
             // pme_interp: 64 / order atoms per workgroup of 64 threads.
-            (interp, &b[6], self.n_atoms.div_ceil(gpu::WG / o).max(1)),
+            (
+                &self.interp,
+                &b[6],
+                self.n_atoms.div_ceil(gpu::WG / o).max(1),
+            ),
         ]);
         d
     }
