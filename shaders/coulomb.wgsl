@@ -110,9 +110,8 @@ fn erf_ex(x: f32, ex: f32) -> f32 {
     return 1.0 - erfc_ex(x, ex);
 }
 
-// (energy, force/r) per unit k qi qj at squared distance r2 < rc^2.
-fn coul_pair(r2: f32) -> vec2f {
-    let inv_r = inverseSqrt(r2);
+// (energy, force/r) per unit k qi qj at squared distance r2 < rc^2, given inv_r = 1/sqrt(r2).
+fn coul_pair(r2: f32, inv_r: f32) -> vec2f {
     if (METHOD == 1u) {
         return vec2f(inv_r, inv_r * inv_r * inv_r);
     }
@@ -149,6 +148,84 @@ struct Sums {
     erc: f32,
 }
 
+// SMALL_TYPES = n (1..4): the row's LJ parameters and k q_i q_j for each of the n types are
+// loaded once per atom into registers (`tp*`, `tq*`) and picked per pair by compares, instead
+// of two dependent table loads per pair; 0 keeps the table loads (more types; `WGMD_SMALL_TYPES=0`).
+// RCP_LJ: the LJ terms use the 1/r^2 that the Coulomb term's inverse square root gives
+// (no divisions per pair; `WGMD_RCP_LJ=0` keeps lj_pair's divisions).
+override SMALL_TYPES: u32 = 0u;
+override RCP_LJ: bool = false;
+var<private> tp0: vec4f;
+var<private> tp1: vec4f;
+var<private> tp2: vec4f;
+var<private> tp3: vec4f;
+var<private> tq0: f32;
+var<private> tq1: f32;
+var<private> tq2: f32;
+var<private> tq3: f32;
+
+fn load_row_types(row: u32) {
+    if (SMALL_TYPES == 0u) {
+        return;
+    }
+    tp0 = lj_pairs[row];
+    if (QQ_TABLE) {
+        tq0 = pair_qq[row];
+    }
+    if (SMALL_TYPES > 1u) {
+        tp1 = lj_pairs[row + 1u];
+        if (QQ_TABLE) {
+            tq1 = pair_qq[row + 1u];
+        }
+    }
+    if (SMALL_TYPES > 2u) {
+        tp2 = lj_pairs[row + 2u];
+        if (QQ_TABLE) {
+            tq2 = pair_qq[row + 2u];
+        }
+    }
+    if (SMALL_TYPES > 3u) {
+        tp3 = lj_pairs[row + 3u];
+        if (QQ_TABLE) {
+            tq3 = pair_qq[row + 3u];
+        }
+    }
+}
+
+fn pair_params(pair: u32, tj: u32) -> vec4f {
+    if (SMALL_TYPES == 0u) {
+        return lj_pairs[pair];
+    }
+    var p = tp0;
+    if (SMALL_TYPES > 1u) {
+        p = select(p, tp1, tj == 1u);
+    }
+    if (SMALL_TYPES > 2u) {
+        p = select(p, tp2, tj == 2u);
+    }
+    if (SMALL_TYPES > 3u) {
+        p = select(p, tp3, tj == 3u);
+    }
+    return p;
+}
+
+fn pair_charge(pair: u32, tj: u32) -> f32 {
+    if (SMALL_TYPES == 0u) {
+        return pair_qq[pair];
+    }
+    var q = tq0;
+    if (SMALL_TYPES > 1u) {
+        q = select(q, tq1, tj == 1u);
+    }
+    if (SMALL_TYPES > 2u) {
+        q = select(q, tq2, tj == 2u);
+    }
+    if (SMALL_TYPES > 3u) {
+        q = select(q, tq3, tj == 3u);
+    }
+    return q;
+}
+
 fn is_excluded(i: u32, j: u32) -> bool {
     for (var s = 0u; s < C.n_excl; s++) {
         if (excl[i * C.n_excl + s] == j) {
@@ -166,11 +243,18 @@ fn add_entry(o: ptr<function, Sums>, i: u32, xi: vec4f, row: u32, qi: f32, e: u3
     let xj = entry_pos(e);
     let d = min_image(xi.xyz - xj.xyz, P);
     let r2 = dot(d, d);
-    let pair = row + bitcast<u32>(xj.w);
-    let prm = lj_pairs[pair];
+    let tj = bitcast<u32>(xj.w);
+    let pair = row + tj;
+    let prm = pair_params(pair, tj);
+    let inv_r = inverseSqrt(r2);
     var fr = 0.0;
     if (r2 < prm.z) {
-        let ef = lj_pair(r2, prm);
+        var ef: vec2f;
+        if (RCP_LJ) {
+            ef = lj_pair_inv(inv_r * inv_r, prm);
+        } else {
+            ef = lj_pair(r2, prm);
+        }
         fr = ef.y;
         if (ENERGY) {
             (*o).erc += lj_rc[pair];
@@ -180,11 +264,11 @@ fn add_entry(o: ptr<function, Sums>, i: u32, xi: vec4f, row: u32, qi: f32, e: u3
     if (r2 < C.rc2) {
         var qq: f32;
         if (QQ_TABLE) {
-            qq = pair_qq[pair];
+            qq = pair_charge(pair, tj);
         } else {
             qq = qi * charge[entry_atom(e)];
         }
-        let ef = coul_pair(r2);
+        let ef = coul_pair(r2, inv_r);
         fr += qq * ef.y;
         if (ENERGY) {
             (*o).e_coul += qq * ef.x;
@@ -219,6 +303,7 @@ fn atom_sums(i: u32, rowid: u32, lane: u32) -> Sums {
     let xi = entry_pos(rowid);
     let qi = C.coulomb_k * charge[i];
     let row = bitcast<u32>(xi.w) * P.n_types;
+    load_row_types(row);
     let n = min(nbr_count[rowid], P.nbr_capacity);
     if (PACKED && TPA == 1u) {
         // One thread per atom: each group of eight as two vec4u, eight independent gathers

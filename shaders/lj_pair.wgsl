@@ -10,3 +10,12 @@ fn lj_pair(r2: f32, prm: vec4f) -> vec2f {
     let f_over_r = prm.y * (12.0 * sr6 * sr6 - 6.0 * sr6) / r2;
     return vec2f(e, f_over_r);
 }
+
+// As lj_pair from inv_r2 = 1 / r^2 (callers that have it: no division).
+fn lj_pair_inv(inv_r2: f32, prm: vec4f) -> vec2f {
+    let sr2 = prm.x * inv_r2;
+    let sr6 = sr2 * sr2 * sr2;
+    let e = prm.y * (sr6 * sr6 - sr6) - prm.w;
+    let f_over_r = prm.y * (12.0 * sr6 * sr6 - 6.0 * sr6) * inv_r2;
+    return vec2f(e, f_over_r);
+}

@@ -668,6 +668,8 @@ pub struct CoulombForce {
     /// in the shader: no per-neighbor charge gather); None otherwise.
     qq_table: Option<Vec<f32>>,
     qq_buf: wgpu::Buffer,
+    /// Atom types (the LJ table's), for the kernels' SMALL_TYPES.
+    n_types: usize,
 }
 
 /// k q_i q_j per type pair (row-major, like the LJ table), or None when some type's atoms
@@ -734,7 +736,8 @@ impl CoulombForce {
         };
         let qq_table = type_pair_charges(sys, lj.n_types, spec.coulomb_k);
         let qq = qq_table.is_some();
-        let (real, fast, terms) = Self::real_kernels(ctx, rs.code, threads_per_atom, layout, qq)?;
+        let (real, fast, terms) =
+            Self::real_kernels(ctx, rs.code, threads_per_atom, layout, qq, lj.n_types)?;
         let (sk, recip) = if kvecs.is_empty() {
             (None, None)
         } else {
@@ -768,6 +771,7 @@ impl CoulombForce {
             threads_per_atom,
             qq_buf: ctx.storage_init("pair_qq", qq_table.as_deref().unwrap_or(&[0.0]))?,
             qq_table,
+            n_types: lj.n_types,
         })
     }
 
@@ -777,6 +781,7 @@ impl CoulombForce {
         tpa: u32,
         layout: ListLayout,
         qq_table: bool,
+        n_types: usize,
     ) -> Result<(Kernel, Kernel, Kernel)> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&tpa) {
             bail!("Coulomb threads per atom must be a power of two from 1 to 64, not {tpa}");
@@ -788,6 +793,19 @@ impl CoulombForce {
             ("SLOT_ROWS", layout.slot_rows() as u32 as f64),
             ("PACKED", layout.packed() as u32 as f64),
             ("QQ_TABLE", qq_table as u32 as f64),
+            // Up to four types: per-type parameters in registers (coulomb.wgsl, SMALL_TYPES).
+            (
+                "SMALL_TYPES",
+                if n_types <= 4 && !crate::neighbor::switched_off("WGMD_SMALL_TYPES") {
+                    n_types as f64
+                } else {
+                    0.0
+                },
+            ),
+            (
+                "RCP_LJ",
+                !crate::neighbor::switched_off("WGMD_RCP_LJ") as u32 as f64,
+            ),
         ];
         let mut fast = o.to_vec();
         fast.push(("ENERGY", 0.0));
@@ -808,7 +826,7 @@ impl CoulombForce {
     ) -> Result<()> {
         let qq = self.qq_table.is_some();
         (self.real, self.fast, self.terms) =
-            Self::real_kernels(ctx, self.method_code, tpa, layout, qq)?;
+            Self::real_kernels(ctx, self.method_code, tpa, layout, qq, self.n_types)?;
         self.threads_per_atom = tpa;
         self.binds = None;
         Ok(())

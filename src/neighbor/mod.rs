@@ -39,7 +39,7 @@ impl std::str::FromStr for NeighborMode {
 }
 
 /// An A/B switch set to 0 (`WGMD_…=0` turns a default optimisation off).
-fn switched_off(var: &str) -> bool {
+pub(crate) fn switched_off(var: &str) -> bool {
     std::env::var(var).is_ok_and(|v| v == "0")
 }
 
