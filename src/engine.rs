@@ -486,12 +486,7 @@ impl Simulation {
             ListLayout::ByAtom
         };
         let slot_rows = layout.slot_rows();
-        // `WGMD_BUILD_TPA=T` gives the neighbor build its own threads per atom (A/B runs).
-        let build_tpa = std::env::var("WGMD_BUILD_TPA")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(tpa);
-        let plan = BuildPlan::new(n, build_tpa, layout);
+        let plan = BuildPlan::new(n, tpa, layout);
         let ncell = grid.n_cells() as u64;
         let c = &ctx;
         let mut st = vec![0u32; status::LEN];

@@ -105,28 +105,46 @@ fn every_method_matches_reference_on_random_charged_systems() {
     let seed = fresh_seed("coulomb_random");
     // The last flag gives every atom of a type the same charge (neutral overall), as ionic
     // and water systems have: the real-space kernel then reads k q_i q_j from a per-type-pair
-    // table (`QQ_TABLE`) instead of gathering each neighbor's charge.
+    // table (`QQ_TABLE`) instead of gathering each neighbor's charge. The type counts cover
+    // the kernel's per-type registers (SMALL_TYPES = 2, 3, 4: picked by compares) and the
+    // table loads it keeps for more than four types.
     let cases = [
-        (203usize, [12.0, 12.5, 13.0], 5.0, 0.7, false),
-        (77, [10.0, 10.5, 11.0], 4.5, 0.8, false),
-        (181, [11.0, 12.0, 11.5], 5.0, 0.7, true),
+        (203usize, [12.0, 12.5, 13.0], 5.0, 0.7, 2usize, false),
+        (77, [10.0, 10.5, 11.0], 4.5, 0.8, 2, false),
+        (181, [11.0, 12.0, 11.5], 5.0, 0.7, 2, true),
+        (133, [10.5, 11.0, 11.5], 4.5, 0.7, 3, false),
+        (119, [10.5, 11.5, 11.0], 4.5, 0.7, 4, true),
+        (141, [11.0, 11.0, 12.0], 4.5, 0.7, 5, true),
     ];
-    for (c, &(n, l, rc, alpha, per_type)) in cases.iter().enumerate() {
+    for (c, &(n, l, rc, alpha, n_types, per_type)) in cases.iter().enumerate() {
         // Plainly truncated terms jump at their cutoffs, and a pair within f32 rounding of
         // one (|r² − rc²| ~ 1e-7 rc²) is inside for one arithmetic and outside for the other:
         // a whole pair force apart, not a kernel error (seed 4546521723951600042 had an LJ
         // pair at 4.4999997 for a 4.5 cutoff). Redraw until every pair is clear of both
         // cutoffs by 1e-5 rc², far beyond f32 rounding; the kernel arithmetic is what is tested.
         let (sys, excl) = (0..)
-            .map(|k| random_charged(n, l, 2, 1.1, seed + c as u64 + 7919 * k))
+            .map(|k| random_charged(n, l, n_types, 1.1, seed + c as u64 + 7919 * k))
             .map(|(mut s, e)| {
                 if per_type {
+                    // Type t > 0 carries −(0.5 + 0.25 t) scaled so that the total is zero.
                     let n0 = s.types.iter().filter(|&&t| t == 0).count() as f64;
-                    let q1 = -1.2 * n0 / (s.len() as f64 - n0);
+                    let neg: f64 = s
+                        .types
+                        .iter()
+                        .filter(|&&t| t > 0)
+                        .map(|&t| 0.5 + 0.25 * t as f64)
+                        .sum();
+                    let k = 1.2 * n0 / neg;
                     s.charges = s
                         .types
                         .iter()
-                        .map(|&t| if t == 0 { 1.2 } else { q1 })
+                        .map(|&t| {
+                            if t == 0 {
+                                1.2
+                            } else {
+                                -k * (0.5 + 0.25 * t as f64)
+                            }
+                        })
                         .collect();
                 }
                 (as_f32(s), e)
@@ -137,8 +155,8 @@ fn every_method_matches_reference_on_random_charged_systems() {
             cutoff: rc - 0.5,
             shift: false,
             tail: false,
-            sigma: vec![1.0, 1.125],
-            epsilon: vec![0.25, 0.125],
+            sigma: (0..n_types).map(|t| 1.0 + 0.125 * t as f64).collect(),
+            epsilon: (0..n_types).map(|t| 0.25 / (1.0 + t as f64)).collect(),
             pairs: vec![],
         };
         let table = LjTable::new(&lj).unwrap();
