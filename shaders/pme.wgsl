@@ -53,6 +53,12 @@ struct PmeUniform {
 @group(0) @binding(14) var<storage, read_write> spl: array<f32>;
 
 override ORDER: u32 = 5u;
+// Energy and virial too (the steps that read them: the last of each batch, `eval`). Without
+// them the convolve only multiplies by the influence function (no per-point energy/virial
+// sums, no workgroup reduction), pme_fft_last does not reduce the partials, and the
+// interpolation adds forces alone (the energy shares in force.w and the virial shares are
+// read only where they were computed, as for the real-space kernel's ENERGY).
+override ENERGY: bool = true;
 // Spline weights and derivatives are computed once per atom (`pme_splines`, 6·ORDER floats:
 // w_x, d_x, w_y, d_y, w_z, d_z) and read by spread and interpolation. Every one of an atom's
 // ORDER² spread threads and ORDER interpolation threads re-running `bspline` (whose
@@ -226,6 +232,10 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
         let mv = vec3f(tx.x, ty.x, tz.x);
         let m2 = dot(mv, mv);
         let theta = P.coef.x * (tx.y * ty.y * tz.y) / m2;
+        if (!ENERGY) {
+            sh[s + e] = theta * v;
+            continue;
+        }
         // Each kz in (0, Kz/2) stands for itself and its conjugate partner Kz - kz.
         var weight = 2.0;
         if (kz == 0u || 2u * kz == P.dims.z) {
@@ -252,6 +262,9 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     workgroupBarrier();
     let r = fft_tile(s, lid, true);
     store_tile(l0, lid, r);
+    if (!ENERGY) {
+        return;
+    }
     workgroupBarrier();
     sh[lid * 4u] = acc0.xy;
     sh[lid * 4u + 1u] = acc0.zw;
@@ -318,7 +331,7 @@ fn reduce_partials(lid: u32) {
 fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                 @builtin(local_invocation_index) lid: u32) {
     let gid = fft_group(wid, nwg);
-    if (gid == 0u) {
+    if (ENERGY && gid == 0u) {
         reduce_partials(lid);
     }
     let l0 = gid * 2u * FFT_BATCH;
@@ -417,6 +430,10 @@ fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
             sum += interp_part[lid + k];
         }
         let f = -q * sum.yzw * P.scale.xyz;
+        if (!ENERGY) {
+            force[i] += vec4f(f, 0.0);
+            return;
+        }
         let e = 0.5 * q * (sum.x + P.coef.z * result[7]);
         force[i] += vec4f(f, e);
         atom_virial[i].x += (result[1] + result[2] + result[3]) * P.scale.w;

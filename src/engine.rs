@@ -685,7 +685,7 @@ impl Simulation {
                 // no overlap (the chunks likely lose their caches to the passes in between).
                 c.encode(pass, energy || self.energy_every_step);
                 if let Some(p) = &self.pme {
-                    p.encode(pass);
+                    p.encode(pass, energy || self.energy_every_step);
                 }
             }
             (None, None) => self.lj.encode(pass, self.params.n_atoms),
@@ -1330,7 +1330,7 @@ impl Simulation {
                         // PME's reciprocal part alone (it accumulates into the forces; the
                         // final rebuild below recomputes them).
                         _ => match &self.pme {
-                            Some(p) => p.encode(&mut pass),
+                            Some(p) => p.encode(&mut pass, false),
                             None => break,
                         },
                     }

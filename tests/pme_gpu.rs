@@ -99,7 +99,7 @@ fn run_case(c: &Case, spread: PmeSpread, rng: &mut impl Rng) {
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            pme.encode(&mut pass);
+            pme.encode(&mut pass, true);
         }
         ctx.queue.submit([enc.finish()]);
         let (e_gpu, w_gpu) = pme.read_energy_virial(&ctx).unwrap();
@@ -155,6 +155,35 @@ fn run_case(c: &Case, spread: PmeSpread, rng: &mut impl Rng) {
         );
         assert!(y_unchanged, "atom_virial.y was modified");
     }
+    // A step that reads no energy (`encode(.., false)`): the same forces added, force.w and
+    // atom_virial left exactly as they were.
+    let before_f: Vec<[f32; 4]> = ctx.read_buffer(&f_buf).unwrap();
+    let before_v: Vec<[f32; 2]> = ctx.read_buffer(&v_buf).unwrap();
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pme.encode(&mut pass, false);
+    }
+    ctx.queue.submit([enc.finish()]);
+    let f: Vec<[f32; 4]> = ctx.read_buffer(&f_buf).unwrap();
+    let v: Vec<[f32; 2]> = ctx.read_buffer(&v_buf).unwrap();
+    let (mut num, mut den) = (0.0, 0.0);
+    for i in 0..n {
+        let d = [0, 1, 2].map(|a| (f[i][a] as f64 - before_f[i][a] as f64) - f_ref[i][a]);
+        num += norm(d).powi(2);
+        den += norm(f_ref[i]).powi(2);
+    }
+    let ferr = (num / den).sqrt();
+    eprintln!("{spread}: N={n} without energy: force {ferr:.2e}");
+    assert!(ferr < 2e-5, "force error without energy {ferr}");
+    assert!(
+        (0..n).all(|i| f[i][3] == before_f[i][3]),
+        "force.w changed without energy"
+    );
+    assert!(
+        before_v[..n] == v[..n],
+        "atom_virial changed without energy"
+    );
 }
 
 #[test]
@@ -312,7 +341,7 @@ fn forces_are_minus_energy_gradient(ctx: &GpuContext, spread: PmeSpread) {
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            pme.encode(&mut pass);
+            pme.encode(&mut pass, true);
         }
         ctx.queue.submit([enc.finish()]);
         let e = pme.read_energy_virial(ctx).unwrap().0;
@@ -395,7 +424,7 @@ fn pme_timing() {
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             for _ in 0..k {
-                pme.encode(&mut pass);
+                pme.encode(&mut pass, true);
             }
         }
         ctx.queue.submit([enc.finish()]);

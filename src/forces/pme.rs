@@ -427,6 +427,11 @@ pub struct PmeForce {
     inv: Kernel,
     last: Kernel,
     interp: Kernel,
+    /// The same three without energy and virial (pme.wgsl's ENERGY = false): the steps that
+    /// read neither.
+    convolve_fast: Kernel,
+    last_fast: Kernel,
+    interp_fast: Kernel,
     uniform: wgpu::Buffer,
     twiddle: wgpu::Buffer,
     /// The real charge grid (f32 or fixed point, [`PmeSpread`]).
@@ -501,13 +506,17 @@ impl PmeForce {
         ];
         let module = fft::shader_module(ctx, kind.program())?;
         // The FFT kernels are built per axis (fft.wgsl's override constants).
-        let k = |name: &str, axis: Option<&FftAxis>| -> Result<Kernel> {
+        let kernel = |name: &str, axis: Option<&FftAxis>, energy: bool| -> Result<Kernel> {
             let mut ov = vec![("ORDER", p.order as f64)];
             if let Some(a) = axis {
                 ov.extend(fft::overrides(a, &ctx.limits)?);
             }
+            if !energy {
+                ov.push(("ENERGY", 0.0));
+            }
             Kernel::new(ctx, &module, name, &ov)
         };
+        let k = |name: &str, axis: Option<&FftAxis>| kernel(name, axis, true);
         let splines = k("pme_splines", None)?;
         let spread = k("pme_spread", None)?;
         let first = k("pme_fft_first", Some(&axes[2]))?;
@@ -516,6 +525,9 @@ impl PmeForce {
         let inv = k("fft_inverse", Some(&axes[1]))?;
         let last = k("pme_fft_last", Some(&axes[2]))?;
         let interp = k("pme_interp", None)?;
+        let convolve_fast = kernel("pme_convolve", Some(&axes[0]), false)?;
+        let last_fast = kernel("pme_fft_last", Some(&axes[2]), false)?;
+        let interp_fast = kernel("pme_interp", None, false)?;
 
         let v = box_l[0] * box_l[1] * box_l[2];
         let pi = std::f64::consts::PI;
@@ -557,6 +569,9 @@ impl PmeForce {
             inv,
             last,
             interp,
+            convolve_fast,
+            last_fast,
+            interp_fast,
             uniform: ctx.uniform("pme", &u),
             twiddle: ctx.storage_init("twiddle", &fft::twiddles(p.grid))?,
             // Zeroed at creation; pme_fft_first clears it again after every use.
@@ -613,6 +628,9 @@ impl PmeForce {
             me.last.bind(ctx, &me.entries(bufs))?,
             me.interp.bind(ctx, &me.entries(bufs))?,
             me.splines.bind(ctx, &me.entries(bufs))?,
+            me.convolve_fast.bind(ctx, &me.entries(bufs))?,
+            me.last_fast.bind(ctx, &me.entries(bufs))?,
+            me.interp_fast.bind(ctx, &me.entries(bufs))?,
         ];
         self.binds = Some(binds);
         Ok(())
@@ -641,17 +659,19 @@ impl PmeForce {
     }
 
     /// Encodes the whole reciprocal part into `pass`; must come AFTER the real-space kernel
-    /// that overwrites `force`. It ADDS the reciprocal force to force[i].xyz, ADDS ½ q_i φ(r_i)
-    /// to force[i].w (these sum to the reciprocal energy, background included) and ADDS
-    /// W_recip / N to atom_virial[i].x.
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>) {
-        for (k, b, g) in self.dispatches() {
+    /// that overwrites `force`. It ADDS the reciprocal force to force[i].xyz and, with
+    /// `energy`, ADDS ½ q_i φ(r_i) to force[i].w (these sum to the reciprocal energy,
+    /// background included) and W_recip / N to atom_virial[i].x, and leaves the energy and
+    /// virial tensor for [`read_energy_virial`](Self::read_energy_virial). Without `energy`
+    /// it adds forces alone (for steps that read no energy).
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool) {
+        for (k, b, g) in self.dispatches(energy) {
             gpu::dispatch(pass, k, b, g);
         }
     }
 
     /// The step's dispatches in order: (kernel, bind group, workgroups).
-    fn dispatches(&self) -> Vec<(&Kernel, &wgpu::BindGroup, u32)> {
+    fn dispatches(&self, energy: bool) -> Vec<(&Kernel, &wgpu::BindGroup, u32)> {
         let b = self.binds.as_ref().expect("PmeForce::bind before encode");
         // The z passes put two real lines in each complex line of a tile.
         let z = &self.axes[2];
@@ -670,13 +690,25 @@ impl PmeForce {
             ),
             (&self.first, &b[1], gz),
             (&self.fwd, &b[2], gy),
-            (&self.convolve, &b[3], gx),
+            if energy {
+                (&self.convolve, &b[3], gx)
+            } else {
+                (&self.convolve_fast, &b[8], gx)
+            },
             (&self.inv, &b[4], gy),
-            (&self.last, &b[5], gz),
+            if energy {
+                (&self.last, &b[5], gz)
+            } else {
+                (&self.last_fast, &b[9], gz)
+            },
             // pme_interp: 64 / order atoms per workgroup of 64 threads.
             (
-                &self.interp,
-                &b[6],
+                if energy {
+                    &self.interp
+                } else {
+                    &self.interp_fast
+                },
+                if energy { &b[6] } else { &b[10] },
                 self.n_atoms.div_ceil(gpu::WG / o).max(1),
             ),
         ]);
@@ -692,7 +724,7 @@ impl PmeForce {
     /// forces afterwards.
     pub fn profile(&self, ctx: &GpuContext, reps: u32) -> Result<Vec<(String, f64)>> {
         let mut out: Vec<(String, f64)> = Vec::new();
-        for (i, (k, b, g)) in self.dispatches().into_iter().enumerate() {
+        for (i, (k, b, g)) in self.dispatches(true).into_iter().enumerate() {
             let secs = gpu::time_alone(ctx, reps, |pass| gpu::dispatch(pass, k, b, g))?;
             let mut name = k.name.clone();
             if out.iter().any(|(n, _)| *n == name) {
