@@ -53,6 +53,14 @@ struct PmeUniform {
 @group(0) @binding(14) var<storage, read_write> spl: array<f32>;
 
 override ORDER: u32 = 5u;
+// Kz / 2 + 1 (= P.nzh) as a pipeline constant, so that the FFT kernels' divisions by it
+// compile to multiplies (a division by a uniform value costs ~20 instructions per element).
+override NZH: u32 = 1u;
+// The grid (Kx, Ky, Kz = P.dims.xyz) as pipeline constants: the spread and interpolation
+// index the grid with them several times per thread, and wraps (`%`) by constants are cheap.
+override GX: u32 = 1u;
+override GY: u32 = 1u;
+override GZ: u32 = 1u;
 // Energy and virial too (the steps that read them: the last of each batch, `eval`). Without
 // them the convolve only multiplies by the influence function (no per-point energy/virial
 // sums, no workgroup reduction), pme_fft_last does not reduce the partials, and the
@@ -108,7 +116,7 @@ fn bspline(t: f32) -> Spline {
 fn grid_origin(x: vec3f) -> vec3u {
     let u = x * P.scale.xyz;
     let k = vec3i(floor(u));
-    let dims = vec3i(P.dims.xyz);
+    let dims = vec3i(i32(GX), i32(GY), i32(GZ));
     return vec3u(((k % dims) + dims) % dims);
 }
 
@@ -175,7 +183,7 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
         clear_charge(g);
     }
     let r = fft_tile(0u, lid, false);
-    let h = P.nzh;
+    let h = NZH;
     for (var e = lid; e < FFT_BATCH * h; e += FFT_WG) {
         let b = e / h;
         let k = e % h;
@@ -209,18 +217,19 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     var acc0 = vec4f(0.0);
     var acc1 = vec4f(0.0);
     let count = FFT_BATCH * FFT_N;
-    let h = P.nzh;
+    let h = NZH;
     for (var e = lid; e < count; e += FFT_WG) {
         let l = l0 + e / FFT_N;
         if (l >= FFT_LINES) {
             continue;
         }
-        let g = global_index(l, e % FFT_N);
-        let kx = g / (P.dims.y * h);
-        let ky = (g / h) % P.dims.y;
-        let kz = g % h;
+        // x lines of the half spectrum: line l = ky * NZH + kz, position kx along it
+        // (`forces::fft::axis`, x).
+        let kx = e % FFT_N;
+        let ky = l / h;
+        let kz = l % h;
         let v = sh[s + e];
-        if (g == 0u) {
+        if (l == 0u && kx == 0u) {
             // m = 0: tin-foil, no term; S(0) is the net charge (background term).
             acc1.w += v.x;
             sh[s + e] = vec2f(0.0);
@@ -339,7 +348,7 @@ fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
         return;
     }
     let n = FFT_N;
-    let h = P.nzh;
+    let h = NZH;
     for (var e = lid; e < FFT_BATCH * n; e += FFT_WG) {
         let la = l0 + 2u * (e / n);
         let i = e % n;
@@ -393,7 +402,7 @@ fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     }
     if (q != 0.0) {
         let o = grid_origin(pos[i].xyz);
-        let ix = (o.x + jx) % P.dims.x;
+        let ix = (o.x + jx) % GX;
         let wx = spl_at(i, 0u, 0u, jx);
         let dx = spl_at(i, 0u, 1u, jx);
         // The z weights and indices once, not once per jy (constant trip counts: registers).
@@ -404,12 +413,12 @@ fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
             wz[jz] = spl_at(i, 2u, 0u, jz);
             dz[jz] = spl_at(i, 2u, 1u, jz);
             let z = o.z + jz;
-            iz[jz] = select(z, z - P.dims.z, z >= P.dims.z);
+            iz[jz] = select(z, z - GZ, z >= GZ);
         }
         for (var jy = 0u; jy < ORDER; jy++) {
             let y = o.y + jy;
-            let iy = select(y, y - P.dims.y, y >= P.dims.y);
-            let row = (ix * P.dims.y + iy) * P.dims.z;
+            let iy = select(y, y - GY, y >= GY);
+            let row = (ix * GY + iy) * GZ;
             var p0 = 0.0;
             var pz = 0.0;
             for (var jz = 0u; jz < ORDER; jz++) {

@@ -69,11 +69,11 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     let jy = t % ORDER;
     let x = pos[i].xyz;
     let o = grid_origin(x);
-    let ix = (o.x + jx) % P.dims.x;
-    let iy = (o.y + jy) % P.dims.y;
-    let row = (ix * P.dims.y + iy) * P.dims.z;
+    let ix = (o.x + jx) % GX;
+    let iy = (o.y + jy) % GY;
+    let row = (ix * GY + iy) * GZ;
     let qxy = q * spl_at(i, 0u, 0u, jx) * spl_at(i, 1u, 0u, jy);
     for (var jz = 0u; jz < ORDER; jz++) {
-        add_fixed(row + (o.z + jz) % P.dims.z, qxy * spl_at(i, 2u, 0u, jz));
+        add_fixed(row + (o.z + jz) % GZ, qxy * spl_at(i, 2u, 0u, jz));
     }
 }

@@ -35,11 +35,11 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     let jy = (t / ORDER) % ORDER;
     let jz = t % ORDER;
     let o = grid_origin(pos[i].xyz);
-    let iy = (o.y + jy) % P.dims.y;
-    let iz = (o.z + jz) % P.dims.z;
+    let iy = (o.y + jy) % GY;
+    let iz = (o.z + jz) % GZ;
     let qyz = q * spl_at(i, 1u, 0u, jy) * spl_at(i, 2u, 0u, jz);
     for (var jx = 0u; jx < ORDER; jx++) {
-        let ix = (o.x + jx) % P.dims.x;
-        atomicAdd(&grid_f[(ix * P.dims.y + iy) * P.dims.z + iz], qyz * spl_at(i, 0u, 0u, jx));
+        let ix = (o.x + jx) % GX;
+        atomicAdd(&grid_f[(ix * GY + iy) * GZ + iz], qyz * spl_at(i, 0u, 0u, jx));
     }
 }

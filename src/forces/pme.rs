@@ -507,7 +507,13 @@ impl PmeForce {
         let module = fft::shader_module(ctx, kind.program())?;
         // The FFT kernels are built per axis (fft.wgsl's override constants).
         let kernel = |name: &str, axis: Option<&FftAxis>, energy: bool| -> Result<Kernel> {
-            let mut ov = vec![("ORDER", p.order as f64)];
+            let mut ov = vec![
+                ("ORDER", p.order as f64),
+                ("NZH", nzh as f64),
+                ("GX", p.grid[0] as f64),
+                ("GY", p.grid[1] as f64),
+                ("GZ", p.grid[2] as f64),
+            ];
             if let Some(a) = axis {
                 ov.extend(fft::overrides(a, &ctx.limits)?);
             }
