@@ -17,7 +17,11 @@
 //! y-inverse, z-inverse of the Hermitian-completed lines (two per complex transform) writing
 //! the real potential, whose workgroup 0 first reduces the partial sums, and interpolation
 //! (order threads per atom, order² reads of `phi` each). The FFT kernels are compiled per
-//! axis (line length, strides, radices as override constants). Grid traffic per step per
+//! axis (line length, strides, radices as override constants), and every PME kernel with
+//! the grid sizes and Kz/2 + 1 as constants (wraps and index divisions by constants are
+//! cheap). Steps that read no energy ([`PmeForce::encode`] with `energy = false`, all but
+//! the last of a batch) run convolve, last pass and interpolation without the energy and
+//! virial terms (pme.wgsl's `ENERGY`). Grid traffic per step per
 //! point of the K³ grid: 8 B read + 8 B cleared (fixed point; 4 + 4 B for the f32 grid) + 4 B
 //! written (half spectrum) by the first pass, 8 B by each of the three middle passes (half
 //! spectrum read + written), 4 B read + 4 B of `phi` written by the last ≈ 52 B/point, plus
