@@ -192,38 +192,33 @@ fn load_row_types(row: u32) {
     }
 }
 
+// The one of a, b, c, d that belongs to type tj (the first SMALL_TYPES of them).
+fn pick_type(tj: u32, a: vec4f, b: vec4f, c: vec4f, d: vec4f) -> vec4f {
+    var p = a;
+    if (SMALL_TYPES > 1u) {
+        p = select(p, b, tj == 1u);
+    }
+    if (SMALL_TYPES > 2u) {
+        p = select(p, c, tj == 2u);
+    }
+    if (SMALL_TYPES > 3u) {
+        p = select(p, d, tj == 3u);
+    }
+    return p;
+}
+
 fn pair_params(pair: u32, tj: u32) -> vec4f {
     if (SMALL_TYPES == 0u) {
         return lj_pairs[pair];
     }
-    var p = tp0;
-    if (SMALL_TYPES > 1u) {
-        p = select(p, tp1, tj == 1u);
-    }
-    if (SMALL_TYPES > 2u) {
-        p = select(p, tp2, tj == 2u);
-    }
-    if (SMALL_TYPES > 3u) {
-        p = select(p, tp3, tj == 3u);
-    }
-    return p;
+    return pick_type(tj, tp0, tp1, tp2, tp3);
 }
 
 fn pair_charge(pair: u32, tj: u32) -> f32 {
     if (SMALL_TYPES == 0u) {
         return pair_qq[pair];
     }
-    var q = tq0;
-    if (SMALL_TYPES > 1u) {
-        q = select(q, tq1, tj == 1u);
-    }
-    if (SMALL_TYPES > 2u) {
-        q = select(q, tq2, tj == 2u);
-    }
-    if (SMALL_TYPES > 3u) {
-        q = select(q, tq3, tj == 3u);
-    }
-    return q;
+    return pick_type(tj, vec4f(tq0), vec4f(tq1), vec4f(tq2), vec4f(tq3)).x;
 }
 
 fn is_excluded(i: u32, j: u32) -> bool {
