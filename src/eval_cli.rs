@@ -134,15 +134,28 @@ pub fn nacl_bench_spec(ions_per_edge: usize, method: &str, seed: u64) -> Result<
     })
 }
 
-/// `wgmd bench coulomb`'s options (see `main.rs`).
+/// `wgmd bench coulomb`'s options.
+#[derive(clap::Args)]
 pub struct CoulombBench {
+    /// Ions (rounded to the nearest even n^3).
+    #[arg(long, default_value_t = 32768)]
     pub atoms: u64,
+    #[arg(long, default_value_t = 1000)]
     pub steps: u64,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 100)]
     pub warmup: u64,
+    /// Reciprocal-space method: pme or ewald.
+    #[arg(long, default_value = "pme")]
     pub method: String,
+    /// Verlet skin in Å (list cutoff 10 Å + skin).
+    #[arg(long, default_value_t = 1.0)]
     pub skin: f64,
-    /// Steps between rebuild opportunities (0 = adaptive); None keeps the engine's default.
+    /// Steps between neighbor-rebuild opportunities (0 = adaptive; default: the engine's,
+    /// 4 below 131,072 atoms, else 1).
+    #[arg(long)]
     pub check_every: Option<u32>,
+    #[arg(long)]
     pub json: bool,
 }
 

@@ -139,28 +139,7 @@ enum BenchKind {
     Lj(LjBench),
     /// Molten NaCl with PME (the OpenMM anchor workload: rock salt at molten density, cutoff
     /// 10 Å, tolerance 5e-4, Langevin 1200 K, dt 2 fs).
-    Coulomb {
-        /// Ions (rounded to the nearest even n^3).
-        #[arg(long, default_value_t = 32768)]
-        atoms: u64,
-        #[arg(long, default_value_t = 1000)]
-        steps: u64,
-        /// Untimed steps first.
-        #[arg(long, default_value_t = 100)]
-        warmup: u64,
-        /// Reciprocal-space method: pme or ewald.
-        #[arg(long, default_value = "pme")]
-        method: String,
-        /// Verlet skin in Å (list cutoff 10 Å + skin).
-        #[arg(long, default_value_t = 1.0)]
-        skin: f64,
-        /// Steps between neighbor-rebuild opportunities (0 = adaptive; default: the engine's,
-        /// 4 below 131,072 atoms, else 1).
-        #[arg(long)]
-        check_every: Option<u32>,
-        #[arg(long)]
-        json: bool,
-    },
+    Coulomb(eval_cli::CoulombBench),
     /// ANI-2x energy + forces on a periodic water box at 1 g/cm³ (ensemble of all members).
     Ani {
         /// The model's NeuroChem .info file.
@@ -243,28 +222,8 @@ fn real_main() -> Result<()> {
             json,
         ),
         Some(Command::Bench {
-            which:
-                BenchKind::Coulomb {
-                    atoms,
-                    steps,
-                    warmup,
-                    method,
-                    skin,
-                    check_every,
-                    json,
-                },
-        }) => eval_cli::bench_coulomb(
-            &gpu,
-            &eval_cli::CoulombBench {
-                atoms,
-                steps,
-                warmup,
-                method,
-                skin,
-                check_every,
-                json,
-            },
-        ),
+            which: BenchKind::Coulomb(b),
+        }) => eval_cli::bench_coulomb(&gpu, &b),
         Some(Command::Eval {
             config: Some(config),
             potential,
