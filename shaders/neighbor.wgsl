@@ -9,7 +9,8 @@
 // positions the force kernels read from slot_pos (refreshed every step by `slot_gather`).
 // Consecutive rows are then atoms of neighboring cells and a row's entries are runs of
 // neighboring slots, so the build's writes and the force kernels' gathers stay local
-// whatever order the atoms are stored in (an atom's index says nothing about where it is once the liquid has mixed).
+// whatever order the atoms are stored in (an atom's index says nothing about where it is
+// once the liquid has mixed).
 // nbr_count[r] is the true count even when it exceeds the capacity; ST_MAX_NBRS lets the
 // host see the overflow, roll back and regrow. Nothing is dropped silently. Within a row,
 // neighbors come stencil row by stencil row, each in cell order of the unwrapped x

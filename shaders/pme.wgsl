@@ -236,8 +236,8 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
             continue;
         }
         let tx = infl[kx];
-        let ty = infl[P.dims.x + ky];
-        let tz = infl[P.dims.x + P.dims.y + kz];
+        let ty = infl[GX + ky];
+        let tz = infl[GX + GY + kz];
         let mv = vec3f(tx.x, ty.x, tz.x);
         let m2 = dot(mv, mv);
         let theta = P.coef.x * (tx.y * ty.y * tz.y) / m2;
@@ -247,7 +247,7 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
         }
         // Each kz in (0, Kz/2) stands for itself and its conjugate partner Kz - kz.
         var weight = 2.0;
-        if (kz == 0u || 2u * kz == P.dims.z) {
+        if (kz == 0u || 2u * kz == GZ) {
             weight = 1.0;
         }
         let em = 0.5 * weight * theta * dot(v, v);
@@ -260,8 +260,8 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
         // (z is never at Nyquist in a doubled term).
         var off = vec3f(1.0);
         if (weight == 2.0) {
-            let nx = 2u * kx == P.dims.x;
-            let ny = 2u * ky == P.dims.y;
+            let nx = 2u * kx == GX;
+            let ny = 2u * ky == GY;
             off = vec3f(select(0.0, 1.0, nx == ny), select(1.0, 0.0, nx), select(1.0, 0.0, ny));
         }
         acc1 += vec4f(-c * mv.x * mv.y * off.x, -c * mv.x * mv.z * off.y,

@@ -683,9 +683,10 @@ impl Simulation {
                 // them, hoping each would run beside a latency-bound FFT pass. The real-space
                 // share of a step went 41 → 157 µs at 32,768 ions (520 → 1,289 at 262,144):
                 // no overlap (the chunks likely lose their caches to the passes in between).
-                c.encode(pass, energy || self.energy_every_step);
+                let energy = energy || self.energy_every_step;
+                c.encode(pass, energy);
                 if let Some(p) = &self.pme {
-                    p.encode(pass, energy || self.energy_every_step);
+                    p.encode(pass, energy);
                 }
             }
             (None, None) => self.lj.encode(pass, self.params.n_atoms),

@@ -691,6 +691,20 @@ impl PmeForce {
             z.n_lines.div_ceil(2 * z.batch),
         ];
         let o = self.params.order;
+        // The three kernels that have a variant without energy and virial.
+        let (convolve, last, interp) = if energy {
+            (
+                (&self.convolve, &b[3]),
+                (&self.last, &b[5]),
+                (&self.interp, &b[6]),
+            )
+        } else {
+            (
+                (&self.convolve_fast, &b[8]),
+                (&self.last_fast, &b[9]),
+                (&self.interp_fast, &b[10]),
+            )
+        };
         let mut d = vec![(&self.splines, &b[7], gpu::groups_for(self.n_atoms, gpu::WG))];
         d.extend([
             (
@@ -700,25 +714,13 @@ impl PmeForce {
             ),
             (&self.first, &b[1], gz),
             (&self.fwd, &b[2], gy),
-            if energy {
-                (&self.convolve, &b[3], gx)
-            } else {
-                (&self.convolve_fast, &b[8], gx)
-            },
+            (convolve.0, convolve.1, gx),
             (&self.inv, &b[4], gy),
-            if energy {
-                (&self.last, &b[5], gz)
-            } else {
-                (&self.last_fast, &b[9], gz)
-            },
+            (last.0, last.1, gz),
             // pme_interp: 64 / order atoms per workgroup of 64 threads.
             (
-                if energy {
-                    &self.interp
-                } else {
-                    &self.interp_fast
-                },
-                if energy { &b[6] } else { &b[10] },
+                interp.0,
+                interp.1,
                 self.n_atoms.div_ceil(gpu::WG / o).max(1),
             ),
         ]);
