@@ -334,3 +334,212 @@ fn fft_inverse(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
                @builtin(local_invocation_index) lid: u32) {
     fft_lines(wid, nwg, lid, true);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Two-level register FFT (`forces::fft::RegPlan`): lines of n = FFT2_N1 · FFT2_N2 points, each
+// factor a length the register codelets below handle (a product p · q of 1, 2, 3, 4, 5, 7, 9,
+// at most RMAX). The Stockham kernels above are bound by each thread's chain of dependent
+// workgroup-memory stages and, on strided axes, by reading runs of 3 lines (24 B at 324
+// points); here each thread loads all of its N1 values before using any (N1 independent loads
+// in flight), transforms them in registers, and the workgroup exchanges values through
+// workgroup memory once. With j = j1 N2 + j2 and k = k1 + N1 k2 (Van Loan's four-step split):
+//   X[k1 + N1 k2] = sum_j2 w_N2^(j2 k2) [ w_n^(j2 k1) sum_j1 x[j1 N2 + j2] w_N1^(j1 k1) ].
+// Phase 1: thread (line b, j2) loads x[j1 N2 + j2] for j1 < N1, runs the N1-point DFT, twiddles
+// by w_n^(j2 k1) and writes Y[k1] to shr[b LS + k1 N2 + j2]. Phase 2 (after a barrier):
+// thread (b, k1) reads that row, runs the N2-point DFT and writes X[k1 + N1 k2]. FFT2_B lines
+// go to each workgroup, adjacent lines to adjacent threads on strided axes (runs of FFT2_B
+// values, 128 B at 16 lines), adjacent elements on contiguous ones.
+override FFT2_N1: u32 = 1u;
+override FFT2_N2: u32 = 1u;
+// N1 = P1 · Q1 and N2 = P2 · Q2, each factor in {1, 2, 3, 4, 5, 7, 9} (`dft_reg`).
+override FFT2_P1: u32 = 1u;
+override FFT2_Q1: u32 = 1u;
+override FFT2_P2: u32 = 1u;
+override FFT2_Q2: u32 = 1u;
+override FFT2_B: u32 = 1u;    // lines per workgroup
+override FFT2_LS: u32 = 1u;   // workgroup-memory values per line (FFT_N + 1: fewer bank conflicts)
+override FFT2_TILE: u32 = 1u; // FFT2_B · FFT2_LS
+override FFT2_WG: u32 = 1u;   // FFT2_B · max(N1, N2) threads
+// Values a thread holds: up to 18 (`forces::fft::REG_MAX`).
+alias Reg = array<vec2f, 18>;
+alias Small = array<vec2f, 9>;
+var<workgroup> shr: array<vec2f, FFT2_TILE>;
+
+// DFT of length p in {1, 2, 3, 4, 5, 7, 9} of s[0..p) (roots of order 5 and 7 from the axis
+// table: p divides FFT_N). All trip counts are constants once the pipeline is built, so
+// every index is static and the values stay in registers.
+fn dft_small(s: Small, p: u32, inverse: bool) -> Small {
+    var y = s;
+    switch p {
+        case 2u: {
+            y[0] = s[0] + s[1];
+            y[1] = s[0] - s[1];
+        }
+        case 3u: {
+            let d = dft3(s[0], s[1], s[2], inverse);
+            y[0] = d[0];
+            y[1] = d[1];
+            y[2] = d[2];
+        }
+        case 4u: {
+            let a0 = s[0] + s[2];
+            let a1 = s[0] - s[2];
+            let b0 = s[1] + s[3];
+            let b1 = rot90(s[1] - s[3], inverse);
+            y[0] = a0 + b0;
+            y[1] = a1 + b1;
+            y[2] = a0 - b0;
+            y[3] = a1 - b1;
+        }
+        case 9u: {
+            let y0 = dft3(s[0], s[3], s[6], inverse);
+            let y1 = dft3(s[1], s[4], s[7], inverse);
+            let y2 = dft3(s[2], s[5], s[8], inverse);
+            let z0 = dft3(y0[0], y1[0], y2[0], inverse);
+            let z1 = dft3(y0[1], w9(y1[1], 1u, inverse), w9(y2[1], 2u, inverse), inverse);
+            let z2 = dft3(y0[2], w9(y1[2], 2u, inverse), w9(y2[2], 4u, inverse), inverse);
+            for (var r1 = 0u; r1 < 3u; r1++) {
+                y[3u * r1] = z0[r1];
+                y[3u * r1 + 1u] = z1[r1];
+                y[3u * r1 + 2u] = z2[r1];
+            }
+        }
+        case 5u, 7u: {
+            for (var r = 0u; r < p; r++) {
+                var acc = s[0];
+                for (var q = 1u; q < p; q++) {
+                    acc += cmul(s[q], root(((r * q) % p) * (FFT_N / p), inverse));
+                }
+                y[r] = acc;
+            }
+        }
+        default: {}
+    }
+    return y;
+}
+
+// DFT of length r = p · q of x[0..r) in registers (input j = j1 q + j2, output k = k1 + p k2,
+// the same split as the two phases, with twiddles w_r^(j2 k1) = w_n^(j2 k1 n / r)).
+fn dft_reg(x: Reg, p: u32, q: u32, inverse: bool) -> Reg {
+    let tstep = FFT_N / (p * q);
+    var y: Reg;
+    for (var j2 = 0u; j2 < q; j2++) {
+        var s: Small;
+        for (var j1 = 0u; j1 < p; j1++) {
+            s[j1] = x[j1 * q + j2];
+        }
+        s = dft_small(s, p, inverse);
+        for (var k1 = 0u; k1 < p; k1++) {
+            var v = s[k1];
+            if (j2 * k1 != 0u) {
+                v = cmul(v, root(j2 * k1 * tstep, inverse));
+            }
+            y[j2 * p + k1] = v;
+        }
+    }
+    var out: Reg;
+    for (var k1 = 0u; k1 < p; k1++) {
+        var s: Small;
+        for (var j2 = 0u; j2 < q; j2++) {
+            s[j2] = y[j2 * p + k1];
+        }
+        s = dft_small(s, q, inverse);
+        for (var k2 = 0u; k2 < q; k2++) {
+            out[k1 + p * k2] = s[k2];
+        }
+    }
+    return out;
+}
+
+// Thread t as (line within the workgroup, index within the line) for a phase with `per_line`
+// threads per line; .x >= FFT2_B marks an idle thread.
+fn fft2_thread(t: u32, per_line: u32) -> vec2u {
+    if (FFT_CONTIG != 0u) {
+        return vec2u(t / per_line, t % per_line);
+    }
+    let b = t % FFT2_B;
+    let i = t / FFT2_B;
+    return vec2u(select(FFT2_B, b, i < per_line), i);
+}
+
+// Loads element i0 + c · step (c < count) of line l (zeros past the last line).
+fn fft2_load(l: u32, i0: u32, step: u32, count: u32) -> Reg {
+    var x: Reg;
+    if (l < FFT_LINES) {
+        let g0 = global_index(l, i0);
+        for (var c = 0u; c < count; c++) {
+            x[c] = load_value(g0 + c * step * FFT_STRIDE);
+        }
+    }
+    return x;
+}
+
+fn fft2_store(l: u32, i0: u32, step: u32, count: u32, x: Reg) {
+    if (l < FFT_LINES) {
+        let g0 = global_index(l, i0);
+        for (var c = 0u; c < count; c++) {
+            store_value(g0 + c * step * FFT_STRIDE, x[c]);
+        }
+    }
+}
+
+// x[c] · w_n^(a c) for c < count (a c < n for the phases' a and count).
+fn fft2_twiddle(x: Reg, a: u32, count: u32, inverse: bool) -> Reg {
+    var y = x;
+    for (var c = 1u; c < count; c++) {
+        y[c] = cmul(x[c], root(a * c, inverse));
+    }
+    return y;
+}
+
+// Row k1 of line b in workgroup memory: values j2 < N2 at b LS + k1 N2 + j2.
+fn shr_row(b: u32, k1: u32) -> u32 {
+    return b * FFT2_LS + k1 * FFT2_N2;
+}
+
+// Phase 1 of a transform whose input is in natural order: from thread (b, j2)'s loaded
+// values x[j1 N2 + j2] to the workgroup-memory rows.
+fn fft2_columns(x: Reg, b: u32, j2: u32, inverse: bool) {
+    let y = fft2_twiddle(dft_reg(x, FFT2_P1, FFT2_Q1, inverse), j2, FFT2_N1, inverse);
+    for (var k1 = 0u; k1 < FFT2_N1; k1++) {
+        shr[shr_row(b, k1) + j2] = y[k1];
+    }
+}
+
+// Phase 2: row k1 of line b through the N2-point DFT: X[k1 + N1 k2] at index k2.
+fn fft2_rows(b: u32, k1: u32, inverse: bool) -> Reg {
+    var x: Reg;
+    let r = shr_row(b, k1);
+    for (var j2 = 0u; j2 < FFT2_N2; j2++) {
+        x[j2] = shr[r + j2];
+    }
+    return dft_reg(x, FFT2_P2, FFT2_Q2, inverse);
+}
+
+fn fft2_lines(wid: vec3u, nwg: vec3u, lid: u32, inverse: bool) {
+    let l0 = fft_group(wid, nwg) * FFT2_B;
+    if (l0 >= FFT_LINES) {
+        return;
+    }
+    let c = fft2_thread(lid, FFT2_N2);
+    if (c.x < FFT2_B) {
+        fft2_columns(fft2_load(l0 + c.x, c.y, FFT2_N2, FFT2_N1), c.x, c.y, inverse);
+    }
+    workgroupBarrier();
+    let r = fft2_thread(lid, FFT2_N1);
+    if (r.x < FFT2_B) {
+        fft2_store(l0 + r.x, r.y, FFT2_N1, FFT2_N2, fft2_rows(r.x, r.y, inverse));
+    }
+}
+
+@compute @workgroup_size(FFT2_WG)
+fn fft2_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) lid: u32) {
+    fft2_lines(wid, nwg, lid, false);
+}
+
+@compute @workgroup_size(FFT2_WG)
+fn fft2_inverse(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) lid: u32) {
+    fft2_lines(wid, nwg, lid, true);
+}

@@ -202,6 +202,51 @@ fn pme_fft_first(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
     }
 }
 
+// One point of the half spectrum on an x line (line l = ky * NZH + kz, position kx along it:
+// `forces::fft::axis`, x): returns it times the influence function and, with ENERGY, adds its
+// energy and virial terms to acc0 = (E, Wxx, Wyy, Wzz) and acc1 = (Wxy, Wxz, Wyz, S(0)).
+fn convolve_point(l: u32, kx: u32, v: vec2f, acc0: ptr<function, vec4f>,
+                  acc1: ptr<function, vec4f>) -> vec2f {
+    let ky = l / NZH;
+    let kz = l % NZH;
+    if (l == 0u && kx == 0u) {
+        // m = 0: tin-foil, no term; S(0) is the net charge (background term).
+        (*acc1).w += v.x;
+        return vec2f(0.0);
+    }
+    let tx = infl[kx];
+    let ty = infl[GX + ky];
+    let tz = infl[GX + GY + kz];
+    let mv = vec3f(tx.x, ty.x, tz.x);
+    let m2 = dot(mv, mv);
+    let theta = P.coef.x * (tx.y * ty.y * tz.y) / m2;
+    if (!ENERGY) {
+        return theta * v;
+    }
+    // Each kz in (0, Kz/2) stands for itself and its conjugate partner Kz - kz.
+    var weight = 2.0;
+    if (kz == 0u || 2u * kz == GZ) {
+        weight = 1.0;
+    }
+    let em = 0.5 * weight * theta * dot(v, v);
+    // Essmann eq. (2.48): Pi_ab = sum E(m) [delta_ab - 2 (1 + pi^2 m^2 / alpha^2) m_a m_b / m^2].
+    let c = em * 2.0 * (1.0 + P.coef.y * m2) / m2;
+    *acc0 += vec4f(em, em - c * mv.x * mv.x, em - c * mv.y * mv.y, em - c * mv.z * mv.z);
+    // The partner (-kx, -ky, -kz) has m = -m, except along an axis at its Nyquist index
+    // (2k = K), whose frequency -K/2 is its own partner's. A product m_a m_b then flips
+    // sign in the partner when exactly one of a, b is at Nyquist, and the two terms cancel
+    // (z is never at Nyquist in a doubled term).
+    var off = vec3f(1.0);
+    if (weight == 2.0) {
+        let nx = 2u * kx == GX;
+        let ny = 2u * ky == GY;
+        off = vec3f(select(0.0, 1.0, nx == ny), select(1.0, 0.0, nx), select(1.0, 0.0, ny));
+    }
+    *acc1 += vec4f(-c * mv.x * mv.y * off.x, -c * mv.x * mv.z * off.y,
+                   -c * mv.y * mv.z * off.z, 0.0);
+    return theta * v;
+}
+
 // x-axis forward FFT, influence function, energy/virial partial sums, x-axis inverse FFT.
 @compute @workgroup_size(FFT_WG)
 fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -217,56 +262,11 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     var acc0 = vec4f(0.0);
     var acc1 = vec4f(0.0);
     let count = FFT_BATCH * FFT_N;
-    let h = NZH;
     for (var e = lid; e < count; e += FFT_WG) {
         let l = l0 + e / FFT_N;
-        if (l >= FFT_LINES) {
-            continue;
+        if (l < FFT_LINES) {
+            sh[s + e] = convolve_point(l, e % FFT_N, sh[s + e], &acc0, &acc1);
         }
-        // x lines of the half spectrum: line l = ky * NZH + kz, position kx along it
-        // (`forces::fft::axis`, x).
-        let kx = e % FFT_N;
-        let ky = l / h;
-        let kz = l % h;
-        let v = sh[s + e];
-        if (l == 0u && kx == 0u) {
-            // m = 0: tin-foil, no term; S(0) is the net charge (background term).
-            acc1.w += v.x;
-            sh[s + e] = vec2f(0.0);
-            continue;
-        }
-        let tx = infl[kx];
-        let ty = infl[GX + ky];
-        let tz = infl[GX + GY + kz];
-        let mv = vec3f(tx.x, ty.x, tz.x);
-        let m2 = dot(mv, mv);
-        let theta = P.coef.x * (tx.y * ty.y * tz.y) / m2;
-        if (!ENERGY) {
-            sh[s + e] = theta * v;
-            continue;
-        }
-        // Each kz in (0, Kz/2) stands for itself and its conjugate partner Kz - kz.
-        var weight = 2.0;
-        if (kz == 0u || 2u * kz == GZ) {
-            weight = 1.0;
-        }
-        let em = 0.5 * weight * theta * dot(v, v);
-        // Essmann eq. (2.48): Pi_ab = sum E(m) [delta_ab - 2 (1 + pi^2 m^2 / alpha^2) m_a m_b / m^2].
-        let c = em * 2.0 * (1.0 + P.coef.y * m2) / m2;
-        acc0 += vec4f(em, em - c * mv.x * mv.x, em - c * mv.y * mv.y, em - c * mv.z * mv.z);
-        // The partner (-kx, -ky, -kz) has m = -m, except along an axis at its Nyquist index
-        // (2k = K), whose frequency -K/2 is its own partner's. A product m_a m_b then flips
-        // sign in the partner when exactly one of a, b is at Nyquist, and the two terms cancel
-        // (z is never at Nyquist in a doubled term).
-        var off = vec3f(1.0);
-        if (weight == 2.0) {
-            let nx = 2u * kx == GX;
-            let ny = 2u * ky == GY;
-            off = vec3f(select(0.0, 1.0, nx == ny), select(1.0, 0.0, nx), select(1.0, 0.0, ny));
-        }
-        acc1 += vec4f(-c * mv.x * mv.y * off.x, -c * mv.x * mv.z * off.y,
-                      -c * mv.y * mv.z * off.z, 0.0);
-        sh[s + e] = theta * v;
     }
     workgroupBarrier();
     let r = fft_tile(s, lid, true);
@@ -291,6 +291,80 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     if (lid == 0u) {
         partials[2u * gid] = vec4f(sh[0], sh[1]);
         partials[2u * gid + 1u] = vec4f(sh[2], sh[3]);
+    }
+}
+
+// pme_convolve with the two-level register FFT (fft.wgsl `fft2_*`; where the x length has a
+// `forces::fft::RegPlan`). Phases 1-2 as fft2_lines leave thread (b, k1) holding
+// X[k1 + N1 k2], k2 < N2, of line l0 + b; it multiplies them by the influence function, runs
+// the inverse transform's first half on them at once (the split with k = k1 + N1 k2 and
+// j = j2 + N2 j1: Z[k1][j2] = w_n^(-k1 j2) sum_k2 X[k1 + N1 k2] w_N2^(-k2 j2)), and writes
+// Z to its own row of workgroup memory (the row it read, so no barrier in between); after a
+// barrier thread (b, j2) sums over k1 and stores x[j2 + N2 j1], where it loaded.
+@compute @workgroup_size(FFT2_WG)
+fn pme_convolve2(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                 @builtin(local_invocation_index) lid: u32) {
+    let gid = fft_group(wid, nwg);
+    let l0 = gid * FFT2_B;
+    if (l0 >= FFT_LINES) {
+        return;
+    }
+    let c = fft2_thread(lid, FFT2_N2);
+    if (c.x < FFT2_B) {
+        fft2_columns(fft2_load(l0 + c.x, c.y, FFT2_N2, FFT2_N1), c.x, c.y, false);
+    }
+    workgroupBarrier();
+    var acc0 = vec4f(0.0);
+    var acc1 = vec4f(0.0);
+    let r = fft2_thread(lid, FFT2_N1);
+    if (r.x < FFT2_B) {
+        let l = l0 + r.x;
+        var x = fft2_rows(r.x, r.y, false);
+        if (l < FFT_LINES) {
+            for (var k2 = 0u; k2 < FFT2_N2; k2++) {
+                x[k2] = convolve_point(l, r.y + FFT2_N1 * k2, x[k2], &acc0, &acc1);
+            }
+        }
+        let z = fft2_twiddle(dft_reg(x, FFT2_P2, FFT2_Q2, true), r.y, FFT2_N2, true);
+        let row = shr_row(r.x, r.y);
+        for (var j2 = 0u; j2 < FFT2_N2; j2++) {
+            shr[row + j2] = z[j2];
+        }
+    }
+    workgroupBarrier();
+    if (c.x < FFT2_B) {
+        var z: Reg;
+        for (var k1 = 0u; k1 < FFT2_N1; k1++) {
+            z[k1] = shr[shr_row(c.x, k1) + c.y];
+        }
+        fft2_store(l0 + c.x, c.y, FFT2_N2, FFT2_N1, dft_reg(z, FFT2_P1, FFT2_Q1, true));
+    }
+    if (!ENERGY) {
+        return;
+    }
+    // Workgroup sum of the partials (4 FFT2_WG values of shr: `RegPlan` ensures they fit).
+    workgroupBarrier();
+    shr[lid * 4u] = acc0.xy;
+    shr[lid * 4u + 1u] = acc0.zw;
+    shr[lid * 4u + 2u] = acc1.xy;
+    shr[lid * 4u + 3u] = acc1.zw;
+    workgroupBarrier();
+    // Halving from the power of two at or above FFT2_WG (FFT2_WG need not be one).
+    var h = 1u;
+    while (h < FFT2_WG) {
+        h <<= 1u;
+    }
+    for (h >>= 1u; h > 0u; h >>= 1u) {
+        if (lid < h && lid + h < FFT2_WG) {
+            for (var k = 0u; k < 4u; k++) {
+                shr[lid * 4u + k] += shr[(lid + h) * 4u + k];
+            }
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        partials[2u * gid] = vec4f(shr[0], shr[1]);
+        partials[2u * gid + 1u] = vec4f(shr[2], shr[3]);
     }
 }
 

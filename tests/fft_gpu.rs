@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use rand::{Rng, SeedableRng};
-use wgmd::forces::fft::{self, reference, Fft3d};
+use wgmd::forces::fft::{self, reference, Fft3d, FftPath, RegPlan};
 use wgmd::gpu::GpuContext;
 
 fn rel_err(a: &[[f64; 2]], b: &[[f64; 2]]) -> f64 {
@@ -88,16 +88,25 @@ fn gpu_fft_matches_float64_dft() {
         let x32: Vec<[f32; 2]> = x.iter().map(|v| [v[0] as f32, v[1] as f32]).collect();
         // The oracle transforms the f32-rounded input so only the FFT's own error remains.
         let x_r: Vec<[f64; 2]> = x32.iter().map(|v| [v[0] as f64, v[1] as f64]).collect();
-        check_fft(&ctx, dims, &x32, &x_r, "");
+        for path in [FftPath::Auto, FftPath::Stockham] {
+            check_fft(&ctx, dims, &x32, &x_r, path, "");
+        }
     }
 }
 
 /// Runs the GPU transform of `x32` both ways on `ctx` and compares it with the float64 DFT of
 /// `x` (the same values) to 1e-6 relative.
-fn check_fft(ctx: &GpuContext, dims: [u32; 3], x32: &[[f32; 2]], x: &[[f64; 2]], tag: &str) {
+fn check_fft(
+    ctx: &GpuContext,
+    dims: [u32; 3],
+    x32: &[[f32; 2]],
+    x: &[[f64; 2]],
+    path: FftPath,
+    tag: &str,
+) {
     let d = [dims[0] as usize, dims[1] as usize, dims[2] as usize];
     let n = d[0] * d[1] * d[2];
-    let mut f = Fft3d::new(ctx, dims).unwrap();
+    let mut f = Fft3d::with_path(ctx, dims, path).unwrap();
     let buf = ctx.storage_init("grid", x32).unwrap();
     f.bind(ctx, &buf).unwrap();
     let tol = 1e-6;
@@ -115,8 +124,13 @@ fn check_fft(ctx: &GpuContext, dims: [u32; 3], x32: &[[f32; 2]], x: &[[f64; 2]],
             .map(|v| [v[0] as f64, v[1] as f64])
             .collect();
         let e = rel_err(&got, &dft3(x, d, inverse));
-        eprintln!("{tag}{dims:?} inverse={inverse}: relative error {e:.2e} (tol {tol:.1e})");
-        assert!(e < tol, "{tag}{dims:?} inverse={inverse}: {e} > {tol}");
+        eprintln!(
+            "{tag}{dims:?} {path:?} inverse={inverse}: relative error {e:.2e} (tol {tol:.1e})"
+        );
+        assert!(
+            e < tol,
+            "{tag}{dims:?} {path:?} inverse={inverse}: {e} > {tol}"
+        );
     }
 }
 
@@ -133,8 +147,49 @@ fn gpu_fft_within_webgpu_default_limits() {
             .map(|_| [rng.random::<f32>() - 0.5, rng.random::<f32>() - 0.5])
             .collect();
         let x: Vec<[f64; 2]> = x32.iter().map(|v| [v[0] as f64, v[1] as f64]).collect();
-        check_fft(&ctx, dims, &x32, &x, "WebGPU limits ");
+        for path in [FftPath::Auto, FftPath::Stockham] {
+            check_fft(&ctx, dims, &x32, &x, path, "WebGPU limits ");
+        }
     }
+}
+
+/// Which axis lengths run the two-level register kernels (the GPU tests above cover both
+/// kinds only if these hold), and their workgroups within the device limits.
+#[test]
+fn register_plans() {
+    let native = wgpu::Limits {
+        max_compute_workgroup_storage_size: 49152,
+        max_compute_invocations_per_workgroup: 1024,
+        ..wgpu::Limits::default()
+    };
+    let web = wgpu::Limits::default();
+    for (n, split) in [
+        (324u32, Some((18, 18))),
+        (162, Some((18, 9))),
+        (81, Some((9, 9))),
+        (100, Some((10, 10))),
+        (45, Some((9, 5))),
+        (30, Some((6, 5))),
+        (12, Some((4, 3))),
+        (7, Some((7, 1))),
+        (1, Some((1, 1))),
+        (125, None),
+        (1024, None),
+    ] {
+        let axis = fft::axis([n, 5, 3], 0).unwrap();
+        for limits in [&native, &web] {
+            let plan = RegPlan::for_limits(&axis, limits);
+            assert_eq!(plan.map(|p| (p.n1, p.n2)), split, "n = {n}");
+            if let Some(p) = plan {
+                assert!(p.tile() * 8 <= limits.max_compute_workgroup_storage_size);
+                assert!(p.threads <= limits.max_compute_invocations_per_workgroup);
+                assert!(p.lines >= 1 && p.lines <= 16);
+            }
+        }
+    }
+    let axis = fft::axis([324, 324, 163], 1).unwrap();
+    assert_eq!(RegPlan::for_limits(&axis, &native).unwrap().lines, 16);
+    assert_eq!(RegPlan::for_limits(&axis, &web).unwrap().lines, 6);
 }
 
 #[test]

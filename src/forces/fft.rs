@@ -217,6 +217,110 @@ pub fn twiddles(dims: [u32; 3]) -> Vec<[f32; 2]> {
     out
 }
 
+/// Register codelet lengths of the two-level kernels: a product p · q of two of
+/// [`REG_SMALL`], at most [`REG_MAX`] (fft.wgsl `dft_reg`, `dft_small`).
+pub const REG_SMALL: [u32; 7] = [1, 2, 3, 4, 5, 7, 9];
+/// Most values one thread of a two-level kernel holds (fft.wgsl's `Reg`).
+pub const REG_MAX: u32 = 18;
+/// Lines per two-level workgroup at most: 16 adjacent lines make 128-byte runs on a strided
+/// axis.
+const REG_LINES: u32 = 16;
+
+/// A two-level register FFT of one axis (fft.wgsl `fft2_*`, pme.wgsl `pme_convolve2`):
+/// n = n1 · n2, each factor a codelet length `p · q`; `lines` lines per workgroup of
+/// `threads` threads, `line_stride` workgroup-memory values per line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegPlan {
+    pub n1: u32,
+    pub n2: u32,
+    pub pq1: [u32; 2],
+    pub pq2: [u32; 2],
+    pub lines: u32,
+    pub line_stride: u32,
+    pub threads: u32,
+}
+
+/// `r` as p · q with p ≥ q both in [`REG_SMALL`] (q the smallest such), if it is one.
+fn codelet(r: u32) -> Option<[u32; 2]> {
+    if r > REG_MAX {
+        return None;
+    }
+    REG_SMALL
+        .iter()
+        .filter(|&&q| r % q == 0 && REG_SMALL.contains(&(r / q)) && r / q >= q)
+        .map(|&q| [r / q, q])
+        .next()
+}
+
+impl RegPlan {
+    /// The two-level plan of `axis` on a device with `limits`: the most balanced split of n
+    /// into two codelet lengths, up to 16 lines per workgroup as workgroup memory and
+    /// invocations allow. None where n has no such split (factors 5 · 5, 7 · 7, 2¹⁰, …, or
+    /// a factor above 18) or where `WGMD_FFT_REG=0` (A/B runs): the Stockham kernels run then.
+    pub fn new(axis: &FftAxis, limits: &wgpu::Limits) -> Option<RegPlan> {
+        if std::env::var("WGMD_FFT_REG").is_ok_and(|v| v == "0") {
+            return None;
+        }
+        Self::for_limits(axis, limits)
+    }
+
+    /// As [`new`](Self::new) without the environment switch.
+    pub fn for_limits(axis: &FftAxis, limits: &wgpu::Limits) -> Option<RegPlan> {
+        let n = axis.n;
+        let (n1, n2) = (1..=REG_MAX)
+            .filter(|&n2| n % n2 == 0 && n / n2 >= n2)
+            .filter(|&n2| codelet(n2).is_some() && codelet(n / n2).is_some())
+            .map(|n2| (n / n2, n2))
+            .min_by_key(|&(n1, _)| n1)?;
+        let line_stride = n + 1;
+        let per_line = n1.max(n2);
+        let by_memory = limits.max_compute_workgroup_storage_size / (8 * line_stride);
+        let by_threads = limits.max_compute_invocations_per_workgroup / per_line;
+        let lines = REG_LINES
+            .min(by_memory)
+            .min(by_threads)
+            .min(axis.n_lines.max(1));
+        if lines == 0 {
+            return None;
+        }
+        Some(RegPlan {
+            n1,
+            n2,
+            pq1: codelet(n1)?,
+            pq2: codelet(n2)?,
+            lines,
+            line_stride,
+            threads: lines * per_line,
+        })
+    }
+
+    /// Workgroup-memory values of one workgroup.
+    pub fn tile(&self) -> u32 {
+        self.lines * self.line_stride
+    }
+
+    /// Workgroups of one pass over `axis`.
+    pub fn groups(&self, axis: &FftAxis) -> u32 {
+        axis.n_lines.div_ceil(self.lines)
+    }
+
+    /// fft.wgsl's `FFT2_*` override constants (add them to [`overrides`] of the same axis).
+    pub fn overrides(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("FFT2_N1", self.n1 as f64),
+            ("FFT2_N2", self.n2 as f64),
+            ("FFT2_P1", self.pq1[0] as f64),
+            ("FFT2_Q1", self.pq1[1] as f64),
+            ("FFT2_P2", self.pq2[0] as f64),
+            ("FFT2_Q2", self.pq2[1] as f64),
+            ("FFT2_B", self.lines as f64),
+            ("FFT2_LS", self.line_stride as f64),
+            ("FFT2_TILE", self.tile() as f64),
+            ("FFT2_WG", self.threads as f64),
+        ]
+    }
+}
+
 /// Stages fft.wgsl can run (`FFT_R0`..`FFT_R7`); n ≤ 1024 needs at most 6 (729 = 3⁶).
 const SHADER_STAGES: u32 = 8;
 
@@ -315,7 +419,8 @@ fn compose_into(name: &str, seen: &mut Vec<String>, out: &mut String) -> Result<
 /// A forward/inverse 3-D FFT of one grid buffer (`dims` product × vec2f), in place.
 pub struct Fft3d {
     dims: [u32; 3],
-    axes: [FftAxis; 3],
+    /// Per axis (x, y, z): workgroups of one pass.
+    groups: [u32; 3],
     /// Per axis (x, y, z).
     forward: Vec<Kernel>,
     inverse: Vec<Kernel>,
@@ -323,22 +428,54 @@ pub struct Fft3d {
     binds: Option<Vec<wgpu::BindGroup>>,
 }
 
+/// Which kernels an [`Fft3d`] runs along each axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FftPath {
+    /// Two-level register kernels where the axis length has a [`RegPlan`], else Stockham.
+    Auto,
+    /// The workgroup-memory Stockham kernels on every axis.
+    Stockham,
+}
+
+/// The kernel names, override constants and workgroups of a forward/inverse pass along
+/// `axis`: the two-level kernels where `path` allows and a plan exists, else Stockham.
+pub fn pass_kernels(
+    axis: &FftAxis,
+    limits: &wgpu::Limits,
+    path: FftPath,
+) -> Result<([&'static str; 2], Vec<(&'static str, f64)>, u32)> {
+    let mut o = overrides(axis, limits)?;
+    match RegPlan::new(axis, limits).filter(|_| path == FftPath::Auto) {
+        Some(plan) => {
+            o.extend(plan.overrides());
+            Ok((["fft2_forward", "fft2_inverse"], o, plan.groups(axis)))
+        }
+        None => Ok((["fft_forward", "fft_inverse"], o, groups(axis))),
+    }
+}
+
 impl Fft3d {
     pub fn new(ctx: &GpuContext, dims: [u32; 3]) -> Result<Fft3d> {
+        Self::with_path(ctx, dims, FftPath::Auto)
+    }
+
+    pub fn with_path(ctx: &GpuContext, dims: [u32; 3], path: FftPath) -> Result<Fft3d> {
         check_dims(&ctx.limits, dims, "FFT grid")?;
         let axes = axes(dims)?;
         let module = shader_module(ctx, "fft")?;
         let mut forward = Vec::new();
         let mut inverse = Vec::new();
-        for a in &axes {
-            let o = overrides(a, &ctx.limits)?;
-            forward.push(Kernel::new(ctx, &module, "fft_forward", &o)?);
-            inverse.push(Kernel::new(ctx, &module, "fft_inverse", &o)?);
+        let mut groups = [0; 3];
+        for (a, g) in axes.iter().zip(&mut groups) {
+            let (names, o, n) = pass_kernels(a, &ctx.limits, path)?;
+            forward.push(Kernel::new(ctx, &module, names[0], &o)?);
+            inverse.push(Kernel::new(ctx, &module, names[1], &o)?);
+            *g = n;
         }
         let twiddle = ctx.storage_init("twiddle", &twiddles(dims))?;
         Ok(Fft3d {
             dims,
-            axes,
+            groups,
             forward,
             inverse,
             twiddle,
@@ -382,7 +519,7 @@ impl Fft3d {
             (&self.forward, 0)
         };
         for a in order {
-            gpu::dispatch(pass, &k[a], &binds[off + a], groups(&self.axes[a]));
+            gpu::dispatch(pass, &k[a], &binds[off + a], self.groups[a]);
         }
     }
 }

@@ -56,7 +56,7 @@
 use anyhow::{bail, Result};
 use bytemuck::{Pod, Zeroable};
 
-use crate::forces::fft::{self, FftAxis};
+use crate::forces::fft::{self, FftAxis, FftPath, RegPlan};
 use crate::gpu::{self, GpuContext, Kernel};
 
 /// Smooth-PME parameters: Ewald splitting α (1/length), grid points per axis, B-spline order.
@@ -422,6 +422,8 @@ pub struct PmeForce {
     n_atoms: u32,
     spread_kind: PmeSpread,
     axes: [FftAxis; 3],
+    /// Workgroups of the convolve (x) and of each y pass.
+    groups_xy: [u32; 2],
     // Kernels in dispatch order.
     splines: Kernel,
     spread: Kernel,
@@ -509,8 +511,22 @@ impl PmeForce {
             fft::axis(p.grid, 2)?,
         ];
         let module = fft::shader_module(ctx, kind.program())?;
-        // The FFT kernels are built per axis (fft.wgsl's override constants).
-        let kernel = |name: &str, axis: Option<&FftAxis>, energy: bool| -> Result<Kernel> {
+        // The FFT kernels are built per axis (fft.wgsl's override constants). The y passes
+        // and the convolve (x) run the two-level register kernels where the axis length has
+        // a `RegPlan` (the convolve's partial sums need 4 values of its tile per thread).
+        let limits = &ctx.limits;
+        let (y_names, y_ov, gy) = fft::pass_kernels(&axes[1], limits, FftPath::Auto)?;
+        let mut x_ov = fft::overrides(&axes[0], limits)?;
+        let (convolve_name, gx) =
+            match RegPlan::new(&axes[0], limits).filter(|r| r.tile() >= 4 * r.threads) {
+                Some(r) => {
+                    x_ov.extend(r.overrides());
+                    ("pme_convolve2", r.groups(&axes[0]))
+                }
+                None => ("pme_convolve", fft::groups(&axes[0])),
+            };
+        let z_ov = fft::overrides(&axes[2], limits)?;
+        let kernel = |name: &str, axis_ov: &[(&'static str, f64)], energy: bool| {
             let mut ov = vec![
                 ("ORDER", p.order as f64),
                 ("NZH", nzh as f64),
@@ -518,30 +534,28 @@ impl PmeForce {
                 ("GY", p.grid[1] as f64),
                 ("GZ", p.grid[2] as f64),
             ];
-            if let Some(a) = axis {
-                ov.extend(fft::overrides(a, &ctx.limits)?);
-            }
+            ov.extend_from_slice(axis_ov);
             if !energy {
                 ov.push(("ENERGY", 0.0));
             }
             Kernel::new(ctx, &module, name, &ov)
         };
-        let k = |name: &str, axis: Option<&FftAxis>| kernel(name, axis, true);
-        let splines = k("pme_splines", None)?;
-        let spread = k("pme_spread", None)?;
-        let first = k("pme_fft_first", Some(&axes[2]))?;
-        let fwd = k("fft_forward", Some(&axes[1]))?;
-        let convolve = k("pme_convolve", Some(&axes[0]))?;
-        let inv = k("fft_inverse", Some(&axes[1]))?;
-        let last = k("pme_fft_last", Some(&axes[2]))?;
-        let interp = k("pme_interp", None)?;
-        let convolve_fast = kernel("pme_convolve", Some(&axes[0]), false)?;
-        let last_fast = kernel("pme_fft_last", Some(&axes[2]), false)?;
-        let interp_fast = kernel("pme_interp", None, false)?;
+        let k = |name: &str, axis_ov: &[(&'static str, f64)]| kernel(name, axis_ov, true);
+        let splines = k("pme_splines", &[])?;
+        let spread = k("pme_spread", &[])?;
+        let first = k("pme_fft_first", &z_ov)?;
+        let fwd = k(y_names[0], &y_ov)?;
+        let convolve = k(convolve_name, &x_ov)?;
+        let inv = k(y_names[1], &y_ov)?;
+        let last = k("pme_fft_last", &z_ov)?;
+        let interp = k("pme_interp", &[])?;
+        let convolve_fast = kernel(convolve_name, &x_ov, false)?;
+        let last_fast = kernel("pme_fft_last", &z_ov, false)?;
+        let interp_fast = kernel("pme_interp", &[], false)?;
 
         let v = box_l[0] * box_l[1] * box_l[2];
         let pi = std::f64::consts::PI;
-        let n_partials = fft::groups(&axes[0]);
+        let n_partials = gx;
         let u = PmeUniform {
             dims: [p.grid[0], p.grid[1], p.grid[2], n_atoms],
             scale: [
@@ -571,6 +585,7 @@ impl PmeForce {
             n_atoms,
             spread_kind: kind,
             axes,
+            groups_xy: [gx, gy],
             splines,
             spread,
             first,
@@ -685,11 +700,8 @@ impl PmeForce {
         let b = self.binds.as_ref().expect("PmeForce::bind before encode");
         // The z passes put two real lines in each complex line of a tile.
         let z = &self.axes[2];
-        let [gx, gy, gz] = [
-            fft::groups(&self.axes[0]),
-            fft::groups(&self.axes[1]),
-            z.n_lines.div_ceil(2 * z.batch),
-        ];
+        let [gx, gy] = self.groups_xy;
+        let gz = z.n_lines.div_ceil(2 * z.batch);
         let o = self.params.order;
         // The three kernels that have a variant without energy and virial.
         let (convolve, last, interp) = if energy {
