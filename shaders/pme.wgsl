@@ -294,6 +294,29 @@ fn pme_convolve(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     }
 }
 
+// Workgroup sum of every thread's (acc0, acc1) into shr[0..4) (4 FFT2_WG values of shr: the
+// PME driver runs the two-level kernels only where they fit). Halving from the power of two
+// at or above FFT2_WG, which need not be one.
+fn shr_sum4(lid: u32, acc0: vec4f, acc1: vec4f) {
+    shr[lid * 4u] = acc0.xy;
+    shr[lid * 4u + 1u] = acc0.zw;
+    shr[lid * 4u + 2u] = acc1.xy;
+    shr[lid * 4u + 3u] = acc1.zw;
+    workgroupBarrier();
+    var h = 1u;
+    while (h < FFT2_WG) {
+        h <<= 1u;
+    }
+    for (h >>= 1u; h > 0u; h >>= 1u) {
+        if (lid < h && lid + h < FFT2_WG) {
+            for (var k = 0u; k < 4u; k++) {
+                shr[lid * 4u + k] += shr[(lid + h) * 4u + k];
+            }
+        }
+        workgroupBarrier();
+    }
+}
+
 // pme_convolve with the two-level register FFT (fft.wgsl `fft2_*`; where the x length has a
 // `forces::fft::RegPlan`). Phases 1-2 as fft2_lines leave thread (b, k1) holding
 // X[k1 + N1 k2], k2 < N2, of line l0 + b; it multiplies them by the influence function, runs
@@ -342,26 +365,8 @@ fn pme_convolve2(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
     if (!ENERGY) {
         return;
     }
-    // Workgroup sum of the partials (4 FFT2_WG values of shr: `RegPlan` ensures they fit).
     workgroupBarrier();
-    shr[lid * 4u] = acc0.xy;
-    shr[lid * 4u + 1u] = acc0.zw;
-    shr[lid * 4u + 2u] = acc1.xy;
-    shr[lid * 4u + 3u] = acc1.zw;
-    workgroupBarrier();
-    // Halving from the power of two at or above FFT2_WG (FFT2_WG need not be one).
-    var h = 1u;
-    while (h < FFT2_WG) {
-        h <<= 1u;
-    }
-    for (h >>= 1u; h > 0u; h >>= 1u) {
-        if (lid < h && lid + h < FFT2_WG) {
-            for (var k = 0u; k < 4u; k++) {
-                shr[lid * 4u + k] += shr[(lid + h) * 4u + k];
-            }
-        }
-        workgroupBarrier();
-    }
+    shr_sum4(lid, acc0, acc1);
     if (lid == 0u) {
         partials[2u * gid] = vec4f(shr[0], shr[1]);
         partials[2u * gid + 1u] = vec4f(shr[2], shr[3]);
@@ -390,18 +395,38 @@ fn reduce_partials(lid: u32) {
         workgroupBarrier();
     }
     if (lid == 0u) {
-        let q = sh[3].y;
-        // Neutralising background -k pi Q^2 / (2 V alpha^2); zero for a neutral system. Its
-        // virial is E_bg on each diagonal component (E_bg scales as 1/V).
-        let ebg = 0.5 * P.coef.z * q * q;
-        result[0] = sh[0].x + ebg;
-        result[1] = sh[0].y + ebg;
-        result[2] = sh[1].x + ebg;
-        result[3] = sh[1].y + ebg;
-        result[4] = sh[2].x;
-        result[5] = sh[2].y;
-        result[6] = sh[3].x;
-        result[7] = q;
+        write_result(vec4f(sh[0], sh[1]), vec4f(sh[2], sh[3]));
+    }
+    workgroupBarrier();
+}
+
+// The summed partials (E, Wxx, Wyy, Wzz), (Wxy, Wxz, Wyz, S(0)) into `result`.
+fn write_result(s0: vec4f, s1: vec4f) {
+    let q = s1.w;
+    // Neutralising background -k pi Q^2 / (2 V alpha^2); zero for a neutral system. Its
+    // virial is E_bg on each diagonal component (E_bg scales as 1/V).
+    let ebg = 0.5 * P.coef.z * q * q;
+    result[0] = s0.x + ebg;
+    result[1] = s0.y + ebg;
+    result[2] = s0.z + ebg;
+    result[3] = s0.w + ebg;
+    result[4] = s1.x;
+    result[5] = s1.y;
+    result[6] = s1.z;
+    result[7] = q;
+}
+
+// reduce_partials for the two-level kernels (uses `shr`).
+fn reduce_partials2(lid: u32) {
+    var a0 = vec4f(0.0);
+    var a1 = vec4f(0.0);
+    for (var k = lid; k < P.n_partials; k += FFT2_WG) {
+        a0 += partials[2u * k];
+        a1 += partials[2u * k + 1u];
+    }
+    shr_sum4(lid, a0, a1);
+    if (lid == 0u) {
+        write_result(vec4f(shr[0], shr[1]), vec4f(shr[2], shr[3]));
     }
     workgroupBarrier();
 }
@@ -452,6 +477,129 @@ fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
         }
         if (la + 1u < FFT_LINES) {
             phi[(la + 1u) * n + i] = z.y;
+        }
+    }
+}
+
+// pme_fft_first with the two-level register FFT (where Kz has a `forces::fft::RegPlan`):
+// FFT2_B pairs of real lines per workgroup. Each thread clears the charge words it loaded once
+// their values are in use (the clear then never waits on its own load), and the spectra are
+// unpacked from workgroup memory, where Z[k] and Z[Kz - k] meet.
+@compute @workgroup_size(FFT2_WG)
+fn pme_fft_first2(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                  @builtin(local_invocation_index) lid: u32) {
+    let l0 = fft_group(wid, nwg) * 2u * FFT2_B;
+    if (l0 >= FFT_LINES) {
+        return;
+    }
+    let n = FFT_N;
+    let c = fft2_thread(lid, FFT2_N2);
+    if (c.x < FFT2_B) {
+        let la = l0 + 2u * c.x;
+        var x: Reg;
+        for (var j1 = 0u; j1 < FFT2_N1; j1++) {
+            let i = j1 * FFT2_N2 + c.y;
+            if (la < FFT_LINES) {
+                x[j1].x = charge_at(la * n + i);
+            }
+            if (la + 1u < FFT_LINES) {
+                x[j1].y = charge_at((la + 1u) * n + i);
+            }
+        }
+        fft2_columns(x, c.x, c.y, false);
+        for (var j1 = 0u; j1 < FFT2_N1; j1++) {
+            let i = j1 * FFT2_N2 + c.y;
+            if (la < FFT_LINES) {
+                clear_charge(la * n + i);
+            }
+            if (la + 1u < FFT_LINES) {
+                clear_charge((la + 1u) * n + i);
+            }
+        }
+    }
+    workgroupBarrier();
+    let r = fft2_thread(lid, FFT2_N1);
+    var z: Reg;
+    if (r.x < FFT2_B) {
+        z = fft2_rows(r.x, r.y, false);
+    }
+    workgroupBarrier();
+    if (r.x < FFT2_B) {
+        for (var k2 = 0u; k2 < FFT2_N2; k2++) {
+            shr[r.x * FFT2_LS + r.y + FFT2_N1 * k2] = z[k2];
+        }
+    }
+    workgroupBarrier();
+    let h = NZH;
+    for (var e = lid; e < FFT2_B * h; e += FFT2_WG) {
+        let b = e / h;
+        let k = e % h;
+        let la = l0 + 2u * b;
+        let zk = shr[b * FFT2_LS + k];
+        let zm = shr[b * FFT2_LS + select(n - k, 0u, k == 0u)];
+        let cm = vec2f(zm.x, -zm.y);
+        let d = 0.5 * (zk - cm);
+        if (la < FFT_LINES) {
+            store_value(la * h + k, 0.5 * (zk + cm));
+        }
+        if (la + 1u < FFT_LINES) {
+            // d / i = -i d
+            store_value((la + 1u) * h + k, vec2f(d.y, -d.x));
+        }
+    }
+}
+
+// pme_fft_last with the two-level register FFT: each thread loads (and completes by Hermitian
+// symmetry) the values of its phase-1 column directly.
+@compute @workgroup_size(FFT2_WG)
+fn pme_fft_last2(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                 @builtin(local_invocation_index) lid: u32) {
+    let gid = fft_group(wid, nwg);
+    if (ENERGY && gid == 0u) {
+        reduce_partials2(lid);
+    }
+    let l0 = gid * 2u * FFT2_B;
+    if (l0 >= FFT_LINES) {
+        return;
+    }
+    let n = FFT_N;
+    let h = NZH;
+    let c = fft2_thread(lid, FFT2_N2);
+    if (c.x < FFT2_B) {
+        let la = l0 + 2u * c.x;
+        var x: Reg;
+        for (var j1 = 0u; j1 < FFT2_N1; j1++) {
+            let i = j1 * FFT2_N2 + c.y;
+            let k = select(n - i, i, i < h);
+            var a = vec2f(0.0);
+            var b = vec2f(0.0);
+            if (la < FFT_LINES) {
+                a = load_value(la * h + k);
+            }
+            if (la + 1u < FFT_LINES) {
+                b = load_value((la + 1u) * h + k);
+            }
+            if (i >= h) {
+                a.y = -a.y;
+                b.y = -b.y;
+            }
+            x[j1] = vec2f(a.x - b.y, a.y + b.x);
+        }
+        fft2_columns(x, c.x, c.y, true);
+    }
+    workgroupBarrier();
+    let r = fft2_thread(lid, FFT2_N1);
+    if (r.x < FFT2_B) {
+        let z = fft2_rows(r.x, r.y, true);
+        let la = l0 + 2u * r.x;
+        for (var k2 = 0u; k2 < FFT2_N2; k2++) {
+            let i = r.y + FFT2_N1 * k2;
+            if (la < FFT_LINES) {
+                phi[la * n + i] = z[k2].x;
+            }
+            if (la + 1u < FFT_LINES) {
+                phi[(la + 1u) * n + i] = z[k2].y;
+            }
         }
     }
 }

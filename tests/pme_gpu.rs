@@ -228,6 +228,18 @@ fn gpu_pme_matches_reference() {
             },
             neutral: false,
         },
+        // Every FFT pass on the two-level register kernels (`fft::RegPlan`: 32 = 8·4,
+        // 27 = 9·3, 36 = 6·6; the grids above also run the Stockham ones on some axes).
+        Case {
+            n: 700,
+            l: [20.0, 17.0, 23.0],
+            p: PmeParams {
+                alpha: 0.4,
+                grid: [32, 27, 36],
+                order: 5,
+            },
+            neutral: true,
+        },
         // A coarse grid (6 points = the order along x) and a large alpha: the Nyquist planes
         // of the even axes carry weight (their off-diagonal virial terms cancel in pairs).
         Case {

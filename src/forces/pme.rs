@@ -56,7 +56,7 @@
 use anyhow::{bail, Result};
 use bytemuck::{Pod, Zeroable};
 
-use crate::forces::fft::{self, FftAxis, FftPath, RegPlan};
+use crate::forces::fft::{self, FftPath, RegPlan};
 use crate::gpu::{self, GpuContext, Kernel};
 
 /// Smooth-PME parameters: Ewald splitting α (1/length), grid points per axis, B-spline order.
@@ -421,9 +421,8 @@ pub struct PmeForce {
     params: PmeParams,
     n_atoms: u32,
     spread_kind: PmeSpread,
-    axes: [FftAxis; 3],
-    /// Workgroups of the convolve (x) and of each y pass.
-    groups_xy: [u32; 2],
+    /// Workgroups of the convolve (x), of each y pass and of each z pass.
+    groups: [u32; 3],
     // Kernels in dispatch order.
     splines: Kernel,
     spread: Kernel,
@@ -516,16 +515,32 @@ impl PmeForce {
         // a `RegPlan` (the convolve's partial sums need 4 values of its tile per thread).
         let limits = &ctx.limits;
         let (y_names, y_ov, gy) = fft::pass_kernels(&axes[1], limits, FftPath::Auto)?;
+        // The plan of axis a where its kernels can use it (the convolve and pme_fft_last sum
+        // 4 values per thread in the tile).
+        let plan = |a: usize| RegPlan::new(&axes[a], limits).filter(|r| r.tile() >= 4 * r.threads);
         let mut x_ov = fft::overrides(&axes[0], limits)?;
-        let (convolve_name, gx) =
-            match RegPlan::new(&axes[0], limits).filter(|r| r.tile() >= 4 * r.threads) {
-                Some(r) => {
-                    x_ov.extend(r.overrides());
-                    ("pme_convolve2", r.groups(&axes[0]))
-                }
-                None => ("pme_convolve", fft::groups(&axes[0])),
-            };
-        let z_ov = fft::overrides(&axes[2], limits)?;
+        let (convolve_name, gx) = match plan(0) {
+            Some(r) => {
+                x_ov.extend(r.overrides());
+                ("pme_convolve2", r.groups(&axes[0]))
+            }
+            None => ("pme_convolve", fft::groups(&axes[0])),
+        };
+        // The z passes put two real lines in each complex line.
+        let mut z_ov = fft::overrides(&axes[2], limits)?;
+        let (z_names, gz) = match plan(2) {
+            Some(r) => {
+                z_ov.extend(r.overrides());
+                (
+                    ["pme_fft_first2", "pme_fft_last2"],
+                    axes[2].n_lines.div_ceil(2 * r.lines),
+                )
+            }
+            None => (
+                ["pme_fft_first", "pme_fft_last"],
+                axes[2].n_lines.div_ceil(2 * axes[2].batch),
+            ),
+        };
         let kernel = |name: &str, axis_ov: &[(&'static str, f64)], energy: bool| {
             let mut ov = vec![
                 ("ORDER", p.order as f64),
@@ -543,14 +558,14 @@ impl PmeForce {
         let k = |name: &str, axis_ov: &[(&'static str, f64)]| kernel(name, axis_ov, true);
         let splines = k("pme_splines", &[])?;
         let spread = k("pme_spread", &[])?;
-        let first = k("pme_fft_first", &z_ov)?;
+        let first = k(z_names[0], &z_ov)?;
         let fwd = k(y_names[0], &y_ov)?;
         let convolve = k(convolve_name, &x_ov)?;
         let inv = k(y_names[1], &y_ov)?;
-        let last = k("pme_fft_last", &z_ov)?;
+        let last = k(z_names[1], &z_ov)?;
         let interp = k("pme_interp", &[])?;
         let convolve_fast = kernel(convolve_name, &x_ov, false)?;
-        let last_fast = kernel("pme_fft_last", &z_ov, false)?;
+        let last_fast = kernel(z_names[1], &z_ov, false)?;
         let interp_fast = kernel("pme_interp", &[], false)?;
 
         let v = box_l[0] * box_l[1] * box_l[2];
@@ -584,8 +599,7 @@ impl PmeForce {
             params: *p,
             n_atoms,
             spread_kind: kind,
-            axes,
-            groups_xy: [gx, gy],
+            groups: [gx, gy, gz],
             splines,
             spread,
             first,
@@ -698,10 +712,7 @@ impl PmeForce {
     /// The step's dispatches in order: (kernel, bind group, workgroups).
     fn dispatches(&self, energy: bool) -> Vec<(&Kernel, &wgpu::BindGroup, u32)> {
         let b = self.binds.as_ref().expect("PmeForce::bind before encode");
-        // The z passes put two real lines in each complex line of a tile.
-        let z = &self.axes[2];
-        let [gx, gy] = self.groups_xy;
-        let gz = z.n_lines.div_ceil(2 * z.batch);
+        let [gx, gy, gz] = self.groups;
         let o = self.params.order;
         // The three kernels that have a variant without energy and virial.
         let (convolve, last, interp) = if energy {
