@@ -276,10 +276,13 @@ impl RegPlan {
         let per_line = n1.max(n2);
         let by_memory = limits.max_compute_workgroup_storage_size / (8 * line_stride);
         let by_threads = limits.max_compute_invocations_per_workgroup / per_line;
-        let lines = REG_LINES
-            .min(by_memory)
-            .min(by_threads)
-            .min(axis.n_lines.max(1));
+        // `WGMD_FFT_REG_LINES=N` caps the lines per workgroup elsewhere (A/B runs).
+        let cap = std::env::var("WGMD_FFT_REG_LINES")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|&c| c >= 1)
+            .unwrap_or(REG_LINES);
+        let lines = cap.min(by_memory).min(by_threads).min(axis.n_lines.max(1));
         if lines == 0 {
             return None;
         }
