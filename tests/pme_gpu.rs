@@ -228,8 +228,9 @@ fn gpu_pme_matches_reference() {
             },
             neutral: false,
         },
-        // Every FFT pass on the two-level register kernels (`fft::RegPlan`: 32 = 8·4,
-        // 27 = 9·3, 36 = 6·6; the grids above also run the Stockham ones on some axes).
+        // The y passes and the convolve (x) on the two-level register kernels
+        // (`fft::RegPlan`: 27 = 9·3, 32 = 8·4); the convolve of 21, 15 and 6 points runs
+        // the Stockham kernel (a tile too small for its partial sums).
         Case {
             n: 700,
             l: [20.0, 17.0, 23.0],

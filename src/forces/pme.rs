@@ -515,32 +515,20 @@ impl PmeForce {
         // a `RegPlan` (the convolve's partial sums need 4 values of its tile per thread).
         let limits = &ctx.limits;
         let (y_names, y_ov, gy) = fft::pass_kernels(&axes[1], limits, FftPath::Auto)?;
-        // The plan of axis a where its kernels can use it (the convolve and pme_fft_last sum
-        // 4 values per thread in the tile).
-        let plan = |a: usize| RegPlan::new(&axes[a], limits).filter(|r| r.tile() >= 4 * r.threads);
         let mut x_ov = fft::overrides(&axes[0], limits)?;
-        let (convolve_name, gx) = match plan(0) {
-            Some(r) => {
-                x_ov.extend(r.overrides());
-                ("pme_convolve2", r.groups(&axes[0]))
-            }
-            None => ("pme_convolve", fft::groups(&axes[0])),
-        };
-        // The z passes put two real lines in each complex line.
-        let mut z_ov = fft::overrides(&axes[2], limits)?;
-        let (z_names, gz) = match plan(2) {
-            Some(r) => {
-                z_ov.extend(r.overrides());
-                (
-                    ["pme_fft_first2", "pme_fft_last2"],
-                    axes[2].n_lines.div_ceil(2 * r.lines),
-                )
-            }
-            None => (
-                ["pme_fft_first", "pme_fft_last"],
-                axes[2].n_lines.div_ceil(2 * axes[2].batch),
-            ),
-        };
+        let (convolve_name, gx) =
+            match RegPlan::new(&axes[0], limits).filter(|r| r.tile() >= 4 * r.threads) {
+                Some(r) => {
+                    x_ov.extend(r.overrides());
+                    ("pme_convolve2", r.groups(&axes[0]))
+                }
+                None => ("pme_convolve", fft::groups(&axes[0])),
+            };
+        // The z passes stay on the Stockham kernels: two-level versions (pme_fft_first2 /
+        // pme_fft_last2 in 5b95098) were slower at 162³ and gained 4 % at 324³ (BENCHMARKS.md,
+        // Coulomb, eighth session). They put two real lines in each complex line.
+        let z_ov = fft::overrides(&axes[2], limits)?;
+        let gz = axes[2].n_lines.div_ceil(2 * axes[2].batch);
         let kernel = |name: &str, axis_ov: &[(&'static str, f64)], energy: bool| {
             let mut ov = vec![
                 ("ORDER", p.order as f64),
@@ -558,14 +546,14 @@ impl PmeForce {
         let k = |name: &str, axis_ov: &[(&'static str, f64)]| kernel(name, axis_ov, true);
         let splines = k("pme_splines", &[])?;
         let spread = k("pme_spread", &[])?;
-        let first = k(z_names[0], &z_ov)?;
+        let first = k("pme_fft_first", &z_ov)?;
         let fwd = k(y_names[0], &y_ov)?;
         let convolve = k(convolve_name, &x_ov)?;
         let inv = k(y_names[1], &y_ov)?;
-        let last = k(z_names[1], &z_ov)?;
+        let last = k("pme_fft_last", &z_ov)?;
         let interp = k("pme_interp", &[])?;
         let convolve_fast = kernel(convolve_name, &x_ov, false)?;
-        let last_fast = kernel(z_names[1], &z_ov, false)?;
+        let last_fast = kernel("pme_fft_last", &z_ov, false)?;
         let interp_fast = kernel("pme_interp", &[], false)?;
 
         let v = box_l[0] * box_l[1] * box_l[2];
