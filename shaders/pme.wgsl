@@ -67,8 +67,6 @@ override GZ: u32 = 1u;
 // interpolation adds forces alone (the energy shares in force.w and the virial shares are
 // read only where they were computed, as for the real-space kernel's ENERGY).
 override ENERGY: bool = true;
-// The interpolation's lanes by z column (`interp_column`) or by x plane (`interp_plane`).
-override INTERP_Z: bool = true;
 // Spline weights and derivatives are computed once per atom (`pme_splines`, 6·ORDER floats:
 // w_x, d_x, w_y, d_y, w_z, d_z) and read by spread and interpolation. Every one of an atom's
 // ORDER² spread threads and ORDER interpolation threads re-running `bspline` (whose
@@ -470,8 +468,9 @@ fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
 }
 
 // Lane jz of an atom's interpolation: the ORDER^2 points of its z column. The lanes of a
-// warp then read runs of ORDER consecutive words of `phi` (ORDER atoms' runs per load) where
-// x-plane lanes read ORDER words a whole plane apart.
+// warp then read runs of ORDER consecutive words of `phi`; lanes by x plane (one word each,
+// a whole plane apart) made the interpolation 10 % slower at 2,097,152 ions (BENCHMARKS.md,
+// Coulomb, eighth session, call 2; code in c81777e).
 fn interp_column(i: u32, jz: u32) -> vec4f {
     let o = grid_origin(pos[i].xyz);
     let z = o.z + jz;
@@ -506,42 +505,6 @@ fn interp_column(i: u32, jz: u32) -> vec4f {
     return acc;
 }
 
-// Lane jx of an atom's interpolation: the ORDER^2 points of its x plane (`WGMD_PME_INTERP_Z=0`,
-// A/B runs).
-fn interp_plane(i: u32, jx: u32) -> vec4f {
-    let o = grid_origin(pos[i].xyz);
-    let ix = (o.x + jx) % GX;
-    let wx = spl_at(i, 0u, 0u, jx);
-    let dx = spl_at(i, 0u, 1u, jx);
-    // The z weights and indices once, not once per jy (constant trip counts: registers).
-    var wz: array<f32, 8>;
-    var dz: array<f32, 8>;
-    var iz: array<u32, 8>;
-    for (var jz = 0u; jz < ORDER; jz++) {
-        wz[jz] = spl_at(i, 2u, 0u, jz);
-        dz[jz] = spl_at(i, 2u, 1u, jz);
-        let z = o.z + jz;
-        iz[jz] = select(z, z - GZ, z >= GZ);
-    }
-    var acc = vec4f(0.0);
-    for (var jy = 0u; jy < ORDER; jy++) {
-        let y = o.y + jy;
-        let iy = select(y, y - GY, y >= GY);
-        let row = (ix * GY + iy) * GZ;
-        var p0 = 0.0;
-        var pz = 0.0;
-        for (var jz = 0u; jz < ORDER; jz++) {
-            let v = phi[row + iz[jz]];
-            p0 += wz[jz] * v;
-            pz += dz[jz] * v;
-        }
-        let wy = spl_at(i, 1u, 0u, jy);
-        let dy = spl_at(i, 1u, 1u, jy);
-        acc += vec4f(wx * wy * p0, dx * wy * p0, wx * dy * p0, wx * wy * pz);
-    }
-    return acc;
-}
-
 // ORDER threads per atom (one per z column, order^2 reads of `phi` each) so that the reads of
 // many atoms are in flight at once; the partial sums meet in workgroup memory.
 var<workgroup> interp_part: array<vec4f, 64>;
@@ -560,10 +523,8 @@ fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     if (live) {
         q = charge[i];
     }
-    if (q != 0.0 && INTERP_Z) {
+    if (q != 0.0) {
         acc = interp_column(i, lane);
-    } else if (q != 0.0) {
-        acc = interp_plane(i, lane);
     }
     interp_part[lid] = acc;
     workgroupBarrier();

@@ -538,10 +538,6 @@ impl PmeForce {
                 ("GZ", p.grid[2] as f64),
             ];
             ov.extend_from_slice(axis_ov);
-            // `WGMD_PME_INTERP_Z=0`: the interpolation's lanes by x plane (A/B runs).
-            if name == "pme_interp" && std::env::var("WGMD_PME_INTERP_Z").is_ok_and(|v| v == "0") {
-                ov.push(("INTERP_Z", 0.0));
-            }
             if !energy {
                 ov.push(("ENERGY", 0.0));
             }
