@@ -360,10 +360,6 @@ override FFT2_B: u32 = 1u;    // lines per workgroup
 override FFT2_LS: u32 = 1u;   // workgroup-memory values per line (FFT_N + 1: fewer bank conflicts)
 override FFT2_TILE: u32 = 1u; // FFT2_B · FFT2_LS
 override FFT2_WG: u32 = 1u;   // FFT2_B · max(N1, N2) threads
-// Twiddles inside a codelet as constants (`codelet_root`) and between the phases by
-// recurrence (`fft2_twiddle`) instead of loads from `twiddle` (A/B: WGMD_FFT_TW=table).
-override FFT2_CONST_TW: bool = true;
-override FFT2_TW_REC: bool = true;
 // Values a thread holds: up to 18 (`forces::fft::REG_MAX`).
 alias Reg = array<vec2f, 18>;
 alias Small = array<vec2f, 9>;
@@ -422,101 +418,6 @@ fn dft_small(s: Small, p: u32, inverse: bool) -> Small {
     return y;
 }
 
-// w_r^t for a composite codelet length r (t < r) (`dft_reg`): where FFT2_CONST_TW, from
-// tables of literals, so that the unrolled codelets multiply by immediates instead of loading
-// `twiddle` (one table per length, written out by a script from float64 cos/sin).
-fn codelet_root(r: u32, t: u32, inverse: bool) -> vec2f {
-    var w: vec2f;
-    switch r {
-        case 6u: {
-            let tab = array<vec2f, 6>(
-                vec2f(1.000000000, -0.000000000), vec2f(0.500000000, -0.866025404),
-                vec2f(-0.500000000, -0.866025404), vec2f(-1.000000000, -0.000000000),
-                vec2f(-0.500000000, 0.866025404), vec2f(0.500000000, 0.866025404));
-            w = tab[t];
-        }
-        case 8u: {
-            let tab = array<vec2f, 8>(
-                vec2f(1.000000000, -0.000000000), vec2f(0.707106781, -0.707106781),
-                vec2f(0.000000000, -1.000000000), vec2f(-0.707106781, -0.707106781),
-                vec2f(-1.000000000, -0.000000000), vec2f(-0.707106781, 0.707106781),
-                vec2f(-0.000000000, 1.000000000), vec2f(0.707106781, 0.707106781));
-            w = tab[t];
-        }
-        case 10u: {
-            let tab = array<vec2f, 10>(
-                vec2f(1.000000000, -0.000000000), vec2f(0.809016994, -0.587785252),
-                vec2f(0.309016994, -0.951056516), vec2f(-0.309016994, -0.951056516),
-                vec2f(-0.809016994, -0.587785252), vec2f(-1.000000000, -0.000000000),
-                vec2f(-0.809016994, 0.587785252), vec2f(-0.309016994, 0.951056516),
-                vec2f(0.309016994, 0.951056516), vec2f(0.809016994, 0.587785252));
-            w = tab[t];
-        }
-        case 12u: {
-            let tab = array<vec2f, 12>(
-                vec2f(1.000000000, -0.000000000), vec2f(0.866025404, -0.500000000),
-                vec2f(0.500000000, -0.866025404), vec2f(0.000000000, -1.000000000),
-                vec2f(-0.500000000, -0.866025404), vec2f(-0.866025404, -0.500000000),
-                vec2f(-1.000000000, -0.000000000), vec2f(-0.866025404, 0.500000000),
-                vec2f(-0.500000000, 0.866025404), vec2f(-0.000000000, 1.000000000),
-                vec2f(0.500000000, 0.866025404), vec2f(0.866025404, 0.500000000));
-            w = tab[t];
-        }
-        case 14u: {
-            let tab = array<vec2f, 14>(
-                vec2f(1.000000000, -0.000000000), vec2f(0.900968868, -0.433883739),
-                vec2f(0.623489802, -0.781831482), vec2f(0.222520934, -0.974927912),
-                vec2f(-0.222520934, -0.974927912), vec2f(-0.623489802, -0.781831482),
-                vec2f(-0.900968868, -0.433883739), vec2f(-1.000000000, -0.000000000),
-                vec2f(-0.900968868, 0.433883739), vec2f(-0.623489802, 0.781831482),
-                vec2f(-0.222520934, 0.974927912), vec2f(0.222520934, 0.974927912),
-                vec2f(0.623489802, 0.781831482), vec2f(0.900968868, 0.433883739));
-            w = tab[t];
-        }
-        case 15u: {
-            let tab = array<vec2f, 15>(
-                vec2f(1.000000000, -0.000000000), vec2f(0.913545458, -0.406736643),
-                vec2f(0.669130606, -0.743144825), vec2f(0.309016994, -0.951056516),
-                vec2f(-0.104528463, -0.994521895), vec2f(-0.500000000, -0.866025404),
-                vec2f(-0.809016994, -0.587785252), vec2f(-0.978147601, -0.207911691),
-                vec2f(-0.978147601, 0.207911691), vec2f(-0.809016994, 0.587785252),
-                vec2f(-0.500000000, 0.866025404), vec2f(-0.104528463, 0.994521895),
-                vec2f(0.309016994, 0.951056516), vec2f(0.669130606, 0.743144825),
-                vec2f(0.913545458, 0.406736643));
-            w = tab[t];
-        }
-        case 16u: {
-            let tab = array<vec2f, 16>(
-                vec2f(1.000000000, -0.000000000), vec2f(0.923879533, -0.382683432),
-                vec2f(0.707106781, -0.707106781), vec2f(0.382683432, -0.923879533),
-                vec2f(0.000000000, -1.000000000), vec2f(-0.382683432, -0.923879533),
-                vec2f(-0.707106781, -0.707106781), vec2f(-0.923879533, -0.382683432),
-                vec2f(-1.000000000, -0.000000000), vec2f(-0.923879533, 0.382683432),
-                vec2f(-0.707106781, 0.707106781), vec2f(-0.382683432, 0.923879533),
-                vec2f(-0.000000000, 1.000000000), vec2f(0.382683432, 0.923879533),
-                vec2f(0.707106781, 0.707106781), vec2f(0.923879533, 0.382683432));
-            w = tab[t];
-        }
-        case 18u: {
-            let tab = array<vec2f, 18>(
-                vec2f(1.000000000, -0.000000000), vec2f(0.939692621, -0.342020143),
-                vec2f(0.766044443, -0.642787610), vec2f(0.500000000, -0.866025404),
-                vec2f(0.173648178, -0.984807753), vec2f(-0.173648178, -0.984807753),
-                vec2f(-0.500000000, -0.866025404), vec2f(-0.766044443, -0.642787610),
-                vec2f(-0.939692621, -0.342020143), vec2f(-1.000000000, -0.000000000),
-                vec2f(-0.939692621, 0.342020143), vec2f(-0.766044443, 0.642787610),
-                vec2f(-0.500000000, 0.866025404), vec2f(-0.173648178, 0.984807753),
-                vec2f(0.173648178, 0.984807753), vec2f(0.500000000, 0.866025404),
-                vec2f(0.766044443, 0.642787610), vec2f(0.939692621, 0.342020143));
-            w = tab[t];
-        }
-        default: {
-            return root(t * (FFT_N / r), inverse);
-        }
-    }
-    return select(w, vec2f(w.x, -w.y), inverse);
-}
-
 // DFT of length r = p · q of x[0..r) in registers (input j = j1 q + j2, output k = k1 + p k2,
 // the same split as the two phases, with twiddles w_r^(j2 k1) = w_n^(j2 k1 n / r)).
 fn dft_reg(x: Reg, p: u32, q: u32, inverse: bool) -> Reg {
@@ -531,11 +432,7 @@ fn dft_reg(x: Reg, p: u32, q: u32, inverse: bool) -> Reg {
         for (var k1 = 0u; k1 < p; k1++) {
             var v = s[k1];
             if (j2 * k1 != 0u) {
-                if (FFT2_CONST_TW) {
-                    v = cmul(v, codelet_root(p * q, j2 * k1, inverse));
-                } else {
-                    v = cmul(v, root(j2 * k1 * tstep, inverse));
-                }
+                v = cmul(v, root(j2 * k1 * tstep, inverse));
             }
             y[j2 * p + k1] = v;
         }
@@ -589,20 +486,6 @@ fn fft2_store(l: u32, i0: u32, step: u32, count: u32, x: Reg) {
 // x[c] · w_n^(a c) for c < count (a c < n for the phases' a and count).
 fn fft2_twiddle(x: Reg, a: u32, count: u32, inverse: bool) -> Reg {
     var y = x;
-    if (FFT2_TW_REC) {
-        // w^(a c) by recurrence from w^a, reloaded every 6th c (at most 5 products of
-        // rounded roots: error ~3e-7 at worst): 4 table loads instead of count - 1.
-        let w1 = root(a, inverse);
-        var w = w1;
-        for (var c = 1u; c < count; c++) {
-            if (c % 6u == 0u) {
-                w = root(a * c, inverse);
-            }
-            y[c] = cmul(x[c], w);
-            w = cmul(w, w1);
-        }
-        return y;
-    }
     for (var c = 1u; c < count; c++) {
         y[c] = cmul(x[c], root(a * c, inverse));
     }

@@ -309,7 +309,7 @@ impl RegPlan {
 
     /// fft.wgsl's `FFT2_*` override constants (add them to [`overrides`] of the same axis).
     pub fn overrides(&self) -> Vec<(&'static str, f64)> {
-        let mut o = vec![
+        vec![
             ("FFT2_N1", self.n1 as f64),
             ("FFT2_N2", self.n2 as f64),
             ("FFT2_P1", self.pq1[0] as f64),
@@ -320,18 +320,7 @@ impl RegPlan {
             ("FFT2_LS", self.line_stride as f64),
             ("FFT2_TILE", self.tile() as f64),
             ("FFT2_WG", self.threads as f64),
-        ];
-        // `WGMD_FFT_TW=table|const|rec|both` (A/B runs): twiddles from the table, codelet
-        // twiddles as constants, inter-phase twiddles by recurrence, or both (default).
-        let (c, r) = match std::env::var("WGMD_FFT_TW").as_deref() {
-            Ok("table") => (false, false),
-            Ok("const") => (true, false),
-            Ok("rec") => (false, true),
-            _ => (true, true),
-        };
-        o.push(("FFT2_CONST_TW", c as u8 as f64));
-        o.push(("FFT2_TW_REC", r as u8 as f64));
-        o
+        ]
     }
 }
 
