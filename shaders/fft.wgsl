@@ -516,15 +516,20 @@ fn fft2_rows(b: u32, k1: u32, inverse: bool) -> Reg {
     return dft_reg(x, FFT2_P2, FFT2_Q2, inverse);
 }
 
+// Phase 1 for the workgroup's lines from l0 on, loaded in natural order.
+fn fft2_first_phase(l0: u32, lid: u32, inverse: bool) {
+    let c = fft2_thread(lid, FFT2_N2);
+    if (c.x < FFT2_B) {
+        fft2_columns(fft2_load(l0 + c.x, c.y, FFT2_N2, FFT2_N1), c.x, c.y, inverse);
+    }
+}
+
 fn fft2_lines(wid: vec3u, nwg: vec3u, lid: u32, inverse: bool) {
     let l0 = fft_group(wid, nwg) * FFT2_B;
     if (l0 >= FFT_LINES) {
         return;
     }
-    let c = fft2_thread(lid, FFT2_N2);
-    if (c.x < FFT2_B) {
-        fft2_columns(fft2_load(l0 + c.x, c.y, FFT2_N2, FFT2_N1), c.x, c.y, inverse);
-    }
+    fft2_first_phase(l0, lid, inverse);
     workgroupBarrier();
     let r = fft2_thread(lid, FFT2_N1);
     if (r.x < FFT2_B) {

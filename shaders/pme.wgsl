@@ -332,10 +332,7 @@ fn pme_convolve2(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
     if (l0 >= FFT_LINES) {
         return;
     }
-    let c = fft2_thread(lid, FFT2_N2);
-    if (c.x < FFT2_B) {
-        fft2_columns(fft2_load(l0 + c.x, c.y, FFT2_N2, FFT2_N1), c.x, c.y, false);
-    }
+    fft2_first_phase(l0, lid, false);
     workgroupBarrier();
     var acc0 = vec4f(0.0);
     var acc1 = vec4f(0.0);
@@ -355,6 +352,7 @@ fn pme_convolve2(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
         }
     }
     workgroupBarrier();
+    let c = fft2_thread(lid, FFT2_N2);
     if (c.x < FFT2_B) {
         var z: Reg;
         for (var k1 = 0u; k1 < FFT2_N1; k1++) {
