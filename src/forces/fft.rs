@@ -440,21 +440,35 @@ pub enum FftPath {
     Stockham,
 }
 
+/// The kernels of a forward/inverse pass along one axis ([`pass_kernels`]).
+pub struct AxisPass {
+    /// Forward and inverse entry points.
+    pub entries: [&'static str; 2],
+    pub overrides: Vec<(&'static str, f64)>,
+    pub groups: u32,
+}
+
 /// The kernel names, override constants and workgroups of a forward/inverse pass along
 /// `axis`: the two-level kernels where `path` allows and a plan exists, else Stockham.
-pub fn pass_kernels(
-    axis: &FftAxis,
-    limits: &wgpu::Limits,
-    path: FftPath,
-) -> Result<([&'static str; 2], Vec<(&'static str, f64)>, u32)> {
-    let mut o = overrides(axis, limits)?;
-    match RegPlan::new(axis, limits).filter(|_| path == FftPath::Auto) {
-        Some(plan) => {
-            o.extend(plan.overrides());
-            Ok((["fft2_forward", "fft2_inverse"], o, plan.groups(axis)))
-        }
-        None => Ok((["fft_forward", "fft_inverse"], o, groups(axis))),
-    }
+pub fn pass_kernels(axis: &FftAxis, limits: &wgpu::Limits, path: FftPath) -> Result<AxisPass> {
+    let mut overrides = overrides(axis, limits)?;
+    Ok(
+        match RegPlan::new(axis, limits).filter(|_| path == FftPath::Auto) {
+            Some(plan) => {
+                overrides.extend(plan.overrides());
+                AxisPass {
+                    entries: ["fft2_forward", "fft2_inverse"],
+                    overrides,
+                    groups: plan.groups(axis),
+                }
+            }
+            None => AxisPass {
+                entries: ["fft_forward", "fft_inverse"],
+                overrides,
+                groups: groups(axis),
+            },
+        },
+    )
 }
 
 impl Fft3d {
@@ -470,10 +484,10 @@ impl Fft3d {
         let mut inverse = Vec::new();
         let mut groups = [0; 3];
         for (a, g) in axes.iter().zip(&mut groups) {
-            let (names, o, n) = pass_kernels(a, &ctx.limits, path)?;
-            forward.push(Kernel::new(ctx, &module, names[0], &o)?);
-            inverse.push(Kernel::new(ctx, &module, names[1], &o)?);
-            *g = n;
+            let p = pass_kernels(a, &ctx.limits, path)?;
+            forward.push(Kernel::new(ctx, &module, p.entries[0], &p.overrides)?);
+            inverse.push(Kernel::new(ctx, &module, p.entries[1], &p.overrides)?);
+            *g = p.groups;
         }
         let twiddle = ctx.storage_init("twiddle", &twiddles(dims))?;
         Ok(Fft3d {

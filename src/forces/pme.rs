@@ -514,7 +514,8 @@ impl PmeForce {
         // and the convolve (x) run the two-level register kernels where the axis length has
         // a `RegPlan` (the convolve's partial sums need 4 values of its tile per thread).
         let limits = &ctx.limits;
-        let (y_names, y_ov, gy) = fft::pass_kernels(&axes[1], limits, FftPath::Auto)?;
+        let y = fft::pass_kernels(&axes[1], limits, FftPath::Auto)?;
+        let gy = y.groups;
         let mut x_ov = fft::overrides(&axes[0], limits)?;
         let (convolve_name, gx) =
             match RegPlan::new(&axes[0], limits).filter(|r| r.tile() >= 4 * r.threads) {
@@ -547,9 +548,9 @@ impl PmeForce {
         let splines = k("pme_splines", &[])?;
         let spread = k("pme_spread", &[])?;
         let first = k("pme_fft_first", &z_ov)?;
-        let fwd = k(y_names[0], &y_ov)?;
+        let fwd = k(y.entries[0], &y.overrides)?;
         let convolve = k(convolve_name, &x_ov)?;
-        let inv = k(y_names[1], &y_ov)?;
+        let inv = k(y.entries[1], &y.overrides)?;
         let last = k("pme_fft_last", &z_ov)?;
         let interp = k("pme_interp", &[])?;
         let convolve_fast = kernel(convolve_name, &x_ov, false)?;
