@@ -9,7 +9,8 @@
 //                 transform (clearing the grid for the next step); only kz <= Kz/2 is kept (the
 //                 rest is the complex conjugate), so the complex grid `grid` holds
 //                 Kx * Ky * (Kz/2 + 1) values;
-//   fft_forward   y axis of the half spectrum (fft.wgsl);
+//   fft_forward   y axis of the half spectrum (fft.wgsl; fft2_forward, the two-level kernel,
+//                 where Ky has a `forces::fft::RegPlan`, as for pme_convolve2 and fft2_inverse);
 //   pme_convolve  x-axis forward FFT, multiply by the influence function, energy and virial
 //                 partial sums per workgroup, x-axis inverse FFT - all in workgroup memory;
 //   fft_inverse   y axis;

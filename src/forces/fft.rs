@@ -2,10 +2,19 @@
 //! ([`reference`]).
 //!
 //! Sizes: every axis length n in 1..=[`MAX_AXIS`] whose prime factors are 2, 3, 5 and 7
-//! (81, 162, 324, …). Each axis is one dispatch: a workgroup of [`workgroup_threads`] threads
-//! (512, or 256 within WebGPU's default limits) loads `batch = ⌊1024 / n⌋` whole lines into
-//! 16 KiB of workgroup memory (two 1024-value tiles, WebGPU's default limit), runs every
-//! mixed-radix Stockham stage there (radices 4, 9, 2, 3, 5, 7) and writes the lines back. Twiddles are exp(−2πi t/n) computed in float64 on the host and stored as f32.
+//! (81, 162, 324, …). Each axis is one dispatch of one of two kernel kinds:
+//! - **Stockham** (any size): a workgroup of [`workgroup_threads`] threads (512, or 256 within
+//!   WebGPU's default limits) loads `batch = ⌊1024 / n⌋` whole lines into 16 KiB of workgroup
+//!   memory (two 1024-value tiles, WebGPU's default limit), runs every mixed-radix stage there
+//!   (radices 4, 9, 2, 3, 5, 7) and writes the lines back.
+//! - **Two-level** ([`RegPlan`], where n = N1·N2 with both factors register codelets, e.g.
+//!   324 = 18·18): each thread loads N1 values at once and transforms them in registers, one
+//!   exchange through workgroup memory, then N2-point transforms; up to 16 adjacent lines per
+//!   workgroup. 1.8× faster on PME's strided y passes at 324³ (BENCHMARKS.md, Coulomb, eighth
+//!   session); PME uses it for the y passes and the convolve, [`Fft3d`] on every axis that
+//!   has a plan ([`FftPath`]).
+//!
+//! Twiddles are exp(−2πi t/n) computed in float64 on the host and stored as f32.
 //! Forward is exp(−2πi jk/n) like numpy; the inverse is unnormalised (exp(+2πi jk/n)).
 //!
 //! Layout: element (ix, iy, iz) of an (nx, ny, nz) grid is at `(ix·ny + iy)·nz + iz`, one
