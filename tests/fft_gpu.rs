@@ -218,3 +218,20 @@ fn shaders_validate() {
         assert!(!m.entry_points.is_empty());
     }
 }
+
+/// The generic workgroup-memory check (`gpu::workgroup_bytes`) still sizes the Stockham
+/// kernels of a module that also holds the two-level kernels' override-sized tile.
+#[test]
+fn workgroup_memory_is_still_measured() {
+    let src = fft::compose("fft").unwrap();
+    let (m, info) = wgmd::gpu::shaders::validate("fft", &src).unwrap();
+    let ep = m
+        .entry_points
+        .iter()
+        .position(|e| e.name == "fft_forward")
+        .unwrap();
+    assert_eq!(
+        wgmd::gpu::workgroup_bytes(&m, &info, ep),
+        fft::WORKGROUP_BYTES
+    );
+}
