@@ -345,14 +345,14 @@ struct Lane {
     s: Sums,
 }
 
-// Atom and lane of this thread, and (for the lead lane) the atom's summed lanes. Called in
-// uniform control flow (it contains a barrier when TPA > 1).
-fn gather(wid: vec3u, nwg: vec3u, lid: u32) -> Lane {
+// Atom and lane of this thread of real-space workgroup `group`, and (for the lead lane) the
+// atom's summed lanes. Called in uniform control flow (it contains a barrier when TPA > 1).
+fn gather(group: u32, lid: u32) -> Lane {
     let per_group = WG / TPA;
     let slot = lid % per_group;
     let lane = lid / per_group;
     var o: Lane;
-    let t = (wid.y * nwg.x + wid.x) * per_group + slot;
+    let t = group * per_group + slot;
     let live = t < P.n_atoms;
     o.i = t;
     if (live) {
@@ -385,7 +385,12 @@ fn gather(wid: vec3u, nwg: vec3u, lid: u32) -> Lane {
 @compute @workgroup_size(64)
 fn coulomb_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {
-    let g = gather(wid, nwg, lid);
+    real_force(wid.y * nwg.x + wid.x, lid);
+}
+
+// Real-space workgroup `group` (also run inside coulomb_spread.wgsl's fused dispatch).
+fn real_force(group: u32, lid: u32) {
+    let g = gather(group, lid);
     if (!g.lead) {
         return;
     }
@@ -408,7 +413,7 @@ fn coulomb_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg
 @compute @workgroup_size(64)
 fn coulomb_terms(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {
-    let g = gather(wid, nwg, lid);
+    let g = gather(wid.y * nwg.x + wid.x, lid);
     if (!g.lead) {
         return;
     }

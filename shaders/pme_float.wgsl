@@ -4,6 +4,8 @@
 // fixed-point grid needs each low word's old value for the carry); the price is that the
 // rounding depends on the order of the additions, so runs are not bit-reproducible.
 
+#import spread_f32
+
 // Kx * Ky * Kz points: atomics while spreading, plain values when the first FFT pass reads
 // and clears them.
 @group(0) @binding(12) var<storage, read_write> grid_f: array<atomic<f32>>;
@@ -17,9 +19,8 @@ fn clear_charge(g: u32) {
     grid_f_words[g] = 0.0;
 }
 
-// One thread per (atom, jy, jz): ORDER x-planes each. With nothing to wait for, the cost is
-// the atomics' memory traffic; jz varies fastest across lanes, so an atom's ORDER lanes of one
-// (jx, jy) row add to consecutive words (one or two 32-byte sectors instead of one each).
+// One thread per (atom, jy, jz): ORDER x-planes each (`spread_f32.wgsl`). The same threads
+// also run inside coulomb_spread.wgsl's dispatch, beside the real-space workgroups.
 @compute @workgroup_size(64)
 fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
@@ -28,18 +29,5 @@ fn pme_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     if (i >= P.dims.w) {
         return;
     }
-    let q = charge[i];
-    if (q == 0.0) {
-        return;
-    }
-    let jy = (t / ORDER) % ORDER;
-    let jz = t % ORDER;
-    let o = grid_origin(pos[i].xyz);
-    let iy = (o.y + jy) % GY;
-    let iz = (o.z + jz) % GZ;
-    let qyz = q * spl_at(i, 1u, 0u, jy) * spl_at(i, 2u, 0u, jz);
-    for (var jx = 0u; jx < ORDER; jx++) {
-        let ix = (o.x + jx) % GX;
-        atomicAdd(&grid_f[(ix * GY + iy) * GZ + iz], qyz * spl_at(i, 0u, 0u, jx));
-    }
+    spread_lane(t, charge[i], grid_origin(pos[i].xyz));
 }

@@ -557,6 +557,11 @@ impl Simulation {
             a.bind(c, &named)?;
         }
         if let Some(k) = coul.as_mut() {
+            if let Some(p) = pme.as_ref().filter(|p| p.fusable()) {
+                if !crate::neighbor::switched_off("WGMD_FUSE_SPREAD") {
+                    k.fuse_spread(c, Some(p))?;
+                }
+            }
             k.bind(c, &named)?;
             if let Some(p) = pme.as_mut() {
                 let mut with_q = named.clone();
@@ -684,9 +689,18 @@ impl Simulation {
                 // share of a step went 41 → 157 µs at 32,768 ions (520 → 1,289 at 262,144):
                 // no overlap (the chunks likely lose their caches to the passes in between).
                 let energy = energy || self.energy_every_step;
-                c.encode(pass, energy);
-                if let Some(p) = &self.pme {
-                    p.encode(pass, energy);
+                match &self.pme {
+                    // Real space and the charge spread in one dispatch (coulomb_spread.wgsl).
+                    Some(p) if c.spread_fused() => {
+                        p.encode_splines(pass);
+                        c.encode(pass, energy);
+                        p.encode_after_spread(pass, energy);
+                    }
+                    Some(p) => {
+                        c.encode(pass, energy);
+                        p.encode(pass, energy);
+                    }
+                    None => c.encode(pass, energy),
                 }
             }
             (None, None) => self.lj.encode(pass, self.params.n_atoms),

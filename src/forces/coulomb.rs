@@ -30,7 +30,9 @@ use std::f64::consts::PI;
 use anyhow::{bail, Result};
 use bytemuck::{Pod, Zeroable};
 
+use crate::forces::coulomb_spread::SpreadFusion;
 use crate::forces::lj::LjTable;
+use crate::forces::pme::PmeForce;
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
 use crate::neighbor::ListLayout;
 use crate::system::System;
@@ -670,6 +672,11 @@ pub struct CoulombForce {
     qq_buf: wgpu::Buffer,
     /// Atom types (the LJ table's), for the kernels' SMALL_TYPES.
     n_types: usize,
+    /// The real-space kernels' override constants (for the fused kernel).
+    real_overrides: Vec<(&'static str, f64)>,
+    /// Real space and the PME spread in one dispatch (`forces::coulomb_spread`), with its
+    /// (energy, fast) bind groups.
+    fused: Option<(SpreadFusion, Option<[wgpu::BindGroup; 2]>)>,
 }
 
 /// k q_i q_j per type pair (row-major, like the LJ table), or None when some type's atoms
@@ -736,7 +743,7 @@ impl CoulombForce {
         };
         let qq_table = type_pair_charges(sys, lj.n_types, spec.coulomb_k);
         let qq = qq_table.is_some();
-        let (real, fast, terms) =
+        let (real, fast, terms, real_overrides) =
             Self::real_kernels(ctx, rs.code, threads_per_atom, layout, qq, lj.n_types)?;
         let (sk, recip) = if kvecs.is_empty() {
             (None, None)
@@ -772,6 +779,8 @@ impl CoulombForce {
             qq_buf: ctx.storage_init("pair_qq", qq_table.as_deref().unwrap_or(&[0.0]))?,
             qq_table,
             n_types: lj.n_types,
+            real_overrides,
+            fused: None,
         })
     }
 
@@ -782,7 +791,7 @@ impl CoulombForce {
         layout: ListLayout,
         qq_table: bool,
         n_types: usize,
-    ) -> Result<(Kernel, Kernel, Kernel)> {
+    ) -> Result<(Kernel, Kernel, Kernel, Vec<(&'static str, f64)>)> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&tpa) {
             bail!("Coulomb threads per atom must be a power of two from 1 to 64, not {tpa}");
         }
@@ -813,7 +822,31 @@ impl CoulombForce {
             Kernel::new(ctx, &module, "coulomb_force", &o)?,
             Kernel::new(ctx, &module, "coulomb_force", &fast)?,
             Kernel::new(ctx, &module, "coulomb_terms", &o)?,
+            o.to_vec(),
         ))
+    }
+
+    /// Runs PME's charge spread inside the real-space dispatch from now on (`pme` must use
+    /// f32 atomics); `None` separates them again. Rebind afterwards; the caller then encodes
+    /// PME without its spread ([`PmeForce::encode_splines`], [`PmeForce::encode_after_spread`]).
+    pub fn fuse_spread(&mut self, ctx: &GpuContext, pme: Option<&PmeForce>) -> Result<()> {
+        self.fused = match pme {
+            Some(p) => {
+                if !p.fusable() {
+                    bail!("internal: only PME's f32-atomic spread runs inside the real-space dispatch");
+                }
+                let f = SpreadFusion::new(ctx, &self.real_overrides, self.real_groups(), p)?;
+                Some((f, None))
+            }
+            None => None,
+        };
+        self.binds = None;
+        Ok(())
+    }
+
+    /// Whether [`encode`](Self::encode) also spreads PME's charges.
+    pub fn spread_fused(&self) -> bool {
+        self.fused.is_some()
     }
 
     /// Switches the real-space kernels to `tpa` threads per atom and the list `layout`;
@@ -825,9 +858,13 @@ impl CoulombForce {
         layout: ListLayout,
     ) -> Result<()> {
         let qq = self.qq_table.is_some();
-        (self.real, self.fast, self.terms) =
+        (self.real, self.fast, self.terms, self.real_overrides) =
             Self::real_kernels(ctx, self.method_code, tpa, layout, qq, self.n_types)?;
         self.threads_per_atom = tpa;
+        if let Some((f, _)) = &self.fused {
+            let f = f.rebuild(ctx, &self.real_overrides, self.real_groups())?;
+            self.fused = Some((f, None));
+        }
         self.binds = None;
         Ok(())
     }
@@ -870,17 +907,30 @@ impl CoulombForce {
             self.recip.as_ref().map(|k| k.bind(ctx, &all)).transpose()?,
             Some(self.fast.bind(ctx, &all)?),
         ];
+        let fb = match &self.fused {
+            Some((f, _)) => Some(f.bind(ctx, &all)?),
+            None => None,
+        };
+        if let Some((_, slot)) = self.fused.as_mut() {
+            *slot = fb;
+        }
         self.binds = Some(b);
         Ok(())
     }
 
     /// Real space (overwrites force/atom_virial), then the Ewald k-sum (adds to them).
-    /// Without `energy` the real-space energy and virial shares are written as zeros.
+    /// Without `energy` the real-space energy and virial shares are written as zeros. With
+    /// [`fuse_spread`](Self::fuse_spread) the same dispatch also spreads PME's charges.
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool) {
         let b = self
             .binds
             .as_ref()
             .expect("CoulombForce::bind before encode");
+        if let Some((f, Some(fb))) = &self.fused {
+            f.encode(pass, energy, fb);
+            self.encode_reciprocal(pass);
+            return;
+        }
         let (k, bg) = if energy {
             (&self.real, &b[0])
         } else {

@@ -5,6 +5,7 @@
 
 pub mod ani;
 pub mod coulomb;
+pub mod coulomb_spread;
 pub mod drag;
 pub mod fft;
 pub mod lj;

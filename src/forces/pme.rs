@@ -698,6 +698,42 @@ impl PmeForce {
         }
     }
 
+    /// Whether the spread can run inside the real-space dispatch (`forces::coulomb_spread`):
+    /// the f32-atomic grid only.
+    pub fn fusable(&self) -> bool {
+        self.spread_kind == PmeSpread::FloatAtomic
+    }
+
+    /// Workgroups of 64 threads of the spread (order² threads per atom).
+    pub fn spread_groups(&self) -> u32 {
+        let o = self.params.order;
+        gpu::groups_for(self.n_atoms * o * o, gpu::WG)
+    }
+
+    /// The buffers a fused spread reads and writes, by the names coulomb_spread.wgsl uses.
+    pub fn spread_buffers(&self) -> Vec<(&'static str, wgpu::Buffer)> {
+        vec![
+            ("spread_u", self.uniform.clone()),
+            ("spl", self.spl.clone()),
+            ("grid_f", self.charge_grid.clone()),
+        ]
+    }
+
+    /// The splines alone: the first dispatch of [`encode`](Self::encode), for a caller that
+    /// spreads inside the real-space dispatch, which must come next.
+    pub fn encode_splines(&self, pass: &mut wgpu::ComputePass<'_>) {
+        let (k, b, g) = self.dispatches(false)[0];
+        gpu::dispatch(pass, k, b, g);
+    }
+
+    /// Everything after the spread (FFTs, convolution, interpolation): the rest of
+    /// [`encode`](Self::encode) once the charge grid holds this step's charges.
+    pub fn encode_after_spread(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool) {
+        for (k, b, g) in self.dispatches(energy).into_iter().skip(2) {
+            gpu::dispatch(pass, k, b, g);
+        }
+    }
+
     /// The step's dispatches in order: (kernel, bind group, workgroups).
     fn dispatches(&self, energy: bool) -> Vec<(&Kernel, &wgpu::BindGroup, u32)> {
         let b = self.binds.as_ref().expect("PmeForce::bind before encode");
@@ -719,11 +755,7 @@ impl PmeForce {
         };
         let mut d = vec![(&self.splines, &b[7], gpu::groups_for(self.n_atoms, gpu::WG))];
         d.extend([
-            (
-                &self.spread,
-                &b[0],
-                gpu::groups_for(self.n_atoms * o * o, gpu::WG),
-            ),
+            (&self.spread, &b[0], self.spread_groups()),
             (&self.first, &b[1], gz),
             (&self.fwd, &b[2], gy),
             (convolve.0, convolve.1, gx),

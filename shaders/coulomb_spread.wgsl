@@ -1,0 +1,57 @@
+// Coulomb real space (coulomb.wgsl) and the PME charge spread (spread_f32.wgsl) in ONE
+// dispatch, where the charge grid is summed with f32 atomics. Driver: `forces::coulomb_spread`.
+//
+// Why: the two are independent — real space reads slot positions and overwrites the forces,
+// the spread reads positions and pme_splines' weights and adds to the charge grid — but are
+// bound by different units: real space by arithmetic, the spread by the rate of the L2's
+// atomics. wgpu separates consecutive dispatches that write buffers with barriers, so as two
+// dispatches they run one after the other, each leaving the other's unit idle. Here the
+// workgroups of both kinds share one grid: of every FUSE_SPREAD + 1 consecutive workgroups
+// the first is a real-space workgroup and the others spread workgroups, so the GPU's
+// workgroup scheduler keeps both kinds resident together throughout. Each workgroup's kind
+// depends on its id alone (uniform), so the real-space barriers stay in uniform control flow.
+#import coulomb
+#import spread_f32
+
+// The first two members of `forces::pme::PmeUniform` (the buffer is PME's own uniform).
+struct SpreadUniform {
+    dims: vec4u,   // Kx, Ky, Kz, n_atoms
+    scale: vec4f,  // K_a / L_a
+}
+
+@group(0) @binding(16) var<uniform> spread_u: SpreadUniform;
+@group(0) @binding(17) var<storage, read> spl: array<f32>;
+@group(0) @binding(18) var<storage, read_write> grid_f: array<atomic<f32>>;
+
+override ORDER: u32 = 5u;
+override GX: u32 = 1u;
+override GY: u32 = 1u;
+override GZ: u32 = 1u;
+// Spread workgroups per real-space workgroup (the host's ⌈spread groups / real groups⌉).
+override FUSE_SPREAD: u32 = 1u;
+
+// As pme.wgsl's spl_at (component-major rows of n_atoms).
+fn spl_at(i: u32, a: u32, d: u32, j: u32) -> f32 {
+    return spl[((2u * a + d) * ORDER + j) * P.n_atoms + i];
+}
+
+@compute @workgroup_size(64)
+fn coulomb_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                  @builtin(local_invocation_index) lid: u32) {
+    let g = wid.y * nwg.x + wid.x;
+    let r = g % (FUSE_SPREAD + 1u);
+    let b = g / (FUSE_SPREAD + 1u);
+    if (r == 0u) {
+        real_force(b, lid);
+        return;
+    }
+    let t = (b * FUSE_SPREAD + r - 1u) * 64u + lid;
+    let i = t / (ORDER * ORDER);
+    if (i >= P.n_atoms) {
+        return;
+    }
+    // pme.wgsl's grid_origin with this uniform.
+    let k = vec3i(floor(pos[i].xyz * spread_u.scale.xyz));
+    let dims = vec3i(i32(GX), i32(GY), i32(GZ));
+    spread_lane(t, charge[i], vec3u(((k % dims) + dims) % dims));
+}

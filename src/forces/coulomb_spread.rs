@@ -1,0 +1,129 @@
+//! Coulomb real space and the PME charge spread in one dispatch (driver of
+//! `shaders/coulomb_spread.wgsl`, which says why). Used where PME sums its charge grid with
+//! f32 atomics ([`crate::forces::pme::PmeSpread::FloatAtomic`]); `WGMD_FUSE_SPREAD=0` keeps
+//! the two dispatches apart (A/B runs). The float64 references are those of the two parts
+//! (`forces::coulomb::reference`, `forces::pme::reference`); tests/coulomb_gpu.rs checks
+//! that the fused dispatch adds the same forces as the separate ones.
+
+use anyhow::Result;
+
+use crate::forces::pme::PmeForce;
+use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
+
+/// The fused kernels (with and without energies) and what the spread half needs from PME.
+pub struct SpreadFusion {
+    pub energy: Kernel,
+    pub fast: Kernel,
+    /// Workgroups in the dispatch: real-space groups × (1 + spread groups per real group).
+    pub groups: u32,
+    /// PME's buffers by the names coulomb_spread.wgsl gives them.
+    pub buffers: Vec<(&'static str, wgpu::Buffer)>,
+    order: u32,
+    grid: [u32; 3],
+    spread_groups: u32,
+}
+
+impl SpreadFusion {
+    /// `real` are the real-space kernel's override constants (`forces::coulomb`), which
+    /// run `real_groups` workgroups of 64 threads.
+    pub fn new(
+        ctx: &GpuContext,
+        real: &[(&'static str, f64)],
+        real_groups: u32,
+        pme: &PmeForce,
+    ) -> Result<SpreadFusion> {
+        let p = pme.params();
+        Self::build(
+            ctx,
+            real,
+            real_groups,
+            p.order,
+            p.grid,
+            pme.spread_groups(),
+            pme.spread_buffers(),
+        )
+    }
+
+    /// The same fusion for other real-space constants (threads per atom, list layout).
+    pub fn rebuild(
+        &self,
+        ctx: &GpuContext,
+        real: &[(&'static str, f64)],
+        real_groups: u32,
+    ) -> Result<SpreadFusion> {
+        Self::build(
+            ctx,
+            real,
+            real_groups,
+            self.order,
+            self.grid,
+            self.spread_groups,
+            self.buffers.clone(),
+        )
+    }
+
+    fn build(
+        ctx: &GpuContext,
+        real: &[(&'static str, f64)],
+        real_groups: u32,
+        order: u32,
+        grid: [u32; 3],
+        spread_groups: u32,
+        buffers: Vec<(&'static str, wgpu::Buffer)>,
+    ) -> Result<SpreadFusion> {
+        let real_groups = real_groups.max(1);
+        // Spread groups per real-space group: both kinds end together when they take equal
+        // shares; `WGMD_FUSE_PER_REAL` sets another interleave for experiments.
+        let per_real = std::env::var("WGMD_FUSE_PER_REAL")
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or_else(|| spread_groups.div_ceil(real_groups))
+            .max(1);
+        let module = ShaderModule::new(ctx, "coulomb_spread")?;
+        let mut ov = real.to_vec();
+        ov.extend([
+            ("ORDER", order as f64),
+            ("GX", grid[0] as f64),
+            ("GY", grid[1] as f64),
+            ("GZ", grid[2] as f64),
+            ("FUSE_SPREAD", per_real as f64),
+        ]);
+        let energy = Kernel::new(ctx, &module, "coulomb_spread", &ov)?;
+        ov.push(("ENERGY", 0.0));
+        let fast = Kernel::new(ctx, &module, "coulomb_spread", &ov)?;
+        Ok(SpreadFusion {
+            energy,
+            fast,
+            groups: real_groups.max(spread_groups.div_ceil(per_real)) * (1 + per_real),
+            buffers,
+            order,
+            grid,
+            spread_groups,
+        })
+    }
+
+    /// Bind groups (energy, fast) from the real-space kernel's named buffers plus PME's.
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        real: &[(&str, &wgpu::Buffer)],
+    ) -> Result<[wgpu::BindGroup; 2]> {
+        let mut all = real.to_vec();
+        all.extend(self.buffers.iter().map(|(n, b)| (*n, b)));
+        Ok([self.energy.bind(ctx, &all)?, self.fast.bind(ctx, &all)?])
+    }
+
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        energy: bool,
+        binds: &[wgpu::BindGroup; 2],
+    ) {
+        let (k, b) = if energy {
+            (&self.energy, &binds[0])
+        } else {
+            (&self.fast, &binds[1])
+        };
+        gpu::dispatch(pass, k, b, self.groups);
+    }
+}
