@@ -1273,6 +1273,28 @@ impl Simulation {
         self.set_neighbor_build(tpa, layout)
     }
 
+    /// Runs PME's charge spread inside the Coulomb real-space dispatch (`on`, the default
+    /// where the grid is summed with f32 atomics: `forces::coulomb_spread`) or as its own
+    /// dispatch, and recomputes the forces; tests run both against the references. Returns
+    /// whether the spread is now fused (never without PME or without f32 atomics).
+    pub fn set_spread_fusion(&mut self, on: bool) -> Result<bool> {
+        let (Some(c), Some(p)) = (self.coul.as_mut(), self.pme.as_ref()) else {
+            return Ok(false);
+        };
+        let fused = on && p.fusable();
+        c.fuse_spread(&self.ctx, fused.then_some(p))?;
+        let named = self.bufs.named();
+        c.bind(&self.ctx, &named)?;
+        drop(named);
+        self.rebuild_and_forces()?;
+        Ok(fused)
+    }
+
+    /// Whether PME's charge spread runs inside the real-space dispatch.
+    pub fn spread_fused(&self) -> bool {
+        self.coul.as_ref().is_some_and(|c| c.spread_fused())
+    }
+
     /// Replaces the neighbor build and list layout (see [`BuildPlan`]: threads per atom and
     /// [`ListLayout`]) and rebuilds the list with it; tests run every variant against the
     /// references. ANI keeps rows by atom.

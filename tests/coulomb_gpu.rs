@@ -226,6 +226,26 @@ fn every_method_matches_reference_on_random_charged_systems() {
                 th.potential_energy,
                 r.total()
             );
+            // PME with f32 atomics spreads its charges inside the real-space dispatch
+            // (coulomb_spread.wgsl); the separate dispatches must give the same answer.
+            let fusion_on = std::env::var("WGMD_FUSE_SPREAD").map_or(true, |v| v != "0");
+            if matches!(method, CoulombMethod::Pme(_)) {
+                assert_eq!(sim.spread_fused(), ctx.has_f32_atomics() && fusion_on);
+            }
+            if sim.spread_fused() {
+                assert!(!sim.set_spread_fusion(false).unwrap());
+                sim.poison_and_recompute().unwrap();
+                let (f2, _) = sim.forces().unwrap();
+                let t2 = sim.energy_terms().unwrap();
+                assert!(
+                    force_error(&f2, &r.forces) < 2e-5,
+                    "{method:?} separate spread"
+                );
+                assert!(rel(t2.coulomb_reciprocal.unwrap(), r.coulomb_reciprocal) < 1e-5);
+                // Same f32 sums apart from the order of the spread's atomic additions.
+                assert!(force_error(&f2, &f) < 1e-6, "fused vs separate spread");
+                assert!(sim.set_spread_fusion(true).unwrap());
+            }
             // Every threads-per-atom variant (the default here is 8: small systems).
             assert_eq!(sim.lj_threads_per_atom(), 8);
             // And the list layouts: rows by cell slot packed in groups of eight (the default;

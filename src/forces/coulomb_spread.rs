@@ -72,12 +72,10 @@ impl SpreadFusion {
         buffers: Vec<(&'static str, wgpu::Buffer)>,
     ) -> Result<SpreadFusion> {
         let real_groups = real_groups.max(1);
-        // Spread groups per real-space group: both kinds end together when they take equal
-        // shares; `WGMD_FUSE_PER_REAL` sets another interleave for experiments.
         let per_real = std::env::var("WGMD_FUSE_PER_REAL")
             .ok()
             .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or_else(|| spread_groups.div_ceil(real_groups))
+            .unwrap_or_else(|| per_real_group(real_groups, spread_groups))
             .max(1);
         let module = ShaderModule::new(ctx, "coulomb_spread")?;
         let mut ov = real.to_vec();
@@ -125,5 +123,22 @@ impl SpreadFusion {
             (&self.fast, &binds[1])
         };
         gpu::dispatch(pass, k, b, self.groups);
+    }
+}
+
+/// Spread workgroups after each real-space workgroup in the fused dispatch. Measured on the
+/// H200 (BENCHMARKS.md, Coulomb, ninth session, calls 1–2; steps/s against the separate
+/// dispatches): when real space fills the GPU several times over (2,097,152 ions, 2 M
+/// threads) the even interleave — both kinds end together — is best (+3 %; a third or a
+/// sixth of it lost 1–2 %); when it is about one wave (≤ 2¹⁹ threads: 32,768 ions at 8
+/// threads per atom, 262,144 at 1) a sixth of that ratio is (+11–12 %; the even interleave
+/// +2–5 %): every real-space workgroup then starts within the first wave and the spread
+/// fills the rest of the GPU beside them and after them.
+pub fn per_real_group(real_groups: u32, spread_groups: u32) -> u32 {
+    let even = spread_groups.div_ceil(real_groups.max(1));
+    if real_groups as u64 * gpu::WG as u64 <= 1 << 19 {
+        (even / 6).max(1)
+    } else {
+        even.max(1)
     }
 }
