@@ -12,6 +12,7 @@
 // depends on its id alone (uniform), so the real-space barriers stay in uniform control flow.
 #import coulomb
 #import spread_f32
+#import bspline
 
 // The first two members of `forces::pme::PmeUniform` (the buffer is PME's own uniform).
 struct SpreadUniform {
@@ -29,6 +30,33 @@ override GY: u32 = 1u;
 override GZ: u32 = 1u;
 // Spread workgroups per real-space workgroup (the host's ⌈spread groups / real groups⌉).
 override FUSE_SPREAD: u32 = 1u;
+
+// Written by slot_gather_splines: the same buffers as coulomb.wgsl's `slot_pos` and the
+// spread's `spl`, under names of their own so that the real-space and spread code keep
+// reading them as read-only storage.
+@group(0) @binding(19) var<storage, read_write> slot_pos_out: array<vec4f>;
+@group(0) @binding(20) var<storage, read_write> spl_out: array<f32>;
+
+fn put_spline(k: u32, v: f32) {
+    spl_out[k] = v;
+}
+
+// neighbor.wgsl's slot_gather and pme.wgsl's pme_splines in one dispatch (rows by cell slot
+// only): thread t copies the position of the atom in cell slot t and computes that atom's
+// spline weights. One dispatch fewer per step (each costs ~4-5 us of drain and fill on the
+// H200, a few percent of a step at 32,768 ions).
+@compute @workgroup_size(64)
+fn slot_gather_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                       @builtin(local_invocation_index) lid: u32) {
+    let t = linear_id(wid, nwg, lid, WG);
+    if (t >= P.n_atoms) {
+        return;
+    }
+    let i = cell_atoms[t];
+    let x = pos[i];
+    slot_pos_out[t] = x;
+    atom_splines(i, x.xyz * spread_u.scale.xyz, P.n_atoms);
+}
 
 // As pme.wgsl's spl_at (component-major rows of n_atoms).
 fn spl_at(i: u32, a: u32, d: u32, j: u32) -> f32 {

@@ -26,6 +26,7 @@
 // Essmann's points floor(u) - j; the two grids differ by a whole-grid translation, which
 // leaves energy and forces unchanged.
 #import fft
+#import bspline
 
 // Mirrors `forces::pme::PmeUniform`.
 struct PmeUniform {
@@ -76,43 +77,6 @@ override ENERGY: bool = true;
 // barrier, then the additions) made splines + spread 1.6–2.2x slower (BENCHMARKS.md, call 17).
 const PME_WG: u32 = 64u;
 
-struct Spline {
-    w: array<f32, 8>,
-    d: array<f32, 8>,
-}
-
-// Cardinal B-spline weights M_p(t + p - 1 - j) and derivatives for j < ORDER, t in [0, 1).
-fn bspline(t: f32) -> Spline {
-    var s: Spline;
-    for (var j = 0u; j < 8u; j++) {
-        s.w[j] = 0.0;
-        s.d[j] = 0.0;
-    }
-    s.w[1] = t;
-    s.w[0] = 1.0 - t;
-    for (var j = 3u; j < ORDER; j++) {
-        let div = 1.0 / f32(j - 1u);
-        s.w[j - 1u] = div * t * s.w[j - 2u];
-        for (var k = 1u; k < j - 1u; k++) {
-            s.w[j - k - 1u] = div * ((t + f32(k)) * s.w[j - k - 2u] + (f32(j - k) - t) * s.w[j - k - 1u]);
-        }
-        s.w[0] = div * (1.0 - t) * s.w[0];
-    }
-    // Derivatives from the order p - 1 weights: M_p'(x) = M_{p-1}(x) - M_{p-1}(x - 1).
-    s.d[0] = -s.w[0];
-    for (var j = 1u; j < ORDER; j++) {
-        s.d[j] = s.w[j - 1u] - s.w[j];
-    }
-    let div = 1.0 / f32(ORDER - 1u);
-    s.w[ORDER - 1u] = div * t * s.w[ORDER - 2u];
-    for (var k = 1u; k < ORDER - 1u; k++) {
-        s.w[ORDER - k - 1u] = div * ((t + f32(k)) * s.w[ORDER - k - 2u]
-            + (f32(ORDER - k) - t) * s.w[ORDER - k - 1u]);
-    }
-    s.w[0] = div * (1.0 - t) * s.w[0];
-    return s;
-}
-
 // First grid index along each axis and the fractional offsets of atom position x.
 fn grid_origin(x: vec3f) -> vec3u {
     let u = x * P.scale.xyz;
@@ -134,15 +98,11 @@ fn pme_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     if (i >= P.dims.w) {
         return;
     }
-    let u = pos[i].xyz * P.scale.xyz;
-    let f = u - floor(u);
-    for (var a = 0u; a < 3u; a++) {
-        let s = bspline(f[a]);
-        for (var j = 0u; j < ORDER; j++) {
-            spl[((2u * a) * ORDER + j) * P.dims.w + i] = s.w[j];
-            spl[((2u * a + 1u) * ORDER + j) * P.dims.w + i] = s.d[j];
-        }
-    }
+    atom_splines(i, pos[i].xyz * P.scale.xyz, P.dims.w);
+}
+
+fn put_spline(k: u32, v: f32) {
+    spl[k] = v;
 }
 
 fn atom_id(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {

@@ -679,7 +679,15 @@ impl Simulation {
     /// The forces at the current positions; with `energy` also the per-atom energy and
     /// virial shares (`force.w`, `atom_virial`), else (Coulomb) zero real-space shares.
     fn encode_forces(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool) {
-        self.nbr.encode_gather(pass);
+        // With the spread fused, the slot positions come with PME's splines in one dispatch.
+        let gathered = self.pme.is_some()
+            && self
+                .coul
+                .as_ref()
+                .is_some_and(|c| c.encode_gather_splines(pass));
+        if !gathered {
+            self.nbr.encode_gather(pass);
+        }
         match (&self.ani, &self.coul) {
             (Some(a), _) => a.encode(pass),
             (None, Some(c)) => {
@@ -692,7 +700,9 @@ impl Simulation {
                 match &self.pme {
                     // Real space and the charge spread in one dispatch (coulomb_spread.wgsl).
                     Some(p) if c.spread_fused() => {
-                        p.encode_splines(pass);
+                        if !gathered {
+                            p.encode_splines(pass);
+                        }
                         c.encode(pass, energy);
                         p.encode_after_spread(pass, energy);
                     }

@@ -30,7 +30,7 @@ use std::f64::consts::PI;
 use anyhow::{bail, Result};
 use bytemuck::{Pod, Zeroable};
 
-use crate::forces::coulomb_spread::SpreadFusion;
+use crate::forces::coulomb_spread::{FusionBinds, SpreadFusion};
 use crate::forces::lj::LjTable;
 use crate::forces::pme::PmeForce;
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
@@ -676,7 +676,7 @@ pub struct CoulombForce {
     real_overrides: Vec<(&'static str, f64)>,
     /// Real space and the PME spread in one dispatch (`forces::coulomb_spread`), with its
     /// (energy, fast) bind groups.
-    fused: Option<(SpreadFusion, Option<[wgpu::BindGroup; 2]>)>,
+    fused: Option<(SpreadFusion, Option<FusionBinds>)>,
 }
 
 /// k q_i q_j per type pair (row-major, like the LJ table), or None when some type's atoms
@@ -700,6 +700,9 @@ fn type_pair_charges(sys: &System, n_types: usize, k: f64) -> Option<Vec<f32>> {
             .collect(),
     )
 }
+
+/// The real-space kernels (with energies, without, per term) and their override constants.
+type RealKernels = (Kernel, Kernel, Kernel, Vec<(&'static str, f64)>);
 
 impl CoulombForce {
     pub fn new(
@@ -791,7 +794,7 @@ impl CoulombForce {
         layout: ListLayout,
         qq_table: bool,
         n_types: usize,
-    ) -> Result<(Kernel, Kernel, Kernel, Vec<(&'static str, f64)>)> {
+    ) -> Result<RealKernels> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&tpa) {
             bail!("Coulomb threads per atom must be a power of two from 1 to 64, not {tpa}");
         }
@@ -842,6 +845,16 @@ impl CoulombForce {
         };
         self.binds = None;
         Ok(())
+    }
+
+    /// With the spread fused and rows by cell slot: the step's slot positions and PME's
+    /// splines in one dispatch (instead of neighbor's slot_gather and PME's splines). Returns
+    /// false, encoding nothing, otherwise.
+    pub fn encode_gather_splines(&self, pass: &mut wgpu::ComputePass<'_>) -> bool {
+        match &self.fused {
+            Some((f, Some(fb))) => f.encode_gather(pass, fb),
+            _ => false,
+        }
     }
 
     /// Whether [`encode`](Self::encode) also spreads PME's charges.

@@ -14,6 +14,10 @@ use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
 pub struct SpreadFusion {
     pub energy: Kernel,
     pub fast: Kernel,
+    /// `slot_gather_splines`, where the list rows are by cell slot (else None: the engine
+    /// then runs neighbor's slot_gather, if any, and PME's own splines).
+    pub gather: Option<Kernel>,
+    n_atoms: u32,
     /// Workgroups in the dispatch: real-space groups × (1 + spread groups per real group).
     pub groups: u32,
     /// PME's buffers by the names coulomb_spread.wgsl gives them.
@@ -37,6 +41,7 @@ impl SpreadFusion {
             ctx,
             real,
             real_groups,
+            pme.n_atoms(),
             p.order,
             p.grid,
             pme.spread_groups(),
@@ -55,6 +60,7 @@ impl SpreadFusion {
             ctx,
             real,
             real_groups,
+            self.n_atoms,
             self.order,
             self.grid,
             self.spread_groups,
@@ -66,6 +72,7 @@ impl SpreadFusion {
         ctx: &GpuContext,
         real: &[(&'static str, f64)],
         real_groups: u32,
+        n_atoms: u32,
         order: u32,
         grid: [u32; 3],
         spread_groups: u32,
@@ -87,11 +94,19 @@ impl SpreadFusion {
             ("FUSE_SPREAD", per_real as f64),
         ]);
         let energy = Kernel::new(ctx, &module, "coulomb_spread", &ov)?;
+        let slot_rows = real.iter().any(|&(n, v)| n == "SLOT_ROWS" && v != 0.0);
+        let gather = if slot_rows {
+            Some(Kernel::new(ctx, &module, "slot_gather_splines", &ov)?)
+        } else {
+            None
+        };
         ov.push(("ENERGY", 0.0));
         let fast = Kernel::new(ctx, &module, "coulomb_spread", &ov)?;
         Ok(SpreadFusion {
             energy,
             fast,
+            gather,
+            n_atoms,
             groups: real_groups.max(spread_groups.div_ceil(per_real)) * (1 + per_real),
             buffers,
             order,
@@ -100,30 +115,55 @@ impl SpreadFusion {
         })
     }
 
-    /// Bind groups (energy, fast) from the real-space kernel's named buffers plus PME's.
-    pub fn bind(
-        &self,
-        ctx: &GpuContext,
-        real: &[(&str, &wgpu::Buffer)],
-    ) -> Result<[wgpu::BindGroup; 2]> {
+    /// Bind groups (energy, fast, gather) from the real-space kernel's named buffers plus
+    /// PME's; the gather writes "slot_pos" and PME's splines under names of their own.
+    pub fn bind(&self, ctx: &GpuContext, real: &[(&str, &wgpu::Buffer)]) -> Result<FusionBinds> {
         let mut all = real.to_vec();
         all.extend(self.buffers.iter().map(|(n, b)| (*n, b)));
-        Ok([self.energy.bind(ctx, &all)?, self.fast.bind(ctx, &all)?])
+        if let Some(&(_, b)) = real.iter().find(|(n, _)| *n == "slot_pos") {
+            all.push(("slot_pos_out", b));
+        }
+        if let Some((_, b)) = self.buffers.iter().find(|(n, _)| *n == "spl") {
+            all.push(("spl_out", b));
+        }
+        Ok(FusionBinds {
+            energy: self.energy.bind(ctx, &all)?,
+            fast: self.fast.bind(ctx, &all)?,
+            gather: self
+                .gather
+                .as_ref()
+                .map(|k| k.bind(ctx, &all))
+                .transpose()?,
+        })
     }
 
-    pub fn encode(
-        &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        energy: bool,
-        binds: &[wgpu::BindGroup; 2],
-    ) {
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool, binds: &FusionBinds) {
         let (k, b) = if energy {
-            (&self.energy, &binds[0])
+            (&self.energy, &binds.energy)
         } else {
-            (&self.fast, &binds[1])
+            (&self.fast, &binds.fast)
         };
         gpu::dispatch(pass, k, b, self.groups);
     }
+
+    /// Slot positions and PME splines in one dispatch; false (nothing encoded) where the
+    /// rows are not by slot.
+    pub fn encode_gather(&self, pass: &mut wgpu::ComputePass<'_>, binds: &FusionBinds) -> bool {
+        match (&self.gather, &binds.gather) {
+            (Some(k), Some(b)) => {
+                gpu::dispatch(pass, k, b, gpu::groups_for(self.n_atoms, gpu::WG));
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// [`SpreadFusion`]'s bind groups.
+pub struct FusionBinds {
+    energy: wgpu::BindGroup,
+    fast: wgpu::BindGroup,
+    gather: Option<wgpu::BindGroup>,
 }
 
 /// Spread workgroups after each real-space workgroup in the fused dispatch. Measured on the

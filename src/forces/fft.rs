@@ -378,6 +378,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("pme_fixed", include_str!("../../shaders/pme_fixed.wgsl")),
     ("pme_float", include_str!("../../shaders/pme_float.wgsl")),
     ("spread_f32", include_str!("../../shaders/spread_f32.wgsl")),
+    ("bspline", include_str!("../../shaders/bspline.wgsl")),
 ];
 
 /// The composable FFT/PME programs: PME comes with one of its two charge-grid snippets

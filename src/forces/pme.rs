@@ -698,6 +698,10 @@ impl PmeForce {
         }
     }
 
+    pub fn n_atoms(&self) -> u32 {
+        self.n_atoms
+    }
+
     /// Whether the spread can run inside the real-space dispatch (`forces::coulomb_spread`):
     /// the f32-atomic grid only.
     pub fn fusable(&self) -> bool {

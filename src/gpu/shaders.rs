@@ -12,6 +12,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("lj", include_str!("../../shaders/lj.wgsl")),
     ("coulomb", include_str!("../../shaders/coulomb.wgsl")),
     ("spread_f32", include_str!("../../shaders/spread_f32.wgsl")),
+    ("bspline", include_str!("../../shaders/bspline.wgsl")),
     (
         "coulomb_spread",
         include_str!("../../shaders/coulomb_spread.wgsl"),
