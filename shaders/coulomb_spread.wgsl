@@ -42,9 +42,12 @@ fn put_spline(k: u32, v: f32) {
 }
 
 // neighbor.wgsl's slot_gather and pme.wgsl's pme_splines in one dispatch (rows by cell slot
-// only): thread t copies the position of the atom in cell slot t and computes that atom's
-// spline weights. One dispatch fewer per step (each costs ~4-5 us of drain and fill on the
-// H200, a few percent of a step at 32,768 ions).
+// only): thread t copies the position of the atom in cell slot t, and computes the spline
+// weights of atom t. One dispatch fewer per step (each costs ~4-5 us of drain and fill on
+// the H200, a few percent of a step at 32,768 ions). The two jobs share nothing but the
+// thread: the splines of the atom in slot t instead (one read fewer) scattered each thread's
+// 6·ORDER stores over the buffer by atom index, and the step at 2,097,152 ions went
+// 4.1 -> 5.8 ms (BENCHMARKS.md, Coulomb, ninth session, call 4).
 @compute @workgroup_size(64)
 fn slot_gather_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                        @builtin(local_invocation_index) lid: u32) {
@@ -52,10 +55,8 @@ fn slot_gather_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
     if (t >= P.n_atoms) {
         return;
     }
-    let i = cell_atoms[t];
-    let x = pos[i];
-    slot_pos_out[t] = x;
-    atom_splines(i, x.xyz * spread_u.scale.xyz, P.n_atoms);
+    slot_pos_out[t] = pos[cell_atoms[t]];
+    atom_splines(t, pos[t].xyz * spread_u.scale.xyz, P.n_atoms);
 }
 
 // As pme.wgsl's spl_at (component-major rows of n_atoms).
