@@ -19,7 +19,10 @@
 //!   LJ in one neighbor loop (`shaders/coulomb.wgsl`, sharing `lj_pair` with `lj.wgsl`),
 //!   excluded pairs and their erf correction, the Ewald k-sum (`shaders/ewald.wgsl`), self and
 //!   background terms, and float64 references of every method; [`forces::pme`] +
-//!   [`forces::fft`]: smooth PME's reciprocal part (spreading, WGSL 3-D FFT, interpolation).
+//!   [`forces::fft`]: smooth PME's reciprocal part (spreading, WGSL 3-D FFT, interpolation);
+//!   [`forces::coulomb_spread`]: real space and PME's charge spread in one dispatch
+//!   (interleaved workgroups; slot positions and B-splines in one more), where the charge grid
+//!   is summed with f32 atomics.
 //! - [`integrate`] — velocity Verlet and Langevin BAOAB (Philox RNG), with float64 twins.
 //! - [`observe`] — GPU reductions of energies and virial; temperature and pressure;
 //!   RDF / speed histograms ([`observe::histogram`]); non-blocking readback.
@@ -40,8 +43,8 @@
 //! list (clear, count, scan, scatter, sort) + neighbor build, dispatched indirectly (zero
 //! workgroups when no rebuild; or only every `check_every` steps (default 1), the others just
 //! verify the list) → LJ forces, or for charged systems the fused LJ + real-space Coulomb
-//! kernel (+ Ewald k-sum or PME: spread, FFTs, interpolate) (+ blow-up check) → closing half
-//! kick.
+//! kernel (+ Ewald k-sum or PME: spread, FFTs, interpolate; with f32 atomics the spread runs
+//! inside the real-space dispatch) (+ blow-up check) → closing half kick.
 //! After a batch: optional reduction → 64-byte status/observables readback.
 //!
 //! ## Known debts

@@ -29,7 +29,10 @@
 //! words) and the interpolation's order³ reads per atom — 28 MB for 81³ (≈ 6 µs at the H200's
 //! 4.8 TB/s; it all fits in its 50 MB L2), 1.8 GB for 324³
 //! (≈ 0.4 ms). At ~3.3 µs per dispatch the eight dispatches cost ~26 µs of fixed overhead per
-//! step. BENCHMARKS.md (Coulomb) has the measured per-dispatch profile.
+//! step. BENCHMARKS.md (Coulomb) has the measured per-dispatch profile. In the engine, where
+//! the grid is summed with f32 atomics, the spread runs inside the Coulomb real-space dispatch
+//! and the splines beside the slot-position copy (`forces::coulomb_spread`:
+//! [`PmeForce::encode_after_spread`] encodes the rest), six dispatches of PME's own.
 //!
 //! ## Charge grid ([`PmeSpread`])
 //! Where the adapter has f32 atomics (wgpu's SHADER_FLOAT32_ATOMIC: Vulkan, Metal), the spread
