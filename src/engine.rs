@@ -559,7 +559,12 @@ impl Simulation {
         if let Some(k) = coul.as_mut() {
             if let Some(p) = pme.as_ref().filter(|p| p.fusable()) {
                 if !crate::neighbor::switched_off("WGMD_FUSE_SPREAD") {
-                    k.fuse_spread(c, Some(p))?;
+                    // A device short of storage-buffer slots for the fused kernel (15) keeps
+                    // the separate dispatches.
+                    if let Err(e) = k.fuse_spread(c, Some(p)) {
+                        log::info!("PME's spread stays a dispatch of its own: {e:#}");
+                        k.fuse_spread(c, None)?;
+                    }
                 }
             }
             k.bind(c, &named)?;
