@@ -28,7 +28,8 @@ override ORDER: u32 = 5u;
 override GX: u32 = 1u;
 override GY: u32 = 1u;
 override GZ: u32 = 1u;
-// Spread workgroups per real-space workgroup (the host's ⌈spread groups / real groups⌉).
+// Spread workgroups per real-space workgroup (the host's ⌈spread groups / real groups⌉); 0:
+// real space alone (spread_tile.wgsl spreads in a dispatch of its own).
 override FUSE_SPREAD: u32 = 1u;
 
 // Written by slot_gather_splines: the same buffers as coulomb.wgsl's `slot_pos` and the
@@ -36,6 +37,11 @@ override FUSE_SPREAD: u32 = 1u;
 // reading them as read-only storage.
 @group(0) @binding(19) var<storage, read_write> slot_pos_out: array<vec4f>;
 @group(0) @binding(20) var<storage, read_write> spl_out: array<f32>;
+// With TILE_SPREAD (spread_tile.wgsl spreads, by blocks of cells): the spline weights of the
+// atom in slot t at slot t (rows of n_atoms: weight j along axis a in row a * ORDER + j) and
+// its charge in row 3 * ORDER, so that the spread's reads in slot order stay contiguous.
+@group(0) @binding(21) var<storage, read_write> wslot_out: array<f32>;
+override TILE_SPREAD: bool = false;
 
 fn put_spline(k: u32, v: f32) {
     spl_out[k] = v;
@@ -55,8 +61,21 @@ fn slot_gather_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
     if (t >= P.n_atoms) {
         return;
     }
-    slot_pos_out[t] = pos[cell_atoms[t]];
+    let a = cell_atoms[t];
+    let x = pos[a];
+    slot_pos_out[t] = x;
     atom_splines(t, pos[t].xyz * spread_u.scale.xyz, P.n_atoms);
+    if (TILE_SPREAD) {
+        let u = x.xyz * spread_u.scale.xyz;
+        let f = u - floor(u);
+        for (var d = 0u; d < 3u; d++) {
+            let s = bspline(f[d]);
+            for (var j = 0u; j < ORDER; j++) {
+                wslot_out[(d * ORDER + j) * P.n_atoms + t] = s.w[j];
+            }
+        }
+        wslot_out[3u * ORDER * P.n_atoms + t] = charge[a];
+    }
 }
 
 // As pme.wgsl's spl_at (component-major rows of n_atoms).

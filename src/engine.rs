@@ -19,6 +19,7 @@ use crate::forces::coulomb::{self, CoulombForce, CoulombMethod, CoulombSpec};
 use crate::forces::drag::DragForce;
 use crate::forces::lj::{LjForce, LjSpec, LjTable};
 use crate::forces::pme::PmeForce;
+use crate::forces::spread_tile::{self, TilePlan};
 use crate::gpu::params::{status, Params};
 use crate::gpu::{self, GpuContext};
 use crate::integrate::{Integrator, IntegratorKernels, Method};
@@ -268,6 +269,59 @@ pub struct EngineStats {
 
 /// Largest number of steps between rebuild opportunities the adaptive policy picks.
 const MAX_CHECK_EVERY: u32 = 16;
+
+/// How PME's charge spread runs where its grid is summed with f32 atomics
+/// ([`Simulation::set_spread_mode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpreadMode {
+    /// A dispatch of its own after real space (`shaders/pme_float.wgsl`; always possible).
+    Separate,
+    /// Its workgroups interleaved with real space's in one dispatch (`forces::coulomb_spread`).
+    Interleaved,
+    /// By blocks of cells, summed in workgroup memory first, right after real space
+    /// (`forces::spread_tile`): the default where it applies.
+    Tiled,
+}
+
+/// The tiled spread's plan for this system (rows by slot only).
+fn tile_plan(
+    grid: &CellGrid,
+    spec: &SimSpec,
+    sys: &System,
+    pme: &PmeForce,
+    limits: &wgpu::Limits,
+) -> Option<TilePlan> {
+    spread_tile::plan(
+        grid,
+        sys.box_lengths,
+        &pme.params(),
+        spec.skin,
+        &sys.charges,
+        spread_tile::tile_words(limits),
+    )
+}
+
+/// Fuses PME's spread with real space: tiled where `tile` is given and builds, else
+/// interleaved; a device that cannot build either (short of storage-buffer slots, 15, or of
+/// workgroup memory) keeps the separate dispatches.
+fn set_spread(
+    k: &mut CoulombForce,
+    ctx: &GpuContext,
+    p: &PmeForce,
+    tile: Option<TilePlan>,
+) -> Result<()> {
+    if tile.is_some() {
+        match k.fuse_spread(ctx, Some(p), tile) {
+            Ok(()) => return Ok(()),
+            Err(e) => log::info!("PME's spread is not tiled: {e:#}"),
+        }
+    }
+    if let Err(e) = k.fuse_spread(ctx, Some(p), None) {
+        log::info!("PME's spread stays a dispatch of its own: {e:#}");
+        k.fuse_spread(ctx, None, None)?;
+    }
+    Ok(())
+}
 
 pub struct Simulation {
     pub ctx: Arc<GpuContext>,
@@ -559,12 +613,12 @@ impl Simulation {
         if let Some(k) = coul.as_mut() {
             if let Some(p) = pme.as_ref().filter(|p| p.fusable()) {
                 if !crate::neighbor::switched_off("WGMD_FUSE_SPREAD") {
-                    // A device short of storage-buffer slots for the fused kernel (15) keeps
-                    // the separate dispatches.
-                    if let Err(e) = k.fuse_spread(c, Some(p)) {
-                        log::info!("PME's spread stays a dispatch of its own: {e:#}");
-                        k.fuse_spread(c, None)?;
-                    }
+                    let tile = if crate::neighbor::switched_off("WGMD_TILE_SPREAD") {
+                        None
+                    } else {
+                        tile_plan(&grid, &spec, &sys, p, &c.limits)
+                    };
+                    set_spread(k, c, p, tile)?;
                 }
             }
             k.bind(c, &named)?;
@@ -1288,21 +1342,58 @@ impl Simulation {
         self.set_neighbor_build(tpa, layout)
     }
 
-    /// Runs PME's charge spread inside the Coulomb real-space dispatch (`on`, the default
-    /// where the grid is summed with f32 atomics: `forces::coulomb_spread`) or as its own
-    /// dispatch, and recomputes the forces; tests run both against the references. Returns
-    /// whether the spread is now fused (never without PME or without f32 atomics).
-    pub fn set_spread_fusion(&mut self, on: bool) -> Result<bool> {
-        let (Some(c), Some(p)) = (self.coul.as_mut(), self.pme.as_ref()) else {
-            return Ok(false);
+    /// How PME's charge spread runs (`mode`, or the nearest this system and device allow:
+    /// Tiled needs rows by cell slot and a block that gains, Interleaved and Tiled need f32
+    /// atomics), then recomputes the forces; tests run every mode against the references.
+    /// Returns the mode now in use.
+    pub fn set_spread_mode(&mut self, mode: SpreadMode) -> Result<SpreadMode> {
+        let tile = match (&self.pme, mode) {
+            (Some(p), SpreadMode::Tiled) => tile_plan(
+                &self.grid,
+                &self.spec,
+                &self.spec.system,
+                p,
+                &self.ctx.limits,
+            ),
+            _ => None,
         };
-        let fused = on && p.fusable();
-        c.fuse_spread(&self.ctx, fused.then_some(p))?;
+        self.apply_spread(mode, tile)
+    }
+
+    /// The tiled spread with a given plan (tests: blocks too small to gain, or `n_max`
+    /// forcing the global-atomic fallback, on systems too small for [`spread_tile::plan`]).
+    pub fn set_spread_tile(&mut self, plan: TilePlan) -> Result<SpreadMode> {
+        self.apply_spread(SpreadMode::Tiled, Some(plan))
+    }
+
+    fn apply_spread(&mut self, mode: SpreadMode, tile: Option<TilePlan>) -> Result<SpreadMode> {
+        let (Some(c), Some(p)) = (self.coul.as_mut(), self.pme.as_ref()) else {
+            return Ok(SpreadMode::Separate);
+        };
+        if mode == SpreadMode::Separate || !p.fusable() {
+            c.fuse_spread(&self.ctx, None, None)?;
+        } else {
+            set_spread(c, &self.ctx, p, tile)?;
+        }
         let named = self.bufs.named();
         c.bind(&self.ctx, &named)?;
         drop(named);
         self.rebuild_and_forces()?;
-        Ok(fused)
+        Ok(self.spread_mode())
+    }
+
+    /// How PME's charge spread runs now (Separate without PME).
+    pub fn spread_mode(&self) -> SpreadMode {
+        match &self.coul {
+            Some(c) if c.spread_tile_plan().is_some() => SpreadMode::Tiled,
+            Some(c) if c.spread_fused() => SpreadMode::Interleaved,
+            _ => SpreadMode::Separate,
+        }
+    }
+
+    /// The tiled spread's blocks and gain, where it runs (`wgmd bench` reports them).
+    pub fn spread_tile_plan(&self) -> Option<TilePlan> {
+        self.coul.as_ref().and_then(|c| c.spread_tile_plan())
     }
 
     /// Whether PME's charge spread runs inside the real-space dispatch.
@@ -1362,12 +1453,12 @@ impl Simulation {
     }
 
     /// Profile for `wgmd bench`: seconds per repetition of (forces, cell list, neighbor
-    /// build, PME reciprocal part or 0), each repeated `reps` times in one compute pass (wall time including the wait
+    /// build, PME reciprocal part or 0, tiled spread or 0), each repeated `reps` times in one compute pass (wall time including the wait
     /// and one readback, so use enough repetitions). Both parts are idempotent; the state is
     /// left consistent (a fresh list and forces at the current positions).
-    pub fn time_parts(&mut self, reps: u32) -> Result<[f64; 4]> {
+    pub fn time_parts(&mut self, reps: u32) -> Result<[f64; 5]> {
         let reps = reps.max(1);
-        let mut out = [0.0; 4];
+        let mut out = [0.0; 5];
         for (part, slot) in out.iter_mut().enumerate() {
             let t0 = web_time::Instant::now();
             let mut enc = self.ctx.device.create_command_encoder(&Default::default());
@@ -1381,10 +1472,21 @@ impl Simulation {
                         2 => self.nbr.encode_build(&mut pass, self.launch_direct()),
                         // PME's reciprocal part alone (it accumulates into the forces; the
                         // final rebuild below recomputes them).
-                        _ => match &self.pme {
+                        3 => match &self.pme {
                             Some(p) => p.encode(&mut pass, false),
                             None => break,
                         },
+                        // The tiled spread alone (it accumulates into the charge grid, which
+                        // the final rebuild's first FFT pass reads and clears).
+                        _ => {
+                            if !self
+                                .coul
+                                .as_ref()
+                                .is_some_and(|c| c.encode_tile_spread(&mut pass))
+                            {
+                                break;
+                            }
+                        }
                     }
                 }
             }

@@ -200,7 +200,7 @@ pub fn bench_coulomb(gpu: &GpuOptions, b: &CoulombBench) -> Result<()> {
             .collect(),
         None => Default::default(),
     };
-    let [t_force, t_cells, t_list, t_pme] = sim.time_parts(50)?;
+    let [t_force, t_cells, t_list, t_pme, t_tile] = sim.time_parts(50)?;
     let na = sim.n_atoms() as f64;
     let sps = steps as f64 / secs;
     let out = serde_json::json!({
@@ -227,6 +227,13 @@ pub fn bench_coulomb(gpu: &GpuOptions, b: &CoulombBench) -> Result<()> {
         "us_real_space": (t_force - t_pme) * 1e6,
         "us_pme": t_pme * 1e6,
         "pme_spread": sim.pme().map(|p| p.spread_kind().to_string()),
+        // Separate, Interleaved (with real space) or Tiled (by blocks of cells).
+        "spread_mode": format!("{:?}", sim.spread_mode()),
+        "spread_tile": sim.spread_tile_plan().map(|p| serde_json::json!({
+            "block": p.block, "groups": p.groups, "box_points": p.box_points,
+            "tile_words": p.tile_words, "gain": p.gain,
+        })),
+        "us_spread_tile": t_tile * 1e6,
         // Each PME dispatch alone (µs per dispatch, 200 repetitions in one pass).
         "us_pme_dispatches": pme_profile,
         "gpu_bytes_per_atom": sim.gpu_bytes() as f64 / na,

@@ -531,7 +531,7 @@ fn bench_lj(gpu: &GpuOptions, b: &LjBench) -> Result<()> {
     let e1 = sim.advance(steps, true)?.expect("sampled");
     let secs = t0.elapsed().as_secs_f64();
     let after = sim.stats();
-    let [t_force, t_cells, t_list, _] = sim.time_parts(200)?;
+    let [t_force, t_cells, t_list, _, _] = sim.time_parts(200)?;
     let t_build = t_cells + t_list;
     let per_step = secs / steps.max(1) as f64;
     let builds = (after.neighbor_builds - before.neighbor_builds) as f64;

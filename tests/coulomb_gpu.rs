@@ -8,9 +8,10 @@ mod coulomb_support;
 
 use common::*;
 use coulomb_support::*;
-use wgmd::engine::{SimSpec, Simulation};
+use wgmd::engine::{SimSpec, Simulation, SpreadMode};
 use wgmd::forces::coulomb::{self, CoulombMethod, CoulombParams, CoulombSpec};
 use wgmd::forces::lj::{LjSpec, LjTable};
+use wgmd::forces::spread_tile::{self, TilePlan};
 use wgmd::gpu::shaders;
 use wgmd::integrate::{Integrator, Method};
 use wgmd::neighbor::ListLayout;
@@ -240,25 +241,60 @@ fn every_method_matches_reference_on_random_charged_systems() {
                 th.potential_energy,
                 r.total()
             );
-            // PME with f32 atomics spreads its charges inside the real-space dispatch
-            // (coulomb_spread.wgsl); the separate dispatches must give the same answer.
+            // PME with f32 atomics spreads its charges beside real space: by blocks of cells
+            // (spread_tile.wgsl) where that gains, else interleaved in the real-space
+            // dispatch (coulomb_spread.wgsl). Every way must give the same answer: the
+            // separate dispatch, the interleaved one, the tiled one with blocks of one cell
+            // (these systems are too small for the planner's blocks) summing in workgroup
+            // memory, and the same with n_max = 1, which sends every block's atoms straight
+            // to the grid (its fallback).
             let fusion_on = std::env::var("WGMD_FUSE_SPREAD").map_or(true, |v| v != "0");
-            if matches!(method, CoulombMethod::Pme(_)) {
-                assert_eq!(sim.spread_fused(), ctx.has_f32_atomics() && fusion_on);
-            }
-            if sim.spread_fused() {
-                assert!(!sim.set_spread_fusion(false).unwrap());
-                sim.poison_and_recompute().unwrap();
-                let (f2, _) = sim.forces().unwrap();
-                let t2 = sim.energy_terms().unwrap();
-                assert!(
-                    force_error(&f2, &r.forces) < 2e-5,
-                    "{method:?} separate spread"
+            if let CoulombMethod::Pme(pp) = &method {
+                let default = sim.spread_mode();
+                assert_eq!(
+                    default != SpreadMode::Separate,
+                    ctx.has_f32_atomics() && fusion_on
                 );
-                assert!(rel(t2.coulomb_reciprocal.unwrap(), r.coulomb_reciprocal) < 1e-5);
-                // Same f32 sums apart from the order of the spread's atomic additions.
-                assert!(force_error(&f2, &f) < 1e-6, "fused vs separate spread");
-                assert!(sim.set_spread_fusion(true).unwrap());
+                let one = TilePlan::for_block(
+                    &sim.grid(),
+                    sys.box_lengths,
+                    pp,
+                    0.3,
+                    &sys.charges,
+                    [1, 1, 1],
+                    spread_tile::tile_words(&ctx.limits),
+                )
+                .expect("a block of one cell fits");
+                let mut ways = vec![(SpreadMode::Separate, None)];
+                if default != SpreadMode::Separate {
+                    ways.extend([
+                        (SpreadMode::Interleaved, None),
+                        (SpreadMode::Tiled, Some(one)),
+                        (SpreadMode::Tiled, Some(TilePlan { n_max: 1, ..one })),
+                    ]);
+                }
+                for (mode, plan) in ways {
+                    let got = match plan {
+                        Some(p) => sim.set_spread_tile(p).unwrap(),
+                        None => sim.set_spread_mode(mode).unwrap(),
+                    };
+                    assert_eq!(got, mode);
+                    sim.poison_and_recompute().unwrap();
+                    let (f2, _) = sim.forces().unwrap();
+                    let t2 = sim.energy_terms().unwrap();
+                    let tag = format!("{mode:?} spread (plan {plan:?})");
+                    assert!(force_error(&f2, &r.forces) < 2e-5, "{tag}");
+                    assert!(
+                        rel(t2.coulomb_reciprocal.unwrap(), r.coulomb_reciprocal) < 1e-5,
+                        "{tag}"
+                    );
+                    // The same f32 sums apart from the order of the atomic additions (and
+                    // the tile's fixed-point rounding, 1.2e-7 of max|q| per addition).
+                    let d = force_error(&f2, &f);
+                    eprintln!("{tag}: vs default {d:.2e}");
+                    assert!(d < 1e-6, "{tag}: {d:.2e} from the default spread");
+                }
+                assert_eq!(sim.set_spread_mode(default).unwrap(), default);
             }
             // Every threads-per-atom variant (the default here is 8: small systems).
             assert_eq!(sim.lj_threads_per_atom(), 8);

@@ -33,6 +33,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::forces::coulomb_spread::{FusionBinds, SpreadFusion};
 use crate::forces::lj::LjTable;
 use crate::forces::pme::PmeForce;
+use crate::forces::spread_tile::TilePlan;
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
 use crate::neighbor::ListLayout;
 use crate::system::System;
@@ -536,8 +537,9 @@ fn min_image(a: &[f64; 3], b: &[f64; 3], l: &[f64; 3]) -> [f64; 3] {
 }
 
 /// The float64 reference of LJ + Coulomb: all pairs, minimum image (needs every cutoff ≤ L/2),
-/// excluded pairs skipped, then the method's self, exclusion, background and (Ewald)
-/// reciprocal terms. PME's reciprocal part is left at zero here (it is the pme module's).
+/// excluded pairs skipped, then the method's self, exclusion, background and (Ewald, PME)
+/// reciprocal terms; PME's is [`crate::forces::pme::reference::reciprocal`], which includes
+/// the neutralising background of a net charge.
 #[allow(clippy::needless_range_loop)] // index loops mirror the formulas (i, j, component)
 pub fn reference(sys: &System, lj: &LjTable, spec: &CoulombSpec) -> CoulombTerms {
     let n = sys.len();
@@ -602,6 +604,16 @@ pub fn reference(sys: &System, lj: &LjTable, spec: &CoulombSpec) -> CoulombTerms
     if let CoulombMethod::Ewald { alpha, kmax, k2max } = &spec.method {
         let kv = ewald_kvectors(l, *alpha, *kmax, *k2max, k);
         let (e, f, w) = ewald_reciprocal(&sys.positions, q, &kv, *alpha);
+        t.coulomb_reciprocal = e;
+        t.virial += w[0] + w[1] + w[2];
+        for i in 0..n {
+            for c in 0..3 {
+                t.forces[i][c] += f[i][c];
+            }
+        }
+    }
+    if let CoulombMethod::Pme(p) = &spec.method {
+        let (e, f, w) = crate::forces::pme::reference::reciprocal(&sys.positions, q, l, p, k);
         t.coulomb_reciprocal = e;
         t.virial += w[0] + w[1] + w[2];
         for i in 0..n {
@@ -830,15 +842,22 @@ impl CoulombForce {
     }
 
     /// Runs PME's charge spread inside the real-space dispatch from now on (`pme` must use
-    /// f32 atomics); `None` separates them again. Rebind afterwards; the caller then encodes
-    /// PME without its spread ([`PmeForce::encode_splines`], [`PmeForce::encode_after_spread`]).
-    pub fn fuse_spread(&mut self, ctx: &GpuContext, pme: Option<&PmeForce>) -> Result<()> {
+    /// f32 atomics), or with a `tile` plan by blocks of cells right after it (rows by slot
+    /// only; otherwise interleaved); `None` separates them again. Rebind afterwards; the caller
+    /// then encodes PME without its spread ([`PmeForce::encode_splines`],
+    /// [`PmeForce::encode_after_spread`]).
+    pub fn fuse_spread(
+        &mut self,
+        ctx: &GpuContext,
+        pme: Option<&PmeForce>,
+        tile: Option<TilePlan>,
+    ) -> Result<()> {
         self.fused = match pme {
             Some(p) => {
                 if !p.fusable() {
                     bail!("internal: only PME's f32-atomic spread runs inside the real-space dispatch");
                 }
-                let f = SpreadFusion::new(ctx, &self.real_overrides, self.real_groups(), p)?;
+                let f = SpreadFusion::new(ctx, &self.real_overrides, self.real_groups(), p, tile)?;
                 Some((f, None))
             }
             None => None,
@@ -847,12 +866,26 @@ impl CoulombForce {
         Ok(())
     }
 
+    /// The tiled spread's plan where it runs (`forces::spread_tile`).
+    pub fn spread_tile_plan(&self) -> Option<TilePlan> {
+        self.fused.as_ref().and_then(|(f, _)| f.tile_plan())
+    }
+
     /// With the spread fused and rows by cell slot: the step's slot positions and PME's
     /// splines in one dispatch (instead of neighbor's slot_gather and PME's splines). Returns
     /// false, encoding nothing, otherwise.
     pub fn encode_gather_splines(&self, pass: &mut wgpu::ComputePass<'_>) -> bool {
         match &self.fused {
             Some((f, Some(fb))) => f.encode_gather(pass, fb),
+            _ => false,
+        }
+    }
+
+    /// The tiled spread's dispatch alone (timing); false, encoding nothing, where the spread
+    /// is not tiled.
+    pub fn encode_tile_spread(&self, pass: &mut wgpu::ComputePass<'_>) -> bool {
+        match &self.fused {
+            Some((f, Some(fb))) => f.encode_tile(pass, fb),
             _ => false,
         }
     }

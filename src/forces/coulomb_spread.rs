@@ -8,6 +8,7 @@
 use anyhow::Result;
 
 use crate::forces::pme::PmeForce;
+use crate::forces::spread_tile::{SpreadTile, TilePlan};
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
 
 /// The fused kernels (with and without energies) and what the spread half needs from PME.
@@ -25,16 +26,26 @@ pub struct SpreadFusion {
     order: u32,
     grid: [u32; 3],
     spread_groups: u32,
+    /// The spread by blocks of cells (`forces::spread_tile`) in a dispatch of its own after
+    /// real space, instead of interleaved with it: where the rows are by slot and a plan gains.
+    tile: Option<SpreadTile>,
+    /// The plan asked for, kept across real-space rebuilds (a layout without slot rows drops
+    /// the tile, the next one by slot brings it back).
+    want_tile: Option<TilePlan>,
+    /// Stands in for the tile's weight buffer, which slot_gather_splines always binds.
+    no_wslot: wgpu::Buffer,
 }
 
 impl SpreadFusion {
     /// `real` are the real-space kernel's override constants (`forces::coulomb`), which
-    /// run `real_groups` workgroups of 64 threads.
+    /// run `real_groups` workgroups of 64 threads. With a `tile` plan (and rows by slot) the
+    /// spread runs by blocks of cells after real space instead of interleaved with it.
     pub fn new(
         ctx: &GpuContext,
         real: &[(&'static str, f64)],
         real_groups: u32,
         pme: &PmeForce,
+        tile: Option<TilePlan>,
     ) -> Result<SpreadFusion> {
         let p = pme.params();
         Self::build(
@@ -46,6 +57,7 @@ impl SpreadFusion {
             p.grid,
             pme.spread_groups(),
             pme.spread_buffers(),
+            tile,
         )
     }
 
@@ -65,6 +77,7 @@ impl SpreadFusion {
             self.grid,
             self.spread_groups,
             self.buffers.clone(),
+            self.want_tile,
         )
     }
 
@@ -77,13 +90,25 @@ impl SpreadFusion {
         grid: [u32; 3],
         spread_groups: u32,
         buffers: Vec<(&'static str, wgpu::Buffer)>,
+        tile: Option<TilePlan>,
     ) -> Result<SpreadFusion> {
         let real_groups = real_groups.max(1);
-        let per_real = std::env::var("WGMD_FUSE_PER_REAL")
-            .ok()
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or_else(|| per_real_group(real_groups, spread_groups))
-            .max(1);
+        let slot_rows = real.iter().any(|&(n, v)| n == "SLOT_ROWS" && v != 0.0);
+        // The tiled spread reads the slot order's weights, which only the slot gather writes.
+        let want_tile = tile;
+        let tile = match tile.filter(|_| slot_rows) {
+            Some(p) => Some(SpreadTile::new(ctx, p, n_atoms, order, grid)?),
+            None => None,
+        };
+        let per_real = if tile.is_some() {
+            0
+        } else {
+            std::env::var("WGMD_FUSE_PER_REAL")
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or_else(|| per_real_group(real_groups, spread_groups))
+                .max(1)
+        };
         let module = ShaderModule::new(ctx, "coulomb_spread")?;
         let mut ov = real.to_vec();
         ov.extend([
@@ -92,9 +117,9 @@ impl SpreadFusion {
             ("GY", grid[1] as f64),
             ("GZ", grid[2] as f64),
             ("FUSE_SPREAD", per_real as f64),
+            ("TILE_SPREAD", if tile.is_some() { 1.0 } else { 0.0 }),
         ]);
         let energy = Kernel::new(ctx, &module, "coulomb_spread", &ov)?;
-        let slot_rows = real.iter().any(|&(n, v)| n == "SLOT_ROWS" && v != 0.0);
         let gather = if slot_rows {
             Some(Kernel::new(ctx, &module, "slot_gather_splines", &ov)?)
         } else {
@@ -107,12 +132,24 @@ impl SpreadFusion {
             fast,
             gather,
             n_atoms,
-            groups: real_groups.max(spread_groups.div_ceil(per_real)) * (1 + per_real),
+            groups: if per_real == 0 {
+                real_groups
+            } else {
+                real_groups.max(spread_groups.div_ceil(per_real)) * (1 + per_real)
+            },
             buffers,
             order,
             grid,
             spread_groups,
+            tile,
+            want_tile,
+            no_wslot: ctx.storage("wslot_unused", 16)?,
         })
+    }
+
+    /// The tiled spread's plan, where it runs (else the spread is interleaved).
+    pub fn tile_plan(&self) -> Option<TilePlan> {
+        self.tile.as_ref().map(|t| t.plan)
     }
 
     /// Bind groups (energy, fast, gather) from the real-space kernel's named buffers plus
@@ -126,7 +163,12 @@ impl SpreadFusion {
         if let Some((_, b)) = self.buffers.iter().find(|(n, _)| *n == "spl") {
             all.push(("spl_out", b));
         }
+        all.push((
+            "wslot_out",
+            self.tile.as_ref().map_or(&self.no_wslot, |t| &t.wslot),
+        ));
         Ok(FusionBinds {
+            tile: self.tile.as_ref().map(|t| t.bind(ctx, &all)).transpose()?,
             energy: self.energy.bind(ctx, &all)?,
             fast: self.fast.bind(ctx, &all)?,
             gather: self
@@ -144,6 +186,18 @@ impl SpreadFusion {
             (&self.fast, &binds.fast)
         };
         gpu::dispatch(pass, k, b, self.groups);
+        self.encode_tile(pass, binds);
+    }
+
+    /// The tiled spread's dispatch (part of [`encode`](Self::encode)); false where none.
+    pub fn encode_tile(&self, pass: &mut wgpu::ComputePass<'_>, binds: &FusionBinds) -> bool {
+        match (&self.tile, &binds.tile) {
+            (Some(t), Some(tb)) => {
+                t.encode(pass, tb);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Slot positions and PME splines in one dispatch; false (nothing encoded) where the
@@ -164,6 +218,7 @@ pub struct FusionBinds {
     energy: wgpu::BindGroup,
     fast: wgpu::BindGroup,
     gather: Option<wgpu::BindGroup>,
+    tile: Option<wgpu::BindGroup>,
 }
 
 /// Spread workgroups after each real-space workgroup in the fused dispatch. Measured on the

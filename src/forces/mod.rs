@@ -10,3 +10,4 @@ pub mod drag;
 pub mod fft;
 pub mod lj;
 pub mod pme;
+pub mod spread_tile;

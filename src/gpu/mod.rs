@@ -603,10 +603,33 @@ pub fn compile_wgsl(ctx: &GpuContext, name: &str, source: String) -> wgpu::Shade
 impl ShaderModule {
     /// Composes, validates and compiles `name` once per context (later calls share it).
     pub fn new(ctx: &GpuContext, name: &str) -> Result<Arc<ShaderModule>> {
-        if let Some(m) = ctx.cache.modules.lock().unwrap().get(name) {
+        Self::specialized(ctx, name, &[])
+    }
+
+    /// `name` with the values of some of its `const NAME: u32 = ...;` lines replaced: sizes of
+    /// workgroup arrays, which WGSL's override constants cannot set portably, chosen from the
+    /// device's limits (the spread's tile, `forces::spread_tile`).
+    pub fn specialized(
+        ctx: &GpuContext,
+        name: &str,
+        consts: &[(&str, u32)],
+    ) -> Result<Arc<ShaderModule>> {
+        let key = consts
+            .iter()
+            .fold(name.to_string(), |k, (c, v)| format!("{k}|{c}={v}"));
+        if let Some(m) = ctx.cache.modules.lock().unwrap().get(&key) {
             return Ok(m.clone());
         }
-        let source = shaders::compose(name)?;
+        let mut source = shaders::compose(name)?;
+        for (c, v) in consts {
+            let head = format!("const {c}: u32 = ");
+            let start = source
+                .find(&head)
+                .ok_or_else(|| anyhow!("internal: shader '{name}' has no line '{head}...'"))?;
+            let end = start + source[start..].find(';').unwrap_or(0);
+            source.replace_range(start..=end, &format!("{head}{v}u;"));
+        }
+        let name = key.as_str();
         let (naga, info) = shaders::validate(name, &source)?;
         let module = compile_wgsl(ctx, name, source);
         let m = Arc::new(ShaderModule {

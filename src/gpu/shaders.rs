@@ -17,6 +17,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "coulomb_spread",
         include_str!("../../shaders/coulomb_spread.wgsl"),
     ),
+    (
+        "spread_tile",
+        include_str!("../../shaders/spread_tile.wgsl"),
+    ),
     ("ewald", include_str!("../../shaders/ewald.wgsl")),
     ("integrate", include_str!("../../shaders/integrate.wgsl")),
     ("reduce", include_str!("../../shaders/reduce.wgsl")),
@@ -41,6 +45,7 @@ pub const KERNEL_FILES: &[&str] = &[
     "lj",
     "coulomb",
     "coulomb_spread",
+    "spread_tile",
     "ewald",
     "integrate",
     "reduce",

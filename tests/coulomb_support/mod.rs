@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rand::{Rng, SeedableRng};
 use wgmd::config::Config;
 use wgmd::engine::SimSpec;
-use wgmd::forces::coulomb::{CoulombMethod, CoulombSpec};
+use wgmd::forces::coulomb::{CoulombMethod, CoulombSpec, PmeChoice};
 use wgmd::system::System;
 
 pub fn data_dir() -> PathBuf {
@@ -124,5 +124,12 @@ pub fn methods(alpha: f64) -> Vec<CoulombMethod> {
             kmax: [7, 6, 8],
             k2max: None,
         },
+        // A coarse, non-cubic grid: what is tested is the GPU against the float64 PME (and
+        // the reference's forces against its energy), not PME against Ewald (coulomb_pme.rs).
+        CoulombMethod::Pme(PmeChoice {
+            alpha,
+            grid: [18, 20, 16],
+            order: 5,
+        }),
     ]
 }

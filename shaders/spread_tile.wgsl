@@ -1,0 +1,214 @@
+// PME charge spread by blocks of cells, summed in workgroup memory first. Driver:
+// `forces::spread_tile`; used where the charge grid is f32 (atomics) and the neighbor list's
+// rows are by cell slot, beside the real-space dispatch of coulomb_spread.wgsl.
+//
+// Why: the f32-atomic spread (spread_f32.wgsl) is bound by the rate of the L2's atomics,
+// ~235 G additions/s on the H200 whatever the grid's footprint (BENCHMARKS.md, Coulomb, ninth
+// session, call 6): ORDER³ = 125 per atom, 1.1 ms per step at 2,097,152 ions. Atoms of one
+// block of cells (cell slot order: each x-row of cells is one contiguous run of slots) add
+// to one small box of the grid. Here one workgroup takes one block: its atoms add to a
+// copy of that box in workgroup memory, and only the box, one atomic per point, goes to the
+// grid. A block of 4 x 4 x 3 cells of 5.5 A (~260 ions of molten NaCl, 32,500 additions) has
+// a box of ~23 x 23 x 19 = 10,000 points: ~3x fewer global atomics, and those of a warp go to
+// consecutive words.
+//
+// Workgroup memory has no f32 atomics in WGSL, so the box sums fixed point in i32: each
+// addition is round(qs q w) with qs the largest power of two for which a block's n atoms
+// cannot overflow any point: n qs QW <= 2^30, QW = max|q| w_max the largest single addition
+// (w_max the largest product of three spline weights), and n / 2 of rounding on top stays
+// below 2^31. ~260 ions of molten NaCl get qs = 2^24 (rounding errors of at most 3e-8 e per
+// addition, of the order of f32's own on sums of ~0.1 e). A block with more than N_MAX atoms
+// (qs would fall below 2^20 / max|q|), or whose atoms' box does not fit (atoms strayed far
+// from their cells, tiny grids), adds its atoms straight to the grid with f32 atomics
+// instead: the result never depends on how the atoms lie, only the speed does.
+#import common
+
+// The first two members of `forces::pme::PmeUniform` (the buffer is PME's own uniform).
+struct SpreadUniform {
+    dims: vec4u,   // Kx, Ky, Kz, n_atoms
+    scale: vec4f,  // K_a / L_a
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+// cell_start[c] .. cell_start[c + 1]: the slots of cell c (cell_list.wgsl's cell_finish).
+@group(0) @binding(1) var<storage, read> cell_start: array<u32>;
+// This step's positions in slot order (coulomb_spread.wgsl's slot_gather_splines).
+@group(0) @binding(2) var<storage, read> slot_pos: array<vec4f>;
+// Rows of n_atoms by slot: row a * ORDER + j the spline weight j along axis a, row 3 * ORDER
+// the charge (slot_gather_splines, TILE_SPREAD).
+@group(0) @binding(3) var<storage, read> wslot: array<f32>;
+@group(0) @binding(4) var<uniform> spread_u: SpreadUniform;
+@group(0) @binding(5) var<storage, read_write> grid_f: array<atomic<f32>>;
+
+override ORDER: u32 = 5u;
+override GX: u32 = 1u;
+override GY: u32 = 1u;
+override GZ: u32 = 1u;
+// Cells per block along each axis.
+override BX: u32 = 4u;
+override BY: u32 = 4u;
+override BZ: u32 = 3u;
+// max|q| w_max (see above).
+override QW: f32 = 0.2;
+// Most atoms a block may have and still sum in workgroup memory (see above).
+override N_MAX: u32 = 2048u;
+
+const TILE_WG: u32 = 256u;
+// 47 KiB of fixed-point sums (NVIDIA gives 48 KiB per workgroup through Vulkan); the
+// driver refuses tiling on a device that allows less (`forces::spread_tile`).
+const TILE_WORDS: u32 = 11904u;
+// Runs of slots (x-rows of cells) per block: BY * BZ <= MAX_RUNS.
+const MAX_RUNS: u32 = 64u;
+
+var<workgroup> tile: array<atomic<i32>, TILE_WORDS>;
+var<workgroup> run_start: array<u32, MAX_RUNS>;
+// Exclusive prefix of the runs' lengths; run_off[n_runs] = the block's atoms.
+var<workgroup> run_off: array<u32, 65>;
+// The block's atoms' lowest and highest first grid point along each axis, relative to the
+// block's anchor point.
+var<workgroup> lo: array<atomic<i32>, 3>;
+var<workgroup> hi: array<atomic<i32>, 3>;
+// Box extent (x, y, z) and whether it is used (w = 1), decided by thread 0.
+var<workgroup> box_dims: vec4u;
+var<workgroup> n_block: u32;
+
+fn wslot_at(row: u32, s: u32) -> f32 {
+    return wslot[row * P.n_atoms + s];
+}
+
+// Slot of the block's atom a (binary search of the runs).
+fn slot_of(a: u32, n_runs: u32) -> u32 {
+    var l = 0u;
+    var h = n_runs;
+    while (h - l > 1u) {
+        let m = (l + h) / 2u;
+        if (run_off[m] <= a) {
+            l = m;
+        } else {
+            h = m;
+        }
+    }
+    return run_start[l] + a - run_off[l];
+}
+
+// First grid point of the atom at x along each axis, as the minimal-image offset from the
+// block's anchor point k0 (positions wrap through the box between rebuilds).
+fn rel_origin(x: vec3f, k0: vec3i) -> vec3i {
+    let dims = vec3i(i32(GX), i32(GY), i32(GZ));
+    let d = vec3i(floor(x * spread_u.scale.xyz)) - k0;
+    let half = dims / 2;
+    return ((d + half) % dims + dims) % dims - half;
+}
+
+fn grid_index(k: vec3i) -> u32 {
+    let dims = vec3i(i32(GX), i32(GY), i32(GZ));
+    let w = vec3u((k % dims + dims) % dims);
+    return (w.x * GY + w.y) * GZ + w.z;
+}
+
+@compute @workgroup_size(256)
+fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+    let bdim = vec3u(BX, BY, BZ);
+    let nb = (P.cell_dims.xyz + bdim - vec3u(1u)) / bdim;
+    let b = wid.y * nwg.x + wid.x;
+    // The dispatch is sized on the host from the same cell grid; a group past the end has
+    // nothing to do (uniform: every thread of the group leaves).
+    if (b >= nb.x * nb.y * nb.z) {
+        return;
+    }
+    let c0 = vec3u(b % nb.x, (b / nb.x) % nb.y, b / (nb.x * nb.y)) * bdim;
+    let c1 = min(c0 + bdim, P.cell_dims.xyz);
+    let ny = c1.y - c0.y;
+    let n_runs = ny * (c1.z - c0.z);
+    if (lid < n_runs) {
+        let ca = cell_index(vec3u(c0.x, c0.y + lid % ny, c0.z + lid / ny), P);
+        run_start[lid] = cell_start[ca];
+        run_off[lid] = cell_start[ca + (c1.x - c0.x)] - cell_start[ca];
+    }
+    if (lid < 3u) {
+        atomicStore(&lo[lid], 0x7fffffff);
+        atomicStore(&hi[lid], -0x7fffffff);
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+        var acc = 0u;
+        for (var r = 0u; r < n_runs; r++) {
+            let len = run_off[r];
+            run_off[r] = acc;
+            acc += len;
+        }
+        run_off[n_runs] = acc;
+        n_block = acc;
+    }
+    let total = workgroupUniformLoad(&n_block);
+    // Anchor: the grid point at the block's lower corner.
+    let k0 = vec3i(floor(vec3f(c0) / P.cell_scale.xyz * spread_u.scale.xyz));
+    for (var a = lid; a < total; a += TILE_WG) {
+        let k = rel_origin(slot_pos[slot_of(a, n_runs)].xyz, k0);
+        for (var d = 0u; d < 3u; d++) {
+            atomicMin(&lo[d], k[d]);
+            atomicMax(&hi[d], k[d]);
+        }
+    }
+    workgroupBarrier();
+    if (lid == 0u) {
+        let l = vec3i(atomicLoad(&lo[0]), atomicLoad(&lo[1]), atomicLoad(&lo[2]));
+        let h = vec3i(atomicLoad(&hi[0]), atomicLoad(&hi[1]), atomicLoad(&hi[2]));
+        let ext = vec3u(h - l) + vec3u(ORDER);
+        // Sides below the grid's keep the box's points distinct (no two alias one grid point
+        // through the periodic wrap).
+        let fits = total > 0u && total <= N_MAX && all(ext <= vec3u(GX, GY, GZ))
+            && ext.x * ext.y * ext.z <= TILE_WORDS;
+        box_dims = vec4u(ext, select(0u, 1u, fits));
+    }
+    let bd = workgroupUniformLoad(&box_dims);
+    let o2 = ORDER * ORDER;
+    if (bd.w == 1u) {
+        let vol = bd.x * bd.y * bd.z;
+        for (var w = lid; w < vol; w += TILE_WG) {
+            atomicStore(&tile[w], 0);
+        }
+        let base = vec3i(atomicLoad(&lo[0]), atomicLoad(&lo[1]), atomicLoad(&lo[2]));
+        let qs = exp2(floor(log2(1073741824.0 / (f32(total) * QW))));
+        workgroupBarrier();
+        // Thread = (atom, jy, jz), jz fastest, ORDER x planes each (as spread_f32.wgsl).
+        for (var t = lid; t < total * o2; t += TILE_WG) {
+            let s = slot_of(t / o2, n_runs);
+            let jy = (t / ORDER) % ORDER;
+            let jz = t % ORDER;
+            let k = rel_origin(slot_pos[s].xyz, k0) - base;
+            let qyz = qs * wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s)
+                * wslot_at(2u * ORDER + jz, s);
+            let row = u32(k.y) + jy;
+            let col = u32(k.z) + jz;
+            for (var jx = 0u; jx < ORDER; jx++) {
+                let v = i32(round(qyz * wslot_at(jx, s)));
+                atomicAdd(&tile[((u32(k.x) + jx) * bd.y + row) * bd.z + col], v);
+            }
+        }
+        workgroupBarrier();
+        let origin = k0 + base;
+        for (var w = lid; w < vol; w += TILE_WG) {
+            let v = atomicLoad(&tile[w]);
+            if (v != 0) {
+                let p = vec3i(vec3u(w / (bd.y * bd.z), (w / bd.z) % bd.y, w % bd.z));
+                atomicAdd(&grid_f[grid_index(origin + p)], f32(v) / qs);
+            }
+        }
+    } else {
+        // Straight to the grid, as spread_f32.wgsl.
+        for (var t = lid; t < total * o2; t += TILE_WG) {
+            let s = slot_of(t / o2, n_runs);
+            let jy = (t / ORDER) % ORDER;
+            let jz = t % ORDER;
+            let k = rel_origin(slot_pos[s].xyz, k0) + k0;
+            let qyz = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s)
+                * wslot_at(2u * ORDER + jz, s);
+            for (var jx = 0u; jx < ORDER; jx++) {
+                let g = grid_index(k + vec3i(vec3i(vec3u(jx, jy, jz))));
+                atomicAdd(&grid_f[g], qyz * wslot_at(jx, s));
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! PME's charge spread by blocks of cells, summed in workgroup memory before the grid
+//! (driver of `shaders/spread_tile.wgsl`, which says why and how). Runs where the grid is
+//! summed with f32 atomics and the neighbor list's rows are by cell slot, in a dispatch of its
+//! own after the real-space one (`forces::coulomb_spread`); `WGMD_TILE_SPREAD=0` keeps the
+//! interleaved spread (A/B runs). The float64 reference is PME's (`forces::pme::reference`);
+//! tests/coulomb_gpu.rs checks this spread against it and against the other spreads.
+
+use anyhow::Result;
+
+use crate::forces::pme::{bspline, PmeParams};
+use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
+use crate::neighbor::cell_list::CellGrid;
+
+/// Fixed-point sums per workgroup at most (`TILE_WORDS` in spread_tile.wgsl: 47 KiB of
+/// NVIDIA's 48; the driver sets the constant from the device's limit, [`tile_words`]).
+pub const TILE_WORDS: u32 = 11_904;
+/// Bytes of the kernel's other workgroup arrays, rounded up.
+const OTHER_SHARED: u32 = 1024;
+
+/// The tile's words on a device: what fits beside the kernel's other workgroup arrays, at
+/// most [`TILE_WORDS`] (lavapipe allows 32 KiB: 7,936).
+pub fn tile_words(limits: &wgpu::Limits) -> u32 {
+    (limits
+        .max_compute_workgroup_storage_size
+        .saturating_sub(OTHER_SHARED)
+        / 4)
+    .min(TILE_WORDS)
+}
+/// Runs of slots per block (`MAX_RUNS`): BY · BZ cells at most.
+const MAX_RUNS: u32 = 64;
+
+/// Block shape and fixed-point scale for one system.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TilePlan {
+    /// Cells per block along x, y, z.
+    pub block: [u32; 3],
+    /// Blocks (workgroups) in the dispatch.
+    pub groups: u32,
+    /// max|q| times the largest product of three spline weights: the largest addition.
+    pub qw: f64,
+    /// Most atoms a block may hold and still sum in workgroup memory (the fixed-point scale
+    /// of a block of n atoms is 2^30 / (n qw) rounded down to a power of two; above n_max it
+    /// would fall below 2^20 / max|q|).
+    pub n_max: u32,
+    /// Predicted box points of a block whose atoms strayed skin/2 out of it (≤ `tile_words`).
+    pub box_points: u32,
+    /// Words of the workgroup tile (the device's [`tile_words`]).
+    pub tile_words: u32,
+    /// Expected grid additions per global atomic (atoms · order³ / box points).
+    pub gain: f64,
+}
+
+impl TilePlan {
+    /// The plan for blocks of `block` cells; None where no charge is non-zero or the box of
+    /// such a block (its atoms skin/2 out of it) would not fit in `tile_words` or would wrap
+    /// onto itself.
+    pub fn for_block(
+        cells: &CellGrid,
+        box_l: [f64; 3],
+        pme: &PmeParams,
+        skin: f64,
+        charges: &[f64],
+        block: [u32; 3],
+        tile_words: u32,
+    ) -> Option<TilePlan> {
+        let max_q = charges.iter().fold(0.0f64, |m, q| m.max(q.abs()));
+        if !(max_q > 0.0 && max_q.is_finite())
+            || block[1] * block[2] > MAX_RUNS
+            || (0..3).any(|a| block[a] == 0 || block[a] > cells.dims[a])
+        {
+            return None;
+        }
+        let order = pme.order;
+        // Largest product of three spline weights: the cardinal B-spline peaks at its centre.
+        let w1 = bspline(order, order as f64 / 2.0);
+        let w_max = w1 * w1 * w1;
+        let n_max = (2f64.powi(10) / w_max).floor() as u32;
+        let mut points = 1u64;
+        for a in 0..3 {
+            // Grid spacings a block spans, plus skin/2 of drift on either side: its atoms'
+            // first points take floor(span) + 1 values, then ORDER - 1 more.
+            let g = pme.grid[a] as f64 / box_l[a];
+            let span = block[a] as f64 / cells.scale[a] * g + skin * g;
+            let side = span.floor() as u32 + order;
+            if side > pme.grid[a] {
+                return None;
+            }
+            points *= side as u64;
+        }
+        if points > tile_words as u64 {
+            return None;
+        }
+        let atoms =
+            charges.len() as f64 / cells.n_cells() as f64 * block.iter().product::<u32>() as f64;
+        Some(TilePlan {
+            block,
+            groups: (0..3).map(|a| cells.dims[a].div_ceil(block[a])).product(),
+            qw: max_q * w_max,
+            n_max,
+            box_points: points as u32,
+            tile_words,
+            gain: atoms * (order * order * order) as f64 / points as f64,
+        })
+    }
+}
+
+/// The block of cells with the best expected gain whose box fits in workgroup memory even
+/// when its atoms have moved skin/2 out of their cells; `None` where no block gains at least
+/// 1.5x (tiny or dilute systems, cells far larger than the grid spacing) or no charge is
+/// non-zero. Blocks expected to hold more than half of `n_max` atoms are passed over (dense
+/// spots would fall back to the global atomics).
+pub fn plan(
+    cells: &CellGrid,
+    box_l: [f64; 3],
+    pme: &PmeParams,
+    skin: f64,
+    charges: &[f64],
+    tile_words: u32,
+) -> Option<TilePlan> {
+    let order3 = pme.order.pow(3) as f64;
+    let mut best: Option<TilePlan> = None;
+    for bx in 1..=8u32 {
+        for by in 1..=8u32 {
+            for bz in 1..=8u32 {
+                let Some(p) =
+                    TilePlan::for_block(cells, box_l, pme, skin, charges, [bx, by, bz], tile_words)
+                else {
+                    continue;
+                };
+                let atoms = p.gain * p.box_points as f64 / order3;
+                if atoms * 2.0 <= p.n_max as f64 && best.is_none_or(|b| p.gain > b.gain) {
+                    best = Some(p);
+                }
+            }
+        }
+    }
+    best.filter(|b| b.gain >= 1.5)
+}
+
+/// The tiled spread kernel and the buffer of slot-ordered weights it reads.
+pub struct SpreadTile {
+    pub plan: TilePlan,
+    kernel: Kernel,
+    /// (3 · order + 1) rows of n_atoms: weights by slot, then charges
+    /// (coulomb_spread.wgsl's `wslot_out`, written by slot_gather_splines).
+    pub wslot: wgpu::Buffer,
+}
+
+impl SpreadTile {
+    pub fn new(
+        ctx: &GpuContext,
+        plan: TilePlan,
+        n_atoms: u32,
+        order: u32,
+        grid: [u32; 3],
+    ) -> Result<SpreadTile> {
+        let module =
+            ShaderModule::specialized(ctx, "spread_tile", &[("TILE_WORDS", plan.tile_words)])?;
+        let ov = [
+            ("ORDER", order as f64),
+            ("GX", grid[0] as f64),
+            ("GY", grid[1] as f64),
+            ("GZ", grid[2] as f64),
+            ("BX", plan.block[0] as f64),
+            ("BY", plan.block[1] as f64),
+            ("BZ", plan.block[2] as f64),
+            ("QW", plan.qw),
+            ("N_MAX", plan.n_max as f64),
+        ];
+        let kernel = Kernel::new(ctx, &module, "spread_tile", &ov)?;
+        let rows = 3 * order as u64 + 1;
+        let wslot = ctx.storage("wslot", 4 * rows * n_atoms.max(1) as u64)?;
+        Ok(SpreadTile {
+            plan,
+            kernel,
+            wslot,
+        })
+    }
+
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        buffers: &[(&str, &wgpu::Buffer)],
+    ) -> Result<wgpu::BindGroup> {
+        let mut all = buffers.to_vec();
+        all.push(("wslot", &self.wslot));
+        self.kernel.bind(ctx, &all)
+    }
+
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, bind: &wgpu::BindGroup) {
+        gpu::dispatch(pass, &self.kernel, bind, self.plan.groups);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The NaCl bench's largest system: blocks that fit 47 KiB and gain ~3x.
+    #[test]
+    fn plan_for_molten_nacl() {
+        let l = 403.48;
+        let cells = CellGrid::for_cutoff([l; 3], 11.0);
+        let pme = PmeParams {
+            alpha: 0.26283,
+            grid: [324; 3],
+            order: 5,
+        };
+        let q: Vec<f64> = (0..2_097_152)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let p = plan(&cells, [l; 3], &pme, 1.0, &q, TILE_WORDS).unwrap();
+        assert!(p.box_points <= TILE_WORDS);
+        assert!(p.gain > 2.5, "{p:?}");
+        // M_5 peaks at 115/192: 0.2149 of max|q|; 2^10 / 0.2149 = 4,765 atoms at most.
+        assert!((p.qw - 0.214_877).abs() < 1e-5, "{p:?}");
+        assert_eq!(p.n_max, 4_765);
+        let q2: Vec<f64> = q.iter().map(|x| 1.7 * x).collect();
+        let p2 = plan(&cells, [l; 3], &pme, 1.0, &q2, TILE_WORDS).unwrap();
+        assert!((p2.qw - 1.7 * 0.214_877).abs() < 1e-5, "{p2:?}");
+    }
+
+    #[test]
+    fn no_plan_without_charges_or_gain() {
+        let cells = CellGrid::for_cutoff([40.0; 3], 11.0);
+        let pme = PmeParams {
+            alpha: 0.3,
+            grid: [32; 3],
+            order: 5,
+        };
+        assert!(plan(&cells, [40.0; 3], &pme, 1.0, &[0.0; 100], TILE_WORDS).is_none());
+        // A dilute gas: ~0.4 atoms per block cell, no block gains 1.5x.
+        let q: Vec<f64> = (0..100)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        assert!(plan(&cells, [40.0; 3], &pme, 1.0, &q, TILE_WORDS).is_none());
+    }
+}
