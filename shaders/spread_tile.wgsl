@@ -52,7 +52,11 @@ override BZ: u32 = 3u;
 override QW: f32 = 0.2;
 // Most atoms a block may have and still sum in workgroup memory (see above).
 override N_MAX: u32 = 2048u;
+// Half the Verlet skin: atoms stay this close to their cells between rebuilds.
+override HALF_SKIN: f32 = 0.5;
 
+// Threads per workgroup: 1,024 where the device allows (the driver's choice; 256 left each
+// block's threads latency-bound on their chains of dependent loads: BENCHMARKS.md).
 const TILE_WG: u32 = 256u;
 // 47 KiB of fixed-point sums (NVIDIA gives 48 KiB per workgroup through Vulkan); the
 // driver refuses tiling on a device that allows less (`forces::spread_tile`).
@@ -64,12 +68,6 @@ var<workgroup> tile: array<atomic<i32>, TILE_WORDS>;
 var<workgroup> run_start: array<u32, MAX_RUNS>;
 // Exclusive prefix of the runs' lengths; run_off[n_runs] = the block's atoms.
 var<workgroup> run_off: array<u32, 65>;
-// The block's atoms' lowest and highest first grid point along each axis, relative to the
-// block's anchor point.
-var<workgroup> lo: array<atomic<i32>, 3>;
-var<workgroup> hi: array<atomic<i32>, 3>;
-// Box extent (x, y, z) and whether it is used (w = 1), decided by thread 0.
-var<workgroup> box_dims: vec4u;
 var<workgroup> n_block: u32;
 
 fn wslot_at(row: u32, s: u32) -> f32 {
@@ -91,13 +89,15 @@ fn slot_of(a: u32, n_runs: u32) -> u32 {
     return run_start[l] + a - run_off[l];
 }
 
-// First grid point of the atom at x along each axis, as the minimal-image offset from the
-// block's anchor point k0 (positions wrap through the box between rebuilds).
-fn rel_origin(x: vec3f, k0: vec3i) -> vec3i {
+// First grid point of the atom at x along each axis, as the offset from the box's first point
+// k0, taken (positions wrap through the box between rebuilds) as the periodic image nearest
+// the box's middle point (the box spans `span` + 1 first points, fewer than the grid's).
+fn rel_origin(x: vec3f, k0: vec3i, span: vec3u) -> vec3i {
     let dims = vec3i(i32(GX), i32(GY), i32(GZ));
-    let d = vec3i(floor(x * spread_u.scale.xyz)) - k0;
+    let c = vec3i(span / 2u);
+    let d = vec3i(floor(x * spread_u.scale.xyz)) - k0 - c;
     let half = dims / 2;
-    return ((d + half) % dims + dims) % dims - half;
+    return ((d + half) % dims + dims) % dims - half + c;
 }
 
 fn grid_index(k: vec3i) -> u32 {
@@ -106,7 +106,7 @@ fn grid_index(k: vec3i) -> u32 {
     return (w.x * GY + w.y) * GZ + w.z;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(TILE_WG)
 fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) lid: u32) {
     let bdim = vec3u(BX, BY, BZ);
@@ -126,10 +126,6 @@ fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         run_start[lid] = cell_start[ca];
         run_off[lid] = cell_start[ca + (c1.x - c0.x)] - cell_start[ca];
     }
-    if (lid < 3u) {
-        atomicStore(&lo[lid], 0x7fffffff);
-        atomicStore(&hi[lid], -0x7fffffff);
-    }
     workgroupBarrier();
     if (lid == 0u) {
         var acc = 0u;
@@ -142,73 +138,72 @@ fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         n_block = acc;
     }
     let total = workgroupUniformLoad(&n_block);
-    // Anchor: the grid point at the block's lower corner.
-    let k0 = vec3i(floor(vec3f(c0) / P.cell_scale.xyz * spread_u.scale.xyz));
-    for (var a = lid; a < total; a += TILE_WG) {
-        let k = rel_origin(slot_pos[slot_of(a, n_runs)].xyz, k0);
-        for (var d = 0u; d < 3u; d++) {
-            atomicMin(&lo[d], k[d]);
-            atomicMax(&hi[d], k[d]);
-        }
-    }
-    workgroupBarrier();
-    if (lid == 0u) {
-        let l = vec3i(atomicLoad(&lo[0]), atomicLoad(&lo[1]), atomicLoad(&lo[2]));
-        let h = vec3i(atomicLoad(&hi[0]), atomicLoad(&hi[1]), atomicLoad(&hi[2]));
-        let ext = vec3u(h - l) + vec3u(ORDER);
-        // Sides below the grid's keep the box's points distinct (no two alias one grid point
-        // through the periodic wrap).
-        let fits = total > 0u && total <= N_MAX && all(ext <= vec3u(GX, GY, GZ))
-            && ext.x * ext.y * ext.z <= TILE_WORDS;
-        box_dims = vec4u(ext, select(0u, 1u, fits));
-    }
-    let bd = workgroupUniformLoad(&box_dims);
+    // The box: first grid points of positions within HALF_SKIN of the block's cells (where
+    // the rebuild criterion keeps its atoms), plus ORDER - 1. Computed alike by every thread
+    // (uniform). An atom outside it anyway (a step the list outran, replayed afterwards)
+    // adds straight to the grid, as does every atom of a block that does not fit.
+    let cell_len = 1.0 / P.cell_scale.xyz;
+    let lo = vec3i(floor((vec3f(c0) * cell_len - HALF_SKIN) * spread_u.scale.xyz));
+    let hi = vec3i(floor((vec3f(c1) * cell_len + HALF_SKIN) * spread_u.scale.xyz));
+    let span = vec3u(hi - lo);
+    let ext = span + vec3u(ORDER);
+    // Sides within the grid's keep the box's points distinct (no two alias one grid point
+    // through the periodic wrap).
+    let fits = total <= N_MAX && all(ext <= vec3u(GX, GY, GZ))
+        && ext.x * ext.y * ext.z <= TILE_WORDS;
     let o2 = ORDER * ORDER;
-    if (bd.w == 1u) {
-        let vol = bd.x * bd.y * bd.z;
+    if (fits) {
+        let vol = ext.x * ext.y * ext.z;
         for (var w = lid; w < vol; w += TILE_WG) {
             atomicStore(&tile[w], 0);
         }
-        let base = vec3i(atomicLoad(&lo[0]), atomicLoad(&lo[1]), atomicLoad(&lo[2]));
-        let qs = exp2(floor(log2(1073741824.0 / (f32(total) * QW))));
+        let qs = exp2(floor(log2(1073741824.0 / (f32(max(total, 1u)) * QW))));
         workgroupBarrier();
         // Thread = (atom, jy, jz), jz fastest, ORDER x planes each (as spread_f32.wgsl).
         for (var t = lid; t < total * o2; t += TILE_WG) {
             let s = slot_of(t / o2, n_runs);
             let jy = (t / ORDER) % ORDER;
             let jz = t % ORDER;
-            let k = rel_origin(slot_pos[s].xyz, k0) - base;
-            let qyz = qs * wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s)
+            let k = rel_origin(slot_pos[s].xyz, lo, span);
+            let q = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s)
                 * wslot_at(2u * ORDER + jz, s);
-            let row = u32(k.y) + jy;
-            let col = u32(k.z) + jz;
-            for (var jx = 0u; jx < ORDER; jx++) {
-                let v = i32(round(qyz * wslot_at(jx, s)));
-                atomicAdd(&tile[((u32(k.x) + jx) * bd.y + row) * bd.z + col], v);
+            if (all(k >= vec3i(0)) && all(vec3u(k) <= span)) {
+                let qyz = qs * q;
+                let row = u32(k.y) + jy;
+                let col = u32(k.z) + jz;
+                for (var jx = 0u; jx < ORDER; jx++) {
+                    let v = i32(round(qyz * wslot_at(jx, s)));
+                    atomicAdd(&tile[((u32(k.x) + jx) * ext.y + row) * ext.z + col], v);
+                }
+            } else {
+                spread_global(k + lo, jy, jz, q, s);
             }
         }
         workgroupBarrier();
-        let origin = k0 + base;
         for (var w = lid; w < vol; w += TILE_WG) {
             let v = atomicLoad(&tile[w]);
             if (v != 0) {
-                let p = vec3i(vec3u(w / (bd.y * bd.z), (w / bd.z) % bd.y, w % bd.z));
-                atomicAdd(&grid_f[grid_index(origin + p)], f32(v) / qs);
+                let p = vec3i(vec3u(w / (ext.y * ext.z), (w / ext.z) % ext.y, w % ext.z));
+                atomicAdd(&grid_f[grid_index(lo + p)], f32(v) / qs);
             }
         }
     } else {
-        // Straight to the grid, as spread_f32.wgsl.
         for (var t = lid; t < total * o2; t += TILE_WG) {
             let s = slot_of(t / o2, n_runs);
             let jy = (t / ORDER) % ORDER;
             let jz = t % ORDER;
-            let k = rel_origin(slot_pos[s].xyz, k0) + k0;
-            let qyz = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s)
+            let q = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s)
                 * wslot_at(2u * ORDER + jz, s);
-            for (var jx = 0u; jx < ORDER; jx++) {
-                let g = grid_index(k + vec3i(vec3i(vec3u(jx, jy, jz))));
-                atomicAdd(&grid_f[g], qyz * wslot_at(jx, s));
-            }
+            spread_global(rel_origin(slot_pos[s].xyz, lo, span) + lo, jy, jz, q, s);
         }
+    }
+}
+
+// Straight to the grid, as spread_f32.wgsl: the ORDER x planes of lane (jy, jz) of the atom
+// in slot s, whose first grid point is k, with q = its charge times w_y(jy) w_z(jz).
+fn spread_global(k: vec3i, jy: u32, jz: u32, q: f32, s: u32) {
+    for (var jx = 0u; jx < ORDER; jx++) {
+        let g = grid_index(k + vec3i(vec3u(jx, jy, jz)));
+        atomicAdd(&grid_f[g], q * wslot_at(jx, s));
     }
 }

@@ -246,8 +246,10 @@ fn every_method_matches_reference_on_random_charged_systems() {
             // dispatch (coulomb_spread.wgsl). Every way must give the same answer: the
             // separate dispatch, the interleaved one, the tiled one with blocks of one cell
             // (these systems are too small for the planner's blocks) summing in workgroup
-            // memory, and the same with n_max = 1, which sends every block's atoms straight
-            // to the grid (its fallback).
+            // memory, the same with n_max = 1, which sends every block's atoms straight to the
+            // grid (its fallback), and with a box 1 length unit short of the cells on every
+            // side, which sends the atoms near the cells' faces (as atoms that strayed
+            // further than half the skin) straight to the grid and the others to the box.
             let fusion_on = std::env::var("WGMD_FUSE_SPREAD").map_or(true, |v| v != "0");
             if let CoulombMethod::Pme(pp) = &method {
                 let default = sim.spread_mode();
@@ -271,6 +273,13 @@ fn every_method_matches_reference_on_random_charged_systems() {
                         (SpreadMode::Interleaved, None),
                         (SpreadMode::Tiled, Some(one)),
                         (SpreadMode::Tiled, Some(TilePlan { n_max: 1, ..one })),
+                        (
+                            SpreadMode::Tiled,
+                            Some(TilePlan {
+                                half_skin: -1.0,
+                                ..one
+                            }),
+                        ),
                     ]);
                 }
                 for (mode, plan) in ways {

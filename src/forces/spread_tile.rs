@@ -17,6 +17,18 @@ pub const TILE_WORDS: u32 = 11_904;
 /// Bytes of the kernel's other workgroup arrays, rounded up.
 const OTHER_SHARED: u32 = 1024;
 
+/// Threads per workgroup: 1,024 where the device allows (BENCHMARKS.md: 256 took 3.4 ms
+/// at 2,097,152 ions, 1,024 1.5 ms, before the atoms' bounding box was dropped), else 256.
+pub fn threads(limits: &wgpu::Limits) -> u32 {
+    if limits.max_compute_invocations_per_workgroup >= 1024
+        && limits.max_compute_workgroup_size_x >= 1024
+    {
+        1024
+    } else {
+        256
+    }
+}
+
 /// The tile's words on a device: what fits beside the kernel's other workgroup arrays, at
 /// most [`TILE_WORDS`] (lavapipe allows 32 KiB: 7,936).
 pub fn tile_words(limits: &wgpu::Limits) -> u32 {
@@ -46,6 +58,8 @@ pub struct TilePlan {
     pub box_points: u32,
     /// Words of the workgroup tile (the device's [`tile_words`]).
     pub tile_words: u32,
+    /// Half the Verlet skin: how far atoms stray from their cells between rebuilds.
+    pub half_skin: f64,
     /// Expected grid additions per global atomic (atoms · order³ / box points).
     pub gain: f64,
 }
@@ -99,6 +113,7 @@ impl TilePlan {
             n_max,
             box_points: points as u32,
             tile_words,
+            half_skin: 0.5 * skin,
             gain: atoms * (order * order * order) as f64 / points as f64,
         })
     }
@@ -154,8 +169,14 @@ impl SpreadTile {
         order: u32,
         grid: [u32; 3],
     ) -> Result<SpreadTile> {
-        let module =
-            ShaderModule::specialized(ctx, "spread_tile", &[("TILE_WORDS", plan.tile_words)])?;
+        let module = ShaderModule::specialized(
+            ctx,
+            "spread_tile",
+            &[
+                ("TILE_WORDS", plan.tile_words),
+                ("TILE_WG", threads(&ctx.limits)),
+            ],
+        )?;
         let ov = [
             ("ORDER", order as f64),
             ("GX", grid[0] as f64),
@@ -166,6 +187,7 @@ impl SpreadTile {
             ("BZ", plan.block[2] as f64),
             ("QW", plan.qw),
             ("N_MAX", plan.n_max as f64),
+            ("HALF_SKIN", plan.half_skin),
         ];
         let kernel = Kernel::new(ctx, &module, "spread_tile", &ov)?;
         let rows = 3 * order as u64 + 1;
