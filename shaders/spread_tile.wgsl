@@ -54,6 +54,11 @@ override QW: f32 = 0.2;
 override N_MAX: u32 = 2048u;
 // Half the Verlet skin: atoms stay this close to their cells between rebuilds.
 override HALF_SKIN: f32 = 0.5;
+// The box's sides (the host's bound for a block of BX x BY x BZ cells, EX EY EZ <= TILE_WORDS):
+// as constants, the flush's index arithmetic divides by constants.
+override EX: u32 = 8u;
+override EY: u32 = 8u;
+override EZ: u32 = 8u;
 
 // Threads per workgroup: 1,024 where the device allows (the driver's choice; 256 left each
 // block's threads latency-bound on their chains of dependent loads: BENCHMARKS.md).
@@ -139,62 +144,62 @@ fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     }
     let total = workgroupUniformLoad(&n_block);
     // The box: first grid points of positions within HALF_SKIN of the block's cells (where
-    // the rebuild criterion keeps its atoms), plus ORDER - 1. Computed alike by every thread
-    // (uniform). An atom outside it anyway (a step the list outran, replayed afterwards)
-    // adds straight to the grid, as does every atom of a block that does not fit.
-    let cell_len = 1.0 / P.cell_scale.xyz;
-    let lo = vec3i(floor((vec3f(c0) * cell_len - HALF_SKIN) * spread_u.scale.xyz));
-    let hi = vec3i(floor((vec3f(c1) * cell_len + HALF_SKIN) * spread_u.scale.xyz));
-    let span = vec3u(hi - lo);
-    let ext = span + vec3u(ORDER);
-    // Sides within the grid's keep the box's points distinct (no two alias one grid point
-    // through the periodic wrap).
-    let fits = total <= N_MAX && all(ext <= vec3u(GX, GY, GZ))
-        && ext.x * ext.y * ext.z <= TILE_WORDS;
-    let o2 = ORDER * ORDER;
-    if (fits) {
-        let vol = ext.x * ext.y * ext.z;
-        for (var w = lid; w < vol; w += TILE_WG) {
+    // the rebuild criterion keeps its atoms), then EX x EY x EZ points from there. Computed
+    // alike by every thread (uniform). An atom outside it anyway (a step the list outran,
+    // replayed afterwards) adds straight to the grid, as does every atom of a block with
+    // more than N_MAX atoms.
+    let lo = vec3i(floor((vec3f(c0) / P.cell_scale.xyz - HALF_SKIN) * spread_u.scale.xyz));
+    let span = vec3u(EX, EY, EZ) - vec3u(ORDER);
+    if (total <= N_MAX) {
+        for (var w = lid; w < EX * EY * EZ; w += TILE_WG) {
             atomicStore(&tile[w], 0);
         }
         let qs = exp2(floor(log2(1073741824.0 / (f32(max(total, 1u)) * QW))));
         workgroupBarrier();
-        // Thread = (atom, jy, jz), jz fastest, ORDER x planes each (as spread_f32.wgsl).
-        for (var t = lid; t < total * o2; t += TILE_WG) {
-            let s = slot_of(t / o2, n_runs);
-            let jy = (t / ORDER) % ORDER;
-            let jz = t % ORDER;
+        // Thread = (atom, jy): ORDER x ORDER points (jx, jz) each, jz fastest. The lookups
+        // (slot, first point, weights) are paid once per ORDER^2 additions; the atom's ORDER
+        // threads add to rows EZ words apart (distinct banks for the sides planned here).
+        for (var t = lid; t < total * ORDER; t += TILE_WG) {
+            let s = slot_of(t / ORDER, n_runs);
+            let jy = t % ORDER;
             let k = rel_origin(slot_pos[s].xyz, lo, span);
-            let q = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s)
-                * wslot_at(2u * ORDER + jz, s);
+            let qy = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s);
             if (all(k >= vec3i(0)) && all(vec3u(k) <= span)) {
-                let qyz = qs * q;
-                let row = u32(k.y) + jy;
-                let col = u32(k.z) + jz;
+                let q = qs * qy;
+                var wz: array<f32, 8>;
+                for (var jz = 0u; jz < ORDER; jz++) {
+                    wz[jz] = wslot_at(2u * ORDER + jz, s);
+                }
+                let base = (u32(k.x) * EY + u32(k.y) + jy) * EZ + u32(k.z);
                 for (var jx = 0u; jx < ORDER; jx++) {
-                    let v = i32(round(qyz * wslot_at(jx, s)));
-                    atomicAdd(&tile[((u32(k.x) + jx) * ext.y + row) * ext.z + col], v);
+                    let qx = q * wslot_at(jx, s);
+                    for (var jz = 0u; jz < ORDER; jz++) {
+                        atomicAdd(&tile[base + jx * EY * EZ + jz], i32(round(qx * wz[jz])));
+                    }
                 }
             } else {
-                spread_global(k + lo, jy, jz, q, s);
+                for (var jz = 0u; jz < ORDER; jz++) {
+                    spread_global(k + lo, jy, jz, qy * wslot_at(2u * ORDER + jz, s), s);
+                }
             }
         }
         workgroupBarrier();
-        for (var w = lid; w < vol; w += TILE_WG) {
+        for (var w = lid; w < EX * EY * EZ; w += TILE_WG) {
             let v = atomicLoad(&tile[w]);
             if (v != 0) {
-                let p = vec3i(vec3u(w / (ext.y * ext.z), (w / ext.z) % ext.y, w % ext.z));
+                let p = vec3i(vec3u(w / (EY * EZ), (w / EZ) % EY, w % EZ));
                 atomicAdd(&grid_f[grid_index(lo + p)], f32(v) / qs);
             }
         }
     } else {
-        for (var t = lid; t < total * o2; t += TILE_WG) {
-            let s = slot_of(t / o2, n_runs);
-            let jy = (t / ORDER) % ORDER;
-            let jz = t % ORDER;
-            let q = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s)
-                * wslot_at(2u * ORDER + jz, s);
-            spread_global(rel_origin(slot_pos[s].xyz, lo, span) + lo, jy, jz, q, s);
+        for (var t = lid; t < total * ORDER; t += TILE_WG) {
+            let s = slot_of(t / ORDER, n_runs);
+            let jy = t % ORDER;
+            let k = rel_origin(slot_pos[s].xyz, lo, span) + lo;
+            let qy = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s);
+            for (var jz = 0u; jz < ORDER; jz++) {
+                spread_global(k, jy, jz, qy * wslot_at(2u * ORDER + jz, s), s);
+            }
         }
     }
 }

@@ -54,7 +54,10 @@ pub struct TilePlan {
     /// of a block of n atoms is 2^30 / (n qw) rounded down to a power of two; above n_max it
     /// would fall below 2^20 / max|q|).
     pub n_max: u32,
-    /// Predicted box points of a block whose atoms strayed skin/2 out of it (≤ `tile_words`).
+    /// Box sides: the first grid points of positions within skin/2 of a block's cells, plus
+    /// order − 1 (the kernel's EX, EY, EZ).
+    pub box_sides: [u32; 3],
+    /// Their product (≤ `tile_words`).
     pub box_points: u32,
     /// Words of the workgroup tile (the device's [`tile_words`]).
     pub tile_words: u32,
@@ -90,15 +93,19 @@ impl TilePlan {
         let w_max = w1 * w1 * w1;
         let n_max = (2f64.powi(10) / w_max).floor() as u32;
         let mut points = 1u64;
+        let mut box_sides = [0u32; 3];
         for a in 0..3 {
-            // Grid spacings a block spans, plus skin/2 of drift on either side: its atoms'
-            // first points take floor(span) + 1 values, then ORDER - 1 more.
+            // Grid spacings a block spans, plus skin/2 of drift on either side: an interval of
+            // that length holds at most floor(span) + 2 first points, then ORDER - 1 more.
+            // Sides within the grid's keep the box's points distinct (none aliases another
+            // through the periodic wrap).
             let g = pme.grid[a] as f64 / box_l[a];
             let span = block[a] as f64 / cells.scale[a] * g + skin * g;
-            let side = span.floor() as u32 + order;
+            let side = span.floor() as u32 + 1 + order;
             if side > pme.grid[a] {
                 return None;
             }
+            box_sides[a] = side;
             points *= side as u64;
         }
         if points > tile_words as u64 {
@@ -111,6 +118,7 @@ impl TilePlan {
             groups: (0..3).map(|a| cells.dims[a].div_ceil(block[a])).product(),
             qw: max_q * w_max,
             n_max,
+            box_sides,
             box_points: points as u32,
             tile_words,
             half_skin: 0.5 * skin,
@@ -188,6 +196,9 @@ impl SpreadTile {
             ("QW", plan.qw),
             ("N_MAX", plan.n_max as f64),
             ("HALF_SKIN", plan.half_skin),
+            ("EX", plan.box_sides[0] as f64),
+            ("EY", plan.box_sides[1] as f64),
+            ("EZ", plan.box_sides[2] as f64),
         ];
         let kernel = Kernel::new(ctx, &module, "spread_tile", &ov)?;
         let rows = 3 * order as u64 + 1;
