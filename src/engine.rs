@@ -283,14 +283,23 @@ pub enum SpreadMode {
     Tiled,
 }
 
-/// The tiled spread's plan for this system (rows by slot only).
+/// The tiled spread's plan for this system (rows by slot only), where real space fills a
+/// large GPU several times over (`real_threads`: atoms × threads per atom beyond
+/// [`crate::forces::coulomb_spread::ONE_WAVE`]). Measured on the H200 (BENCHMARKS.md,
+/// Coulomb, tenth session): at 2,097,152 ions (2 M real-space threads) tiled 251.8 steps/s,
+/// interleaved 246.7; at 262,144 and 32,768 ions (2¹⁸ threads) interleaved 1,836 and 9,427,
+/// tiled 1,705 and 8,158 (there the interleave hides the spread behind real space).
 fn tile_plan(
     grid: &CellGrid,
     spec: &SimSpec,
     sys: &System,
     pme: &PmeForce,
     limits: &wgpu::Limits,
+    real_threads: u64,
 ) -> Option<TilePlan> {
+    if real_threads <= crate::forces::coulomb_spread::ONE_WAVE {
+        return None;
+    }
     spread_tile::plan(
         grid,
         sys.box_lengths,
@@ -616,7 +625,7 @@ impl Simulation {
                     let tile = if crate::neighbor::switched_off("WGMD_TILE_SPREAD") {
                         None
                     } else {
-                        tile_plan(&grid, &spec, &sys, p, &c.limits)
+                        tile_plan(&grid, &spec, &sys, p, &c.limits, n as u64 * tpa as u64)
                     };
                     set_spread(k, c, p, tile)?;
                 }
@@ -1343,7 +1352,8 @@ impl Simulation {
     }
 
     /// How PME's charge spread runs (`mode`, or the nearest this system and device allow:
-    /// Tiled needs rows by cell slot and a block that gains, Interleaved and Tiled need f32
+    /// Tiled needs rows by cell slot, a block that gains and more real-space threads than one
+    /// wave of a large GPU (else it is slower than Interleaved), Interleaved and Tiled need f32
     /// atomics), then recomputes the forces; tests run every mode against the references.
     /// Returns the mode now in use.
     pub fn set_spread_mode(&mut self, mode: SpreadMode) -> Result<SpreadMode> {
@@ -1354,6 +1364,7 @@ impl Simulation {
                 &self.spec.system,
                 p,
                 &self.ctx.limits,
+                self.n_atoms() as u64 * self.lj_threads_per_atom() as u64,
             ),
             _ => None,
         };

@@ -221,6 +221,11 @@ pub struct FusionBinds {
     tile: Option<wgpu::BindGroup>,
 }
 
+/// Real-space threads up to which real space is about one wave of a large GPU (2¹⁹; an H200
+/// holds ~270k resident threads): there the interleaved spread overlaps it well, beyond it the
+/// two compete (`per_real_group`; the engine tiles the spread only beyond it).
+pub const ONE_WAVE: u64 = 1 << 19;
+
 /// Spread workgroups after each real-space workgroup in the fused dispatch. Measured on the
 /// H200 (BENCHMARKS.md, Coulomb, ninth session, calls 1–2; steps/s against the separate
 /// dispatches): when real space fills the GPU several times over (2,097,152 ions, 2 M
@@ -231,7 +236,7 @@ pub struct FusionBinds {
 /// fills the rest of the GPU beside them and after them.
 pub fn per_real_group(real_groups: u32, spread_groups: u32) -> u32 {
     let even = spread_groups.div_ceil(real_groups.max(1));
-    if real_groups as u64 * gpu::WG as u64 <= 1 << 19 {
+    if real_groups as u64 * gpu::WG as u64 <= ONE_WAVE {
         (even / 6).max(1)
     } else {
         even.max(1)
