@@ -22,7 +22,8 @@
 //!   [`forces::fft`]: smooth PME's reciprocal part (spreading, WGSL 3-D FFT, interpolation);
 //!   [`forces::coulomb_spread`]: real space and PME's charge spread in one dispatch
 //!   (interleaved workgroups; slot positions and B-splines in one more), where the charge grid
-//!   is summed with f32 atomics.
+//!   is summed with f32 atomics; [`forces::spread_tile`]: the spread by blocks of cells summed
+//!   in workgroup memory first (large systems, rows by slot).
 //! - [`integrate`] — velocity Verlet and Langevin BAOAB (Philox RNG), with float64 twins.
 //! - [`observe`] — GPU reductions of energies and virial; temperature and pressure;
 //!   RDF / speed histograms ([`observe::histogram`]); non-blocking readback.
@@ -44,7 +45,8 @@
 //! workgroups when no rebuild; or only every `check_every` steps (default 1), the others just
 //! verify the list) → LJ forces, or for charged systems the fused LJ + real-space Coulomb
 //! kernel (+ Ewald k-sum or PME: spread, FFTs, interpolate; with f32 atomics the spread runs
-//! inside the real-space dispatch) (+ blow-up check) → closing half kick.
+//! inside the real-space dispatch, or for large systems by blocks of cells right after it)
+//! (+ blow-up check) → closing half kick.
 //! After a batch: optional reduction → 64-byte status/observables readback.
 //!
 //! ## Known debts
@@ -54,8 +56,8 @@
 //!   instead ([`neighbor::BuildPlan`]: thread t works on the atom in cell slot t, neighbors
 //!   are slots, positions are copied into slot order every step), so their gathers stay local
 //!   however the atoms have mixed; ANI and browsers (WebGPU's 8 storage buffers per stage)
-//!   keep rows by atom, whose gathers follow the storage order. The integrator and PME
-//!   spreading still run in storage order.
+//!   keep rows by atom, whose gathers follow the storage order. The integrator and PME's
+//!   interleaved spread still run in storage order.
 //! - The host records the next batch while the GPU runs the current one, but submits it only
 //!   after reading the current one's status (one sync per batch of up to 1000 steps).
 //! - Full neighbor lists cost `4·capacity` bytes per atom; cell-list mode (no list) is LJ-only.
