@@ -297,7 +297,9 @@ fn tile_plan(
     limits: &wgpu::Limits,
     real_threads: u64,
 ) -> Option<TilePlan> {
-    if real_threads <= crate::forces::coulomb_spread::ONE_WAVE {
+    // WGMD_TILE_SPREAD=1 tiles whatever the size (A/B runs).
+    let forced = std::env::var("WGMD_TILE_SPREAD").is_ok_and(|v| v == "1");
+    if real_threads <= crate::forces::coulomb_spread::ONE_WAVE && !forced {
         return None;
     }
     spread_tile::plan(
