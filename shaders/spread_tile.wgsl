@@ -1,24 +1,31 @@
 // PME charge spread by blocks of cells, summed in workgroup memory first. Driver:
 // `forces::spread_tile`; used where the charge grid is f32 (atomics), the neighbor list's rows
-// are by cell slot and real space fills the GPU several times over, in a dispatch of its own
-// after the real-space one.
+// are by cell slot and real space fills the GPU several times over (2,097,152 ions), in a
+// dispatch of its own after the real-space one of coulomb_spread.wgsl.
 //
-// Why: the f32-atomic spread (spread_f32.wgsl) costs ~1 ms per step at 2,097,152 ions: 262 M
-// atomic additions (ORDER^3 = 125 per atom) at ~1 per clock per SM, whether they go to the
-// grid or to workgroup memory (BENCHMARKS.md, Coulomb, tenth session). Atoms of one block of
-// cells (cell slot order: each x-row of cells is one contiguous run of slots) add to one small
-// box of the grid. Here one workgroup takes one block and sums its box WITHOUT atomics: each
-// thread owns one (x, y) column of the box (half of it along z) and adds, with plain loads and
-// stores, the contributions of the atoms whose 5 x 5 footprint covers its column — found by
-// binning the block's atoms by their first (x, y) point (a counting sort: one workgroup
-// atomic per atom). Only the box goes to the grid, one f32 atomic per point: at 2,097,152
-// ions a block of 3 x 3 x 4 cells has ~195 atoms, 24,000 additions, and a box of 9,600
-// points (2.5x fewer global atomics, and those of a warp go to consecutive words).
+// Why: the f32-atomic spread (spread_f32.wgsl) adds ORDER³ = 125 times per atom to the grid,
+// 1.1 ms per step at 2,097,152 ions on the H200 whatever the grid's footprint. Atoms of one
+// block of cells (cell slot order: each x-row of cells is one contiguous run of slots) add
+// to one small box of the grid. Here one workgroup takes one block: its atoms add to a copy
+// of that box in workgroup memory, and only the box, one atomic per point, goes to the grid:
+// at 2,097,152 ions blocks of 2 x 5 x 5 cells, ~270 ions, 34,000 additions into a box of
+// ~11,800 points (2.9x fewer global atomics, a warp's to consecutive words). Measured
+// (BENCHMARKS.md, Coulomb, tenth session): ~1.0 ms inside a step instead of 1.1 — the
+// workgroup-memory atomics cost nearly what the global ones did (about one addition per
+// clock per SM either way, it seems), so the gain is the few percent left; where the
+// interleaved spread hides behind real space (262,144 ions and fewer) this is slower. A box
+// summed without atomics (threads owning its columns, atoms binned by a counting sort) took
+// 3.2 ms: each thread's chain of dependent loads per atom left it latency-bound.
 //
-// The sums are f32 like the grid's. A block with more than N_MAX atoms adds its atoms
-// straight to the grid with f32 atomics, as does an atom whose first point is outside the box
-// (a step the list outran, replayed afterwards): the result never depends on how the atoms
-// lie, only the speed does.
+// Workgroup memory has no f32 atomics in WGSL, so the box sums fixed point in i32: each
+// addition is round(qs q w) with qs the largest power of two for which a block's n atoms
+// cannot overflow any point: n qs QW <= 2^30, QW = max|q| w_max the largest single addition
+// (w_max the largest product of three spline weights), and n / 2 of rounding on top stays
+// below 2^31. ~270 ions of molten NaCl get qs = 2^24 (rounding errors of at most 3e-8 e per
+// addition, of the order of f32's own on sums of ~0.1 e). A block with more than N_MAX atoms
+// (qs would fall below 2^20 / max|q|) adds its atoms straight to the grid with f32 atomics,
+// as does an atom whose first point is outside the box (a step the list outran, replayed
+// afterwards): the result never depends on how the atoms lie, only the speed does.
 #import common
 
 // The first two members of `forces::pme::PmeUniform` (the buffer is PME's own uniform).
@@ -46,13 +53,14 @@ override GZ: u32 = 1u;
 override BX: u32 = 4u;
 override BY: u32 = 4u;
 override BZ: u32 = 3u;
-// Most atoms a block may have and still sum in workgroup memory (<= MAX_ATOMS; tests lower it
-// to send every block down the global path).
-override N_MAX: u32 = 512u;
+// max|q| w_max (see above).
+override QW: f32 = 0.2;
+// Most atoms a block may have and still sum in workgroup memory (see above).
+override N_MAX: u32 = 2048u;
 // Half the Verlet skin: atoms stay this close to their cells between rebuilds.
 override HALF_SKIN: f32 = 0.5;
-// The box's sides (the host's bound for a block of BX x BY x BZ cells; EX EY EZ <= TILE_WORDS,
-// EX EY <= MAX_BINS, EZ <= 64): as constants, index arithmetic divides by constants.
+// The box's sides (the host's bound for a block of BX x BY x BZ cells, EX EY EZ <= TILE_WORDS):
+// as constants, the flush's index arithmetic divides by constants.
 override EX: u32 = 8u;
 override EY: u32 = 8u;
 override EZ: u32 = 8u;
@@ -60,24 +68,13 @@ override EZ: u32 = 8u;
 // Threads per workgroup: 1,024 where the device allows (the driver's choice; 256 left each
 // block's threads latency-bound on their chains of dependent loads: BENCHMARKS.md).
 const TILE_WG: u32 = 256u;
-// The box's f32 sums: what is left of NVIDIA's 48 KiB per workgroup (the driver sets it from
-// the device's limit, `forces::spread_tile::tile_words`).
-const TILE_WORDS: u32 = 9728u;
+// 47 KiB of fixed-point sums (NVIDIA gives 48 KiB per workgroup through Vulkan); the
+// driver refuses tiling on a device that allows less (`forces::spread_tile`).
+const TILE_WORDS: u32 = 11904u;
 // Runs of slots (x-rows of cells) per block: BY * BZ <= MAX_RUNS.
 const MAX_RUNS: u32 = 64u;
-// (x, y) columns of the box, i.e. bins of the counting sort: EX * EY <= MAX_BINS.
-const MAX_BINS: u32 = 640u;
-// Atoms of a block that sum in workgroup memory (N_MAX <= MAX_ATOMS < 1024).
-const MAX_ATOMS: u32 = 512u;
 
-var<workgroup> tile: array<f32, TILE_WORDS>;
-var<workgroup> bin_count: array<atomic<u32>, MAX_BINS>;
-// Exclusive prefix of bin_count, then one entry past the last bin.
-var<workgroup> bin_start: array<u32, 641>;
-// The block's atoms sorted by bin: slot << 6 | first z point.
-var<workgroup> sorted: array<u32, MAX_ATOMS>;
-// Per atom of the block: its bin, its rank within the bin << 10, bit 31 if in the box.
-var<workgroup> atom_bin: array<u32, MAX_ATOMS>;
+var<workgroup> tile: array<atomic<i32>, TILE_WORDS>;
 var<workgroup> run_start: array<u32, MAX_RUNS>;
 // Exclusive prefix of the runs' lengths; run_off[n_runs] = the block's atoms.
 var<workgroup> run_off: array<u32, 65>;
@@ -158,113 +155,45 @@ fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     // more than N_MAX atoms.
     let lo = vec3i(floor((vec3f(c0) / P.cell_scale.xyz - HALF_SKIN) * spread_u.scale.xyz));
     let span = vec3u(EX, EY, EZ) - vec3u(ORDER);
-    let n_bins = EX * EY;
     if (total <= N_MAX) {
         for (var w = lid; w < EX * EY * EZ; w += TILE_WG) {
-            tile[w] = 0.0;
+            atomicStore(&tile[w], 0);
         }
-        for (var c = lid; c < n_bins; c += TILE_WG) {
-            atomicStore(&bin_count[c], 0u);
-        }
+        let qs = exp2(floor(log2(1073741824.0 / (f32(max(total, 1u)) * QW))));
         workgroupBarrier();
-        // Count the atoms per bin (their first (x, y) point); an atom outside the box adds
-        // straight to the grid here.
-        for (var a = lid; a < total; a += TILE_WG) {
-            let s = slot_of(a, n_runs);
+        // Thread = (atom, jy): ORDER x ORDER points (jx, jz) each, jz fastest. The lookups
+        // (slot, first point, weights) are paid once per ORDER^2 additions; the atom's ORDER
+        // threads add to rows EZ words apart (distinct banks for the sides planned here).
+        for (var t = lid; t < total * ORDER; t += TILE_WG) {
+            let s = slot_of(t / ORDER, n_runs);
+            let jy = t % ORDER;
             let k = rel_origin(slot_pos[s].xyz, lo, span);
+            let qy = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s);
             if (all(k >= vec3i(0)) && all(vec3u(k) <= span)) {
-                let bin = u32(k.x) * EY + u32(k.y);
-                atom_bin[a] = bin | (atomicAdd(&bin_count[bin], 1u) << 10u) | 0x80000000u;
+                let q = qs * qy;
+                var wz: array<f32, 8>;
+                for (var jz = 0u; jz < ORDER; jz++) {
+                    wz[jz] = wslot_at(2u * ORDER + jz, s);
+                }
+                let base = (u32(k.x) * EY + u32(k.y) + jy) * EZ + u32(k.z);
+                for (var jx = 0u; jx < ORDER; jx++) {
+                    let qx = q * wslot_at(jx, s);
+                    for (var jz = 0u; jz < ORDER; jz++) {
+                        atomicAdd(&tile[base + jx * EY * EZ + jz], i32(round(qx * wz[jz])));
+                    }
+                }
             } else {
-                atom_bin[a] = 0u;
-                for (var t = 0u; t < ORDER * ORDER; t++) {
-                    let jy = t / ORDER;
-                    let jz = t % ORDER;
-                    let q = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s)
-                        * wslot_at(2u * ORDER + jz, s);
-                    spread_global(k + lo, jy, jz, q, s);
-                }
-            }
-        }
-        workgroupBarrier();
-        // Exclusive scan of the counts (Hillis-Steele over bin_start; n_bins <= MAX_BINS).
-        for (var c = lid; c < n_bins; c += TILE_WG) {
-            bin_start[c + 1u] = atomicLoad(&bin_count[c]);
-        }
-        if (lid == 0u) {
-            bin_start[0] = 0u;
-        }
-        workgroupBarrier();
-        for (var off = 1u; off <= n_bins; off *= 2u) {
-            var add: array<u32, 4>;
-            for (var r = 0u; r < 4u; r++) {
-                let c = lid + r * TILE_WG + 1u;
-                add[r] = 0u;
-                if (c <= n_bins && c > off) {
-                    add[r] = bin_start[c - off];
-                }
-            }
-            workgroupBarrier();
-            for (var r = 0u; r < 4u; r++) {
-                let c = lid + r * TILE_WG + 1u;
-                if (c <= n_bins && c > off) {
-                    bin_start[c] += add[r];
-                }
-            }
-            workgroupBarrier();
-        }
-        for (var a = lid; a < total; a += TILE_WG) {
-            let b = atom_bin[a];
-            if (b >= 0x80000000u) {
-                let s = slot_of(a, n_runs);
-                let kz = rel_origin(slot_pos[s].xyz, lo, span).z;
-                sorted[bin_start[b & 1023u] + ((b >> 10u) & 1023u)] = (s << 6u) | u32(kz);
-            }
-        }
-        workgroupBarrier();
-        // Each thread owns column (x, y), half `h` of it along z: the atoms of the 5 x 5 bins
-        // below and before it cover it. Plain loads and stores: no other thread writes there.
-        let zh = (EZ + 1u) / 2u;
-        for (var c = lid; c < 2u * n_bins; c += TILE_WG) {
-            let col = c / 2u;
-            let z0 = (c % 2u) * zh;
-            let z1 = min(z0 + zh, EZ);
-            let x = col / EY;
-            let y = col % EY;
-            let base = col * EZ;
-            for (var jx = 0u; jx < ORDER; jx++) {
-                if (x < jx) {
-                    break;
-                }
-                for (var jy = 0u; jy < ORDER; jy++) {
-                    if (y < jy) {
-                        break;
-                    }
-                    let bin = (x - jx) * EY + (y - jy);
-                    for (var i = bin_start[bin]; i < bin_start[bin + 1u]; i++) {
-                        let p = sorted[i];
-                        let kz = p & 63u;
-                        if (kz + ORDER <= z0 || kz >= z1) {
-                            continue;
-                        }
-                        let s = p >> 6u;
-                        let w = wslot_at(3u * ORDER, s) * wslot_at(jx, s) * wslot_at(ORDER + jy, s);
-                        for (var jz = 0u; jz < ORDER; jz++) {
-                            let z = kz + jz;
-                            if (z >= z0 && z < z1) {
-                                tile[base + z] += w * wslot_at(2u * ORDER + jz, s);
-                            }
-                        }
-                    }
+                for (var jz = 0u; jz < ORDER; jz++) {
+                    spread_global(k + lo, jy, jz, qy * wslot_at(2u * ORDER + jz, s), s);
                 }
             }
         }
         workgroupBarrier();
         for (var w = lid; w < EX * EY * EZ; w += TILE_WG) {
-            let v = tile[w];
-            if (v != 0.0) {
+            let v = atomicLoad(&tile[w]);
+            if (v != 0) {
                 let p = vec3i(vec3u(w / (EY * EZ), (w / EZ) % EY, w % EZ));
-                atomicAdd(&grid_f[grid_index(lo + p)], v);
+                atomicAdd(&grid_f[grid_index(lo + p)], f32(v) / qs);
             }
         }
     } else {
