@@ -10,12 +10,12 @@
 // of that box in workgroup memory, and only the box, one atomic per point, goes to the grid:
 // at 2,097,152 ions blocks of 2 x 5 x 5 cells, ~270 ions, 34,000 additions into a box of
 // ~11,800 points (2.9x fewer global atomics, a warp's to consecutive words). Measured
-// (BENCHMARKS.md, Coulomb, tenth session): ~1.0 ms inside a step instead of 1.1 — the
-// workgroup-memory atomics cost nearly what the global ones did (about one addition per
-// clock per SM either way, it seems), so the gain is the few percent left; where the
-// interleaved spread hides behind real space (262,144 ions and fewer) this is slower. A box
-// summed without atomics (threads owning its columns, atoms binned by a counting sort) took
-// 3.2 ms: each thread's chain of dependent loads per atom left it latency-bound.
+// (BENCHMARKS.md, Coulomb, tenth session): ~1.0 ms inside a step instead of 1.1, of which
+// ~0.35 ms the flush's global atomics and little the workgroup atomics (40 % fewer of them
+// saved 0.05 ms); the rest is each thread's lookups and loads, not yet measured apart. Where
+// the interleaved spread hides behind real space (262,144 ions and fewer) this is slower. A
+// box summed without atomics (threads owning its columns, atoms binned by a counting sort)
+// took 3.2 ms: each thread's chain of dependent loads per atom left it latency-bound.
 //
 // Workgroup memory has no f32 atomics in WGSL, so the box sums fixed point in i32: each
 // addition is round(qs q w) with qs the largest power of two for which a block's n atoms
@@ -68,9 +68,10 @@ override EZ: u32 = 8u;
 // Threads per workgroup: 1,024 where the device allows (the driver's choice; 256 left each
 // block's threads latency-bound on their chains of dependent loads: BENCHMARKS.md).
 const TILE_WG: u32 = 256u;
-// 47 KiB of fixed-point sums (NVIDIA gives 48 KiB per workgroup through Vulkan); the
-// driver refuses tiling on a device that allows less (`forces::spread_tile`).
-const TILE_WORDS: u32 = 11904u;
+// The box's fixed-point sums. The driver sets this from the device's limit
+// (`forces::spread_tile::tile_words`: 11,904 words, 47 KiB, of NVIDIA's 48 KiB per workgroup
+// through Vulkan); the default fits the portable 32 KiB (tests/gpu_vs_reference.rs).
+const TILE_WORDS: u32 = 7936u;
 // Runs of slots (x-rows of cells) per block: BY * BZ <= MAX_RUNS.
 const MAX_RUNS: u32 = 64u;
 
