@@ -156,55 +156,49 @@ fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     // more than N_MAX atoms.
     let lo = vec3i(floor((vec3f(c0) / P.cell_scale.xyz - HALF_SKIN) * spread_u.scale.xyz));
     let span = vec3u(EX, EY, EZ) - vec3u(ORDER);
-    if (total <= N_MAX) {
+    // Uniform: a block of more than N_MAX atoms sends them all down the global path.
+    let use_tile = total <= N_MAX;
+    if (use_tile) {
         for (var w = lid; w < EX * EY * EZ; w += TILE_WG) {
             atomicStore(&tile[w], 0);
         }
-        let qs = exp2(floor(log2(1073741824.0 / (f32(max(total, 1u)) * QW))));
-        workgroupBarrier();
-        // Thread = (atom, jy): ORDER x ORDER points (jx, jz) each, jz fastest. The lookups
-        // (slot, first point, weights) are paid once per ORDER^2 additions; the atom's ORDER
-        // threads add to rows EZ words apart (distinct banks for the sides planned here).
-        for (var t = lid; t < total * ORDER; t += TILE_WG) {
-            let s = slot_of(t / ORDER, n_runs);
-            let jy = t % ORDER;
-            let k = rel_origin(slot_pos[s].xyz, lo, span);
-            let qy = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s);
-            if (all(k >= vec3i(0)) && all(vec3u(k) <= span)) {
-                let q = qs * qy;
-                var wz: array<f32, 8>;
+    }
+    let qs = exp2(floor(log2(1073741824.0 / (f32(max(total, 1u)) * QW))));
+    workgroupBarrier();
+    // Thread = (atom, jy): ORDER x ORDER points (jx, jz) each, jz fastest. The lookups (slot,
+    // first point, weights) are paid once per ORDER^2 additions; the atom's ORDER threads add
+    // to rows EZ words apart (distinct banks for the sides planned here).
+    for (var t = lid; t < total * ORDER; t += TILE_WG) {
+        let s = slot_of(t / ORDER, n_runs);
+        let jy = t % ORDER;
+        let k = rel_origin(slot_pos[s].xyz, lo, span);
+        let qy = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s);
+        if (use_tile && all(k >= vec3i(0)) && all(vec3u(k) <= span)) {
+            let q = qs * qy;
+            var wz: array<f32, 8>;
+            for (var jz = 0u; jz < ORDER; jz++) {
+                wz[jz] = wslot_at(2u * ORDER + jz, s);
+            }
+            let base = (u32(k.x) * EY + u32(k.y) + jy) * EZ + u32(k.z);
+            for (var jx = 0u; jx < ORDER; jx++) {
+                let qx = q * wslot_at(jx, s);
                 for (var jz = 0u; jz < ORDER; jz++) {
-                    wz[jz] = wslot_at(2u * ORDER + jz, s);
-                }
-                let base = (u32(k.x) * EY + u32(k.y) + jy) * EZ + u32(k.z);
-                for (var jx = 0u; jx < ORDER; jx++) {
-                    let qx = q * wslot_at(jx, s);
-                    for (var jz = 0u; jz < ORDER; jz++) {
-                        atomicAdd(&tile[base + jx * EY * EZ + jz], i32(round(qx * wz[jz])));
-                    }
-                }
-            } else {
-                for (var jz = 0u; jz < ORDER; jz++) {
-                    spread_global(k + lo, jy, jz, qy * wslot_at(2u * ORDER + jz, s), s);
+                    atomicAdd(&tile[base + jx * EY * EZ + jz], i32(round(qx * wz[jz])));
                 }
             }
+        } else {
+            for (var jz = 0u; jz < ORDER; jz++) {
+                spread_global(k + lo, jy, jz, qy * wslot_at(2u * ORDER + jz, s), s);
+            }
         }
-        workgroupBarrier();
+    }
+    workgroupBarrier();
+    if (use_tile) {
         for (var w = lid; w < EX * EY * EZ; w += TILE_WG) {
             let v = atomicLoad(&tile[w]);
             if (v != 0) {
                 let p = vec3i(vec3u(w / (EY * EZ), (w / EZ) % EY, w % EZ));
                 atomicAdd(&grid_f[grid_index(lo + p)], f32(v) / qs);
-            }
-        }
-    } else {
-        for (var t = lid; t < total * ORDER; t += TILE_WG) {
-            let s = slot_of(t / ORDER, n_runs);
-            let jy = t % ORDER;
-            let k = rel_origin(slot_pos[s].xyz, lo, span) + lo;
-            let qy = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s);
-            for (var jz = 0u; jz < ORDER; jz++) {
-                spread_global(k, jy, jz, qy * wslot_at(2u * ORDER + jz, s), s);
             }
         }
     }

@@ -297,9 +297,11 @@ fn tile_plan(
     limits: &wgpu::Limits,
     real_threads: u64,
 ) -> Option<TilePlan> {
-    // WGMD_TILE_SPREAD=1 tiles whatever the size (A/B runs).
+    // WGMD_TILE_SPREAD=0 never tiles, =1 tiles whatever the size (A/B runs).
     let forced = std::env::var("WGMD_TILE_SPREAD").is_ok_and(|v| v == "1");
-    if real_threads <= crate::forces::coulomb_spread::ONE_WAVE && !forced {
+    if crate::neighbor::switched_off("WGMD_TILE_SPREAD")
+        || (real_threads <= crate::forces::coulomb_spread::ONE_WAVE && !forced)
+    {
         return None;
     }
     spread_tile::plan(
@@ -624,11 +626,7 @@ impl Simulation {
         if let Some(k) = coul.as_mut() {
             if let Some(p) = pme.as_ref().filter(|p| p.fusable()) {
                 if !crate::neighbor::switched_off("WGMD_FUSE_SPREAD") {
-                    let tile = if crate::neighbor::switched_off("WGMD_TILE_SPREAD") {
-                        None
-                    } else {
-                        tile_plan(&grid, &spec, &sys, p, &c.limits, n as u64 * tpa as u64)
-                    };
+                    let tile = tile_plan(&grid, &spec, &sys, p, &c.limits, n as u64 * tpa as u64);
                     set_spread(k, c, p, tile)?;
                 }
             }
