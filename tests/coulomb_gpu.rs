@@ -171,9 +171,8 @@ fn every_method_matches_reference_on_random_charged_systems() {
             };
             let r = coulomb::reference(&sys, &table, &cs);
             // Budget of the total: the sum of its terms' (see above).
-            let total_budget = 1e-5
-                * (r.lj.abs() + r.coulomb_exclusion_abs + r.coulomb_reciprocal.abs())
-                + 2e-6 * r.coulomb_real_abs
+            let total_budget = 1e-5 * (r.coulomb_exclusion_abs + r.coulomb_reciprocal.abs())
+                + 2e-6 * (r.coulomb_real_abs + r.lj_abs)
                 + 1e-12 * r.coulomb_self.abs();
             let total_ok = |e: f64| (e - r.total()).abs() < total_budget;
             let mut sim =
@@ -183,16 +182,26 @@ fn every_method_matches_reference_on_random_charged_systems() {
             let t = sim.energy_terms().unwrap();
             let ef = force_error(&f, &r.forces);
             eprintln!(
-                "N={n} {}: force err {ef:.2e}, lj {:.2e}, real {:.2e}, excl {:.2e}, recip {:.2e}, W {:.2e}",
+                "N={n} {}: force err {ef:.2e}, lj {:.2e} (of Σ|pair| {:.2e}), real {:.2e}, excl {:.2e}, recip {:.2e}, W {:.2e}",
                 method.name(),
                 rel(t.lj.unwrap(), r.lj),
+                (t.lj.unwrap() - r.lj).abs() / r.lj_abs,
                 rel(t.coulomb_real.unwrap(), r.coulomb_real),
                 t.coulomb_exclusion.map_or(0.0, |e| rel(e, r.coulomb_exclusion)),
                 t.coulomb_reciprocal.map_or(0.0, |e| rel(e, r.coulomb_reciprocal)),
                 rel(t.virial, r.virial),
             );
             assert!(ef < 2e-5, "{method:?}: force error {ef}");
-            assert!(rel(t.lj.unwrap(), r.lj) < 1e-5);
+            // LJ, like the real-space Coulomb term, can be a near-cancelling sum of repulsive
+            // and attractive pairs (seed 9718935519566171705, N = 141, five types: 1.25e-5 of
+            // the sum off, far less of Σ|pair|): budget on Σ|pair|, where f32 rounding lives.
+            assert!(
+                (t.lj.unwrap() - r.lj).abs() < 2e-6 * r.lj_abs,
+                "{method:?} lj: {} vs {} (Σ|pair| = {})",
+                t.lj.unwrap(),
+                r.lj,
+                r.lj_abs
+            );
             assert!(
                 (t.coulomb_real.unwrap() - r.coulomb_real).abs() < 2e-6 * r.coulomb_real_abs,
                 "{method:?} real: {} vs {} (Σ|pair| = {})",
@@ -222,7 +231,7 @@ fn every_method_matches_reference_on_random_charged_systems() {
             // 11420525292947130574, Ewald with four per-type charges: W = −0.0428 from terms
             // of 4–22, f32 off by 8e-6 = 1.7e-7 of them): 1e-4 of W plus 1e-6 of the terms'
             // scale (f32 rounding is ~1e-7 of it; a wrong term is off by a whole term).
-            let w_scale = r.lj.abs()
+            let w_scale = r.lj_abs
                 + r.coulomb_real_abs
                 + r.coulomb_exclusion_abs
                 + r.coulomb_reciprocal.abs()
@@ -323,7 +332,7 @@ fn every_method_matches_reference_on_random_charged_systems() {
                 let t = sim.energy_terms().unwrap();
                 let tag = format!("{method:?} TPA {tpa} layout {layout:?}");
                 assert!(force_error(&f, &r.forces) < 2e-5, "{tag}");
-                assert!((t.lj.unwrap() - r.lj).abs() < 1e-5 * r.lj.abs(), "{tag} lj");
+                assert!((t.lj.unwrap() - r.lj).abs() < 2e-6 * r.lj_abs, "{tag} lj");
                 assert!(
                     (t.coulomb_real.unwrap() - r.coulomb_real).abs() < 2e-6 * r.coulomb_real_abs,
                     "{tag} real"

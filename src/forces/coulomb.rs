@@ -291,6 +291,9 @@ pub fn exclusion_pair(alpha: f64, r: f64) -> (f64, f64) {
 #[derive(Clone, Debug, Default)]
 pub struct CoulombTerms {
     pub lj: f64,
+    /// Σ |pair energy| of the LJ term: the scale of its f32 rounding (attractive and
+    /// repulsive pairs can nearly cancel, like the real-space Coulomb term's).
+    pub lj_abs: f64,
     pub coulomb_real: f64,
     pub coulomb_reciprocal: f64,
     pub coulomb_self: f64,
@@ -569,6 +572,7 @@ pub fn reference(sys: &System, lj: &LjTable, spec: &CoulombSpec) -> CoulombTerms
             if r2 < p.cutoff * p.cutoff {
                 let (e, f) = crate::forces::lj::lj_pair(r2, p);
                 t.lj += e;
+                t.lj_abs += e.abs();
                 fr += f;
             }
             if r2 < rc2 {
