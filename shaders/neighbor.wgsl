@@ -94,17 +94,72 @@ fn put_entry(rowid: u32, k: u32, v: u32) {
     }
 }
 
-// Matches among the candidates cell_pos[s0..s1) of atom i at pi; writes them at row slots from
-// `first` on when `write`.
-fn scan_range(i: u32, rowid: u32, pi: vec3f, s0: u32, s1: u32, first: u32, write: bool) -> u32 {
+// Candidates are tested against the image of the candidate that their cell's place in the
+// stencil implies (`image`: 0 or ±L per axis, from the unwrapped cell coordinates) instead of
+// by min_image's rounding: fewer instructions per candidate. Exact where every axis has at
+// least 3 cells (5 with half-size cells) of edge >= the list cutoff (its half): then a pair
+// within the list cutoff has one image that close and it lies in the stencil cell it is
+// visited from. Positions are in [0, L] (the host wraps them, the integrator re-wraps);
+// otherwise, and with `WGMD_NBR_SHIFT=0` (A/B runs), min_image as before.
+override SHIFT_IMAGES: bool = true;
+// A range's candidates are tested 32 at a time into a bit mask (no stores, no divergent
+// branch in that loop), then the matches are written in order from the mask: the warp no
+// longer runs the entry bookkeeping at nearly every candidate because some lane matched
+// (`WGMD_NBR_MASK=0`: test and write candidate by candidate).
+override MASK: bool = true;
+
+fn images_by_cell() -> bool {
+    return SHIFT_IMAGES && (stencil_reach2(P) || all(P.cell_dims.xyz >= vec3u(3u)));
+}
+
+// Whether candidate `cand` is within the list cutoff of atom i at pi (pis: pi minus the
+// candidate cell's image offset, used when `exact`).
+fn is_match(i: u32, pi: vec3f, pis: vec3f, exact: bool, cand: vec4f) -> bool {
+    var d = pis - cand.xyz;
+    if (!exact) {
+        d = min_image(pi - cand.xyz, P);
+    }
+    return bitcast<u32>(cand.w) != i && dot(d, d) < P.list_cut2;
+}
+
+// The entry for the candidate in slot s: its slot (rows by slot) or its atom index.
+fn entry_of(s: u32) -> u32 {
+    if (SLOT_ROWS) {
+        return s;
+    }
+    return bitcast<u32>(cell_pos[s].w);
+}
+
+// Matches among the candidates cell_pos[s0..s1) of atom i at pi, whose cells' image offset
+// is `image`; writes them at row slots from `first` on when `write`.
+fn scan_range(i: u32, rowid: u32, pi: vec3f, image: vec3f, s0: u32, s1: u32, first: u32,
+              write: bool) -> u32 {
+    let exact = images_by_cell();
+    let pis = pi - image;
     var count = 0u;
-    for (var s = s0; s < s1; s++) {
-        let cand = cell_pos[s];
-        let j = bitcast<u32>(cand.w);
-        let d = min_image(pi - cand.xyz, P);
-        if (j != i && dot(d, d) < P.list_cut2) {
+    if (MASK) {
+        for (var c0 = s0; c0 < s1; c0 += 32u) {
+            let c1 = min(c0 + 32u, s1);
+            var mask = 0u;
+            for (var s = c0; s < c1; s++) {
+                mask |= select(0u, 1u << (s - c0), is_match(i, pi, pis, exact, cell_pos[s]));
+            }
             if (write) {
-                put_entry(rowid, first + count, select(j, s, SLOT_ROWS));
+                while (mask != 0u) {
+                    put_entry(rowid, first + count, entry_of(c0 + firstTrailingBit(mask)));
+                    mask &= mask - 1u;
+                    count++;
+                }
+            } else {
+                count += countOneBits(mask);
+            }
+        }
+        return count;
+    }
+    for (var s = s0; s < s1; s++) {
+        if (is_match(i, pi, pis, exact, cell_pos[s])) {
+            if (write) {
+                put_entry(rowid, first + count, entry_of(s));
             }
             count++;
         }
@@ -125,6 +180,9 @@ fn scan_row(i: u32, rowid: u32, pi: vec3f, ci: vec3i, r: u32, first: u32, write:
     let y = (yu + dims.y) % dims.y;
     let z = (zu + dims.z) % dims.z;
     let base = (z * dims.y + y) * dims.x;   // cell index of (0, y, z)
+    // The candidates' image: the row's unwrapped y-z cell minus its wrapped one, in boxes.
+    let l = P.box_len.xyz;
+    let img = vec3f(0.0, f32((yu - y) / dims.y) * l.y, f32((zu - z) / dims.z) * l.z);
     var x0 = ci.x + lo.x;
     var x1 = x0 + i32(span.x) - 1;          // inclusive; spans never exceed dims.x
     if (PRUNE && stencil_reach2(P)) {
@@ -155,17 +213,19 @@ fn scan_row(i: u32, rowid: u32, pi: vec3f, ci: vec3i, r: u32, first: u32, write:
     if (x0 < 0) {
         let wa = u32(base + x0 + dims.x);
         let wb = u32(base + dims.x - 1);
-        count += scan_range(i, rowid, pi, cell_start[wa], cell_start[wb] + cell_count[wb], first, write);
+        count += scan_range(i, rowid, pi, img - vec3f(l.x, 0.0, 0.0), cell_start[wa],
+                            cell_start[wb] + cell_count[wb], first, write);
     }
     // In-box part [max(x0, 0), min(x1, dims.x − 1)].
     let a = u32(base + max(x0, 0));
     let b = u32(base + min(x1, dims.x - 1));
-    count += scan_range(i, rowid, pi, cell_start[a], cell_start[b] + cell_count[b], first + count, write);
+    count += scan_range(i, rowid, pi, img, cell_start[a], cell_start[b] + cell_count[b],
+                        first + count, write);
     if (x1 >= dims.x) {
         let wa = u32(base);
         let wb = u32(base + x1 - dims.x);
-        count += scan_range(i, rowid, pi, cell_start[wa], cell_start[wb] + cell_count[wb],
-                            first + count, write);
+        count += scan_range(i, rowid, pi, img + vec3f(l.x, 0.0, 0.0), cell_start[wa],
+                            cell_start[wb] + cell_count[wb], first + count, write);
     }
     return count;
 }

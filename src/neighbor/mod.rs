@@ -156,6 +156,11 @@ impl NeighborKernels {
                 ("SLOT_ROWS", plan.layout.slot_rows() as u32 as f64),
                 ("PACKED", plan.layout.packed() as u32 as f64),
                 ("PRUNE", !switched_off("WGMD_ROW_PRUNE") as u32 as f64),
+                (
+                    "SHIFT_IMAGES",
+                    !switched_off("WGMD_NBR_SHIFT") as u32 as f64,
+                ),
+                ("MASK", !switched_off("WGMD_NBR_MASK") as u32 as f64),
             ],
         )?;
         let gather = if plan.layout.slot_rows() && has_list {
