@@ -96,17 +96,15 @@ fn put_entry(rowid: u32, k: u32, v: u32) {
 
 // Candidates are tested against the image of the candidate that their cell's place in the
 // stencil implies (`image`: 0 or ±L per axis, from the unwrapped cell coordinates) instead of
-// by min_image's rounding: fewer instructions per candidate. Exact where every axis has at
+// by min_image's rounding: fewer instructions per candidate (the build at 2,097,152 ions
+// 11-15 % faster on the H200, BENCHMARKS.md, Coulomb, eleventh session; tried there and not
+// kept: four candidate loads in flight per thread ±0, candidates tested 32 at a time into a
+// bit mask and written from it +2 %). Exact where every axis has at
 // least 3 cells (5 with half-size cells) of edge >= the list cutoff (its half): then a pair
 // within the list cutoff has one image that close and it lies in the stencil cell it is
 // visited from. Positions are in [0, L] (the host wraps them, the integrator re-wraps);
 // otherwise, and with `WGMD_NBR_SHIFT=0` (A/B runs), min_image as before.
 override SHIFT_IMAGES: bool = true;
-// A range's candidates are tested 32 at a time into a bit mask (no stores, no divergent
-// branch in that loop), then the matches are written in order from the mask: the warp no
-// longer runs the entry bookkeeping at nearly every candidate because some lane matched
-// (`WGMD_NBR_MASK=0`: test and write candidate by candidate).
-override MASK: bool = true;
 
 fn images_by_cell() -> bool {
     return SHIFT_IMAGES && (stencil_reach2(P) || all(P.cell_dims.xyz >= vec3u(3u)));
@@ -137,25 +135,6 @@ fn scan_range(i: u32, rowid: u32, pi: vec3f, image: vec3f, s0: u32, s1: u32, fir
     let exact = images_by_cell();
     let pis = pi - image;
     var count = 0u;
-    if (MASK) {
-        for (var c0 = s0; c0 < s1; c0 += 32u) {
-            let c1 = min(c0 + 32u, s1);
-            var mask = 0u;
-            for (var s = c0; s < c1; s++) {
-                mask |= select(0u, 1u << (s - c0), is_match(i, pi, pis, exact, cell_pos[s]));
-            }
-            if (write) {
-                while (mask != 0u) {
-                    put_entry(rowid, first + count, entry_of(c0 + firstTrailingBit(mask)));
-                    mask &= mask - 1u;
-                    count++;
-                }
-            } else {
-                count += countOneBits(mask);
-            }
-        }
-        return count;
-    }
     for (var s = s0; s < s1; s++) {
         if (is_match(i, pi, pis, exact, cell_pos[s])) {
             if (write) {

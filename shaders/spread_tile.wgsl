@@ -70,22 +70,10 @@ override EZ: u32 = 8u;
 const TILE_WG: u32 = 256u;
 // The box's fixed-point sums. The driver sets this from the device's limit
 // (`forces::spread_tile::tile_words`: 11,904 words, 47 KiB, of NVIDIA's 48 KiB per workgroup
-// through Vulkan, less the other arrays); the default fits the portable 32 KiB with them
-// (tests/gpu_vs_reference.rs).
-const TILE_WORDS: u32 = 7296u;
+// through Vulkan); the default fits the portable 32 KiB (tests/gpu_vs_reference.rs).
+const TILE_WORDS: u32 = 7936u;
 // Runs of slots (x-rows of cells) per block: BY * BZ <= MAX_RUNS.
 const MAX_RUNS: u32 = 64u;
-// Atoms staged per block (N_MAX <= STAGE_MAX; `forces::spread_tile::STAGE_MAX`).
-const STAGE_MAX: u32 = 640u;
-// Each atom's lookups, done once per atom: its slot as (run, offset in the run) and its first
-// point in the box, packed as run << 26 | offset << 14 | base (TILE_WORDS < 2^14 - 1,
-// MAX_RUNS = 2^6, STAGE_MAX < 2^12); base OFF_BOX sends the atom straight to the grid.
-// Why: each of an atom's ORDER threads repeated them (a binary search over the runs, the
-// position, the periodic first point: ~60 instructions before its 25 additions).
-// `WGMD_TILE_STAGE=0`: every thread does its own lookups (A/B runs).
-override STAGE: bool = true;
-const OFF_BOX: u32 = 0x3fffu;
-var<workgroup> staged: array<u32, STAGE_MAX>;
 
 var<workgroup> tile: array<atomic<i32>, TILE_WORDS>;
 var<workgroup> run_start: array<u32, MAX_RUNS>;
@@ -97,8 +85,8 @@ fn wslot_at(row: u32, s: u32) -> f32 {
     return wslot[row * P.n_atoms + s];
 }
 
-// Run of the block's atom a (binary search of the runs).
-fn run_of(a: u32, n_runs: u32) -> u32 {
+// Slot of the block's atom a (binary search of the runs).
+fn slot_of(a: u32, n_runs: u32) -> u32 {
     var l = 0u;
     var h = n_runs;
     while (h - l > 1u) {
@@ -109,13 +97,7 @@ fn run_of(a: u32, n_runs: u32) -> u32 {
             h = m;
         }
     }
-    return l;
-}
-
-// Slot of the block's atom a.
-fn slot_of(a: u32, n_runs: u32) -> u32 {
-    let r = run_of(a, n_runs);
-    return run_start[r] + a - run_off[r];
+    return run_start[l] + a - run_off[l];
 }
 
 // First grid point of the atom at x along each axis, as the offset from the box's first point
@@ -183,57 +165,25 @@ fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     }
     let qs = exp2(floor(log2(1073741824.0 / (f32(max(total, 1u)) * QW))));
     workgroupBarrier();
-    // Uniform. (A block over N_MAX atoms has nothing to stage: all of them go to the grid.)
-    let staging = STAGE && use_tile && total <= STAGE_MAX;
-    if (staging) {
-        for (var a = lid; a < total; a += TILE_WG) {
-            let r = run_of(a, n_runs);
-            let s = run_start[r] + a - run_off[r];
-            let k = rel_origin(slot_pos[s].xyz, lo, span);
-            var base = OFF_BOX;
-            if (use_tile && all(k >= vec3i(0)) && all(vec3u(k) <= span)) {
-                base = (u32(k.x) * EY + u32(k.y)) * EZ + u32(k.z);
-            }
-            staged[a] = (r << 26u) | ((a - run_off[r]) << 14u) | base;
-        }
-        workgroupBarrier();
-    }
     // Thread = (atom, jy): ORDER x ORDER points (jx, jz) each, jz fastest. The lookups (slot,
     // first point, weights) are paid once per ORDER^2 additions; the atom's ORDER threads add
     // to rows EZ words apart (distinct banks for the sides planned here).
     for (var t = lid; t < total * ORDER; t += TILE_WG) {
-        let a = t / ORDER;
+        let s = slot_of(t / ORDER, n_runs);
         let jy = t % ORDER;
-        var s: u32;
-        var in_tile: bool;
-        var base: u32;
-        var k = vec3i(0);
-        if (staging) {
-            let w = staged[a];
-            s = run_start[w >> 26u] + ((w >> 14u) & 0xfffu);
-            base = w & OFF_BOX;
-            in_tile = base != OFF_BOX;
-            if (!in_tile) {
-                k = rel_origin(slot_pos[s].xyz, lo, span);
-            }
-        } else {
-            s = slot_of(a, n_runs);
-            k = rel_origin(slot_pos[s].xyz, lo, span);
-            in_tile = use_tile && all(k >= vec3i(0)) && all(vec3u(k) <= span);
-            base = (u32(k.x) * EY + u32(k.y)) * EZ + u32(k.z);
-        }
+        let k = rel_origin(slot_pos[s].xyz, lo, span);
         let qy = wslot_at(3u * ORDER, s) * wslot_at(ORDER + jy, s);
-        if (in_tile) {
+        if (use_tile && all(k >= vec3i(0)) && all(vec3u(k) <= span)) {
             let q = qs * qy;
             var wz: array<f32, 8>;
             for (var jz = 0u; jz < ORDER; jz++) {
                 wz[jz] = wslot_at(2u * ORDER + jz, s);
             }
-            let b = base + jy * EZ;
+            let base = (u32(k.x) * EY + u32(k.y) + jy) * EZ + u32(k.z);
             for (var jx = 0u; jx < ORDER; jx++) {
                 let qx = q * wslot_at(jx, s);
                 for (var jz = 0u; jz < ORDER; jz++) {
-                    atomicAdd(&tile[b + jx * EY * EZ + jz], i32(round(qx * wz[jz])));
+                    atomicAdd(&tile[base + jx * EY * EZ + jz], i32(round(qx * wz[jz])));
                 }
             }
         } else {

@@ -11,16 +11,11 @@ use crate::forces::pme::{bspline, PmeParams};
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
 use crate::neighbor::cell_list::CellGrid;
 
-/// Fixed-point sums per workgroup at most (`TILE_WORDS` in spread_tile.wgsl; the driver sets
-/// the constant from the device's limit, [`tile_words`]: 11,392 words of NVIDIA's 48 KiB
-/// beside the other arrays).
+/// Fixed-point sums per workgroup at most (`TILE_WORDS` in spread_tile.wgsl: 47 KiB of
+/// NVIDIA's 48; the driver sets the constant from the device's limit, [`tile_words`]).
 pub const TILE_WORDS: u32 = 11_904;
-/// Atoms a block stages (`STAGE_MAX` in spread_tile.wgsl): the most a block sums in workgroup
-/// memory.
-pub const STAGE_MAX: u32 = 640;
-/// Bytes of the kernel's other workgroup arrays (the runs, 520 bytes, and the staged atoms),
-/// rounded up.
-const OTHER_SHARED: u32 = 1024 + 4 * STAGE_MAX;
+/// Bytes of the kernel's other workgroup arrays, rounded up.
+const OTHER_SHARED: u32 = 1024;
 
 /// Threads per workgroup: 1,024 where the device allows (BENCHMARKS.md: 256 took 3.4 ms
 /// at 2,097,152 ions, 1,024 1.5 ms, before the atoms' bounding box was dropped), else 256.
@@ -35,7 +30,7 @@ pub fn threads(limits: &wgpu::Limits) -> u32 {
 }
 
 /// The tile's words on a device: what fits beside the kernel's other workgroup arrays, at
-/// most [`TILE_WORDS`] (lavapipe allows 32 KiB: 7,296).
+/// most [`TILE_WORDS`] (lavapipe allows 32 KiB: 7,936).
 pub fn tile_words(limits: &wgpu::Limits) -> u32 {
     (limits
         .max_compute_workgroup_storage_size
@@ -45,9 +40,6 @@ pub fn tile_words(limits: &wgpu::Limits) -> u32 {
 }
 /// Runs of slots per block (`MAX_RUNS`): BY · BZ cells at most.
 const MAX_RUNS: u32 = 64;
-// The kernel packs a staged atom as run (6 bits), offset in its run (12), first box point
-// (14, all ones: not in the box).
-const _: () = assert!(TILE_WORDS < 0x3fff && STAGE_MAX <= 4096 && MAX_RUNS <= 64);
 
 /// Block shape and fixed-point scale for one system.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -60,7 +52,7 @@ pub struct TilePlan {
     pub qw: f64,
     /// Most atoms a block may hold and still sum in workgroup memory (the fixed-point scale
     /// of a block of n atoms is 2^30 / (n qw) rounded down to a power of two; above n_max it
-    /// would fall below 2^20 / max|q|), and at most [`STAGE_MAX`].
+    /// would fall below 2^20 / max|q|).
     pub n_max: u32,
     /// Box sides: the first grid points of positions within skin/2 of a block's cells, plus
     /// order − 1 (the kernel's EX, EY, EZ).
@@ -99,7 +91,7 @@ impl TilePlan {
         // Largest product of three spline weights: the cardinal B-spline peaks at its centre.
         let w1 = bspline(order, order as f64 / 2.0);
         let w_max = w1 * w1 * w1;
-        let n_max = ((2f64.powi(10) / w_max).floor() as u32).min(STAGE_MAX);
+        let n_max = (2f64.powi(10) / w_max).floor() as u32;
         let mut points = 1u64;
         let mut box_sides = [0u32; 3];
         for a in 0..3 {
@@ -207,10 +199,6 @@ impl SpreadTile {
             ("EX", plan.box_sides[0] as f64),
             ("EY", plan.box_sides[1] as f64),
             ("EZ", plan.box_sides[2] as f64),
-            (
-                "STAGE",
-                !std::env::var("WGMD_TILE_STAGE").is_ok_and(|v| v == "0") as u32 as f64,
-            ),
         ];
         let kernel = Kernel::new(ctx, &module, "spread_tile", &ov)?;
         let rows = 3 * order as u64 + 1;
@@ -241,8 +229,7 @@ impl SpreadTile {
 mod tests {
     use super::*;
 
-    /// The NaCl bench's largest system: blocks that fit NVIDIA's 48 KiB beside the other
-    /// arrays and gain ~2.7x.
+    /// The NaCl bench's largest system: blocks that fit 47 KiB and gain ~3x.
     #[test]
     fn plan_for_molten_nacl() {
         let l = 403.48;
@@ -255,16 +242,14 @@ mod tests {
         let q: Vec<f64> = (0..2_097_152)
             .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
             .collect();
-        let words = (48 * 1024 - OTHER_SHARED) / 4;
-        let p = plan(&cells, [l; 3], &pme, 1.0, &q, words).unwrap();
-        assert!(p.box_points <= words);
+        let p = plan(&cells, [l; 3], &pme, 1.0, &q, TILE_WORDS).unwrap();
+        assert!(p.box_points <= TILE_WORDS);
         assert!(p.gain > 2.5, "{p:?}");
-        // M_5 peaks at 115/192: 0.2149 of max|q|; 2^10 / 0.2149 = 4,765 atoms by the scale,
-        // capped at STAGE_MAX (the staged atoms' array).
+        // M_5 peaks at 115/192: 0.2149 of max|q|; 2^10 / 0.2149 = 4,765 atoms at most.
         assert!((p.qw - 0.214_877).abs() < 1e-5, "{p:?}");
-        assert_eq!(p.n_max, 640);
+        assert_eq!(p.n_max, 4_765);
         let q2: Vec<f64> = q.iter().map(|x| 1.7 * x).collect();
-        let p2 = plan(&cells, [l; 3], &pme, 1.0, &q2, words).unwrap();
+        let p2 = plan(&cells, [l; 3], &pme, 1.0, &q2, TILE_WORDS).unwrap();
         assert!((p2.qw - 1.7 * 0.214_877).abs() < 1e-5, "{p2:?}");
     }
 

@@ -160,7 +160,6 @@ impl NeighborKernels {
                     "SHIFT_IMAGES",
                     !switched_off("WGMD_NBR_SHIFT") as u32 as f64,
                 ),
-                ("MASK", !switched_off("WGMD_NBR_MASK") as u32 as f64),
             ],
         )?;
         let gather = if plan.layout.slot_rows() && has_list {
