@@ -99,15 +99,16 @@ fn put_entry(rowid: u32, k: u32, v: u32) {
 // by min_image's rounding: fewer instructions per candidate (the build at 2,097,152 ions
 // 11-15 % faster on the H200, BENCHMARKS.md, Coulomb, eleventh session; tried there and not
 // kept: four candidate loads in flight per thread ±0, candidates tested 32 at a time into a
-// bit mask and written from it +2 %). Exact where every axis has at
-// least 3 cells (5 with half-size cells) of edge >= the list cutoff (its half): then a pair
-// within the list cutoff has one image that close and it lies in the stencil cell it is
-// visited from. Positions are in [0, L] (the host wraps them, the integrator re-wraps);
-// otherwise, and with `WGMD_NBR_SHIFT=0` (A/B runs), min_image as before.
+// bit mask and written from it +2 %). Used with half-size cells (>= 5 per axis, edge >= half
+// the list cutoff): then a pair within the list cutoff has one image that close, and it lies
+// in the stencil cell it is visited from; positions are in [0, L] (the host wraps them, the
+// integrator re-wraps). With whole cells (small boxes, where an axis may have fewer than 3
+// and the stencil aliases; `WGMD_CELL_REACH=1`) and with `WGMD_NBR_SHIFT=0` (A/B runs),
+// min_image as before.
 override SHIFT_IMAGES: bool = true;
 
 fn images_by_cell() -> bool {
-    return SHIFT_IMAGES && (stencil_reach2(P) || all(P.cell_dims.xyz >= vec3u(3u)));
+    return SHIFT_IMAGES && stencil_reach2(P);
 }
 
 // Whether candidate `cand` is within the list cutoff of atom i at pi (pis: pi minus the
