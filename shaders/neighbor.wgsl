@@ -121,14 +121,6 @@ fn is_match(i: u32, pi: vec3f, pis: vec3f, exact: bool, cand: vec4f) -> bool {
     return bitcast<u32>(cand.w) != i && dot(d, d) < P.list_cut2;
 }
 
-// The entry for the candidate in slot s: its slot (rows by slot) or its atom index.
-fn entry_of(s: u32) -> u32 {
-    if (SLOT_ROWS) {
-        return s;
-    }
-    return bitcast<u32>(cell_pos[s].w);
-}
-
 // Matches among the candidates cell_pos[s0..s1) of atom i at pi, whose cells' image offset
 // is `image`; writes them at row slots from `first` on when `write`.
 fn scan_range(i: u32, rowid: u32, pi: vec3f, image: vec3f, s0: u32, s1: u32, first: u32,
@@ -137,9 +129,10 @@ fn scan_range(i: u32, rowid: u32, pi: vec3f, image: vec3f, s0: u32, s1: u32, fir
     let pis = pi - image;
     var count = 0u;
     for (var s = s0; s < s1; s++) {
-        if (is_match(i, pi, pis, exact, cell_pos[s])) {
+        let cand = cell_pos[s];
+        if (is_match(i, pi, pis, exact, cand)) {
             if (write) {
-                put_entry(rowid, first + count, entry_of(s));
+                put_entry(rowid, first + count, select(bitcast<u32>(cand.w), s, SLOT_ROWS));
             }
             count++;
         }
