@@ -70,24 +70,6 @@ fn sim_spec(system: wgmd::system::System, lj: LjSpec, c: CoulombSpec) -> SimSpec
     }
 }
 
-/// True when no pair distance r (minimum image) has |r² − rc²| < `margin`·rc² for any rc.
-fn clear_of_cutoffs(sys: &wgmd::system::System, cuts: &[f64], margin: f64) -> bool {
-    let l = sys.box_lengths;
-    (0..sys.len()).all(|i| {
-        (0..i).all(|j| {
-            let r2: f64 = (0..3)
-                .map(|k| {
-                    let x = sys.positions[i][k] - sys.positions[j][k];
-                    let x = x - l[k] * (x / l[k]).round();
-                    x * x
-                })
-                .sum();
-            cuts.iter()
-                .all(|rc| (r2 - rc * rc).abs() >= margin * rc * rc)
-        })
-    })
-}
-
 /// f32 budget: positions carry ulp(L)/2 ≈ 5e-7 absolute error and each pair term ~1e-7
 /// relative; net forces are sums of ~100 pair forces of both signs (cancellation ~10x), so
 /// 2e-5 of ‖F‖ globally. Energies: per-atom shares summed in f64; each term within 2e-6 of

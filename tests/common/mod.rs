@@ -150,6 +150,24 @@ pub fn spec(system: System, lj: LjSpec, skin: f64, dt: f64, method: Method) -> S
     }
 }
 
+/// True when no pair distance r (minimum image) has |r² − rc²| < `margin`·rc² for any rc.
+pub fn clear_of_cutoffs(sys: &System, cuts: &[f64], margin: f64) -> bool {
+    let l = sys.box_lengths;
+    (0..sys.len()).all(|i| {
+        (0..i).all(|j| {
+            let r2: f64 = (0..3)
+                .map(|k| {
+                    let x = sys.positions[i][k] - sys.positions[j][k];
+                    let x = x - l[k] * (x / l[k]).round();
+                    x * x
+                })
+                .sum();
+            cuts.iter()
+                .all(|rc| (r2 - rc * rc).abs() >= margin * rc * rc)
+        })
+    })
+}
+
 /// Rounds positions and box lengths to f32 like the GPU stores them, so references test the
 /// arithmetic and not the input rounding.
 pub fn as_f32(mut s: System) -> System {
