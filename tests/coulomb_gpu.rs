@@ -293,6 +293,34 @@ fn every_method_matches_reference_on_random_charged_systems() {
                     let d = force_error(&f2, &f);
                     eprintln!("{tag}: vs default {d:.2e}");
                     assert!(d < 1e-6, "{tag}: {d:.2e} from the default spread");
+                    // The per-atom energy and virial shares (which the tiled mode's
+                    // real-space dispatch writes together with PME's interpolation).
+                    let th = sim.thermo().unwrap();
+                    assert!(
+                        total_ok(th.potential_energy),
+                        "{tag} thermo PE: {} vs {}",
+                        th.potential_energy,
+                        r.total()
+                    );
+                    assert!(
+                        (th.virial - r.virial).abs() < 1e-4 * r.virial.abs() + 1e-6 * w_scale,
+                        "{tag} thermo virial: {} vs {}",
+                        th.virial,
+                        r.virial
+                    );
+                }
+                // The tiled mode with one thread per atom and packed rows (the largest
+                // systems' configuration; these small ones default to 8 threads per atom).
+                if default != SpreadMode::Separate {
+                    sim.set_spread_tile(one).unwrap();
+                    sim.set_neighbor_build(1, ListLayout::BySlotPacked).unwrap();
+                    sim.poison_and_recompute().unwrap();
+                    let (f2, _) = sim.forces().unwrap();
+                    let th = sim.thermo().unwrap();
+                    let d = force_error(&f2, &f);
+                    assert!(d < 1e-6, "tiled, TPA 1: {d:.2e} from the default spread");
+                    assert!(total_ok(th.potential_energy), "tiled, TPA 1: thermo PE");
+                    sim.set_neighbor_build(8, ListLayout::BySlotPacked).unwrap();
                 }
                 assert_eq!(sim.set_spread_mode(default).unwrap(), default);
             }
