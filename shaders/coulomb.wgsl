@@ -400,12 +400,7 @@ fn real_force(group: u32, lid: u32) {
     let e = o.e_lj + o.e_coul + o.e_excl;
     force[i] = vec4f(o.f, 0.5 * e);
     atom_virial[i] = vec2f(0.5 * o.w, 0.5 * o.erc);
-    check_force(i, o.f, e);
-}
-
-// Flags a non-finite or too large force or energy of atom i for the host (ST_BLOWUP).
-fn check_force(i: u32, f: vec3f, e: f32) {
-    let f2 = dot(f, f);
+    let f2 = dot(o.f, o.f);
     if (not_finite(f2) || not_finite(e) || f2 > P.max_force2) {
         if (atomicMax(&status[ST_BLOWUP], 1u) == 0u) {
             atomicStore(&status[ST_BLOWUP_STEP], atomicLoad(&status[ST_STEP]));

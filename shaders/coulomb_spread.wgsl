@@ -13,13 +13,11 @@
 #import coulomb
 #import spread_f32
 #import bspline
-#import interp
 
-// The first three members of `forces::pme::PmeUniform` (the buffer is PME's own uniform).
+// The first two members of `forces::pme::PmeUniform` (the buffer is PME's own uniform).
 struct SpreadUniform {
     dims: vec4u,   // Kx, Ky, Kz, n_atoms
-    scale: vec4f,  // K_a / L_a; w = 1 / n_atoms
-    coef: vec4f,   // z = -k pi / (V alpha^2)
+    scale: vec4f,  // K_a / L_a
 }
 
 @group(0) @binding(16) var<uniform> spread_u: SpreadUniform;
@@ -44,17 +42,6 @@ override FUSE_SPREAD: u32 = 1u;
 // its charge in row 3 * ORDER, so that the spread's reads in slot order stay contiguous.
 @group(0) @binding(21) var<storage, read_write> wslot_out: array<f32>;
 override TILE_SPREAD: bool = false;
-
-// With FUSE_INTERP (only beside TILE_SPREAD, whose spread runs in a dispatch of its own
-// before the FFTs) this dispatch comes AFTER PME's FFT passes and each real-space workgroup
-// also interpolates the reciprocal force of its own atoms from the potential grid `phi`
-// (pme.wgsl's pme_interp, which then does not run): real space is bound by arithmetic and
-// its gathers from L1, the interpolation by its order^3 grid reads, and as two dispatches
-// each left the other's units idle. The atom's thread writes real + reciprocal once.
-override FUSE_INTERP: bool = false;
-@group(0) @binding(22) var<storage, read> phi: array<f32>;
-// PME's energy and virial (pme_fft_last's reduction; read with ENERGY only).
-@group(0) @binding(23) var<storage, read> result: array<f32>;
 
 fn put_spline(k: u32, v: f32) {
     spl_out[k] = v;
@@ -103,11 +90,7 @@ fn coulomb_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
     let r = g % (FUSE_SPREAD + 1u);
     let b = g / (FUSE_SPREAD + 1u);
     if (r == 0u) {
-        if (FUSE_INTERP) {
-            real_interp_force(b, lid);
-        } else {
-            real_force(b, lid);
-        }
+        real_force(b, lid);
         return;
     }
     let t = (b * FUSE_SPREAD + r - 1u) * 64u + lid;
@@ -115,62 +98,8 @@ fn coulomb_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
     if (i >= P.n_atoms) {
         return;
     }
-    spread_lane(t, charge[i], grid_origin(pos[i].xyz));
-}
-
-// pme.wgsl's grid_origin with this uniform.
-fn grid_origin(x: vec3f) -> vec3u {
-    let k = vec3i(floor(x * spread_u.scale.xyz));
+    // pme.wgsl's grid_origin with this uniform.
+    let k = vec3i(floor(pos[i].xyz * spread_u.scale.xyz));
     let dims = vec3i(i32(GX), i32(GY), i32(GZ));
-    return vec3u(((k % dims) + dims) % dims);
-}
-
-// Real-space workgroup `group` with the interpolation of its atoms (FUSE_INTERP; rows by
-// slot). The workgroup's per_group atoms take ORDER lanes each (one z column, as in
-// pme_interp), WG / ORDER atoms per round; the lanes' sums meet in `part_a` and each atom's
-// lead adds them to its real-space sums. Called in uniform control flow (barriers).
-fn real_interp_force(group: u32, lid: u32) {
-    let g = gather(group, lid);
-    let per_group = WG / TPA;
-    let per_round = WG / ORDER;
-    var rec = vec4f(0.0);
-    for (var a0 = 0u; a0 < per_group; a0 += per_round) {
-        let a = a0 + lid / ORDER;
-        let s = group * per_group + a;
-        var acc = vec4f(0.0);
-        if (lid < per_round * ORDER && a < per_group && s < P.n_atoms) {
-            let i = cell_atoms[s];
-            if (charge[i] != 0.0) {
-                acc = interp_column(i, lid % ORDER);
-            }
-        }
-        workgroupBarrier();  // the previous round's (or gather's) reads of part_a are done
-        part_a[lid] = acc;
-        workgroupBarrier();
-        // The lead of slot-local atom lid (gather: lane 0 is lid < per_group).
-        if (g.lead && lid >= a0 && lid - a0 < per_round) {
-            let base = (lid - a0) * ORDER;
-            for (var k = 0u; k < ORDER; k++) {
-                rec += part_a[base + k];
-            }
-        }
-    }
-    if (!g.lead) {
-        return;
-    }
-    let i = g.i;
-    let o = g.s;
-    let q = charge[i];
-    // As pme_interp: F = -q grad(phi), energy share q phi / 2 (background included), virial
-    // share W_recip / N.
-    let f = o.f - q * rec.yzw * spread_u.scale.xyz;
-    var e = 0.5 * (o.e_lj + o.e_coul + o.e_excl);
-    var w = 0.5 * o.w;
-    if (ENERGY) {
-        e += 0.5 * q * (rec.x + spread_u.coef.z * result[7]);
-        w += (result[1] + result[2] + result[3]) * spread_u.scale.w;
-    }
-    force[i] = vec4f(f, e);
-    atom_virial[i] = vec2f(w, 0.5 * o.erc);
-    check_force(i, f, e);
+    spread_lane(t, charge[i], vec3u(((k % dims) + dims) % dims));
 }

@@ -767,12 +767,6 @@ impl Simulation {
                 let energy = energy || self.energy_every_step;
                 match &self.pme {
                     // Real space and the charge spread in one dispatch (coulomb_spread.wgsl).
-                    // The tiled spread, the FFTs, then real space with the interpolation.
-                    Some(p) if c.interp_fused() => {
-                        c.encode_tile_spread(pass);
-                        p.encode_fft(pass, energy);
-                        c.encode_real_interp(pass, energy);
-                    }
                     Some(p) if c.spread_fused() => {
                         if !gathered {
                             p.encode_splines(pass);

@@ -293,8 +293,7 @@ fn every_method_matches_reference_on_random_charged_systems() {
                     let d = force_error(&f2, &f);
                     eprintln!("{tag}: vs default {d:.2e}");
                     assert!(d < 1e-6, "{tag}: {d:.2e} from the default spread");
-                    // The per-atom energy and virial shares (which the tiled mode's
-                    // real-space dispatch writes together with PME's interpolation).
+                    // The per-atom energy and virial shares of every way, summed.
                     let th = sim.thermo().unwrap();
                     assert!(
                         total_ok(th.potential_energy),

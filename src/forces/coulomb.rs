@@ -885,28 +885,12 @@ impl CoulombForce {
         }
     }
 
-    /// The tiled spread's dispatch (alone for timing, or in a step with
-    /// [`interp_fused`](Self::interp_fused)); false, encoding nothing, where the spread is not
-    /// tiled.
+    /// The tiled spread's dispatch alone (timing); false, encoding nothing, where the spread
+    /// is not tiled.
     pub fn encode_tile_spread(&self, pass: &mut wgpu::ComputePass<'_>) -> bool {
         match &self.fused {
             Some((f, Some(fb))) => f.encode_tile(pass, fb),
             _ => false,
-        }
-    }
-
-    /// Whether the real-space dispatch also interpolates PME's forces: then the caller encodes
-    /// [`encode_tile_spread`](Self::encode_tile_spread), PME's FFT passes
-    /// ([`PmeForce::encode_fft`]) and [`encode_real_interp`](Self::encode_real_interp), in
-    /// that order, instead of [`encode`](Self::encode) and PME's remaining dispatches.
-    pub fn interp_fused(&self) -> bool {
-        self.fused.as_ref().is_some_and(|(f, _)| f.interp_fused())
-    }
-
-    /// Real space with PME's interpolation (see [`interp_fused`](Self::interp_fused)).
-    pub fn encode_real_interp(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool) {
-        if let Some((f, Some(fb))) = &self.fused {
-            f.encode_real(pass, energy, fb);
         }
     }
 

@@ -34,10 +34,6 @@ pub struct SpreadFusion {
     want_tile: Option<TilePlan>,
     /// Stands in for the tile's weight buffer, which slot_gather_splines always binds.
     no_wslot: wgpu::Buffer,
-    /// With the tile: the real-space workgroups also interpolate PME's forces for their atoms
-    /// (coulomb_spread.wgsl's FUSE_INTERP), so this dispatch runs after the FFT passes and
-    /// PME's own interpolation does not run; `WGMD_FUSE_INTERP=0` keeps them apart (A/B).
-    fuse_interp: bool,
 }
 
 impl SpreadFusion {
@@ -113,8 +109,6 @@ impl SpreadFusion {
                 .unwrap_or_else(|| per_real_group(real_groups, spread_groups))
                 .max(1)
         };
-        let fuse_interp =
-            tile.is_some() && std::env::var("WGMD_FUSE_INTERP").map_or(true, |v| v != "0");
         let module = ShaderModule::new(ctx, "coulomb_spread")?;
         let mut ov = real.to_vec();
         ov.extend([
@@ -124,7 +118,6 @@ impl SpreadFusion {
             ("GZ", grid[2] as f64),
             ("FUSE_SPREAD", per_real as f64),
             ("TILE_SPREAD", if tile.is_some() { 1.0 } else { 0.0 }),
-            ("FUSE_INTERP", if fuse_interp { 1.0 } else { 0.0 }),
         ]);
         let energy = Kernel::new(ctx, &module, "coulomb_spread", &ov)?;
         let gather = if slot_rows {
@@ -151,7 +144,6 @@ impl SpreadFusion {
             tile,
             want_tile,
             no_wslot: ctx.storage("wslot_unused", 16)?,
-            fuse_interp,
         })
     }
 
@@ -187,28 +179,14 @@ impl SpreadFusion {
         })
     }
 
-    /// Real space (and the interleaved spread), then the tiled spread if any. Not with
-    /// [`interp_fused`](Self::interp_fused): that order is the caller's (tile, FFTs, real).
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool, binds: &FusionBinds) {
-        self.encode_real(pass, energy, binds);
-        self.encode_tile(pass, binds);
-    }
-
-    /// The fused dispatch alone (real space with the interleaved spread or, with
-    /// [`interp_fused`](Self::interp_fused), with PME's interpolation).
-    pub fn encode_real(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool, binds: &FusionBinds) {
         let (k, b) = if energy {
             (&self.energy, &binds.energy)
         } else {
             (&self.fast, &binds.fast)
         };
         gpu::dispatch(pass, k, b, self.groups);
-    }
-
-    /// Whether the real-space dispatch also interpolates PME's forces (and so must follow
-    /// PME's FFT passes, and PME's own interpolation must not run).
-    pub fn interp_fused(&self) -> bool {
-        self.fuse_interp
+        self.encode_tile(pass, binds);
     }
 
     /// The tiled spread's dispatch (part of [`encode`](Self::encode)); false where none.
