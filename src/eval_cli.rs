@@ -155,6 +155,10 @@ pub struct CoulombBench {
     /// 4 below 131,072 atoms, else 1).
     #[arg(long)]
     pub check_every: Option<u32>,
+    /// Store the ions in a random order (as after a long run's mixing) instead of the
+    /// lattice's space order.
+    #[arg(long)]
+    pub shuffle: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -167,6 +171,7 @@ pub fn bench_coulomb(gpu: &GpuOptions, b: &CoulombBench) -> Result<()> {
         ref method,
         skin,
         check_every,
+        shuffle,
         json,
     } = *b;
     let mut n = (atoms as f64).cbrt().round() as usize;
@@ -177,6 +182,9 @@ pub fn bench_coulomb(gpu: &GpuOptions, b: &CoulombBench) -> Result<()> {
     let ctx = GpuContext::new(gpu)?;
     let mut spec = nacl_bench_spec(n, method, 2026)?;
     spec.skin = skin;
+    if shuffle {
+        spec.system.shuffle(2027);
+    }
     let describe = spec.coulomb.as_ref().unwrap().describe();
     eprintln!("wgmd: {} ions, {describe}", n * n * n);
     let t_setup = Instant::now();
@@ -216,6 +224,7 @@ pub fn bench_coulomb(gpu: &GpuOptions, b: &CoulombBench) -> Result<()> {
         "coulomb": describe,
         "setup_s": setup,
         "skin": skin,
+        "shuffled": shuffle,
         "check_every": sim.stats().check_every,
         "missed_replays": sim.stats().missed_replays,
         "threads_per_atom": sim.lj_threads_per_atom(),

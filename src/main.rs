@@ -128,6 +128,10 @@ struct LjBench {
     /// such a run are not the benchmark's.
     #[arg(long, default_value_t = 0)]
     energy_every: u64,
+    /// Store the atoms in a random order (as after a long run's mixing) instead of the
+    /// lattice's space order.
+    #[arg(long)]
+    shuffle: bool,
     /// Print one JSON object (otherwise a readable line).
     #[arg(long)]
     json: bool,
@@ -516,6 +520,9 @@ fn bench_lj(gpu: &GpuOptions, b: &LjBench) -> Result<()> {
     let ctx = GpuContext::new(gpu)?;
     let mut spec = lj_bench_spec(b.atoms);
     spec.skin = b.skin;
+    if b.shuffle {
+        spec.system.shuffle(2027);
+    }
     spec.neighbor_mode = b.neighbor.parse()?;
     let mut sim = Simulation::new(ctx.clone(), spec)?;
     sim.set_mixed_precision(b.precision == Precision::Mixed)?;
@@ -553,6 +560,7 @@ fn bench_lj(gpu: &GpuOptions, b: &LjBench) -> Result<()> {
         "host_wait_s": after.wait_seconds - before.wait_seconds,
         "lj_threads_per_atom": sim.lj_threads_per_atom(),
         "skin": b.skin,
+        "shuffled": b.shuffle,
         "neighbor_mode": format!("{:?}", sim.neighbor_mode()).to_lowercase(),
         "gpu_bytes": sim.gpu_bytes(),
         "gpu_bytes_per_atom": sim.gpu_bytes() as f64 / n,

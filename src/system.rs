@@ -5,6 +5,7 @@
 //! input order and is what every output uses, whatever the GPU does internally.
 
 use anyhow::{bail, Result};
+use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -130,6 +131,22 @@ impl System {
         }
     }
 
+    /// Stores the atoms in a random order (from `seed`): the state of a liquid after a long
+    /// run, whose atom indices no longer say where the atoms are. Lattice builders number
+    /// atoms in space order, which flatters any kernel that reads by atom index (benches'
+    /// `--shuffle`).
+    pub fn shuffle(&mut self, seed: u64) {
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(&mut rand_pcg::Pcg64::seed_from_u64(seed));
+        let take = |v: &Vec<[f64; 3]>| order.iter().map(|&i| v[i]).collect::<Vec<_>>();
+        self.positions = take(&self.positions);
+        self.velocities = take(&self.velocities);
+        self.types = order.iter().map(|&i| self.types[i]).collect();
+        if self.charges.len() == order.len() {
+            self.charges = order.iter().map(|&i| self.charges[i]).collect();
+        }
+    }
+
     pub fn zero_momentum(&mut self) {
         let mut p = [0.0; 3];
         let mut mtot = 0.0;
@@ -220,6 +237,32 @@ pub fn lattice_system(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn shuffle_permutes_atoms_together() {
+        let mut s = lattice_system(Lattice::Fcc, [3, 3, 3], 1.6, "A", 1.0);
+        s.maxwell_boltzmann(1.0, 3, Units::Lj);
+        for (i, q) in s.charges.iter_mut().enumerate() {
+            *q = i as f64;
+        }
+        let before = s.clone();
+        s.shuffle(11);
+        let n = s.len();
+        assert_eq!(n, before.len());
+        // Atom k now is atom charges[k] of before: position and velocity came with it, and
+        // every atom appears once.
+        let mut seen = vec![false; n];
+        let mut moved = 0;
+        for k in 0..n {
+            let i = s.charges[k] as usize;
+            assert!(!seen[i]);
+            seen[i] = true;
+            assert_eq!(s.positions[k], before.positions[i]);
+            assert_eq!(s.velocities[k], before.velocities[i]);
+            assert_eq!(s.types[k], before.types[i]);
+            moved += usize::from(i != k);
+        }
+        assert!(moved > n / 2, "only {moved} of {n} atoms moved");
+    }
     #[test]
     fn fcc_count_density_and_exact_temperature() {
         let a = Lattice::Fcc.constant_for_density(0.8442);
