@@ -13,11 +13,13 @@
 #import coulomb
 #import spread_f32
 #import bspline
+#import interp
 
-// The first two members of `forces::pme::PmeUniform` (the buffer is PME's own uniform).
+// The first three members of `forces::pme::PmeUniform` (the buffer is PME's own uniform).
 struct SpreadUniform {
     dims: vec4u,   // Kx, Ky, Kz, n_atoms
-    scale: vec4f,  // K_a / L_a
+    scale: vec4f,  // K_a / L_a; w = 1 / n_atoms
+    coef: vec4f,   // z = -k pi / (V alpha^2)
 }
 
 @group(0) @binding(16) var<uniform> spread_u: SpreadUniform;
@@ -43,17 +45,24 @@ override FUSE_SPREAD: u32 = 1u;
 @group(0) @binding(21) var<storage, read_write> wslot_out: array<f32>;
 override TILE_SPREAD: bool = false;
 
+// PME's potential grid and its energy and virial (pme_fft_last's reduction, read with ENERGY
+// only), for slot_interp.
+@group(0) @binding(22) var<storage, read> phi: array<f32>;
+@group(0) @binding(23) var<storage, read> result: array<f32>;
+
 fn put_spline(k: u32, v: f32) {
     spl_out[k] = v;
 }
 
 // neighbor.wgsl's slot_gather and pme.wgsl's pme_splines in one dispatch (rows by cell slot
-// only): thread t copies the position of the atom in cell slot t, and computes the spline
-// weights of atom t. One dispatch fewer per step (each costs ~4-5 us of drain and fill on
-// the H200, a few percent of a step at 32,768 ions). The two jobs share nothing but the
-// thread: the splines of the atom in slot t instead (one read fewer) scattered each thread's
-// 6·ORDER stores over the buffer by atom index, and the step at 2,097,152 ions went
-// 4.1 -> 5.8 ms (BENCHMARKS.md, Coulomb, ninth session, call 4).
+// only): thread t copies the position of the atom in cell slot t and computes its spline
+// weights, stored at slot t too. One dispatch fewer per step (each costs ~4-5 us of drain and
+// fill on the H200, a few percent of a step at 32,768 ions). Everything that reads the
+// splines then goes by slot (the interleaved spread, slot_interp): atoms of neighboring cells
+// are neighbors in the grid whatever order the atoms are stored in. (By atom index, as
+// pme_splines stores them, the interpolation's grid reads were local only while the atoms
+// kept the lattice's order: 364 -> 1,337 us at 2,097,152 ions once shuffled, BENCHMARKS.md,
+// Coulomb, twelfth session, call 2.)
 @compute @workgroup_size(64)
 fn slot_gather_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                        @builtin(local_invocation_index) lid: u32) {
@@ -64,7 +73,7 @@ fn slot_gather_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
     let a = cell_atoms[t];
     let x = pos[a];
     slot_pos_out[t] = x;
-    atom_splines(t, pos[t].xyz * spread_u.scale.xyz, P.n_atoms);
+    atom_splines(t, x.xyz * spread_u.scale.xyz, P.n_atoms);
     if (TILE_SPREAD) {
         let u = x.xyz * spread_u.scale.xyz;
         let f = u - floor(u);
@@ -98,8 +107,38 @@ fn coulomb_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
     if (i >= P.n_atoms) {
         return;
     }
-    // pme.wgsl's grid_origin with this uniform.
-    let k = vec3i(floor(pos[i].xyz * spread_u.scale.xyz));
+    // With rows by slot the splines are slot_gather_splines' (index i is a cell slot), else
+    // pme_splines' (by atom).
+    if (SLOT_ROWS) {
+        spread_lane(t, charge[cell_atoms[i]], grid_origin(slot_pos[i].xyz));
+    } else {
+        spread_lane(t, charge[i], grid_origin(pos[i].xyz));
+    }
+}
+
+// pme.wgsl's grid_origin with this uniform.
+fn grid_origin(x: vec3f) -> vec3u {
+    let k = vec3i(floor(x * spread_u.scale.xyz));
     let dims = vec3i(i32(GX), i32(GY), i32(GZ));
-    spread_lane(t, charge[i], vec3u(((k % dims) + dims) % dims));
+    return vec3u(((k % dims) + dims) % dims);
+}
+
+// pme.wgsl's pme_interp for splines by cell slot (rows by slot; after PME's FFT passes): the
+// ORDER lanes of slot s interpolate the force on atom cell_atoms[s] and ADD it, with the
+// energy and virial shares under ENERGY, to force / atom_virial.
+@compute @workgroup_size(64)
+fn slot_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+    let per_group = 64u / ORDER;
+    let s = (wid.y * nwg.x + wid.x) * per_group + lid / ORDER;
+    let live = lid / ORDER < per_group && s < P.n_atoms;
+    var i = 0u;
+    var q = 0.0;
+    var x = vec3f(0.0);
+    if (live) {
+        i = cell_atoms[s];
+        q = charge[i];
+        x = slot_pos[s].xyz;
+    }
+    interp_atom(lid, lid % ORDER, live, i, q, x, s, spread_u.scale, spread_u.coef.z);
 }

@@ -27,6 +27,7 @@
 // leaves energy and forces unchanged.
 #import fft
 #import bspline
+#import interp
 
 // Mirrors `forces::pme::PmeUniform`.
 struct PmeUniform {
@@ -426,79 +427,17 @@ fn pme_fft_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     }
 }
 
-// Lane jz of an atom's interpolation: the ORDER^2 points of its z column. The lanes of a
-// warp then read runs of ORDER consecutive words of `phi`; lanes by x plane (one word each,
-// a whole plane apart) made the interpolation 10 % slower at 2,097,152 ions (BENCHMARKS.md,
-// Coulomb, eighth session, call 2; code in c81777e).
-fn interp_column(i: u32, jz: u32) -> vec4f {
-    let o = grid_origin(pos[i].xyz);
-    let z = o.z + jz;
-    let iz = select(z, z - GZ, z >= GZ);
-    let wz = spl_at(i, 2u, 0u, jz);
-    let dz = spl_at(i, 2u, 1u, jz);
-    // The y weights and indices once, not once per jx (constant trip counts: registers).
-    var wy: array<f32, 8>;
-    var dy: array<f32, 8>;
-    var iy: array<u32, 8>;
-    for (var jy = 0u; jy < ORDER; jy++) {
-        wy[jy] = spl_at(i, 1u, 0u, jy);
-        dy[jy] = spl_at(i, 1u, 1u, jy);
-        let y = o.y + jy;
-        iy[jy] = select(y, y - GY, y >= GY);
-    }
-    var acc = vec4f(0.0);
-    for (var jx = 0u; jx < ORDER; jx++) {
-        let x = o.x + jx;
-        let ix = select(x, x - GX, x >= GX);
-        var p0 = 0.0;
-        var py = 0.0;
-        for (var jy = 0u; jy < ORDER; jy++) {
-            let v = phi[(ix * GY + iy[jy]) * GZ + iz];
-            p0 += wy[jy] * v;
-            py += dy[jy] * v;
-        }
-        let wx = spl_at(i, 0u, 0u, jx);
-        let dx = spl_at(i, 0u, 1u, jx);
-        acc += vec4f(wx * wz * p0, dx * wz * p0, wx * wz * py, wx * dz * p0);
-    }
-    return acc;
-}
-
-// ORDER threads per atom (one per z column, order^2 reads of `phi` each) so that the reads of
-// many atoms are in flight at once; the partial sums meet in workgroup memory.
-var<workgroup> interp_part: array<vec4f, 64>;
-
 @compute @workgroup_size(64)
 fn pme_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
     let per_group = PME_WG / ORDER;
-    let slot = lid / ORDER;
-    let lane = lid % ORDER;
-    let i = (wid.y * nwg.x + wid.x) * per_group + slot;
-    let live = slot < per_group && i < P.dims.w;
+    let i = (wid.y * nwg.x + wid.x) * per_group + lid / ORDER;
+    let live = lid / ORDER < per_group && i < P.dims.w;
     var q = 0.0;
-    // (potential, dphi/du_x, dphi/du_y, dphi/du_z) of this lane's share.
-    var acc = vec4f(0.0);
+    var x = vec3f(0.0);
     if (live) {
         q = charge[i];
+        x = pos[i].xyz;
     }
-    if (q != 0.0) {
-        acc = interp_column(i, lane);
-    }
-    interp_part[lid] = acc;
-    workgroupBarrier();
-    if (live && lane == 0u) {
-        var sum = acc;
-        for (var k = 1u; k < ORDER; k++) {
-            sum += interp_part[lid + k];
-        }
-        let f = -q * sum.yzw * P.scale.xyz;
-        if (!ENERGY) {
-            force[i] += vec4f(f, 0.0);
-            return;
-        }
-        let e = 0.5 * q * (sum.x + P.coef.z * result[7]);
-        force[i] += vec4f(f, e);
-        atom_virial[i].x += (result[1] + result[2] + result[3]) * P.scale.w;
-    }
+    interp_atom(lid, lid % ORDER, live, i, q, x, i, P.scale, P.coef.z);
 }

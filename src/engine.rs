@@ -767,10 +767,14 @@ impl Simulation {
                 let energy = energy || self.energy_every_step;
                 match &self.pme {
                     // Real space and the charge spread in one dispatch (coulomb_spread.wgsl).
+                    // The splines by slot: the FFTs, then the interpolation by slot.
+                    Some(p) if c.spread_fused() && gathered => {
+                        c.encode(pass, energy);
+                        p.encode_fft(pass, energy);
+                        c.encode_slot_interp(pass, energy);
+                    }
                     Some(p) if c.spread_fused() => {
-                        if !gathered {
-                            p.encode_splines(pass);
-                        }
+                        p.encode_splines(pass);
                         c.encode(pass, energy);
                         p.encode_after_spread(pass, energy);
                     }

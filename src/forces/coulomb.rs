@@ -894,6 +894,17 @@ impl CoulombForce {
         }
     }
 
+    /// PME's interpolation by cell slot, where the spread is fused and the rows are by slot
+    /// (then [`encode_gather_splines`](Self::encode_gather_splines) stored PME's splines by
+    /// slot): the caller encodes it after PME's FFT passes ([`PmeForce::encode_fft`]) instead
+    /// of PME's own interpolation. False, encoding nothing, otherwise.
+    pub fn encode_slot_interp(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool) -> bool {
+        match &self.fused {
+            Some((f, Some(fb))) => f.encode_interp(pass, energy, fb),
+            _ => false,
+        }
+    }
+
     /// Whether [`encode`](Self::encode) also spreads PME's charges.
     pub fn spread_fused(&self) -> bool {
         self.fused.is_some()

@@ -34,6 +34,9 @@ pub struct SpreadFusion {
     want_tile: Option<TilePlan>,
     /// Stands in for the tile's weight buffer, which slot_gather_splines always binds.
     no_wslot: wgpu::Buffer,
+    /// `slot_interp` (with and without energy), where the rows are by slot: the gather then
+    /// stores the splines by slot, so PME's interpolation by atom (pme_interp) must not run.
+    interp: Option<[Kernel; 2]>,
 }
 
 impl SpreadFusion {
@@ -125,8 +128,17 @@ impl SpreadFusion {
         } else {
             None
         };
+        let interp_energy = if slot_rows {
+            Some(Kernel::new(ctx, &module, "slot_interp", &ov)?)
+        } else {
+            None
+        };
         ov.push(("ENERGY", 0.0));
         let fast = Kernel::new(ctx, &module, "coulomb_spread", &ov)?;
+        let interp = match interp_energy {
+            Some(e) => Some([e, Kernel::new(ctx, &module, "slot_interp", &ov)?]),
+            None => None,
+        };
         Ok(SpreadFusion {
             energy,
             fast,
@@ -144,6 +156,7 @@ impl SpreadFusion {
             tile,
             want_tile,
             no_wslot: ctx.storage("wslot_unused", 16)?,
+            interp,
         })
     }
 
@@ -176,6 +189,10 @@ impl SpreadFusion {
                 .as_ref()
                 .map(|k| k.bind(ctx, &all))
                 .transpose()?,
+            interp: match &self.interp {
+                Some([e, f]) => Some([e.bind(ctx, &all)?, f.bind(ctx, &all)?]),
+                None => None,
+            },
         })
     }
 
@@ -194,6 +211,25 @@ impl SpreadFusion {
         match (&self.tile, &binds.tile) {
             (Some(t), Some(tb)) => {
                 t.encode(pass, tb);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// PME's interpolation by slot (after PME's FFT passes, in place of its pme_interp);
+    /// false (nothing encoded) where the rows are not by slot.
+    pub fn encode_interp(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        energy: bool,
+        binds: &FusionBinds,
+    ) -> bool {
+        match (&self.interp, &binds.interp) {
+            (Some(k), Some(b)) => {
+                let e = usize::from(!energy);
+                let groups = self.n_atoms.div_ceil(gpu::WG / self.order).max(1);
+                gpu::dispatch(pass, &k[e], &b[e], groups);
                 true
             }
             _ => false,
@@ -219,6 +255,7 @@ pub struct FusionBinds {
     fast: wgpu::BindGroup,
     gather: Option<wgpu::BindGroup>,
     tile: Option<wgpu::BindGroup>,
+    interp: Option<[wgpu::BindGroup; 2]>,
 }
 
 /// Real-space threads up to which real space is about one wave of a large GPU (2¹⁹; an H200

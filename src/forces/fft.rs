@@ -379,6 +379,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("pme_float", include_str!("../../shaders/pme_float.wgsl")),
     ("spread_f32", include_str!("../../shaders/spread_f32.wgsl")),
     ("bspline", include_str!("../../shaders/bspline.wgsl")),
+    ("interp", include_str!("../../shaders/interp.wgsl")),
 ];
 
 /// The composable FFT/PME programs: PME comes with one of its two charge-grid snippets

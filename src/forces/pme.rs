@@ -723,6 +723,8 @@ impl PmeForce {
             ("spread_u", self.uniform.clone()),
             ("spl", self.spl.clone()),
             ("grid_f", self.charge_grid.clone()),
+            ("phi", self.phi.clone()),
+            ("result", self.result.clone()),
         ]
     }
 
@@ -737,6 +739,15 @@ impl PmeForce {
     /// [`encode`](Self::encode) once the charge grid holds this step's charges.
     pub fn encode_after_spread(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool) {
         for (k, b, g) in self.dispatches(energy).into_iter().skip(2) {
+            gpu::dispatch(pass, k, b, g);
+        }
+    }
+
+    /// The FFT passes alone: after a spread that the caller ran, before an interpolation
+    /// that it runs itself (`forces::coulomb_spread`'s slot_interp, with the splines by slot).
+    pub fn encode_fft(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool) {
+        let d = self.dispatches(energy);
+        for &(k, b, g) in &d[2..d.len() - 1] {
             gpu::dispatch(pass, k, b, g);
         }
     }

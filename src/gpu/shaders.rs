@@ -13,6 +13,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("coulomb", include_str!("../../shaders/coulomb.wgsl")),
     ("spread_f32", include_str!("../../shaders/spread_f32.wgsl")),
     ("bspline", include_str!("../../shaders/bspline.wgsl")),
+    ("interp", include_str!("../../shaders/interp.wgsl")),
     (
         "coulomb_spread",
         include_str!("../../shaders/coulomb_spread.wgsl"),
