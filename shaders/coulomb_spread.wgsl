@@ -49,6 +49,9 @@ override TILE_SPREAD: bool = false;
 // only), for slot_interp.
 @group(0) @binding(22) var<storage, read> phi: array<f32>;
 @group(0) @binding(23) var<storage, read> result: array<f32>;
+// slot_gather_splines stores the splines of the atom in slot t at t (and its charge in the row
+// after them); false (`WGMD_SLOT_SPLINES=0`, A/B runs): those of atom t, as pme_splines.
+override SLOT_SPLINES: bool = true;
 
 fn put_spline(k: u32, v: f32) {
     spl_out[k] = v;
@@ -73,7 +76,12 @@ fn slot_gather_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
     let a = cell_atoms[t];
     let x = pos[a];
     slot_pos_out[t] = x;
-    atom_splines(t, x.xyz * spread_u.scale.xyz, P.n_atoms);
+    if (SLOT_SPLINES) {
+        atom_splines(t, x.xyz * spread_u.scale.xyz, P.n_atoms);
+        spl_out[6u * ORDER * P.n_atoms + t] = charge[a];
+    } else {
+        atom_splines(t, pos[t].xyz * spread_u.scale.xyz, P.n_atoms);
+    }
     if (TILE_SPREAD) {
         let u = x.xyz * spread_u.scale.xyz;
         let f = u - floor(u);
@@ -109,11 +117,16 @@ fn coulomb_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
     }
     // With rows by slot the splines are slot_gather_splines' (index i is a cell slot), else
     // pme_splines' (by atom).
-    if (SLOT_ROWS) {
-        spread_lane(t, charge[cell_atoms[i]], grid_origin(slot_pos[i].xyz));
+    if (SLOT_ROWS && SLOT_SPLINES) {
+        spread_lane(t, slot_charge(i), grid_origin(slot_pos[i].xyz));
     } else {
         spread_lane(t, charge[i], grid_origin(pos[i].xyz));
     }
+}
+
+// The charge of the atom in cell slot s (the row after the splines, slot_gather_splines').
+fn slot_charge(s: u32) -> f32 {
+    return spl[6u * ORDER * P.n_atoms + s];
 }
 
 // pme.wgsl's grid_origin with this uniform.
@@ -137,7 +150,7 @@ fn slot_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     var x = vec3f(0.0);
     if (live) {
         i = cell_atoms[s];
-        q = charge[i];
+        q = slot_charge(s);
         x = slot_pos[s].xyz;
     }
     interp_atom(lid, lid % ORDER, live, i, q, x, s, spread_u.scale, spread_u.coef.z);

@@ -768,13 +768,15 @@ impl Simulation {
                 match &self.pme {
                     // Real space and the charge spread in one dispatch (coulomb_spread.wgsl).
                     // The splines by slot: the FFTs, then the interpolation by slot.
-                    Some(p) if c.spread_fused() && gathered => {
+                    Some(p) if c.spread_fused() && c.slot_splines() => {
                         c.encode(pass, energy);
                         p.encode_fft(pass, energy);
                         c.encode_slot_interp(pass, energy);
                     }
                     Some(p) if c.spread_fused() => {
-                        p.encode_splines(pass);
+                        if !gathered {
+                            p.encode_splines(pass);
+                        }
                         c.encode(pass, energy);
                         p.encode_after_spread(pass, energy);
                     }

@@ -905,6 +905,12 @@ impl CoulombForce {
         }
     }
 
+    /// Whether PME's splines are stored by cell slot: then
+    /// [`encode_slot_interp`](Self::encode_slot_interp) replaces PME's own interpolation.
+    pub fn slot_splines(&self) -> bool {
+        self.fused.as_ref().is_some_and(|(f, _)| f.interp.is_some())
+    }
+
     /// Whether [`encode`](Self::encode) also spreads PME's charges.
     pub fn spread_fused(&self) -> bool {
         self.fused.is_some()

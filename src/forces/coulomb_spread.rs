@@ -36,7 +36,7 @@ pub struct SpreadFusion {
     no_wslot: wgpu::Buffer,
     /// `slot_interp` (with and without energy), where the rows are by slot: the gather then
     /// stores the splines by slot, so PME's interpolation by atom (pme_interp) must not run.
-    interp: Option<[Kernel; 2]>,
+    pub interp: Option<[Kernel; 2]>,
 }
 
 impl SpreadFusion {
@@ -122,13 +122,17 @@ impl SpreadFusion {
             ("FUSE_SPREAD", per_real as f64),
             ("TILE_SPREAD", if tile.is_some() { 1.0 } else { 0.0 }),
         ]);
+        // The splines by slot (then slot_interp replaces PME's pme_interp by atom).
+        let slot_splines =
+            slot_rows && std::env::var("WGMD_SLOT_SPLINES").map_or(true, |v| v != "0");
+        ov.push(("SLOT_SPLINES", if slot_splines { 1.0 } else { 0.0 }));
         let energy = Kernel::new(ctx, &module, "coulomb_spread", &ov)?;
         let gather = if slot_rows {
             Some(Kernel::new(ctx, &module, "slot_gather_splines", &ov)?)
         } else {
             None
         };
-        let interp_energy = if slot_rows {
+        let interp_energy = if slot_splines {
             Some(Kernel::new(ctx, &module, "slot_interp", &ov)?)
         } else {
             None

@@ -612,7 +612,9 @@ impl PmeForce {
             partials: ctx.storage("pme_partials", n_partials as u64 * 32)?,
             result: ctx.storage("pme_result", 32)?,
             infl: ctx.storage_init("pme_infl", &infl)?,
-            spl: ctx.storage("pme_spl", 24 * p.order as u64 * n_atoms as u64)?,
+            // 6·order rows of weights and derivatives, and one of charges (written only by
+            // coulomb_spread.wgsl's slot_gather_splines, for its readers by slot).
+            spl: ctx.storage("pme_spl", 4 * (6 * p.order as u64 + 1) * n_atoms as u64)?,
             binds: None,
         })
     }
