@@ -139,10 +139,12 @@ fn grid_origin(x: vec3f) -> vec3u {
 // pme.wgsl's pme_interp for splines by cell slot (rows by slot; after PME's FFT passes): the
 // ORDER lanes of slot s interpolate the force on atom cell_atoms[s] and ADD it, with the
 // energy and virial shares under ENERGY, to force / atom_virial.
-@compute @workgroup_size(64)
+// INTERP_WG = per_group · ORDER threads: consecutive slots are neighbors in space, and their
+// grid reads share L1 lines only within a workgroup (neighboring workgroups run on other SMs).
+@compute @workgroup_size(INTERP_WG)
 fn slot_interp(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) lid: u32) {
-    let per_group = 64u / ORDER;
+    let per_group = INTERP_WG / ORDER;
     let s = (wid.y * nwg.x + wid.x) * per_group + lid / ORDER;
     let live = lid / ORDER < per_group && s < P.n_atoms;
     var i = 0u;

@@ -46,9 +46,11 @@ fn interp_column(x: vec3f, k: u32, jz: u32) -> vec4f {
 
 // ORDER threads per atom (one per z column, order^2 reads of `phi` each) so that the reads of
 // many atoms are in flight at once; the partial sums meet in workgroup memory.
-var<workgroup> interp_part: array<vec4f, 64>;
+// INTERP_WG: threads per workgroup (pme_interp: 64; slot_interp: more, see there).
+override INTERP_WG: u32 = 64u;
+var<workgroup> interp_part: array<vec4f, INTERP_WG>;
 
-// Thread lid (lane `lane` of its atom) of a 64-thread interpolation workgroup: atom i (`live`)
+// Thread lid (lane `lane` of its atom) of an INTERP_WG-thread interpolation workgroup: atom i (`live`)
 // with charge q at x, splines at index k. The atom's lane 0 ADDS its force and, with ENERGY,
 // its energy share (potential and background) and virial share W_recip / N to force /
 // atom_virial. `scale` is PME's (K_a / L_a, 1 / N), coef_z = -k pi / (V alpha^2). Call in

@@ -132,15 +132,19 @@ impl SpreadFusion {
         } else {
             None
         };
+        let interp_atoms = interp_atoms_per_group();
+        let mut iov = ov.clone();
+        iov.push(("INTERP_WG", (interp_atoms * order) as f64));
         let interp_energy = if slot_splines {
-            Some(Kernel::new(ctx, &module, "slot_interp", &ov)?)
+            Some(Kernel::new(ctx, &module, "slot_interp", &iov)?)
         } else {
             None
         };
         ov.push(("ENERGY", 0.0));
+        iov.push(("ENERGY", 0.0));
         let fast = Kernel::new(ctx, &module, "coulomb_spread", &ov)?;
         let interp = match interp_energy {
-            Some(e) => Some([e, Kernel::new(ctx, &module, "slot_interp", &ov)?]),
+            Some(e) => Some([e, Kernel::new(ctx, &module, "slot_interp", &iov)?]),
             None => None,
         };
         Ok(SpreadFusion {
@@ -232,7 +236,7 @@ impl SpreadFusion {
         match (&self.interp, &binds.interp) {
             (Some(k), Some(b)) => {
                 let e = usize::from(!energy);
-                let groups = self.n_atoms.div_ceil(gpu::WG / self.order).max(1);
+                let groups = self.n_atoms.div_ceil(interp_atoms_per_group()).max(1);
                 gpu::dispatch(pass, &k[e], &b[e], groups);
                 true
             }
@@ -251,6 +255,16 @@ impl SpreadFusion {
             _ => false,
         }
     }
+}
+
+/// Atoms per slot_interp workgroup (ORDER threads each); `WGMD_INTERP_ATOMS` overrides
+/// (A/B runs).
+fn interp_atoms_per_group() -> u32 {
+    std::env::var("WGMD_INTERP_ATOMS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|&a| (1..=128).contains(&a))
+        .unwrap_or(12)
 }
 
 /// [`SpreadFusion`]'s bind groups.
