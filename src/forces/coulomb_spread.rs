@@ -257,14 +257,16 @@ impl SpreadFusion {
     }
 }
 
-/// Atoms per slot_interp workgroup (ORDER threads each); `WGMD_INTERP_ATOMS` overrides
-/// (A/B runs).
+/// Atoms per slot_interp workgroup (ORDER threads each). Measured on the H200 (BENCHMARKS.md,
+/// Coulomb, twelfth session, call 5; steps/s at 2,097,152 ions, lattice order / shuffled):
+/// 12 atoms (64 threads, pme_interp's) 240.4 / 229.4, 32 244.2 / 234.2, 64 249.3 / 239.4,
+/// 128 248.2 / 237.8. `WGMD_INTERP_ATOMS` overrides (A/B runs).
 fn interp_atoms_per_group() -> u32 {
     std::env::var("WGMD_INTERP_ATOMS")
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
         .filter(|&a| (1..=128).contains(&a))
-        .unwrap_or(12)
+        .unwrap_or(64)
 }
 
 /// [`SpreadFusion`]'s bind groups.
