@@ -39,9 +39,10 @@ override FUSE_SPREAD: u32 = 1u;
 // reading them as read-only storage.
 @group(0) @binding(19) var<storage, read_write> slot_pos_out: array<vec4f>;
 @group(0) @binding(20) var<storage, read_write> spl_out: array<f32>;
-// With TILE_SPREAD (spread_tile.wgsl spreads, by blocks of cells): the spline weights of the
-// atom in slot t at slot t (rows of n_atoms: weight j along axis a in row a * ORDER + j) and
-// its charge in row 3 * ORDER, so that the spread's reads in slot order stay contiguous.
+// With TILE_SPREAD (spread_tile.wgsl spreads, by blocks of cells) and without SLOT_SPLINES:
+// the spline weights of the atom in slot t at slot t (rows of n_atoms: weight j along axis a
+// in row a * ORDER + j) and its charge in row 3 * ORDER, so that the spread's reads in slot
+// order stay contiguous. (With SLOT_SPLINES the spread reads `spl`, already by slot.)
 @group(0) @binding(21) var<storage, read_write> wslot_out: array<f32>;
 override TILE_SPREAD: bool = false;
 
@@ -82,7 +83,9 @@ fn slot_gather_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
     } else {
         atom_splines(t, pos[t].xyz * spread_u.scale.xyz, P.n_atoms);
     }
-    if (TILE_SPREAD) {
+    // The tiled spread's own copy of the weights by slot (it reads the splines above where
+    // they are by slot).
+    if (TILE_SPREAD && !SLOT_SPLINES) {
         let u = x.xyz * spread_u.scale.xyz;
         let f = u - floor(u);
         for (var d = 0u; d < 3u; d++) {

@@ -81,7 +81,18 @@ var<workgroup> run_start: array<u32, MAX_RUNS>;
 var<workgroup> run_off: array<u32, 65>;
 var<workgroup> n_block: u32;
 
+// Row `row` (weight j along axis a at a * ORDER + j, charges at 3 * ORDER) of slot s. With
+// SPL_LAYOUT `wslot` is PME's spline buffer stored by slot (coulomb_spread.wgsl's
+// SLOT_SPLINES: weight rows at 2a * ORDER + j between the derivative rows, charges after the
+// 6 * ORDER rows), which spares slot_gather_splines a second copy of the weights.
+override SPL_LAYOUT: bool = false;
+
 fn wslot_at(row: u32, s: u32) -> f32 {
+    if (SPL_LAYOUT) {
+        let a = row / ORDER;
+        let r = select((2u * a) * ORDER + row % ORDER, 6u * ORDER, a == 3u);
+        return wslot[r * P.n_atoms + s];
+    }
     return wslot[row * P.n_atoms + s];
 }
 

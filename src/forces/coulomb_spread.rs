@@ -99,8 +99,12 @@ impl SpreadFusion {
         let slot_rows = real.iter().any(|&(n, v)| n == "SLOT_ROWS" && v != 0.0);
         // The tiled spread reads the slot order's weights, which only the slot gather writes.
         let want_tile = tile;
+        // The splines by slot (then slot_interp replaces PME's pme_interp by atom, and the
+        // tiled spread reads their weights).
+        let slot_splines =
+            slot_rows && std::env::var("WGMD_SLOT_SPLINES").map_or(true, |v| v != "0");
         let tile = match tile.filter(|_| slot_rows) {
-            Some(p) => Some(SpreadTile::new(ctx, p, n_atoms, order, grid)?),
+            Some(p) => Some(SpreadTile::new(ctx, p, n_atoms, order, grid, slot_splines)?),
             None => None,
         };
         let per_real = if tile.is_some() {
@@ -122,9 +126,6 @@ impl SpreadFusion {
             ("FUSE_SPREAD", per_real as f64),
             ("TILE_SPREAD", if tile.is_some() { 1.0 } else { 0.0 }),
         ]);
-        // The splines by slot (then slot_interp replaces PME's pme_interp by atom).
-        let slot_splines =
-            slot_rows && std::env::var("WGMD_SLOT_SPLINES").map_or(true, |v| v != "0");
         ov.push(("SLOT_SPLINES", if slot_splines { 1.0 } else { 0.0 }));
         let energy = Kernel::new(ctx, &module, "coulomb_spread", &ov)?;
         let gather = if slot_rows {

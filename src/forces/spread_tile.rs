@@ -165,8 +165,10 @@ pub struct SpreadTile {
     pub plan: TilePlan,
     kernel: Kernel,
     /// (3 · order + 1) rows of n_atoms: weights by slot, then charges
-    /// (coulomb_spread.wgsl's `wslot_out`, written by slot_gather_splines).
+    /// (coulomb_spread.wgsl's `wslot_out`, written by slot_gather_splines); a stand-in with
+    /// `spl_layout`, where the kernel reads PME's splines by slot instead.
     pub wslot: wgpu::Buffer,
+    spl_layout: bool,
 }
 
 impl SpreadTile {
@@ -176,6 +178,7 @@ impl SpreadTile {
         n_atoms: u32,
         order: u32,
         grid: [u32; 3],
+        spl_layout: bool,
     ) -> Result<SpreadTile> {
         let module = ShaderModule::specialized(
             ctx,
@@ -199,14 +202,20 @@ impl SpreadTile {
             ("EX", plan.box_sides[0] as f64),
             ("EY", plan.box_sides[1] as f64),
             ("EZ", plan.box_sides[2] as f64),
+            ("SPL_LAYOUT", if spl_layout { 1.0 } else { 0.0 }),
         ];
         let kernel = Kernel::new(ctx, &module, "spread_tile", &ov)?;
         let rows = 3 * order as u64 + 1;
-        let wslot = ctx.storage("wslot", 4 * rows * n_atoms.max(1) as u64)?;
+        let wslot = if spl_layout {
+            ctx.storage("wslot_unused", 16)?
+        } else {
+            ctx.storage("wslot", 4 * rows * n_atoms.max(1) as u64)?
+        };
         Ok(SpreadTile {
             plan,
             kernel,
             wslot,
+            spl_layout,
         })
     }
 
@@ -216,7 +225,14 @@ impl SpreadTile {
         buffers: &[(&str, &wgpu::Buffer)],
     ) -> Result<wgpu::BindGroup> {
         let mut all = buffers.to_vec();
-        all.push(("wslot", &self.wslot));
+        let spl = buffers.iter().find(|(n, _)| *n == "spl").map(|&(_, b)| b);
+        match spl.filter(|_| self.spl_layout) {
+            Some(b) => all.push(("wslot", b)),
+            None if self.spl_layout => {
+                anyhow::bail!("internal: the tiled spread reads PME's splines, but none were bound")
+            }
+            None => all.push(("wslot", &self.wslot)),
+        }
         self.kernel.bind(ctx, &all)
     }
 
