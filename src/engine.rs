@@ -1315,8 +1315,9 @@ impl Simulation {
         }
     }
 
-    /// Bytes of GPU memory this simulation allocated: engine buffers, LJ tables, ANI's and
-    /// PME's buffers (the Coulomb term's small per-atom charge/exclusion tables not counted).
+    /// Bytes of GPU memory this simulation allocated: engine buffers, LJ tables, ANI's, the
+    /// Coulomb term's and PME's buffers (PME's were left out before 2026-12-04's twelfth
+    /// session, so Coulomb benches reported less than they used).
     pub fn gpu_bytes(&self) -> u64 {
         let b = &self.bufs;
         let engine: u64 = b
@@ -1337,7 +1338,11 @@ impl Simulation {
                 .map(|buf| buf.size()),
             )
             .sum();
-        engine + self.lj.gpu_bytes() + self.ani.as_ref().map_or(0, |a| a.gpu_bytes())
+        engine
+            + self.lj.gpu_bytes()
+            + self.ani.as_ref().map_or(0, |a| a.gpu_bytes())
+            + self.coul.as_ref().map_or(0, |c| c.gpu_bytes())
+            + self.pme.as_ref().map_or(0, |p| p.gpu_bytes())
     }
 
     /// The neighbor list's layout (see [`ListLayout`]).

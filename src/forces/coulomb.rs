@@ -911,6 +911,26 @@ impl CoulombForce {
         self.fused.as_ref().is_some_and(|(f, _)| f.interp.is_some())
     }
 
+    /// Bytes of the Coulomb term's own GPU buffers (tables, charges, exclusions, Ewald's
+    /// structure factors, per-atom terms, the tiled spread's weights), PME's not included.
+    pub fn gpu_bytes(&self) -> u64 {
+        let own: u64 = [
+            &self.params_buf,
+            &self.charge_buf,
+            &self.excl_buf,
+            &self.table_buf,
+            &self.rc_buf,
+            &self.kvec_buf,
+            &self.sk_buf,
+            &self.terms_buf,
+            &self.qq_buf,
+        ]
+        .iter()
+        .map(|b| b.size())
+        .sum();
+        own + self.fused.as_ref().map_or(0, |(f, _)| f.gpu_bytes())
+    }
+
     /// Whether [`encode`](Self::encode) also spreads PME's charges.
     pub fn spread_fused(&self) -> bool {
         self.fused.is_some()

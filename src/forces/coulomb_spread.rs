@@ -169,6 +169,11 @@ impl SpreadFusion {
         })
     }
 
+    /// Bytes of the buffers this fusion allocates (the tiled spread's weights by slot).
+    pub fn gpu_bytes(&self) -> u64 {
+        self.no_wslot.size() + self.tile.as_ref().map_or(0, |t| t.wslot.size())
+    }
+
     /// The tiled spread's plan, where it runs (else the spread is interleaved).
     pub fn tile_plan(&self) -> Option<TilePlan> {
         self.tile.as_ref().map(|t| t.plan)
