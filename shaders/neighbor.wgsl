@@ -52,10 +52,7 @@ override TPA: u32 = 1u;
 override SLOT_ROWS: bool = false;
 override CELL_THREADS: bool = TPA > 1u || SLOT_ROWS;
 
-// Threads per workgroup of nbr_build (64; more put more neighboring cells' candidate loads
-// on one SM's L1, `WGMD_NBR_WG` A/B runs).
-override NBR_WG: u32 = 64u;
-var<workgroup> lane_count: array<u32, NBR_WG>;
+var<workgroup> lane_count: array<u32, 64>;
 
 // Packed rows (rows by slot, `neighbor::ListLayout::BySlotPacked`). With one thread per row the
 // thread keeps its row's current group of eight in registers and stores it as one whole
@@ -206,10 +203,10 @@ fn scan_row(i: u32, rowid: u32, pi: vec3f, ci: vec3i, r: u32, first: u32, write:
     return count;
 }
 
-@compute @workgroup_size(NBR_WG)
+@compute @workgroup_size(64)
 fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
              @builtin(local_invocation_index) lid: u32) {
-    let per_group = NBR_WG / TPA;
+    let per_group = WG / TPA;
     let slot = lid % per_group;
     let lane = lid / per_group;
     let t = (wid.y * nwg.x + wid.x) * per_group + slot;

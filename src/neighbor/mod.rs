@@ -100,24 +100,16 @@ pub struct BuildPlan {
     /// Threads sharing one atom's rows in the build (the shader's `TPA`).
     pub threads_per_atom: u32,
     pub layout: ListLayout,
-    /// Threads per build workgroup (the shader's NBR_WG; `WGMD_NBR_WG`, A/B runs).
-    pub wg: u32,
     /// Workgroups of one build dispatch.
     pub groups: u32,
 }
 
 impl BuildPlan {
     pub fn new(n_atoms: u32, threads_per_atom: u32, layout: ListLayout) -> BuildPlan {
-        let wg = std::env::var("WGMD_NBR_WG")
-            .ok()
-            .and_then(|v| v.parse::<u32>().ok())
-            .filter(|w| [64, 128, 256, 512].contains(w))
-            .unwrap_or(WG);
         BuildPlan {
             threads_per_atom,
             layout,
-            wg,
-            groups: gpu::groups_for(n_atoms, wg / threads_per_atom),
+            groups: gpu::groups_for(n_atoms, WG / threads_per_atom),
         }
     }
 }
@@ -161,7 +153,6 @@ impl NeighborKernels {
             "nbr_build",
             &[
                 ("TPA", plan.threads_per_atom as f64),
-                ("NBR_WG", plan.wg as f64),
                 ("SLOT_ROWS", plan.layout.slot_rows() as u32 as f64),
                 ("PACKED", plan.layout.packed() as u32 as f64),
                 ("PRUNE", !switched_off("WGMD_ROW_PRUNE") as u32 as f64),
