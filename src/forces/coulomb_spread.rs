@@ -3,7 +3,8 @@
 //! f32 atomics ([`crate::forces::pme::PmeSpread::FloatAtomic`]); `WGMD_FUSE_SPREAD=0` keeps
 //! the two dispatches apart (A/B runs). The float64 references are those of the two parts
 //! (`forces::coulomb::reference`, `forces::pme::reference`); tests/coulomb_gpu.rs checks
-//! that the fused dispatch adds the same forces as the separate ones.
+//! that the fused dispatch adds the same forces as the separate ones. With rows by slot it
+//! also drives `slot_interp`, PME's interpolation by slot ([`SpreadFusion::encode_interp`]).
 
 use anyhow::Result;
 

@@ -32,7 +32,12 @@
 //! step. BENCHMARKS.md (Coulomb) has the measured per-dispatch profile. In the engine, where
 //! the grid is summed with f32 atomics, the spread runs inside the Coulomb real-space dispatch
 //! and the splines beside the slot-position copy (`forces::coulomb_spread`:
-//! [`PmeForce::encode_after_spread`] encodes the rest), six dispatches of PME's own.
+//! [`PmeForce::encode_after_spread`] encodes the rest), six dispatches of PME's own. With the
+//! neighbor rows by cell slot that copy stores the splines by slot, and
+//! `coulomb_spread.wgsl`'s `slot_interp` interpolates by slot after the FFT passes
+//! ([`PmeForce::encode_fft`]): the grid reads of neighboring threads then stay neighbors
+//! whatever order the atoms are stored in (by atom index they lost that order in a mixed
+//! liquid: 364 → 1,337 µs at 2,097,152 ions, BENCHMARKS.md, Coulomb, twelfth session).
 //!
 //! ## Charge grid ([`PmeSpread`])
 //! Where the adapter has f32 atomics (wgpu's SHADER_FLOAT32_ATOMIC: Vulkan, Metal), the spread
