@@ -908,7 +908,7 @@ impl CoulombForce {
     /// Whether PME's splines are stored by cell slot: then
     /// [`encode_slot_interp`](Self::encode_slot_interp) replaces PME's own interpolation.
     pub fn slot_splines(&self) -> bool {
-        self.fused.as_ref().is_some_and(|(f, _)| f.interp.is_some())
+        self.fused.as_ref().is_some_and(|(f, _)| f.slot_splines())
     }
 
     /// Bytes of the Coulomb term's own GPU buffers (tables, charges, exclusions, Ewald's

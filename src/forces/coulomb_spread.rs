@@ -37,7 +37,9 @@ pub struct SpreadFusion {
     no_wslot: wgpu::Buffer,
     /// `slot_interp` (with and without energy), where the rows are by slot: the gather then
     /// stores the splines by slot, so PME's interpolation by atom (pme_interp) must not run.
-    pub interp: Option<[Kernel; 2]>,
+    interp: Option<[Kernel; 2]>,
+    /// Atoms per slot_interp workgroup ([`interp_atoms_per_group`]).
+    interp_atoms: u32,
 }
 
 impl SpreadFusion {
@@ -167,12 +169,13 @@ impl SpreadFusion {
             want_tile,
             no_wslot: ctx.storage("wslot_unused", 16)?,
             interp,
+            interp_atoms,
         })
     }
 
     /// Bytes of the buffers this fusion allocates (the tiled spread's weights by slot).
     pub fn gpu_bytes(&self) -> u64 {
-        self.no_wslot.size() + self.tile.as_ref().map_or(0, |t| t.wslot.size())
+        self.no_wslot.size() + self.tile.as_ref().map_or(0, |t| t.wslot_bytes())
     }
 
     /// The tiled spread's plan, where it runs (else the spread is interleaved).
@@ -193,7 +196,10 @@ impl SpreadFusion {
         }
         all.push((
             "wslot_out",
-            self.tile.as_ref().map_or(&self.no_wslot, |t| &t.wslot),
+            self.tile
+                .as_ref()
+                .and_then(|t| t.wslot.as_ref())
+                .unwrap_or(&self.no_wslot),
         ));
         Ok(FusionBinds {
             tile: self.tile.as_ref().map(|t| t.bind(ctx, &all)).transpose()?,
@@ -232,6 +238,12 @@ impl SpreadFusion {
         }
     }
 
+    /// Whether the splines are stored by slot: then [`encode_interp`](Self::encode_interp)
+    /// replaces PME's pme_interp.
+    pub fn slot_splines(&self) -> bool {
+        self.interp.is_some()
+    }
+
     /// PME's interpolation by slot (after PME's FFT passes, in place of its pme_interp);
     /// false (nothing encoded) where the rows are not by slot.
     pub fn encode_interp(
@@ -243,7 +255,7 @@ impl SpreadFusion {
         match (&self.interp, &binds.interp) {
             (Some(k), Some(b)) => {
                 let e = usize::from(!energy);
-                let groups = self.n_atoms.div_ceil(interp_atoms_per_group()).max(1);
+                let groups = self.n_atoms.div_ceil(self.interp_atoms).max(1);
                 gpu::dispatch(pass, &k[e], &b[e], groups);
                 true
             }

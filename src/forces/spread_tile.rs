@@ -165,10 +165,9 @@ pub struct SpreadTile {
     pub plan: TilePlan,
     kernel: Kernel,
     /// (3 · order + 1) rows of n_atoms: weights by slot, then charges
-    /// (coulomb_spread.wgsl's `wslot_out`, written by slot_gather_splines); a stand-in with
-    /// `spl_layout`, where the kernel reads PME's splines by slot instead.
-    pub wslot: wgpu::Buffer,
-    spl_layout: bool,
+    /// (coulomb_spread.wgsl's `wslot_out`, written by slot_gather_splines); None with
+    /// `spl_layout`, where the kernel reads PME's splines by slot ("spl") instead.
+    pub wslot: Option<wgpu::Buffer>,
 }
 
 impl SpreadTile {
@@ -207,15 +206,14 @@ impl SpreadTile {
         let kernel = Kernel::new(ctx, &module, "spread_tile", &ov)?;
         let rows = 3 * order as u64 + 1;
         let wslot = if spl_layout {
-            ctx.storage("wslot_unused", 16)?
+            None
         } else {
-            ctx.storage("wslot", 4 * rows * n_atoms.max(1) as u64)?
+            Some(ctx.storage("wslot", 4 * rows * n_atoms.max(1) as u64)?)
         };
         Ok(SpreadTile {
             plan,
             kernel,
             wslot,
-            spl_layout,
         })
     }
 
@@ -225,15 +223,21 @@ impl SpreadTile {
         buffers: &[(&str, &wgpu::Buffer)],
     ) -> Result<wgpu::BindGroup> {
         let mut all = buffers.to_vec();
-        let spl = buffers.iter().find(|(n, _)| *n == "spl").map(|&(_, b)| b);
-        match spl.filter(|_| self.spl_layout) {
-            Some(b) => all.push(("wslot", b)),
-            None if self.spl_layout => {
-                anyhow::bail!("internal: the tiled spread reads PME's splines, but none were bound")
-            }
-            None => all.push(("wslot", &self.wslot)),
-        }
+        let weights = match &self.wslot {
+            Some(b) => b,
+            None => buffers
+                .iter()
+                .find(|(n, _)| *n == "spl")
+                .map(|&(_, b)| b)
+                .ok_or_else(|| anyhow::anyhow!("internal: the tiled spread needs PME's 'spl'"))?,
+        };
+        all.push(("wslot", weights));
         self.kernel.bind(ctx, &all)
+    }
+
+    /// Bytes of the tile's own weight buffer (none where it reads PME's splines).
+    pub fn wslot_bytes(&self) -> u64 {
+        self.wslot.as_ref().map_or(0, |b| b.size())
     }
 
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, bind: &wgpu::BindGroup) {
