@@ -1,6 +1,6 @@
 // Cell list by counting sort: count atoms per cell -> exclusive prefix scan -> scatter,
-// then put each cell's few atoms in a fixed order (by index, or by x then index: `SORT_X`)
-// so the list (and every sum over it) is deterministic. Cells have edge >= cutoff + skin, so neighbors lie in the 27 surrounding cells.
+// then put each cell's few atoms in index order so the list (and every sum over it) is
+// deterministic. Cells have edge >= cutoff + skin, so neighbors lie in the 27 surrounding cells.
 #import common
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -118,29 +118,12 @@ fn cell_scatter(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
     cell_unsorted[start + atom_rank[i]] = i;
 }
 
-// Atomics made the scattered order arbitrary; each atom's place in the fixed order is the
-// number of its cell-mates that precede it. One thread per atom (a cell's ~20 atoms read in
+// Atomics made the scattered order arbitrary; each atom's place in index order is the number
+// of its cell-mates with a smaller index. One thread per atom (a cell's ~20 atoms read in
 // parallel) instead of one thread sorting each cell: no long serial chain of memory reads.
 // Also writes the atom's position, with its index in w, at the same slot (`cell_pos`): the
 // neighbor build then reads each candidate with one contiguous load instead of an index
 // load followed by a dependent random gather.
-//
-// SORT_X (with half-size cells, where the neighbor build trims rows by x: `x_sorted` in
-// neighbor.wgsl, the same condition): by x, ties by index. A cell's index follows x
-// monotonically, so every run of cells along x is then sorted by x as a whole.
-override SORT_X: bool = true;
-
-// Sort key of a position's x: for the wrapped positions (0 <= x < L) the bits order like the
-// values (-0 made +0); inf and NaN share one key after every finite x, so (key, index) is a
-// total order whatever the input and no two atoms of a cell ever get the same rank.
-fn x_key(x: f32) -> u32 {
-    let b = bitcast<u32>(x);
-    if ((b & 0x7f800000u) == 0x7f800000u) {
-        return 0x7f800000u;
-    }
-    return select(b, 0u, b == 0x80000000u);
-}
-
 @compute @workgroup_size(64)
 fn cell_order(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
               @builtin(local_invocation_index) lid: u32) {
@@ -151,19 +134,9 @@ fn cell_order(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
     let c = atom_cell[i];
     let start = cell_offset(c);
     let n = atomicLoad(&cell_count[c]);
-    let by_x = SORT_X && stencil_reach2(P);
-    var ki = 0u;
-    if (by_x) {
-        ki = x_key(ref_pos[i].x);
-    }
     var rank = 0u;
     for (var a = 0u; a < n; a++) {
-        let j = cell_unsorted[start + a];
-        var kj = 0u;
-        if (by_x) {
-            kj = x_key(ref_pos[j].x);
-        }
-        rank += select(0u, 1u, kj < ki || (kj == ki && j < i));
+        rank += select(0u, 1u, cell_unsorted[start + a] < i);
     }
     cell_atoms[start + rank] = i;
     cell_pos[start + rank] = vec4f(ref_pos[i].xyz, bitcast<f32>(i));

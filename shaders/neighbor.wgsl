@@ -14,7 +14,7 @@
 // nbr_count[r] is the true count even when it exceeds the capacity; ST_MAX_NBRS lets the
 // host see the overflow, roll back and regrow. Nothing is dropped silently. Within a row,
 // neighbors come stencil row by stencil row, each in cell order of the unwrapped x
-// coordinate (and within a cell in the cell list's order: by x where `x_sorted`).
+// coordinate.
 #import common
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -111,16 +111,6 @@ fn images_by_cell() -> bool {
     return SHIFT_IMAGES && stencil_reach2(P);
 }
 
-// Each cell's atoms sorted by x (cell_list.wgsl `SORT_X`, on under the same condition), so a
-// stencil row's run of candidates is sorted by unwrapped x and `scan_range` visits only the
-// stretch within the cutoff along x of the atom instead of whole cells: ~30 % fewer
-// candidates for a liquid with half-size cells. `WGMD_NBR_XSORT=0` turns both off (A/B runs).
-override XSORT: bool = true;
-
-fn x_sorted() -> bool {
-    return XSORT && PRUNE && stencil_reach2(P);
-}
-
 // Whether candidate `cand` is within the list cutoff of atom i at pi (pis: pi minus the
 // candidate cell's image offset, used when `exact`).
 fn is_match(i: u32, pi: vec3f, pis: vec3f, exact: bool, cand: vec4f) -> bool {
@@ -132,33 +122,14 @@ fn is_match(i: u32, pi: vec3f, pis: vec3f, exact: bool, cand: vec4f) -> bool {
 }
 
 // Matches among the candidates cell_pos[s0..s1) of atom i at pi, whose cells' image offset
-// is `image`; writes them at row slots from `first` on when `write`. With the candidates
-// sorted by x (`x_sorted`), only those with x in [lo, hi] (the candidates' own frame) can
-// match: the scan starts at the first one >= lo, found by bisection in [s0, search_end) (the
-// run's first cell; every later cell lies wholly above lo), and stops at the first one > hi.
+// is `image`; writes them at row slots from `first` on when `write`.
 fn scan_range(i: u32, rowid: u32, pi: vec3f, image: vec3f, s0: u32, s1: u32, first: u32,
-              write: bool, lo: f32, hi: f32, search_end: u32) -> u32 {
+              write: bool) -> u32 {
     let exact = images_by_cell();
     let pis = pi - image;
-    let trim = x_sorted();
-    var s = s0;
-    if (trim) {
-        var top = min(search_end, s1);
-        while (s < top) {
-            let mid = (s + top) >> 1u;
-            if (cell_pos[mid].x < lo) {
-                s = mid + 1u;
-            } else {
-                top = mid;
-            }
-        }
-    }
     var count = 0u;
-    for (; s < s1; s++) {
+    for (var s = s0; s < s1; s++) {
         let cand = cell_pos[s];
-        if (trim && cand.x > hi) {
-            break;
-        }
         if (is_match(i, pi, pis, exact, cand)) {
             if (write) {
                 put_entry(rowid, first + count, select(bitcast<u32>(cand.w), s, SLOT_ROWS));
@@ -187,9 +158,6 @@ fn scan_row(i: u32, rowid: u32, pi: vec3f, ci: vec3i, r: u32, first: u32, write:
     let img = vec3f(0.0, f32((yu - y) / dims.y) * l.y, f32((zu - z) / dims.z) * l.z);
     var x0 = ci.x + lo.x;
     var x1 = x0 + i32(span.x) - 1;          // inclusive; spans never exceed dims.x
-    // The x stretch (unwrapped) that can hold matches; everything without pruning.
-    var xlo = -3.0e38;
-    var xhi = 3.0e38;
     if (PRUNE && stencil_reach2(P)) {
         // Half-size cells: skip the rows whose y-z extent lies beyond the list cutoff from
         // this atom, and trim the others to the x cells the cutoff can reach (82 of the 125
@@ -208,8 +176,6 @@ fn scan_row(i: u32, rowid: u32, pi: vec3f, ci: vec3i, r: u32, first: u32, write:
             return 0u;
         }
         let dx = sqrt(max(rest, 0.0)) + pad.x;
-        xlo = pi.x - dx;
-        xhi = pi.x + dx;
         x0 = max(x0, i32(floor((pi.x - dx) * P.cell_scale.x)));
         x1 = min(x1, i32(floor((pi.x + dx) * P.cell_scale.x)));
         if (x1 < x0) {
@@ -221,24 +187,18 @@ fn scan_row(i: u32, rowid: u32, pi: vec3f, ci: vec3i, r: u32, first: u32, write:
         let wa = u32(base + x0 + dims.x);
         let wb = u32(base + dims.x - 1);
         count += scan_range(i, rowid, pi, img - vec3f(l.x, 0.0, 0.0), cell_start[wa],
-                            cell_start[wb] + cell_count[wb], first, write, xlo + l.x,
-                            xhi + l.x, cell_start[wa] + cell_count[wa]);
+                            cell_start[wb] + cell_count[wb], first, write);
     }
-    // In-box part [max(x0, 0), min(x1, dims.x − 1)]; its first cell is the row's first
-    // (the one to bisect) only when the row does not start left of x = 0.
+    // In-box part [max(x0, 0), min(x1, dims.x − 1)].
     let a = u32(base + max(x0, 0));
     let b = u32(base + min(x1, dims.x - 1));
-    let sa = cell_start[a];
-    let a_end = select(sa, sa + cell_count[a], x0 >= 0);
-    count += scan_range(i, rowid, pi, img, sa, cell_start[b] + cell_count[b], first + count,
-                        write, xlo, xhi, a_end);
+    count += scan_range(i, rowid, pi, img, cell_start[a], cell_start[b] + cell_count[b],
+                        first + count, write);
     if (x1 >= dims.x) {
         let wa = u32(base);
         let wb = u32(base + x1 - dims.x);
-        let sw = cell_start[wa];
-        count += scan_range(i, rowid, pi, img + vec3f(l.x, 0.0, 0.0), sw,
-                            cell_start[wb] + cell_count[wb], first + count, write, xlo - l.x,
-                            xhi - l.x, sw);
+        count += scan_range(i, rowid, pi, img + vec3f(l.x, 0.0, 0.0), cell_start[wa],
+                            cell_start[wb] + cell_count[wb], first + count, write);
     }
     return count;
 }

@@ -96,17 +96,9 @@ const ENTRIES: [&str; 7] = [
 impl CellList {
     pub fn new(ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> Result<CellList> {
         let module = ShaderModule::new(ctx, "cell_list")?;
-        // Each cell's atoms by x where the neighbor build trims its rows by x (its `XSORT`).
-        let sort_x = [(
-            "SORT_X",
-            !super::switched_off("WGMD_NBR_XSORT") as u32 as f64,
-        )];
         let kernels = ENTRIES
             .iter()
-            .map(|e| {
-                let constants: &[(&str, f64)] = if *e == "cell_order" { &sort_x } else { &[] };
-                Kernel::new(ctx, &module, e, constants)
-            })
+            .map(|e| Kernel::new(ctx, &module, e, &[]))
             .collect::<Result<Vec<_>>>()?;
         let binds = kernels
             .iter()

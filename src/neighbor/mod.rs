@@ -160,8 +160,6 @@ impl NeighborKernels {
                     "SHIFT_IMAGES",
                     !switched_off("WGMD_NBR_SHIFT") as u32 as f64,
                 ),
-                // Needs the cell list's `SORT_X` (the same switch).
-                ("XSORT", !switched_off("WGMD_NBR_XSORT") as u32 as f64),
             ],
         )?;
         let gather = if plan.layout.slot_rows() && has_list {
