@@ -445,6 +445,8 @@ impl Kernel {
             }
         }
         check_kernel_limits(ctx, module, ep)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        dump_spirv(module, entry, overrides)?;
         let pipeline = ctx
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -561,6 +563,81 @@ pub fn workgroup_bytes(module: &naga::Module, info: &naga::valid::ModuleInfo, ep
         .filter(|(h, v)| !fi[*h].is_empty() && v.space == naga::AddressSpace::WorkGroup)
         .map(|(_, v)| layouter[v.ty].size.next_multiple_of(16))
         .sum()
+}
+
+/// With `WGMD_SPIRV_DUMP=DIR`: writes the SPIR-V of each kernel as the engine specializes it
+/// (overrides applied, naga's runtime checks off as in [`compile_wgsl`]) to
+/// `DIR/<module>.<entry>.<hash>.spv`, with its group-0 bindings (`binding kind` per line) in
+/// a `.bindings` file beside it, for `examples/vk_stats.rs`: what the Vulkan driver makes of
+/// each kernel (registers per thread, hence how many warps an SM keeps resident), where wgpu
+/// offers no such query.
+#[cfg(not(target_arch = "wasm32"))]
+fn dump_spirv(module: &ShaderModule, entry: &str, overrides: &[(&str, f64)]) -> Result<()> {
+    use naga::back::spv;
+    use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
+    use std::hash::{Hash, Hasher};
+    let Ok(dir) = std::env::var("WGMD_SPIRV_DUMP") else {
+        return Ok(());
+    };
+    let mut constants = naga::back::PipelineConstants::default();
+    for (k, v) in overrides {
+        constants.insert(k.to_string(), *v);
+    }
+    let (m, info) = naga::back::pipeline_constants::process_overrides(
+        &module.naga,
+        &module.info,
+        Some((naga::ShaderStage::Compute, entry)),
+        &constants,
+    )
+    .map_err(|e| anyhow!("{}.{entry}: overrides: {e}", module.name))?;
+    let unchecked = BoundsCheckPolicy::Unchecked;
+    let options = spv::Options {
+        lang_version: (1, 3),
+        flags: spv::WriterFlags::empty(),
+        bounds_check_policies: BoundsCheckPolicies {
+            index: unchecked,
+            buffer: unchecked,
+            image_load: unchecked,
+            binding_array: unchecked,
+        },
+        zero_initialize_workgroup_memory: spv::ZeroInitializeWorkgroupMemoryMode::None,
+        force_loop_bounding: false,
+        ..Default::default()
+    };
+    let pipeline = spv::PipelineOptions {
+        shader_stage: naga::ShaderStage::Compute,
+        entry_point: entry.to_string(),
+    };
+    let words = spv::write_vec(&m, &info, &options, Some(&pipeline))
+        .map_err(|e| anyhow!("{}.{entry}: SPIR-V: {e}", module.name))?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{overrides:?}").hash(&mut h);
+    let stem: String = format!("{}.{entry}.{:08x}", module.name, h.finish() as u32)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut bindings = String::new();
+    for (_, var) in module.naga.global_variables.iter() {
+        if let Some(rb) = &var.binding {
+            let kind = match var.space {
+                naga::AddressSpace::Uniform => "uniform",
+                naga::AddressSpace::Storage { .. } => "storage",
+                _ => continue,
+            };
+            bindings.push_str(&format!("{} {kind}\n", rb.binding));
+        }
+    }
+    let path = |ext: &str| std::path::Path::new(&dir).join(format!("{stem}.{ext}"));
+    std::fs::write(path("spv"), bytemuck::cast_slice::<u32, u8>(&words))?;
+    std::fs::write(path("bindings"), bindings)?;
+    std::fs::write(path("overrides"), format!("{overrides:?}\n"))?;
+    Ok(())
 }
 
 /// A composed, naga-validated WGSL module.
