@@ -28,11 +28,10 @@
 // afterwards): the result never depends on how the atoms lie, only the speed does.
 #import common
 
-// The first three members of `forces::pme::PmeUniform` (the buffer is PME's own uniform).
+// The first two members of `forces::pme::PmeUniform` (the buffer is PME's own uniform).
 struct SpreadUniform {
     dims: vec4u,   // Kx, Ky, Kz, n_atoms
-    scale: vec4f,  // K_a / L_a; w = 1 / n_atoms
-    coef: vec4f,   // z = -k pi / (V alpha^2)
+    scale: vec4f,  // K_a / L_a
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -129,18 +128,17 @@ fn grid_index(k: vec3i) -> u32 {
     return (w.x * GY + w.y) * GZ + w.z;
 }
 
-// A block of cells: its first cell, its runs of slots (in run_start / run_off) and atoms, and
-// its box's first grid point.
-struct Block {
-    n_runs: u32,
-    total: u32,
-    lo: vec3i,
-}
-
-// Loads block b's runs into workgroup memory (any workgroup of >= MAX_RUNS threads; call in
-// uniform control flow: it has barriers).
-fn load_block(b: u32, nb: vec3u, lid: u32) -> Block {
+@compute @workgroup_size(TILE_WG)
+fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
     let bdim = vec3u(BX, BY, BZ);
+    let nb = (P.cell_dims.xyz + bdim - vec3u(1u)) / bdim;
+    let b = wid.y * nwg.x + wid.x;
+    // The dispatch is sized on the host from the same cell grid; a group past the end has
+    // nothing to do (uniform: every thread of the group leaves).
+    if (b >= nb.x * nb.y * nb.z) {
+        return;
+    }
     let c0 = vec3u(b % nb.x, (b / nb.x) % nb.y, b / (nb.x * nb.y)) * bdim;
     let c1 = min(c0 + bdim, P.cell_dims.xyz);
     let ny = c1.y - c0.y;
@@ -161,36 +159,13 @@ fn load_block(b: u32, nb: vec3u, lid: u32) -> Block {
         run_off[n_runs] = acc;
         n_block = acc;
     }
-    var o: Block;
-    o.n_runs = n_runs;
-    o.total = workgroupUniformLoad(&n_block);
+    let total = workgroupUniformLoad(&n_block);
     // The box: first grid points of positions within HALF_SKIN of the block's cells (where
     // the rebuild criterion keeps its atoms), then EX x EY x EZ points from there. Computed
     // alike by every thread (uniform). An atom outside it anyway (a step the list outran,
-    // replayed afterwards) goes straight to the grid.
-    o.lo = vec3i(floor((vec3f(c0) / P.cell_scale.xyz - HALF_SKIN) * spread_u.scale.xyz));
-    return o;
-}
-
-// Blocks along each axis (the dispatch is sized on the host from the same cell grid).
-fn blocks() -> vec3u {
-    let bdim = vec3u(BX, BY, BZ);
-    return (P.cell_dims.xyz + bdim - vec3u(1u)) / bdim;
-}
-
-@compute @workgroup_size(TILE_WG)
-fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-               @builtin(local_invocation_index) lid: u32) {
-    let nb = blocks();
-    let b = wid.y * nwg.x + wid.x;
-    // A group past the end has nothing to do (uniform: every thread of the group leaves).
-    if (b >= nb.x * nb.y * nb.z) {
-        return;
-    }
-    let blk = load_block(b, nb, lid);
-    let n_runs = blk.n_runs;
-    let total = blk.total;
-    let lo = blk.lo;
+    // replayed afterwards) adds straight to the grid, as does every atom of a block with
+    // more than N_MAX atoms.
+    let lo = vec3i(floor((vec3f(c0) / P.cell_scale.xyz - HALF_SKIN) * spread_u.scale.xyz));
     let span = vec3u(EX, EY, EZ) - vec3u(ORDER);
     // Uniform: a block of more than N_MAX atoms sends them all down the global path.
     let use_tile = total <= N_MAX;
@@ -246,110 +221,5 @@ fn spread_global(k: vec3i, jy: u32, jz: u32, q: f32, s: u32) {
     for (var jx = 0u; jx < ORDER; jx++) {
         let g = grid_index(k + vec3i(vec3u(jx, jy, jz)));
         atomicAdd(&grid_f[g], q * wslot_at(jx, s));
-    }
-}
-
-// ---- PME's force interpolation by the same blocks (`interp_tile`, after PME's FFT passes) ----
-//
-// Why: slot_interp (coulomb_spread.wgsl) reads 125 points of the potential grid per atom from
-// L1, ORDER lanes per atom; a warp's load then touches a line per atom or two, ~0.36 ms at
-// 2,097,152 ions on the H200 against ~0.1 ms for the bytes. Here a workgroup copies its
-// block's box of the grid into workgroup memory with whole-line loads, then each thread
-// interpolates one atom from it: ~1.3 lines per atom from L2/HBM instead of tens of L1
-// wavefronts. Atoms outside the box (a step the list outran) read the grid itself.
-
-// PME's potential grid and its energy and virial (pme_fft_last's reduction, read with ENERGY
-// only); forces and virial shares to add to; the atom of each slot.
-@group(0) @binding(6) var<storage, read> phi: array<f32>;
-@group(0) @binding(7) var<storage, read_write> force: array<vec4f>;
-@group(0) @binding(8) var<storage, read_write> atom_virial: array<vec2f>;
-@group(0) @binding(9) var<storage, read> result: array<f32>;
-@group(0) @binding(10) var<storage, read> cell_atoms: array<u32>;
-
-// Energy and virial shares too (the last step of a batch).
-override ENERGY: bool = true;
-// Threads per interpolation workgroup (one atom each; ~265 atoms per block at 2,097,152 ions).
-override ITW: u32 = 320u;
-
-var<workgroup> phi_tile: array<f32, TILE_WORDS>;
-
-// Spline row (axis a, derivative d, point j) of slot s: PME's layout by slot (SPL_LAYOUT).
-fn spl_full(s: u32, a: u32, d: u32, j: u32) -> f32 {
-    return wslot[((2u * a + d) * ORDER + j) * P.n_atoms + s];
-}
-
-// The potential grid at box point p of the block whose box starts at lo: from the copy in
-// workgroup memory when `inside`, else from the grid (periodic).
-fn phi_at(inside: bool, base: u32, lo: vec3i, k: vec3i, j: vec3u) -> f32 {
-    if (inside) {
-        return phi_tile[base + (j.x * EY + j.y) * EZ + j.z];
-    }
-    return phi[grid_index(lo + k + vec3i(j))];
-}
-
-@compute @workgroup_size(ITW)
-fn interp_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-               @builtin(local_invocation_index) lid: u32) {
-    let nb = blocks();
-    let b = wid.y * nwg.x + wid.x;
-    if (b >= nb.x * nb.y * nb.z) {
-        return;
-    }
-    let blk = load_block(b, nb, lid);
-    let lo = blk.lo;
-    let span = vec3u(EX, EY, EZ) - vec3u(ORDER);
-    for (var w = lid; w < EX * EY * EZ; w += ITW) {
-        let p = vec3i(vec3u(w / (EY * EZ), (w / EZ) % EY, w % EZ));
-        phi_tile[w] = phi[grid_index(lo + p)];
-    }
-    workgroupBarrier();
-    for (var a = lid; a < blk.total; a += ITW) {
-        let s = slot_of(a, blk.n_runs);
-        let k = rel_origin(slot_pos[s].xyz, lo, span);
-        let inside = all(k >= vec3i(0)) && all(vec3u(k) <= span);
-        let base = select(0u, (u32(k.x) * EY + u32(k.y)) * EZ + u32(k.z), inside);
-        var wz: array<f32, 8>;
-        var dz: array<f32, 8>;
-        var wy: array<f32, 8>;
-        var dy: array<f32, 8>;
-        for (var j = 0u; j < ORDER; j++) {
-            wz[j] = spl_full(s, 2u, 0u, j);
-            dz[j] = spl_full(s, 2u, 1u, j);
-            wy[j] = spl_full(s, 1u, 0u, j);
-            dy[j] = spl_full(s, 1u, 1u, j);
-        }
-        // (potential, dphi/du_x, dphi/du_y, dphi/du_z) at the atom.
-        var acc = vec4f(0.0);
-        for (var jx = 0u; jx < ORDER; jx++) {
-            var t0 = 0.0;   // sum over y, z of w_y w_z phi
-            var t1 = 0.0;   // ... of dw_y w_z phi
-            var t2 = 0.0;   // ... of w_y dw_z phi
-            for (var jy = 0u; jy < ORDER; jy++) {
-                var s0 = 0.0;
-                var s1 = 0.0;
-                for (var jz = 0u; jz < ORDER; jz++) {
-                    let v = phi_at(inside, base, lo, k, vec3u(jx, jy, jz));
-                    s0 += wz[jz] * v;
-                    s1 += dz[jz] * v;
-                }
-                t0 += wy[jy] * s0;
-                t1 += dy[jy] * s0;
-                t2 += wy[jy] * s1;
-            }
-            let wx = spl_full(s, 0u, 0u, jx);
-            let dx = spl_full(s, 0u, 1u, jx);
-            acc += vec4f(wx * t0, dx * t0, wx * t1, wx * t2);
-        }
-        // As interp.wgsl's interp_atom.
-        let q = wslot[6u * ORDER * P.n_atoms + s];
-        let i = cell_atoms[s];
-        let f = -q * acc.yzw * spread_u.scale.xyz;
-        if (!ENERGY) {
-            force[i] += vec4f(f, 0.0);
-        } else {
-            let e = 0.5 * q * (acc.x + spread_u.coef.z * result[7]);
-            force[i] += vec4f(f, e);
-            atom_virial[i].x += (result[1] + result[2] + result[3]) * spread_u.scale.w;
-        }
     }
 }

@@ -9,7 +9,7 @@
 use anyhow::Result;
 
 use crate::forces::pme::PmeForce;
-use crate::forces::spread_tile::{SpreadTile, TileBinds, TilePlan};
+use crate::forces::spread_tile::{SpreadTile, TilePlan};
 use crate::gpu::{self, GpuContext, Kernel, ShaderModule};
 
 /// The fused kernels (with and without energies) and what the spread half needs from PME.
@@ -252,12 +252,6 @@ impl SpreadFusion {
         energy: bool,
         binds: &FusionBinds,
     ) -> bool {
-        // By the tiled spread's blocks where it runs (spread_tile.wgsl's interp_tile).
-        if let (Some(t), Some(tb)) = (&self.tile, &binds.tile) {
-            if t.encode_interp(pass, energy, tb) {
-                return true;
-            }
-        }
         match (&self.interp, &binds.interp) {
             (Some(k), Some(b)) => {
                 let e = usize::from(!energy);
@@ -299,7 +293,7 @@ pub struct FusionBinds {
     energy: wgpu::BindGroup,
     fast: wgpu::BindGroup,
     gather: Option<wgpu::BindGroup>,
-    tile: Option<TileBinds>,
+    tile: Option<wgpu::BindGroup>,
     interp: Option<[wgpu::BindGroup; 2]>,
 }
 

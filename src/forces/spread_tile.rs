@@ -168,18 +168,6 @@ pub struct SpreadTile {
     /// (coulomb_spread.wgsl's `wslot_out`, written by slot_gather_splines); None with
     /// `spl_layout`, where the kernel reads PME's splines by slot ("spl") instead.
     pub wslot: Option<wgpu::Buffer>,
-    /// `interp_tile` (with and without energies): PME's interpolation by the same blocks,
-    /// where the splines are by slot.
-    interp: Option<[Kernel; 2]>,
-}
-
-/// Threads per `interp_tile` workgroup, one atom each (a block holds ~265 at 2,097,152 ions).
-const INTERP_THREADS: u32 = 320;
-
-/// [`SpreadTile`]'s bind groups.
-pub struct TileBinds {
-    spread: wgpu::BindGroup,
-    interp: Option<[wgpu::BindGroup; 2]>,
 }
 
 impl SpreadTile {
@@ -216,16 +204,6 @@ impl SpreadTile {
             ("SPL_LAYOUT", if spl_layout { 1.0 } else { 0.0 }),
         ];
         let kernel = Kernel::new(ctx, &module, "spread_tile", &ov)?;
-        // The interpolation by the same blocks needs PME's splines by slot (derivatives too).
-        let interp = if spl_layout && !crate::neighbor::switched_off("WGMD_TILE_INTERP") {
-            let mut iov = ov.to_vec();
-            iov.push(("ITW", INTERP_THREADS as f64));
-            let energy = Kernel::new(ctx, &module, "interp_tile", &iov)?;
-            iov.push(("ENERGY", 0.0));
-            Some([energy, Kernel::new(ctx, &module, "interp_tile", &iov)?])
-        } else {
-            None
-        };
         let rows = 3 * order as u64 + 1;
         let wslot = if spl_layout {
             None
@@ -236,11 +214,14 @@ impl SpreadTile {
             plan,
             kernel,
             wslot,
-            interp,
         })
     }
 
-    pub fn bind(&self, ctx: &GpuContext, buffers: &[(&str, &wgpu::Buffer)]) -> Result<TileBinds> {
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        buffers: &[(&str, &wgpu::Buffer)],
+    ) -> Result<wgpu::BindGroup> {
         let mut all = buffers.to_vec();
         let weights = match &self.wslot {
             Some(b) => b,
@@ -251,13 +232,7 @@ impl SpreadTile {
                 .ok_or_else(|| anyhow::anyhow!("internal: the tiled spread needs PME's 'spl'"))?,
         };
         all.push(("wslot", weights));
-        Ok(TileBinds {
-            spread: self.kernel.bind(ctx, &all)?,
-            interp: match &self.interp {
-                Some([e, f]) => Some([e.bind(ctx, &all)?, f.bind(ctx, &all)?]),
-                None => None,
-            },
-        })
+        self.kernel.bind(ctx, &all)
     }
 
     /// Bytes of the tile's own weight buffer (none where it reads PME's splines).
@@ -265,26 +240,8 @@ impl SpreadTile {
         self.wslot.as_ref().map_or(0, |b| b.size())
     }
 
-    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, binds: &TileBinds) {
-        gpu::dispatch(pass, &self.kernel, &binds.spread, self.plan.groups);
-    }
-
-    /// PME's force interpolation by the same blocks (`interp_tile`, after PME's FFT passes);
-    /// false (nothing encoded) where it is off (no splines by slot, or `WGMD_TILE_INTERP=0`).
-    pub fn encode_interp(
-        &self,
-        pass: &mut wgpu::ComputePass<'_>,
-        energy: bool,
-        binds: &TileBinds,
-    ) -> bool {
-        match (&self.interp, &binds.interp) {
-            (Some(k), Some(b)) => {
-                let e = usize::from(!energy);
-                gpu::dispatch(pass, &k[e], &b[e], self.plan.groups);
-                true
-            }
-            _ => false,
-        }
+    pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, bind: &wgpu::BindGroup) {
+        gpu::dispatch(pass, &self.kernel, bind, self.plan.groups);
     }
 }
 
