@@ -101,7 +101,10 @@ impl TilePlan {
             // through the periodic wrap).
             let g = pme.grid[a] as f64 / box_l[a];
             let span = block[a] as f64 / cells.scale[a] * g + skin * g;
-            let side = span.floor() as u32 + 1 + order;
+            let mut side = span.floor() as u32 + 1 + order;
+            if a == 2 {
+                side = bank_distinct_rows(side, order);
+            }
             if side > pme.grid[a] {
                 return None;
             }
@@ -125,6 +128,21 @@ impl TilePlan {
             gain: atoms * (order * order * order) as f64 / points as f64,
         })
     }
+}
+
+/// The smallest box side along z (the row stride of the tile) from `side` on at which the
+/// ORDER rows jy = 0..ORDER of one atom start in distinct banks of workgroup memory (32 banks
+/// of 4 bytes): the kernel's ORDER threads of an atom add to those rows at once. With a
+/// multiple of 8 (ORDER = 5) two or more rows share a bank: blocks of 3 × 3 × 6 cells at
+/// skin 0.9 Å had a side of 32, every row in one bank, and took ~0.3 ms more per step at
+/// 2,097,152 ions on the H200 (BENCHMARKS.md, Coulomb, thirteenth session) than the 2 × 5 × 5
+/// blocks (side 28) at skin 1 Å.
+pub fn bank_distinct_rows(side: u32, order: u32) -> u32 {
+    let mut s = side;
+    while (1..order.min(32)).any(|j| (0..j).any(|i| (j * s) % 32 == (i * s) % 32)) {
+        s += 1;
+    }
+    s
 }
 
 /// The block of cells with the best expected gain whose box fits in workgroup memory even
@@ -271,6 +289,54 @@ mod tests {
         let q2: Vec<f64> = q.iter().map(|x| 1.7 * x).collect();
         let p2 = plan(&cells, [l; 3], &pme, 1.0, &q2, TILE_WORDS).unwrap();
         assert!((p2.qw - 1.7 * 0.214_877).abs() < 1e-5, "{p2:?}");
+    }
+
+    #[test]
+    fn tile_rows_start_in_distinct_banks() {
+        // 28 (the bench's side): rows at banks 0, 28, 24, 20, 16; multiples of 8 move on.
+        assert_eq!(bank_distinct_rows(28, 5), 28);
+        assert_eq!(bank_distinct_rows(32, 5), 33);
+        assert_eq!(bank_distinct_rows(24, 5), 25);
+        assert_eq!(bank_distinct_rows(16, 5), 17);
+        assert_eq!(bank_distinct_rows(12, 4), 12);
+        // Four rows fit at a stride of 8 (banks 0, 8, 16, 24), not at 16.
+        assert_eq!(bank_distinct_rows(8, 4), 8);
+        assert_eq!(bank_distinct_rows(16, 4), 17);
+        for order in 4..=6 {
+            for side in order..200 {
+                let s = bank_distinct_rows(side, order);
+                assert!(s >= side && s < side + 8, "{side} -> {s}");
+                let mut banks: Vec<u32> = (0..order).map(|j| (j * s) % 32).collect();
+                banks.sort();
+                banks.dedup();
+                assert_eq!(banks.len(), order as usize, "side {s}, order {order}");
+            }
+        }
+        // Every plan's z side is such a stride (the skin 0.9 Å case picked 3 × 3 × 6 cells
+        // with a side of 32 before).
+        let l = 403.48;
+        let pme = PmeParams {
+            alpha: 0.26283,
+            grid: [324; 3],
+            order: 5,
+        };
+        let q: Vec<f64> = (0..2_097_152)
+            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        for skin in [0.8, 0.9, 1.0] {
+            let cells = CellGrid::for_cutoff([l; 3], 10.0 + skin);
+            let p = plan(&cells, [l; 3], &pme, skin, &q, TILE_WORDS).unwrap();
+            eprintln!(
+                "skin {skin}: blocks {:?}, box {:?}, gain {:.2}",
+                p.block, p.box_sides, p.gain
+            );
+            assert_eq!(
+                p.box_sides[2],
+                bank_distinct_rows(p.box_sides[2], 5),
+                "{p:?}"
+            );
+            assert_ne!(p.box_sides[2] % 8, 0, "{p:?}");
+        }
     }
 
     #[test]
