@@ -9,6 +9,9 @@
 //! ```
 //! The SPIR-V is naga's for the kernel as the engine specialized it (`gpu::dump_spirv`);
 //! wgpu's own translation differs only in details (its writer flags), not in the code.
+//! `VK_STATS_IR=part[,part...]` also asks for the driver's internal representations of the
+//! kernels whose file name contains a part (Mesa's drivers give their shader IR; NVIDIA's
+//! 580 driver on the H200 gives none).
 use anyhow::{anyhow, bail, Context, Result};
 use ash::vk;
 
@@ -138,8 +141,16 @@ unsafe fn run(dir: &str, want: Option<&str>) -> Result<()> {
             .stage(vk::ShaderStageFlags::COMPUTE)
             .module(sm)
             .name(&cname);
+        // VK_STATS_IR=part[,part...]: also the driver's internal representations (where it
+        // gives any) of the kernels whose file name contains a part, written beside the SPIR-V.
+        let want_ir = std::env::var("VK_STATS_IR")
+            .is_ok_and(|p| p.split(',').any(|part| stem.contains(part)));
+        let mut flags = vk::PipelineCreateFlags::CAPTURE_STATISTICS_KHR;
+        if want_ir {
+            flags |= vk::PipelineCreateFlags::CAPTURE_INTERNAL_REPRESENTATIONS_KHR;
+        }
         let create = [vk::ComputePipelineCreateInfo::default()
-            .flags(vk::PipelineCreateFlags::CAPTURE_STATISTICS_KHR)
+            .flags(flags)
             .stage(stage)
             .layout(layout)];
         let line = match device.create_compute_pipelines(vk::PipelineCache::null(), &create, None) {
@@ -173,6 +184,18 @@ unsafe fn run(dir: &str, want: Option<&str>) -> Result<()> {
                         out.push_str(&format!("{n}={v}; "));
                     }
                 }
+                if want_ir {
+                    for (k, _) in exec
+                        .get_pipeline_executable_properties(&pinfo)?
+                        .iter()
+                        .enumerate()
+                    {
+                        let einfo = vk::PipelineExecutableInfoKHR::default()
+                            .pipeline(pipeline)
+                            .executable_index(k as u32);
+                        write_ir(&exec, &einfo, &path, k, &mut out)?;
+                    }
+                }
                 device.destroy_pipeline(pipeline, None);
                 out
             }
@@ -184,5 +207,56 @@ unsafe fn run(dir: &str, want: Option<&str>) -> Result<()> {
     }
     device.destroy_device(None);
     instance.destroy_instance(None);
+    Ok(())
+}
+
+/// Writes each internal representation the driver gives for one executable to
+/// `<spv path>.<executable>.<i>.txt` (the two-call idiom: sizes first, then the data).
+unsafe fn write_ir(
+    exec: &ash::khr::pipeline_executable_properties::Device,
+    einfo: &vk::PipelineExecutableInfoKHR<'_>,
+    path: &std::path::Path,
+    k: usize,
+    out: &mut String,
+) -> Result<()> {
+    let fp = exec.fp();
+    let mut count = 0u32;
+    (fp.get_pipeline_executable_internal_representations_khr)(
+        exec.device(),
+        einfo,
+        &mut count,
+        std::ptr::null_mut(),
+    )
+    .result()?;
+    let mut reps = vec![vk::PipelineExecutableInternalRepresentationKHR::default(); count as usize];
+    (fp.get_pipeline_executable_internal_representations_khr)(
+        exec.device(),
+        einfo,
+        &mut count,
+        reps.as_mut_ptr(),
+    )
+    .result()?;
+    let mut bufs: Vec<Vec<u8>> = reps.iter().map(|r| vec![0u8; r.data_size]).collect();
+    for (r, b) in reps.iter_mut().zip(bufs.iter_mut()) {
+        r.p_data = b.as_mut_ptr().cast();
+    }
+    (fp.get_pipeline_executable_internal_representations_khr)(
+        exec.device(),
+        einfo,
+        &mut count,
+        reps.as_mut_ptr(),
+    )
+    .result()?;
+    for (i, (r, b)) in reps.iter().zip(&bufs).enumerate() {
+        let name = r.name_as_c_str()?.to_string_lossy().into_owned();
+        let file = path.with_extension(format!("{k}.{i}.txt"));
+        let text = if r.is_text != 0 {
+            String::from_utf8_lossy(b.split(|&c| c == 0).next().unwrap_or(&[])).into_owned()
+        } else {
+            format!("({} bytes of binary data)\n", b.len())
+        };
+        std::fs::write(&file, text)?;
+        out.push_str(&format!("IR '{name}' -> {}; ", file.display()));
+    }
     Ok(())
 }
