@@ -183,16 +183,7 @@ unsafe fn run(dir: &str, want: Option<&str>) -> Result<()> {
                         };
                         out.push_str(&format!("{n}={v}; "));
                     }
-                }
-                if want_ir {
-                    for (k, _) in exec
-                        .get_pipeline_executable_properties(&pinfo)?
-                        .iter()
-                        .enumerate()
-                    {
-                        let einfo = vk::PipelineExecutableInfoKHR::default()
-                            .pipeline(pipeline)
-                            .executable_index(k as u32);
+                    if want_ir {
                         write_ir(&exec, &einfo, &path, k, &mut out)?;
                     }
                 }
@@ -219,28 +210,16 @@ unsafe fn write_ir(
     k: usize,
     out: &mut String,
 ) -> Result<()> {
-    let fp = exec.fp();
-    let mut count = 0u32;
-    (fp.get_pipeline_executable_internal_representations_khr)(
-        exec.device(),
-        einfo,
-        &mut count,
-        std::ptr::null_mut(),
-    )
-    .result()?;
-    let mut reps = vec![vk::PipelineExecutableInternalRepresentationKHR::default(); count as usize];
-    (fp.get_pipeline_executable_internal_representations_khr)(
-        exec.device(),
-        einfo,
-        &mut count,
-        reps.as_mut_ptr(),
-    )
-    .result()?;
+    // Sizes first (ash's helper), then the data into buffers of those sizes.
+    let mut reps = exec.get_pipeline_executable_internal_representations(einfo)?;
+    let mut count = reps.len() as u32;
     let mut bufs: Vec<Vec<u8>> = reps.iter().map(|r| vec![0u8; r.data_size]).collect();
     for (r, b) in reps.iter_mut().zip(bufs.iter_mut()) {
         r.p_data = b.as_mut_ptr().cast();
     }
-    (fp.get_pipeline_executable_internal_representations_khr)(
+    (exec
+        .fp()
+        .get_pipeline_executable_internal_representations_khr)(
         exec.device(),
         einfo,
         &mut count,

@@ -267,11 +267,8 @@ impl SpreadTile {
 mod tests {
     use super::*;
 
-    /// The NaCl bench's largest system: blocks that fit 47 KiB and gain ~3x.
-    #[test]
-    fn plan_for_molten_nacl() {
-        let l = 403.48;
-        let cells = CellGrid::for_cutoff([l; 3], 11.0);
+    /// The NaCl bench's largest system: box edge (Å), PME parameters, charges.
+    fn molten_nacl_2m() -> (f64, PmeParams, Vec<f64>) {
         let pme = PmeParams {
             alpha: 0.26283,
             grid: [324; 3],
@@ -280,6 +277,14 @@ mod tests {
         let q: Vec<f64> = (0..2_097_152)
             .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
             .collect();
+        (403.48, pme, q)
+    }
+
+    /// The NaCl bench's largest system: blocks that fit 47 KiB and gain ~3x.
+    #[test]
+    fn plan_for_molten_nacl() {
+        let (l, pme, q) = molten_nacl_2m();
+        let cells = CellGrid::for_cutoff([l; 3], 11.0);
         let p = plan(&cells, [l; 3], &pme, 1.0, &q, TILE_WORDS).unwrap();
         assert!(p.box_points <= TILE_WORDS);
         assert!(p.gain > 2.5, "{p:?}");
@@ -314,15 +319,7 @@ mod tests {
         }
         // Every plan's z side is such a stride (the skin 0.9 Å case picked 3 × 3 × 6 cells
         // with a side of 32 before).
-        let l = 403.48;
-        let pme = PmeParams {
-            alpha: 0.26283,
-            grid: [324; 3],
-            order: 5,
-        };
-        let q: Vec<f64> = (0..2_097_152)
-            .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
-            .collect();
+        let (l, pme, q) = molten_nacl_2m();
         for skin in [0.8, 0.9, 1.0] {
             let cells = CellGrid::for_cutoff([l; 3], 10.0 + skin);
             let p = plan(&cells, [l; 3], &pme, skin, &q, TILE_WORDS).unwrap();
