@@ -323,16 +323,11 @@ mod tests {
         for skin in [0.8, 0.9, 1.0] {
             let cells = CellGrid::for_cutoff([l; 3], 10.0 + skin);
             let p = plan(&cells, [l; 3], &pme, skin, &q, TILE_WORDS).unwrap();
-            eprintln!(
-                "skin {skin}: blocks {:?}, box {:?}, gain {:.2}",
-                p.block, p.box_sides, p.gain
-            );
             assert_eq!(
                 p.box_sides[2],
                 bank_distinct_rows(p.box_sides[2], 5),
-                "{p:?}"
+                "skin {skin}: {p:?}"
             );
-            assert_ne!(p.box_sides[2] % 8, 0, "{p:?}");
         }
     }
 

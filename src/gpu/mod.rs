@@ -568,7 +568,7 @@ pub fn workgroup_bytes(module: &naga::Module, info: &naga::valid::ModuleInfo, ep
 /// With `WGMD_SPIRV_DUMP=DIR`: writes the SPIR-V of each kernel as the engine specializes it
 /// (overrides applied, naga's runtime checks off as in [`compile_wgsl`]) to
 /// `DIR/<module>.<entry>.<hash>.spv`, with its group-0 bindings (`binding kind` per line) in
-/// a `.bindings` file beside it, for `examples/vk_stats.rs`: what the Vulkan driver makes of
+/// a `.bindings` file and its override values in an `.overrides` file beside it, for `examples/vk_stats.rs`: what the Vulkan driver makes of
 /// each kernel (registers per thread, hence how many warps an SM keeps resident), where wgpu
 /// offers no such query.
 #[cfg(not(target_arch = "wasm32"))]
@@ -612,16 +612,18 @@ fn dump_spirv(module: &ShaderModule, entry: &str, overrides: &[(&str, f64)]) -> 
         .map_err(|e| anyhow!("{}.{entry}: SPIR-V: {e}", module.name))?;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     format!("{overrides:?}").hash(&mut h);
-    let stem: String = format!("{}.{entry}.{:08x}", module.name, h.finish() as u32)
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    // module.entry.hash: the dots only as separators (vk_stats splits on them).
+    let safe = |t: &str| -> String {
+        t.chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect()
+    };
+    let stem = format!(
+        "{}.{}.{:08x}",
+        safe(&module.name),
+        safe(entry),
+        h.finish() as u32
+    );
     let mut bindings = String::new();
     for (_, var) in module.naga.global_variables.iter() {
         if let Some(rb) = &var.binding {
