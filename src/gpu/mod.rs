@@ -70,7 +70,8 @@ pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::TIMESTAMP_QUERY)
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
-    .union(wgpu::Features::SHADER_FLOAT32_ATOMIC);
+    .union(wgpu::Features::SHADER_FLOAT32_ATOMIC)
+    .union(wgpu::Features::SUBGROUP);
 
 impl GpuContext {
     /// Picks the best adapter (or the one named by `opts.adapter` / `WGMD_ADAPTER`), asks for
@@ -193,6 +194,10 @@ impl GpuContext {
         self.features.contains(wgpu::Features::SHADER_F16)
     }
 
+    pub fn has_subgroups(&self) -> bool {
+        self.features.contains(wgpu::Features::SUBGROUP)
+    }
+
     pub fn has_f32_atomics(&self) -> bool {
         self.features
             .contains(wgpu::Features::SHADER_FLOAT32_ATOMIC)
@@ -205,7 +210,8 @@ impl GpuContext {
             "adapter: {}\nbackend: {:?}\ndevice type: {:?}\ndriver: {} {}\nfeatures: {:?}\n\
              limits: max_buffer_size={} max_storage_buffer_binding_size={} \
              max_storage_buffers_per_shader_stage={} max_compute_workgroup_storage_size={} \
-             max_compute_invocations_per_workgroup={} max_compute_workgroups_per_dimension={}",
+             max_compute_invocations_per_workgroup={} max_compute_workgroups_per_dimension={}\n\
+             subgroup sizes: {}..{}",
             self.info.name,
             self.info.backend,
             self.info.device_type,
@@ -218,6 +224,8 @@ impl GpuContext {
             l.max_compute_workgroup_storage_size,
             l.max_compute_invocations_per_workgroup,
             l.max_compute_workgroups_per_dimension,
+            self.info.subgroup_min_size,
+            self.info.subgroup_max_size,
         )
     }
 
