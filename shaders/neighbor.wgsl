@@ -140,17 +140,11 @@ fn scan_range(i: u32, rowid: u32, pi: vec3f, image: vec3f, s0: u32, s1: u32, fir
     return count;
 }
 
-// Stencil row r (0 ≤ r < span.y · span.z) around ci, as the atom at pi sees it: its span.x
-// cells along x are consecutive in cell order, so their atoms are one contiguous run of
-// cell_pos — two when the row wraps around the box (`row_run`).
-struct StencilRow {
-    base: i32,   // cell index of (0, y, z)
-    x0: i32,     // first and last cell along x, unwrapped (x1 < x0: nothing to visit)
-    x1: i32,
-    img: vec3f,  // the candidates' image along y and z
-}
-
-fn stencil_row(pi: vec3f, ci: vec3i, r: u32) -> StencilRow {
+// Visits stencil row r (0 ≤ r < span.y · span.z) around ci: its span.x cells along x are
+// consecutive in cell order, so their atoms are one contiguous run of cell_pos — two when
+// the row wraps around the box, visited in order of unwrapped x (the wrapped cells first when
+// the row starts left of x = 0). Returns the matches, written from `first` on when `write`.
+fn scan_row(i: u32, rowid: u32, pi: vec3f, ci: vec3i, r: u32, first: u32, write: bool) -> u32 {
     let span = stencil_span(P);
     let lo = stencil_lo(P);
     let dims = vec3i(P.cell_dims.xyz);
@@ -158,13 +152,12 @@ fn stencil_row(pi: vec3f, ci: vec3i, r: u32) -> StencilRow {
     let zu = ci.z + lo.z + i32(r / span.y);
     let y = (yu + dims.y) % dims.y;
     let z = (zu + dims.z) % dims.z;
-    var o: StencilRow;
-    o.base = (z * dims.y + y) * dims.x;
+    let base = (z * dims.y + y) * dims.x;   // cell index of (0, y, z)
     // The candidates' image: the row's unwrapped y-z cell minus its wrapped one, in boxes.
     let l = P.box_len.xyz;
-    o.img = vec3f(0.0, f32((yu - y) / dims.y) * l.y, f32((zu - z) / dims.z) * l.z);
-    o.x0 = ci.x + lo.x;
-    o.x1 = o.x0 + i32(span.x) - 1;          // inclusive; spans never exceed dims.x
+    let img = vec3f(0.0, f32((yu - y) / dims.y) * l.y, f32((zu - z) / dims.z) * l.z);
+    var x0 = ci.x + lo.x;
+    var x1 = x0 + i32(span.x) - 1;          // inclusive; spans never exceed dims.x
     if (PRUNE && stencil_reach2(P)) {
         // Half-size cells: skip the rows whose y-z extent lies beyond the list cutoff from
         // this atom, and trim the others to the x cells the cutoff can reach (82 of the 125
@@ -180,63 +173,32 @@ fn stencil_row(pi: vec3f, ci: vec3i, r: u32) -> StencilRow {
         let dz = max(max(zlo - pi.z, pi.z - (zlo + edge.z)) - pad.z, 0.0);
         let rest = P.list_cut2 - (dy * dy + dz * dz);
         if (rest < 0.0) {
-            o.x1 = o.x0 - 1;
-            return o;
+            return 0u;
         }
         let dx = sqrt(max(rest, 0.0)) + pad.x;
-        o.x0 = max(o.x0, i32(floor((pi.x - dx) * P.cell_scale.x)));
-        o.x1 = min(o.x1, i32(floor((pi.x + dx) * P.cell_scale.x)));
-    }
-    return o;
-}
-
-// Candidates cell_pos[s0..s1) of a stencil row and their image.
-struct Run {
-    s0: u32,
-    s1: u32,
-    img: vec3f,
-}
-
-// Part q of a non-empty row, in order of unwrapped x: 0 the cells wrapped from the far end
-// (when the row starts left of x = 0), 1 the in-box cells, 2 the cells wrapped from x = 0
-// (when it ends past the far face). An absent part is empty (s0 = s1).
-fn row_run(row: StencilRow, q: u32) -> Run {
-    let nx = i32(P.cell_dims.x);
-    var a = max(row.x0, 0);
-    var b = min(row.x1, nx - 1);
-    var shift = 0.0;
-    if (q == 0u) {
-        a = row.x0 + nx;
-        b = nx - 1;
-        shift = -1.0;
-    } else if (q == 2u) {
-        a = nx;
-        b = row.x1;
-        shift = 1.0;
-    }
-    var o: Run;
-    o.img = row.img + vec3f(shift * P.box_len.x, 0.0, 0.0);
-    o.s0 = 0u;
-    o.s1 = 0u;
-    if (a <= b) {
-        let ca = u32(row.base + a % nx);
-        let cb = u32(row.base + b % nx);
-        o.s0 = cell_start[ca];
-        o.s1 = cell_start[cb] + cell_count[cb];
-    }
-    return o;
-}
-
-// Visits stencil row r around ci; returns the matches, written from `first` on when `write`.
-fn scan_row(i: u32, rowid: u32, pi: vec3f, ci: vec3i, r: u32, first: u32, write: bool) -> u32 {
-    let row = stencil_row(pi, ci, r);
-    if (row.x1 < row.x0) {
-        return 0u;
+        x0 = max(x0, i32(floor((pi.x - dx) * P.cell_scale.x)));
+        x1 = min(x1, i32(floor((pi.x + dx) * P.cell_scale.x)));
+        if (x1 < x0) {
+            return 0u;
+        }
     }
     var count = 0u;
-    for (var q = 0u; q < 3u; q++) {
-        let run = row_run(row, q);
-        count += scan_range(i, rowid, pi, run.img, run.s0, run.s1, first + count, write);
+    if (x0 < 0) {
+        let wa = u32(base + x0 + dims.x);
+        let wb = u32(base + dims.x - 1);
+        count += scan_range(i, rowid, pi, img - vec3f(l.x, 0.0, 0.0), cell_start[wa],
+                            cell_start[wb] + cell_count[wb], first, write);
+    }
+    // In-box part [max(x0, 0), min(x1, dims.x − 1)].
+    let a = u32(base + max(x0, 0));
+    let b = u32(base + min(x1, dims.x - 1));
+    count += scan_range(i, rowid, pi, img, cell_start[a], cell_start[b] + cell_count[b],
+                        first + count, write);
+    if (x1 >= dims.x) {
+        let wa = u32(base);
+        let wb = u32(base + x1 - dims.x);
+        count += scan_range(i, rowid, pi, img + vec3f(l.x, 0.0, 0.0), cell_start[wa],
+                            cell_start[wb] + cell_count[wb], first + count, write);
     }
     return count;
 }

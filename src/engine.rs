@@ -553,14 +553,7 @@ impl Simulation {
             ListLayout::ByAtom
         };
         let slot_rows = layout.slot_rows();
-        let plan = BuildPlan::new(
-            &ctx,
-            n,
-            grid.n_cells(),
-            tpa,
-            layout,
-            neighbor::team_default(layout),
-        );
+        let plan = BuildPlan::new(n, tpa, layout);
         let ncell = grid.n_cells() as u64;
         let c = &ctx;
         let mut st = vec![0u32; status::LEN];
@@ -1212,16 +1205,6 @@ impl Simulation {
     }
     /// The current neighbor rows (sorted), for tests against `neighbor::brute_force`.
     pub fn neighbor_rows(&self) -> Result<Vec<Vec<u32>>> {
-        self.read_neighbor_rows(true)
-    }
-
-    /// The current neighbor rows in the list's own order (atom indices), for tests that
-    /// compare two builds entry by entry.
-    pub fn neighbor_rows_as_built(&self) -> Result<Vec<Vec<u32>>> {
-        self.read_neighbor_rows(false)
-    }
-
-    fn read_neighbor_rows(&self, sorted: bool) -> Result<Vec<Vec<u32>>> {
         if self.from_cells {
             bail!("this simulation runs in cell-list mode: it keeps no Verlet list");
         }
@@ -1255,9 +1238,7 @@ impl Simulation {
                     }
                 })
                 .collect();
-            if sorted {
-                row.sort_unstable();
-            }
+            row.sort_unstable();
             if i >= n || rows[i].replace(row).is_some() {
                 bail!(
                     "the list's row owners are not a permutation of the atoms (row {r}: atom {i})"
@@ -1377,8 +1358,8 @@ impl Simulation {
     /// chosen from the atom count; tests pin it to check every variant against the
     /// references) and rebuilds the list with it.
     pub fn set_threads_per_atom(&mut self, tpa: u32) -> Result<()> {
-        let plan = self.nbr.plan();
-        self.set_neighbor_build_with(tpa, plan.layout, plan.team)
+        let layout = self.nbr.plan().layout;
+        self.set_neighbor_build(tpa, layout)
     }
 
     /// How PME's charge spread runs (`mode`, or the nearest this system and device allow:
@@ -1443,33 +1424,14 @@ impl Simulation {
     }
 
     /// Replaces the neighbor build and list layout (see [`BuildPlan`]: threads per atom and
-    /// [`ListLayout`]; the team build as the layout's default) and rebuilds the list with
-    /// it; tests run every variant against the references. ANI keeps rows by atom.
+    /// [`ListLayout`]) and rebuilds the list with it; tests run every variant against the
+    /// references. ANI keeps rows by atom.
     pub fn set_neighbor_build(&mut self, tpa: u32, layout: ListLayout) -> Result<()> {
-        self.set_neighbor_build_with(tpa, layout, neighbor::team_default(layout))
-    }
-
-    /// As [`Self::set_neighbor_build`], with the team build (a subgroup per cell) on or off;
-    /// on is ignored where [`neighbor::team_possible`] is false. `tpa` still sets the force
-    /// kernels' threads per atom.
-    pub fn set_neighbor_build_with(
-        &mut self,
-        tpa: u32,
-        layout: ListLayout,
-        team: bool,
-    ) -> Result<()> {
         let slot_rows = layout.slot_rows();
         if slot_rows && self.ani.is_some() {
             bail!("ANI reads the neighbor list by atom: rows by cell slot are not available");
         }
-        let plan = BuildPlan::new(
-            &self.ctx,
-            self.params.n_atoms,
-            self.grid.n_cells(),
-            tpa,
-            layout,
-            team,
-        );
+        let plan = BuildPlan::new(self.params.n_atoms, tpa, layout);
         let need = if slot_rows {
             16 * self.params.n_atoms as u64
         } else {

@@ -70,8 +70,7 @@ pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
     .union(wgpu::Features::TIMESTAMP_QUERY)
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
-    .union(wgpu::Features::SHADER_FLOAT32_ATOMIC)
-    .union(wgpu::Features::SUBGROUP);
+    .union(wgpu::Features::SHADER_FLOAT32_ATOMIC);
 
 impl GpuContext {
     /// Picks the best adapter (or the one named by `opts.adapter` / `WGMD_ADAPTER`), asks for
@@ -192,10 +191,6 @@ impl GpuContext {
 
     pub fn has_f16(&self) -> bool {
         self.features.contains(wgpu::Features::SHADER_F16)
-    }
-
-    pub fn has_subgroups(&self) -> bool {
-        self.features.contains(wgpu::Features::SUBGROUP)
     }
 
     pub fn has_f32_atomics(&self) -> bool {

@@ -8,10 +8,6 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("common", include_str!("../../shaders/common.wgsl")),
     ("cell_list", include_str!("../../shaders/cell_list.wgsl")),
     ("neighbor", include_str!("../../shaders/neighbor.wgsl")),
-    (
-        "neighbor_team",
-        include_str!("../../shaders/neighbor_team.wgsl"),
-    ),
     ("lj_pair", include_str!("../../shaders/lj_pair.wgsl")),
     ("lj", include_str!("../../shaders/lj.wgsl")),
     ("coulomb", include_str!("../../shaders/coulomb.wgsl")),
@@ -47,7 +43,6 @@ pub const SOURCES: &[(&str, &str)] = &[
 pub const KERNEL_FILES: &[&str] = &[
     "cell_list",
     "neighbor",
-    "neighbor_team",
     "lj",
     "coulomb",
     "coulomb_spread",

@@ -97,65 +97,20 @@ impl ListLayout {
 /// How the list is laid out and built (see `shaders/neighbor.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BuildPlan {
-    /// Threads sharing one atom's rows in the build (the shader's `TPA`; 1 with `team`).
+    /// Threads sharing one atom's rows in the build (the shader's `TPA`).
     pub threads_per_atom: u32,
     pub layout: ListLayout,
-    /// A subgroup per cell (`shaders/neighbor_team.wgsl`) instead of threads per atom: the
-    /// same list, entry for entry.
-    pub team: bool,
-    /// 32-bit words of a subgroup ballot (the team build's `SG_WORDS`).
-    pub ballot_words: u32,
     /// Workgroups of one build dispatch.
     pub groups: u32,
 }
 
 impl BuildPlan {
-    /// `threads_per_atom` threads per atom, or with `team` (where [`team_possible`]) a
-    /// subgroup per cell of `n_cells`.
-    pub fn new(
-        ctx: &GpuContext,
-        n_atoms: u32,
-        n_cells: u32,
-        threads_per_atom: u32,
-        layout: ListLayout,
-        team: bool,
-    ) -> BuildPlan {
-        if team && team_possible(ctx) {
-            // Teams per workgroup: WG / the smallest subgroup (the kernel strides over the
-            // cells with however many subgroups it gets).
-            let sg_min = ctx.info.subgroup_min_size.max(1);
-            let sg_max = ctx.info.subgroup_max_size.max(sg_min);
-            BuildPlan {
-                threads_per_atom: 1,
-                layout,
-                team: true,
-                ballot_words: sg_max.div_ceil(32),
-                groups: gpu::groups_for(n_cells, (WG / sg_min).max(1)),
-            }
-        } else {
-            BuildPlan {
-                threads_per_atom,
-                layout,
-                team: false,
-                ballot_words: 1,
-                groups: gpu::groups_for(n_atoms, WG / threads_per_atom),
-            }
+    pub fn new(n_atoms: u32, threads_per_atom: u32, layout: ListLayout) -> BuildPlan {
+        BuildPlan {
+            threads_per_atom,
+            layout,
+            groups: gpu::groups_for(n_atoms, WG / threads_per_atom),
         }
-    }
-}
-
-/// Whether the team build can run: subgroups (wgpu's SUBGROUP feature) of at most 128 lanes.
-pub fn team_possible(ctx: &GpuContext) -> bool {
-    ctx.has_subgroups() && (1..=128).contains(&ctx.info.subgroup_max_size)
-}
-
-/// The default build for `layout`: the team build for rows by slot (LJ and Coulomb) where
-/// possible, unless `WGMD_NBR_TEAM=0`; `WGMD_NBR_TEAM=1` asks for it with rows by atom too.
-pub fn team_default(layout: ListLayout) -> bool {
-    match std::env::var("WGMD_NBR_TEAM").as_deref() {
-        Ok("0") => false,
-        Ok("1") => true,
-        _ => layout.slot_rows(),
     }
 }
 
@@ -192,25 +147,21 @@ impl NeighborKernels {
         has_list: bool,
     ) -> Result<NeighborKernels> {
         let module = ShaderModule::new(ctx, "neighbor")?;
-        let layout_overrides = [
-            ("SLOT_ROWS", plan.layout.slot_rows() as u32 as f64),
-            ("PACKED", plan.layout.packed() as u32 as f64),
-            ("PRUNE", !switched_off("WGMD_ROW_PRUNE") as u32 as f64),
-            (
-                "SHIFT_IMAGES",
-                !switched_off("WGMD_NBR_SHIFT") as u32 as f64,
-            ),
-        ];
-        let build = if plan.team {
-            let mut o = layout_overrides.to_vec();
-            o.push(("SG_WORDS", plan.ballot_words as f64));
-            let team = ShaderModule::new(ctx, "neighbor_team")?;
-            Kernel::new(ctx, &team, "nbr_build_team", &o)?
-        } else {
-            let mut o = layout_overrides.to_vec();
-            o.push(("TPA", plan.threads_per_atom as f64));
-            Kernel::new(ctx, &module, "nbr_build", &o)?
-        };
+        let build = Kernel::new(
+            ctx,
+            &module,
+            "nbr_build",
+            &[
+                ("TPA", plan.threads_per_atom as f64),
+                ("SLOT_ROWS", plan.layout.slot_rows() as u32 as f64),
+                ("PACKED", plan.layout.packed() as u32 as f64),
+                ("PRUNE", !switched_off("WGMD_ROW_PRUNE") as u32 as f64),
+                (
+                    "SHIFT_IMAGES",
+                    !switched_off("WGMD_NBR_SHIFT") as u32 as f64,
+                ),
+            ],
+        )?;
         let gather = if plan.layout.slot_rows() && has_list {
             Some(Kernel::new(ctx, &module, "slot_gather", &[])?)
         } else {
