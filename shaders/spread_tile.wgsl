@@ -205,14 +205,56 @@ fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     }
     workgroupBarrier();
     if (use_tile) {
-        for (var w = lid; w < EX * EY * EZ; w += TILE_WG) {
-            let v = atomicLoad(&tile[w]);
-            if (v != 0) {
-                let p = vec3i(vec3u(w / (EY * EZ), (w / EZ) % EY, w % EZ));
-                atomicAdd(&grid_f[grid_index(lo + p)], f32(v) / qs);
+        // The box's ~12,000 points per block are most of this kernel's instructions, so each
+        // point's grid index wraps by compares (the box's sides are within the grid's and its
+        // first point within one grid of the origin: one wrap per axis at most) instead of
+        // grid_index's two modulos per axis, and the scale is a product (qs is a power of
+        // two: 1 / qs is exact).
+        let inv_qs = 1.0 / qs;
+        // Thread = (z column, first row): the z wrap once per thread, the rows strided. (Only
+        // where a workgroup covers a whole z column: EZ <= TILE_WG.)
+        let per = TILE_WG / EZ;
+        if (FLUSH == 2u && per > 0u) {
+            let k = lid % EZ;
+            if (lid / EZ < per) {
+                let gz = wrap_once(lo.z + i32(k), GZ);
+                for (var row = lid / EZ; row < EX * EY; row += per) {
+                    let v = atomicLoad(&tile[row * EZ + k]);
+                    if (v != 0) {
+                        let plane = row / EY;
+                        let gx = wrap_once(lo.x + i32(plane), GX);
+                        let gy = wrap_once(lo.y + i32(row - plane * EY), GY);
+                        atomicAdd(&grid_f[(gx * GY + gy) * GZ + gz], f32(v) * inv_qs);
+                    }
+                }
+            }
+        } else {
+            for (var w = lid; w < EX * EY * EZ; w += TILE_WG) {
+                let v = atomicLoad(&tile[w]);
+                if (v != 0) {
+                    let row = w / EZ;
+                    let plane = row / EY;
+                    let p = lo + vec3i(vec3u(plane, row - plane * EY, w - row * EZ));
+                    if (FLUSH == 0u) {
+                        atomicAdd(&grid_f[grid_index(p)], f32(v) / qs);
+                        continue;
+                    }
+                    let g = vec3u(wrap_once(p.x, GX), wrap_once(p.y, GY), wrap_once(p.z, GZ));
+                    atomicAdd(&grid_f[(g.x * GY + g.y) * GZ + g.z], f32(v) * inv_qs);
+                }
             }
         }
     }
+}
+
+// The flush (`WGMD_TILE_FLUSH`, A/B runs): 0 as before (grid_index and a division per
+// point), 1 one wrap per axis, 2 the same by z column.
+override FLUSH: u32 = 2u;
+
+// k mod n for -n <= k < 2n.
+fn wrap_once(k: i32, n: u32) -> u32 {
+    let m = i32(n);
+    return u32(select(select(k, k - m, k >= m), k + m, k < 0));
 }
 
 // Straight to the grid, as spread_f32.wgsl: the ORDER x planes of lane (jy, jz) of the atom

@@ -357,6 +357,100 @@ fn every_method_matches_reference_on_random_charged_systems() {
     }
 }
 
+/// The tiled spread between rebuilds: atoms have strayed from the cells they were listed in
+/// (up to skin/2), some across the box's faces, so each block's box reaches points before
+/// the grid's first and past its last, and those points wrap when the box is flushed to the
+/// grid. A large skin (2, so that a box reaches two points before the first, and the points
+/// there carry weights of ~0.2, not the ~1e-4 that a skin of 0.3 leaves them), fast atoms, a
+/// one-cell block, and every step compared with the float64 reference at its positions.
+#[test]
+fn tiled_spread_matches_reference_while_atoms_stray() {
+    use rand::{Rng, SeedableRng};
+    let ctx = ctx();
+    if !ctx.has_f32_atomics() {
+        eprintln!("no f32 atomics: no tiled spread on this adapter");
+        return;
+    }
+    let seed = fresh_seed("tiled_stray");
+    let (rc, skin) = (5.0, 2.0);
+    let (mut sys, excl) = (0..)
+        .map(|k| random_charged(605, [16.0, 16.5, 17.0], 2, 1.1, seed + 7919 * k))
+        .map(|(s, e)| (as_f32(s), e))
+        .find(|(s, _)| clear_of_cutoffs(s, &[rc, rc - 0.5], 1e-5))
+        .unwrap();
+    // Up to 0.012 length units per step: a rebuild every ~80 steps.
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed ^ 0x5eed);
+    for v in sys.velocities.iter_mut() {
+        *v = [0; 3].map(|_| rng.random_range(-12.0..12.0));
+    }
+    let lj = LjSpec {
+        cutoff: rc - 0.5,
+        shift: false,
+        tail: false,
+        sigma: vec![1.0, 1.125],
+        epsilon: vec![0.25, 0.125],
+        pairs: vec![],
+    };
+    let table = LjTable::new(&lj).unwrap();
+    let method = methods(0.7).pop().unwrap();
+    let CoulombMethod::Pme(pp) = method.clone() else {
+        panic!("the last method is PME");
+    };
+    let cs = CoulombSpec {
+        method,
+        cutoff: rc,
+        coulomb_k: 1.0,
+        exclusions: excl,
+        neutralize: false,
+    };
+    let mut spec = sim_spec(sys.clone(), lj, cs.clone());
+    spec.skin = skin;
+    let mut sim = Simulation::new(ctx.clone(), spec).unwrap();
+    let one = TilePlan::for_block(
+        &sim.grid(),
+        sys.box_lengths,
+        &pp,
+        skin,
+        &sys.charges,
+        [1, 1, 1],
+        spread_tile::tile_words(&ctx.limits),
+    )
+    .expect("a block of one cell fits");
+    assert_eq!(sim.set_spread_tile(one).unwrap(), SpreadMode::Tiled);
+    let mut crossed = 0;
+    let (mut worst_f, mut worst_e) = (0.0f64, 0.0f64);
+    let mut last = sys.positions.clone();
+    for step in 1..=160 {
+        sim.advance(1, false).unwrap();
+        sys.positions = sim.positions().unwrap();
+        // Steps on which an atom came through a face (its coordinate jumped by ~L).
+        crossed += sys
+            .positions
+            .iter()
+            .zip(&last)
+            .any(|(p, q)| (0..3).any(|a| (p[a] - q[a]).abs() > 0.5 * sys.box_lengths[a]))
+            as u32;
+        last = sys.positions.clone();
+        let r = coulomb::reference(&sys, &table, &cs);
+        let (f, _) = sim.forces().unwrap();
+        let e = force_error(&f, &r.forces);
+        assert!(e < 2e-5, "step {step}: force error {e:.2e}");
+        // The reciprocal energy sees one misplaced point of one atom (the forces barely do).
+        let t = sim.energy_terms().unwrap();
+        let de = rel(t.coulomb_reciprocal.unwrap(), r.coulomb_reciprocal);
+        assert!(de < 1e-5, "step {step}: reciprocal energy off by {de:.2e}");
+        (worst_f, worst_e) = (worst_f.max(e), worst_e.max(de));
+    }
+    eprintln!(
+        "{crossed} of 160 steps had atoms crossing a face; worst force error {worst_f:.2e}, \
+         reciprocal energy {worst_e:.2e}"
+    );
+    assert!(
+        crossed >= 30,
+        "only {crossed} steps with atoms crossing a face"
+    );
+}
+
 /// f32 tolerance 2e-6 of each term: the GPU's f32 pair sums with f32-rounded k and charges
 /// (~1e-7 systematic) land near 1e-6 of each term (measured: at most 8e-7).
 #[test]

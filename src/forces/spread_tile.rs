@@ -105,7 +105,9 @@ impl TilePlan {
             if a == 2 {
                 side = bank_distinct_rows(side, order);
             }
-            if side > pme.grid[a] {
+            // The kernel wraps a box point at most once per axis: the box within the grid's
+            // side, its first point (skin/2 before the block) within one grid of the origin.
+            if side > pme.grid[a] || 0.5 * skin * g >= pme.grid[a] as f64 {
                 return None;
             }
             box_sides[a] = side;
@@ -220,6 +222,14 @@ impl SpreadTile {
             ("EY", plan.box_sides[1] as f64),
             ("EZ", plan.box_sides[2] as f64),
             ("SPL_LAYOUT", if spl_layout { 1.0 } else { 0.0 }),
+            (
+                "FLUSH",
+                std::env::var("WGMD_TILE_FLUSH")
+                    .ok()
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .unwrap_or(2)
+                    .min(2) as f64,
+            ),
         ];
         let kernel = Kernel::new(ctx, &module, "spread_tile", &ov)?;
         let rows = 3 * order as u64 + 1;

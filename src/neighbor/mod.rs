@@ -160,6 +160,7 @@ impl NeighborKernels {
                     "SHIFT_IMAGES",
                     !switched_off("WGMD_NBR_SHIFT") as u32 as f64,
                 ),
+                ("WRAP_ONCE", !switched_off("WGMD_NBR_WRAP") as u32 as f64),
             ],
         )?;
         let gather = if plan.layout.slot_rows() && has_list {
