@@ -81,10 +81,17 @@ fn flush_group(rowid: u32, k: u32) {
 // Entry k (value v) of row `rowid`.
 fn put_entry(rowid: u32, k: u32, v: u32) {
     if (PACKED && TPA == 1u) {
-        let c = vec4u(k & 7u);
-        let q = vec4u(0u, 1u, 2u, 3u);
-        pend_lo = select(pend_lo, vec4u(v), q == c);
-        pend_hi = select(pend_hi, vec4u(v), q + vec4u(4u) == c);
+        if (SHIFT_GROUP) {
+            // The group as a shift register (eight moves per entry, not a compare and a
+            // select per word): after entries k - 7 .. k, word j holds entry k - 7 + j.
+            pend_lo = vec4u(pend_lo.yzw, pend_hi.x);
+            pend_hi = vec4u(pend_hi.yzw, v);
+        } else {
+            let c = vec4u(k & 7u);
+            let q = vec4u(0u, 1u, 2u, 3u);
+            pend_lo = select(pend_lo, vec4u(v), q == c);
+            pend_hi = select(pend_hi, vec4u(v), q + vec4u(4u) == c);
+        }
         if ((k & 7u) == 7u) {
             flush_group(rowid, k);
         }
@@ -142,6 +149,8 @@ fn scan_range(i: u32, rowid: u32, pi: vec3f, image: vec3f, s0: u32, s1: u32, fir
 
 // `WGMD_NBR_WRAP=0` (A/B runs): the rows' cells wrapped by modulos as before.
 override WRAP_ONCE: bool = true;
+// `WGMD_NBR_SHIFT_GROUP=0` (A/B runs): a packed row's pending group filled by selects.
+override SHIFT_GROUP: bool = true;
 
 // Visits stencil row r (0 ≤ r < span.y · span.z) around ci: its span.x cells along x are
 // consecutive in cell order, so their atoms are one contiguous run of cell_pos — two when
@@ -151,8 +160,14 @@ fn scan_row(i: u32, rowid: u32, pi: vec3f, ci: vec3i, r: u32, first: u32, write:
     let span = stencil_span(P);
     let lo = stencil_lo(P);
     let dims = vec3i(P.cell_dims.xyz);
-    let yu = ci.y + lo.y + i32(r % span.y);  // unwrapped cell row
-    let zu = ci.z + lo.z + i32(r / span.y);
+    // r / span.y by a float product (exact: r < 125, span.y <= 5, and (r + 0.5) / span.y is
+    // never within 0.1 of an integer) instead of a runtime integer division.
+    var rz = r / span.y;
+    if (WRAP_ONCE) {
+        rz = u32((f32(r) + 0.5) * (1.0 / f32(span.y)));
+    }
+    let yu = ci.y + lo.y + i32(r - rz * span.y);  // unwrapped cell row
+    let zu = ci.z + lo.z + i32(rz);
     // The row's wrapped y-z cell and the candidates' image (the unwrapped cell minus the
     // wrapped one, in boxes). A stencil reaches at most one box past a face, so one wrap
     // does: compares, not the runtime divisions (tens of instructions each) that a modulo
@@ -263,6 +278,13 @@ fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     }
     // A packed row's last, partly filled group.
     if (PACKED && TPA == 1u && live && (count & 7u) != 0u) {
+        if (SHIFT_GROUP) {
+            // Its m entries sit in the last m words: shift them to the first.
+            for (var j = count & 7u; j < 8u; j++) {
+                pend_lo = vec4u(pend_lo.yzw, pend_hi.x);
+                pend_hi = vec4u(pend_hi.yzw, 0u);
+            }
+        }
         flush_group(rowid, count - 1u);
     }
     // The last lane's end is the row's total.

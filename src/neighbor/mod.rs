@@ -161,6 +161,10 @@ impl NeighborKernels {
                     !switched_off("WGMD_NBR_SHIFT") as u32 as f64,
                 ),
                 ("WRAP_ONCE", !switched_off("WGMD_NBR_WRAP") as u32 as f64),
+                (
+                    "SHIFT_GROUP",
+                    !switched_off("WGMD_NBR_SHIFT_GROUP") as u32 as f64,
+                ),
             ],
         )?;
         let gather = if plan.layout.slot_rows() && has_list {
