@@ -230,6 +230,42 @@ fn is_excluded(i: u32, j: u32) -> bool {
     return false;
 }
 
+// LJ's force / r of a pair inside its cutoff (energies into o under ENERGY).
+fn lj_term(o: ptr<function, Sums>, r2: f32, inv_r: f32, prm: vec4f, pair: u32) -> f32 {
+    var ef: vec2f;
+    if (RCP_LJ) {
+        ef = lj_pair_inv(inv_r * inv_r, prm);
+    } else {
+        ef = lj_pair(r2, prm);
+    }
+    if (ENERGY) {
+        (*o).erc += lj_rc[pair];
+        (*o).e_lj += ef.x;
+    }
+    return ef.y;
+}
+
+// Coulomb's force / r of a pair inside the cutoff, with list entry e (energies into o).
+fn coul_term(o: ptr<function, Sums>, r2: f32, inv_r: f32, pair: u32, tj: u32, qi: f32,
+             e: u32) -> f32 {
+    var qq: f32;
+    if (QQ_TABLE) {
+        qq = pair_charge(pair, tj);
+    } else {
+        qq = qi * charge[entry_atom(e)];
+    }
+    let ef = coul_pair(r2, inv_r);
+    if (ENERGY) {
+        (*o).e_coul += qq * ef.x;
+        (*o).erc += qq * C.e_rc;
+    }
+    return qq * ef.y;
+}
+
+// `forces::coulomb`: every type pair's LJ cutoff equals the Coulomb one (as f32 squares);
+// `WGMD_ONE_CUT=0` keeps two tests (A/B runs).
+override ONE_CUT: bool = false;
+
 // Adds the pair of atom i (position xi, type row `row`, k q_i `qi`) with list entry e.
 fn add_entry(o: ptr<function, Sums>, i: u32, xi: vec4f, row: u32, qi: f32, e: u32) {
     if (C.n_excl > 0u && is_excluded(i, entry_atom(e))) {
@@ -243,31 +279,17 @@ fn add_entry(o: ptr<function, Sums>, i: u32, xi: vec4f, row: u32, qi: f32, e: u3
     let prm = pair_params(pair, tj);
     let inv_r = inverseSqrt(r2);
     var fr = 0.0;
-    if (r2 < prm.z) {
-        var ef: vec2f;
-        if (RCP_LJ) {
-            ef = lj_pair_inv(inv_r * inv_r, prm);
-        } else {
-            ef = lj_pair(r2, prm);
+    if (ONE_CUT) {
+        // Every type pair's LJ cutoff is the Coulomb one: one test and one branch per entry.
+        if (r2 < C.rc2) {
+            fr = lj_term(o, r2, inv_r, prm, pair) + coul_term(o, r2, inv_r, pair, tj, qi, e);
         }
-        fr = ef.y;
-        if (ENERGY) {
-            (*o).erc += lj_rc[pair];
-            (*o).e_lj += ef.x;
+    } else {
+        if (r2 < prm.z) {
+            fr = lj_term(o, r2, inv_r, prm, pair);
         }
-    }
-    if (r2 < C.rc2) {
-        var qq: f32;
-        if (QQ_TABLE) {
-            qq = pair_charge(pair, tj);
-        } else {
-            qq = qi * charge[entry_atom(e)];
-        }
-        let ef = coul_pair(r2, inv_r);
-        fr += qq * ef.y;
-        if (ENERGY) {
-            (*o).e_coul += qq * ef.x;
-            (*o).erc += qq * C.e_rc;
+        if (r2 < C.rc2) {
+            fr += coul_term(o, r2, inv_r, pair, tj, qi, e);
         }
     }
     (*o).f += fr * d;

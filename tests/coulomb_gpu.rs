@@ -134,8 +134,10 @@ fn every_method_matches_reference_on_random_charged_systems() {
             })
             .find(|(s, _)| clear_of_cutoffs(s, &[rc, rc - 0.5], 1e-5))
             .unwrap();
+        // Case 2 gives LJ the Coulomb cutoff: the real-space kernel then tests each pair once
+        // for both terms (`ONE_CUT`).
         let lj = LjSpec {
-            cutoff: rc - 0.5,
+            cutoff: if c == 2 { rc } else { rc - 0.5 },
             shift: false,
             tail: false,
             sigma: (0..n_types).map(|t| 1.0 + 0.125 * t as f64).collect(),

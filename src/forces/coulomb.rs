@@ -688,6 +688,8 @@ pub struct CoulombForce {
     qq_buf: wgpu::Buffer,
     /// Atom types (the LJ table's), for the kernels' SMALL_TYPES.
     n_types: usize,
+    /// Every type pair's LJ cutoff is the Coulomb one (the kernels' ONE_CUT).
+    one_cut: bool,
     /// The real-space kernels' override constants (for the fused kernel).
     real_overrides: Vec<(&'static str, f64)>,
     /// Real space and the PME spread in one dispatch (`forces::coulomb_spread`), with its
@@ -762,8 +764,18 @@ impl CoulombForce {
         };
         let qq_table = type_pair_charges(sys, lj.n_types, spec.coulomb_k);
         let qq = qq_table.is_some();
-        let (real, fast, terms, real_overrides) =
-            Self::real_kernels(ctx, rs.code, threads_per_atom, layout, qq, lj.n_types)?;
+        // One cutoff test per pair where every type pair's LJ cutoff is the Coulomb one (the
+        // shader compares the same f32 squares).
+        let one_cut = lj.gpu_data().iter().all(|p| p[2] == params.rc2)
+            && !crate::neighbor::switched_off("WGMD_ONE_CUT");
+        let (real, fast, terms, real_overrides) = Self::real_kernels(
+            ctx,
+            rs.code,
+            threads_per_atom,
+            layout,
+            qq,
+            (lj.n_types, one_cut),
+        )?;
         let (sk, recip) = if kvecs.is_empty() {
             (None, None)
         } else {
@@ -798,6 +810,7 @@ impl CoulombForce {
             qq_buf: ctx.storage_init("pair_qq", qq_table.as_deref().unwrap_or(&[0.0]))?,
             qq_table,
             n_types: lj.n_types,
+            one_cut,
             real_overrides,
             fused: None,
         })
@@ -809,7 +822,7 @@ impl CoulombForce {
         tpa: u32,
         layout: ListLayout,
         qq_table: bool,
-        n_types: usize,
+        (n_types, one_cut): (usize, bool),
     ) -> Result<RealKernels> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&tpa) {
             bail!("Coulomb threads per atom must be a power of two from 1 to 64, not {tpa}");
@@ -834,6 +847,7 @@ impl CoulombForce {
                 "RCP_LJ",
                 !crate::neighbor::switched_off("WGMD_RCP_LJ") as u32 as f64,
             ),
+            ("ONE_CUT", one_cut as u32 as f64),
         ];
         let mut fast = o.to_vec();
         fast.push(("ENERGY", 0.0));
@@ -945,8 +959,14 @@ impl CoulombForce {
         layout: ListLayout,
     ) -> Result<()> {
         let qq = self.qq_table.is_some();
-        (self.real, self.fast, self.terms, self.real_overrides) =
-            Self::real_kernels(ctx, self.method_code, tpa, layout, qq, self.n_types)?;
+        (self.real, self.fast, self.terms, self.real_overrides) = Self::real_kernels(
+            ctx,
+            self.method_code,
+            tpa,
+            layout,
+            qq,
+            (self.n_types, self.one_cut),
+        )?;
         self.threads_per_atom = tpa;
         if let Some((f, _)) = &self.fused {
             let f = f.rebuild(ctx, &self.real_overrides, self.real_groups())?;
