@@ -11,8 +11,9 @@
 // at 2,097,152 ions blocks of 2 x 5 x 5 cells, ~270 ions, 34,000 additions into a box of
 // ~11,800 points (2.9x fewer global atomics, a warp's to consecutive words). Measured
 // (BENCHMARKS.md, Coulomb, tenth session): ~1.0 ms inside a step instead of 1.1, of which
-// ~0.35 ms the flush's global atomics and little the workgroup atomics (40 % fewer of them
-// saved 0.05 ms); the rest is each thread's lookups and loads, not yet measured apart. Where
+// ~0.35 ms the flush and little the workgroup atomics (40 % fewer of them saved 0.05 ms).
+// Most of the flush was its index arithmetic: one wrap per axis instead of two modulos per
+// axis and a division took 0.24 ms off the step (fourteenth session). Where
 // the interleaved spread hides behind real space (262,144 ions and fewer) this is slower. A
 // box summed without atomics (threads owning its columns, atoms binned by a counting sort)
 // took 3.2 ms: each thread's chain of dependent loads per atom left it latency-bound.
