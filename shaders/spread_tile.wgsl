@@ -215,7 +215,7 @@ fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
         // Thread = (z column, first row): the z wrap once per thread, the rows strided. (Only
         // where a workgroup covers a whole z column: EZ <= TILE_WG.)
         let per = TILE_WG / EZ;
-        if (FLUSH == 2u && per > 0u) {
+        if (BY_COLUMN && per > 0u) {
             let k = lid % EZ;
             if (lid / EZ < per) {
                 let gz = wrap_once(lo.z + i32(k), GZ);
@@ -236,10 +236,6 @@ fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
                     let row = w / EZ;
                     let plane = row / EY;
                     let p = lo + vec3i(vec3u(plane, row - plane * EY, w - row * EZ));
-                    if (FLUSH == 0u) {
-                        atomicAdd(&grid_f[grid_index(p)], f32(v) / qs);
-                        continue;
-                    }
                     let g = vec3u(wrap_once(p.x, GX), wrap_once(p.y, GY), wrap_once(p.z, GZ));
                     atomicAdd(&grid_f[(g.x * GY + g.y) * GZ + g.z], f32(v) * inv_qs);
                 }
@@ -248,9 +244,10 @@ fn spread_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     }
 }
 
-// The flush (`WGMD_TILE_FLUSH`, A/B runs): 0 as before (grid_index and a division per
-// point), 1 one wrap per axis, 2 the same by z column.
-override FLUSH: u32 = 2u;
+// The flush by z column where a workgroup covers one (`WGMD_TILE_FLUSH=0`: point by point,
+// A/B runs; BENCHMARKS.md, Coulomb, fourteenth session, has both against the flush that used
+// grid_index and a division per point).
+override BY_COLUMN: bool = true;
 
 // k mod n for -n <= k < 2n.
 fn wrap_once(k: i32, n: u32) -> u32 {

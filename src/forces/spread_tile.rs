@@ -223,12 +223,8 @@ impl SpreadTile {
             ("EZ", plan.box_sides[2] as f64),
             ("SPL_LAYOUT", if spl_layout { 1.0 } else { 0.0 }),
             (
-                "FLUSH",
-                std::env::var("WGMD_TILE_FLUSH")
-                    .ok()
-                    .and_then(|v| v.parse::<u32>().ok())
-                    .unwrap_or(2)
-                    .min(2) as f64,
+                "BY_COLUMN",
+                !crate::neighbor::switched_off("WGMD_TILE_FLUSH") as u32 as f64,
             ),
         ];
         let kernel = Kernel::new(ctx, &module, "spread_tile", &ov)?;
