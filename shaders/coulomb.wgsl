@@ -416,24 +416,8 @@ fn real_force(group: u32, lid: u32) {
     if (!g.lead) {
         return;
     }
-    store_real(g.i, g.s);
-}
-
-// Real space of list row t by this thread alone (one thread per atom: no workgroup memory, no
-// barrier), for coulomb_spread.wgsl's `real_tile`, whose workgroups are the tiled spread's size.
-fn real_row(t: u32) {
-    if (t >= P.n_atoms) {
-        return;
-    }
-    var i = t;
-    if (SLOT_ROWS) {
-        i = cell_atoms[t];
-    }
-    store_real(i, atom_sums(i, t, 0u));
-}
-
-// Atom i's force, energy and virial shares, and the blow-up check.
-fn store_real(i: u32, o: Sums) {
+    let i = g.i;
+    let o = g.s;
     // Zero shares without ENERGY (the sums stayed zero): PME adds its own to them.
     let e = o.e_lj + o.e_coul + o.e_excl;
     force[i] = vec4f(o.f, 0.5 * e);

@@ -14,7 +14,6 @@
 #import spread_f32
 #import bspline
 #import interp
-#import spread_tile_core
 
 // The first three members of `forces::pme::PmeUniform` (the buffer is PME's own uniform).
 struct SpreadUniform {
@@ -126,39 +125,6 @@ fn coulomb_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
     } else {
         spread_lane(t, charge[i], grid_origin(pos[i].xyz));
     }
-}
-
-// Real space and the tiled spread (spread_tile_core.wgsl) in ONE dispatch, where the spread
-// goes by blocks of cells and real space has one thread per atom (rows by slot, SLOT_SPLINES).
-// Why: the spread's blocks spend most of their time in barriers and in the atomics' round
-// trips, real space in arithmetic; as two dispatches (with a barrier between them) each left
-// the other's units idle. Of every FUSE_TILE + 1 consecutive workgroups the first is real space
-// for TILE_WG consecutive rows, the others one block each; workgroups of both kinds are as
-// large as the spread's (TILE_WG threads), so real space runs here without workgroup memory
-// (`real_row`).
-override FUSE_TILE: u32 = 1u;
-// cell_start[c] .. cell_start[c + 1]: the slots of cell c (the spread's blocks).
-@group(0) @binding(24) var<storage, read> cell_start: array<u32>;
-
-// spread_tile_core.wgsl's weights: PME's splines by slot (SLOT_SPLINES), weight rows at
-// 2a * ORDER + j between the derivative rows, charges after the 6 * ORDER rows.
-fn wslot_at(row: u32, s: u32) -> f32 {
-    let a = row / ORDER;
-    let r = select((2u * a) * ORDER + row % ORDER, 6u * ORDER, a == 3u);
-    return spl[r * P.n_atoms + s];
-}
-
-@compute @workgroup_size(TILE_WG)
-fn real_tile(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-             @builtin(local_invocation_index) lid: u32) {
-    let g = wid.y * nwg.x + wid.x;
-    let r = g % (FUSE_TILE + 1u);
-    let b = g / (FUSE_TILE + 1u);
-    if (r == 0u) {
-        real_row(b * TILE_WG + lid);
-        return;
-    }
-    spread_block(b * FUSE_TILE + r - 1u, lid);
 }
 
 // The charge of the atom in cell slot s (the row after the splines, slot_gather_splines').

@@ -1413,12 +1413,6 @@ impl Simulation {
         }
     }
 
-    /// Whether real space and the tiled spread's blocks run in one dispatch
-    /// (coulomb_spread.wgsl's `real_tile`).
-    pub fn spread_tile_fused(&self) -> bool {
-        self.coul.as_ref().is_some_and(|c| c.spread_tile_fused())
-    }
-
     /// The tiled spread's blocks and gain, where it runs (`wgmd bench` reports them).
     pub fn spread_tile_plan(&self) -> Option<TilePlan> {
         self.coul.as_ref().and_then(|c| c.spread_tile_plan())

@@ -311,36 +311,17 @@ fn every_method_matches_reference_on_random_charged_systems() {
                     );
                 }
                 // The tiled mode with one thread per atom and packed rows (the largest
-                // systems' configuration; these small ones default to 8 threads per atom):
-                // real space and the blocks in one dispatch (`real_tile`, the plan's default
-                // there) and in two.
+                // systems' configuration; these small ones default to 8 threads per atom).
                 if default != SpreadMode::Separate {
-                    for fused in [true, false] {
-                        sim.set_spread_tile(TilePlan { fused, ..one }).unwrap();
-                        sim.set_neighbor_build(1, ListLayout::BySlotPacked).unwrap();
-                        assert_eq!(sim.spread_tile_fused(), fused);
-                        sim.poison_and_recompute().unwrap();
-                        let (f2, _) = sim.forces().unwrap();
-                        let t2 = sim.energy_terms().unwrap();
-                        let th = sim.thermo().unwrap();
-                        let tag = format!("tiled, TPA 1, fused {fused}");
-                        let d = force_error(&f2, &f);
-                        assert!(d < 1e-6, "{tag}: {d:.2e} from the default spread");
-                        assert!(force_error(&f2, &r.forces) < 2e-5, "{tag}");
-                        assert!(
-                            rel(t2.coulomb_reciprocal.unwrap(), r.coulomb_reciprocal) < 1e-5,
-                            "{tag}"
-                        );
-                        assert!(total_ok(th.potential_energy), "{tag}: thermo PE");
-                        assert!(
-                            (th.virial - r.virial).abs() < 1e-4 * r.virial.abs() + 1e-6 * w_scale,
-                            "{tag} thermo virial: {} vs {}",
-                            th.virial,
-                            r.virial
-                        );
-                        sim.set_neighbor_build(8, ListLayout::BySlotPacked).unwrap();
-                        assert!(!sim.spread_tile_fused(), "8 threads per atom: never fused");
-                    }
+                    sim.set_spread_tile(one).unwrap();
+                    sim.set_neighbor_build(1, ListLayout::BySlotPacked).unwrap();
+                    sim.poison_and_recompute().unwrap();
+                    let (f2, _) = sim.forces().unwrap();
+                    let th = sim.thermo().unwrap();
+                    let d = force_error(&f2, &f);
+                    assert!(d < 1e-6, "tiled, TPA 1: {d:.2e} from the default spread");
+                    assert!(total_ok(th.potential_energy), "tiled, TPA 1: thermo PE");
+                    sim.set_neighbor_build(8, ListLayout::BySlotPacked).unwrap();
                 }
                 assert_eq!(sim.set_spread_mode(default).unwrap(), default);
             }
@@ -437,20 +418,11 @@ fn tiled_spread_matches_reference_while_atoms_stray() {
         spread_tile::tile_words(&ctx.limits),
     )
     .expect("a block of one cell fits");
-    // The first 80 steps with one thread per atom (real space and the blocks in one dispatch,
-    // `real_tile`), the others with the default 8 (the blocks in a dispatch of their own).
-    sim.set_neighbor_build(1, ListLayout::BySlotPacked).unwrap();
     assert_eq!(sim.set_spread_tile(one).unwrap(), SpreadMode::Tiled);
-    assert!(sim.spread_tile_fused());
     let mut crossed = 0;
     let (mut worst_f, mut worst_e) = (0.0f64, 0.0f64);
     let mut last = sys.positions.clone();
     for step in 1..=160 {
-        if step == 81 {
-            sim.set_neighbor_build(8, ListLayout::BySlotPacked).unwrap();
-            assert!(!sim.spread_tile_fused());
-            assert_eq!(sim.spread_mode(), SpreadMode::Tiled);
-        }
         sim.advance(1, false).unwrap();
         sys.positions = sim.positions().unwrap();
         // Steps on which an atom came through a face (its coordinate jumped by ~L).

@@ -884,11 +884,6 @@ impl CoulombForce {
         Ok(())
     }
 
-    /// Whether real space and the tiled spread run in one dispatch.
-    pub fn spread_tile_fused(&self) -> bool {
-        self.fused.as_ref().is_some_and(|(f, _)| f.tile_fused())
-    }
-
     /// The tiled spread's plan where it runs (`forces::spread_tile`).
     pub fn spread_tile_plan(&self) -> Option<TilePlan> {
         self.fused.as_ref().and_then(|(f, _)| f.tile_plan())

@@ -40,16 +40,6 @@ pub struct SpreadFusion {
     interp: Option<[Kernel; 2]>,
     /// Atoms per slot_interp workgroup ([`interp_atoms_per_group`]).
     interp_atoms: u32,
-    /// Real space and the tile's blocks in one dispatch (`real_tile`, energy and fast), where
-    /// the plan asks for it and real space has one thread per atom; then [`encode`](Self::encode)
-    /// runs it instead of the real-space and tile dispatches.
-    real_tile: Option<RealTile>,
-}
-
-/// coulomb_spread.wgsl's `real_tile` kernels and their dispatch.
-struct RealTile {
-    kernels: [Kernel; 2],
-    groups: u32,
 }
 
 impl SpreadFusion {
@@ -161,20 +151,6 @@ impl SpreadFusion {
             Some(e) => Some([e, Kernel::new(ctx, &module, "slot_interp", &iov)?]),
             None => None,
         };
-        ov.pop();
-        let tpa1 = real.iter().any(|&(n, v)| n == "TPA" && v == 1.0);
-        let real_tile = match &tile {
-            Some(t) if t.plan.fused && tpa1 && slot_splines => {
-                match RealTile::new(ctx, &ov, &t.plan, n_atoms, order, grid) {
-                    Ok(rt) => Some(rt),
-                    Err(e) => {
-                        log::info!("the tiled spread keeps a dispatch of its own: {e:#}");
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
         Ok(SpreadFusion {
             energy,
             fast,
@@ -194,13 +170,7 @@ impl SpreadFusion {
             no_wslot: ctx.storage("wslot_unused", 16)?,
             interp,
             interp_atoms,
-            real_tile,
         })
-    }
-
-    /// Whether real space and the tiled spread run in one dispatch (`real_tile`).
-    pub fn tile_fused(&self) -> bool {
-        self.real_tile.is_some()
     }
 
     /// Bytes of the buffers this fusion allocates (the tiled spread's weights by slot).
@@ -232,10 +202,6 @@ impl SpreadFusion {
                 .unwrap_or(&self.no_wslot),
         ));
         Ok(FusionBinds {
-            real_tile: match &self.real_tile {
-                Some(rt) => Some([rt.kernels[0].bind(ctx, &all)?, rt.kernels[1].bind(ctx, &all)?]),
-                None => None,
-            },
             tile: self.tile.as_ref().map(|t| t.bind(ctx, &all)).transpose()?,
             energy: self.energy.bind(ctx, &all)?,
             fast: self.fast.bind(ctx, &all)?,
@@ -252,11 +218,6 @@ impl SpreadFusion {
     }
 
     pub fn encode(&self, pass: &mut wgpu::ComputePass<'_>, energy: bool, binds: &FusionBinds) {
-        if let (Some(rt), Some(b)) = (&self.real_tile, &binds.real_tile) {
-            let e = usize::from(!energy);
-            gpu::dispatch(pass, &rt.kernels[e], &b[e], rt.groups);
-            return;
-        }
         let (k, b) = if energy {
             (&self.energy, &binds.energy)
         } else {
@@ -327,50 +288,8 @@ fn interp_atoms_per_group() -> u32 {
         .unwrap_or(64)
 }
 
-impl RealTile {
-    /// `ov`: the real-space and PME constants of the other kernels (with energies; the fast
-    /// variant adds ENERGY = false).
-    fn new(
-        ctx: &GpuContext,
-        ov: &[(&'static str, f64)],
-        plan: &TilePlan,
-        n_atoms: u32,
-        order: u32,
-        grid: [u32; 3],
-    ) -> Result<RealTile> {
-        let threads = crate::forces::spread_tile::fused_threads(&ctx.limits);
-        let module = ShaderModule::specialized(
-            ctx,
-            "coulomb_spread",
-            &[("TILE_WORDS", plan.tile_words), ("TILE_WG", threads)],
-        )?;
-        let real_groups = n_atoms.div_ceil(threads).max(1);
-        // Even interleave (both kinds end together); `WGMD_TILE_FUSE_PER` sets it (A/B runs).
-        let per_real = std::env::var("WGMD_TILE_FUSE_PER")
-            .ok()
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or_else(|| plan.groups.div_ceil(real_groups))
-            .max(1);
-        let mut ov = ov.to_vec();
-        for (n, v) in plan.overrides(order, grid) {
-            if !ov.iter().any(|&(m, _)| m == n) {
-                ov.push((n, v));
-            }
-        }
-        ov.push(("FUSE_TILE", per_real as f64));
-        let energy = Kernel::new(ctx, &module, "real_tile", &ov)?;
-        ov.push(("ENERGY", 0.0));
-        let fast = Kernel::new(ctx, &module, "real_tile", &ov)?;
-        Ok(RealTile {
-            kernels: [energy, fast],
-            groups: real_groups.max(plan.groups.div_ceil(per_real)) * (1 + per_real),
-        })
-    }
-}
-
 /// [`SpreadFusion`]'s bind groups.
 pub struct FusionBinds {
-    real_tile: Option<[wgpu::BindGroup; 2]>,
     energy: wgpu::BindGroup,
     fast: wgpu::BindGroup,
     gather: Option<wgpu::BindGroup>,

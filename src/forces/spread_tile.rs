@@ -65,10 +65,6 @@ pub struct TilePlan {
     pub half_skin: f64,
     /// Expected grid additions per global atomic (atoms · order³ / box points).
     pub gain: f64,
-    /// Run the blocks inside real space's dispatch (coulomb_spread.wgsl's `real_tile`) where
-    /// real space has one thread per atom; false (or `WGMD_TILE_FUSE=0`, A/B runs): in a
-    /// dispatch of their own after it.
-    pub fused: bool,
 }
 
 impl TilePlan {
@@ -132,52 +128,7 @@ impl TilePlan {
             tile_words,
             half_skin: 0.5 * skin,
             gain: atoms * (order * order * order) as f64 / points as f64,
-            fused: !crate::neighbor::switched_off("WGMD_TILE_FUSE"),
         })
-    }
-
-    /// spread_tile_core.wgsl's override constants for this plan (with the grid's sizes).
-    pub fn overrides(&self, order: u32, grid: [u32; 3]) -> Vec<(&'static str, f64)> {
-        vec![
-            ("ORDER", order as f64),
-            ("GX", grid[0] as f64),
-            ("GY", grid[1] as f64),
-            ("GZ", grid[2] as f64),
-            ("BX", self.block[0] as f64),
-            ("BY", self.block[1] as f64),
-            ("BZ", self.block[2] as f64),
-            ("QW", self.qw),
-            ("N_MAX", self.n_max as f64),
-            ("HALF_SKIN", self.half_skin),
-            ("EX", self.box_sides[0] as f64),
-            ("EY", self.box_sides[1] as f64),
-            ("EZ", self.box_sides[2] as f64),
-            (
-                "BY_COLUMN",
-                !crate::neighbor::switched_off("WGMD_TILE_FLUSH") as u32 as f64,
-            ),
-        ]
-    }
-}
-
-/// Threads per workgroup of the dispatch that runs real space and the blocks together
-/// (coulomb_spread.wgsl's `real_tile`; every workgroup of either kind has them): 512 where the
-/// device allows, so that several workgroups share an SM (one of 1,024 threads at ~36
-/// registers fills an H200 SM's registers alone); `WGMD_TILE_FUSE_WG=256|512|768|1024` picks
-/// one (A/B runs).
-pub fn fused_threads(limits: &wgpu::Limits) -> u32 {
-    let max = limits
-        .max_compute_invocations_per_workgroup
-        .min(limits.max_compute_workgroup_size_x);
-    let want = std::env::var("WGMD_TILE_FUSE_WG")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|t| [256, 512, 768, 1024].contains(t))
-        .unwrap_or(512);
-    if want <= max {
-        want
-    } else {
-        256
     }
 }
 
@@ -256,8 +207,26 @@ impl SpreadTile {
                 ("TILE_WG", threads(&ctx.limits)),
             ],
         )?;
-        let mut ov = plan.overrides(order, grid);
-        ov.push(("SPL_LAYOUT", if spl_layout { 1.0 } else { 0.0 }));
+        let ov = [
+            ("ORDER", order as f64),
+            ("GX", grid[0] as f64),
+            ("GY", grid[1] as f64),
+            ("GZ", grid[2] as f64),
+            ("BX", plan.block[0] as f64),
+            ("BY", plan.block[1] as f64),
+            ("BZ", plan.block[2] as f64),
+            ("QW", plan.qw),
+            ("N_MAX", plan.n_max as f64),
+            ("HALF_SKIN", plan.half_skin),
+            ("EX", plan.box_sides[0] as f64),
+            ("EY", plan.box_sides[1] as f64),
+            ("EZ", plan.box_sides[2] as f64),
+            ("SPL_LAYOUT", if spl_layout { 1.0 } else { 0.0 }),
+            (
+                "BY_COLUMN",
+                !crate::neighbor::switched_off("WGMD_TILE_FLUSH") as u32 as f64,
+            ),
+        ];
         let kernel = Kernel::new(ctx, &module, "spread_tile", &ov)?;
         let rows = 3 * order as u64 + 1;
         let wslot = if spl_layout {

@@ -19,10 +19,6 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/coulomb_spread.wgsl"),
     ),
     (
-        "spread_tile_core",
-        include_str!("../../shaders/spread_tile_core.wgsl"),
-    ),
-    (
         "spread_tile",
         include_str!("../../shaders/spread_tile.wgsl"),
     ),
