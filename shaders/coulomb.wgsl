@@ -416,8 +416,32 @@ fn real_force(group: u32, lid: u32) {
     if (!g.lead) {
         return;
     }
-    let i = g.i;
-    let o = g.s;
+    store_real(g.i, g.s);
+}
+
+// One thread per atom (TPA = 1): real space of list row t by this thread alone, with no
+// workgroup memory. `gather`'s partial-sum arrays (2 KiB per workgroup, unused with one thread
+// per atom but still allocated by the driver) cost resident workgroups L1 cache: the SM's
+// workgroup memory and L1 share one array, and real space's position gathers live in L1.
+fn real_row(t: u32) {
+    if (t >= P.n_atoms) {
+        return;
+    }
+    var i = t;
+    if (SLOT_ROWS) {
+        i = cell_atoms[t];
+    }
+    store_real(i, atom_sums(i, t, 0u));
+}
+
+@compute @workgroup_size(64)
+fn coulomb_force1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                  @builtin(local_invocation_index) lid: u32) {
+    real_row(linear_id(wid, nwg, lid, WG));
+}
+
+// Atom i's force, energy and virial shares, and the blow-up check.
+fn store_real(i: u32, o: Sums) {
     // Zero shares without ENERGY (the sums stayed zero): PME adds its own to them.
     let e = o.e_lj + o.e_coul + o.e_excl;
     force[i] = vec4f(o.f, 0.5 * e);

@@ -113,6 +113,26 @@ fn coulomb_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
         real_force(b, lid);
         return;
     }
+    spread_group(b, r, lid);
+}
+
+// The same with one thread per atom (TPA = 1): real space by coulomb.wgsl's `real_row`, without
+// workgroup memory (see there).
+@compute @workgroup_size(64)
+fn coulomb_spread1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                   @builtin(local_invocation_index) lid: u32) {
+    let g = wid.y * nwg.x + wid.x;
+    let r = g % (FUSE_SPREAD + 1u);
+    let b = g / (FUSE_SPREAD + 1u);
+    if (r == 0u) {
+        real_row(b * 64u + lid);
+        return;
+    }
+    spread_group(b, r, lid);
+}
+
+// Spread workgroup r - 1 after real-space workgroup b: ORDER^2 threads per atom.
+fn spread_group(b: u32, r: u32, lid: u32) {
     let t = (b * FUSE_SPREAD + r - 1u) * 64u + lid;
     let i = t / (ORDER * ORDER);
     if (i >= P.n_atoms) {

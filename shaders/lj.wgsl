@@ -107,6 +107,11 @@ fn finish(acc_in: Acc, i: u32, live: bool, lid: u32) {
     if (!live || lane != 0u) {
         return;
     }
+    store_acc(acc, i);
+}
+
+// Atom i's force, energy and virial shares, and the blow-up check.
+fn store_acc(acc: Acc, i: u32) {
     force[i] = vec4f(acc.f, 0.5 * acc.e);
     atom_virial[i] = vec2f(0.5 * acc.w, 0.5 * acc.erc);
     let f2 = dot(acc.f, acc.f);
@@ -147,36 +152,55 @@ fn lj_force(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
 fn lj_force_slots(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                   @builtin(local_invocation_index) lid: u32) {
     let t = atom_of(wid, nwg, lid);
-    let lane = lid / (WG / TPA);
     let live = t < P.n_atoms;
     var i = 0u;
     var acc = Acc(vec3f(0.0), 0.0, 0.0, 0.0);
     if (live) {
         i = cell_atoms[t];
-        let xi = slot_pos[t];
-        let row = bitcast<u32>(xi.w) * P.n_types;
-        let n = min(nbr_count[t], P.nbr_capacity);
-        if (PACKED && TPA == 1u) {
-            // One thread per atom: each group of eight as two vec4u, eight independent
-            // gathers at once. (Several threads per atom read word by word below: the TPA
-            // lanes of an atom then read consecutive words, one sector per round, and share
-            // the row evenly; whole groups per lane left LJ's ~10 groups per row unevenly
-            // split over 8 lanes, 20.8 -> 26.8 us at 32,000 atoms on the H200.)
-            for (var kb = 0u; kb < n; kb += 8u) {
-                let w = list_word(kb, t, true, P) >> 2u;
-                add_quad(&acc, xi, row, nbr_list[w], n - kb);
-                if (n - kb > 4u) {
-                    add_quad(&acc, xi, row, nbr_list[w + 1u], n - kb - 4u);
-                }
-            }
-        } else {
-            for (var k = lane; k < n; k += TPA) {
-                let w = list_word(k, t, PACKED, P);
-                add_pair(&acc, xi, row, slot_pos[nbr_list[w >> 2u][w & 3u]]);
-            }
-        }
+        acc = slot_row_sums(t, lid / (WG / TPA));
     }
     finish(acc, i, live, lid);
+}
+
+// One thread per atom (TPA = 1) without workgroup memory: `finish`'s partial-sum arrays
+// (1.5 KiB per workgroup, unused with one thread per atom but still allocated by the driver)
+// cost resident workgroups L1 cache, where the position gathers live (the SM's workgroup
+// memory and L1 share one array).
+@compute @workgroup_size(64)
+fn lj_force_slots1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                   @builtin(local_invocation_index) lid: u32) {
+    let t = linear_id(wid, nwg, lid, WG);
+    if (t < P.n_atoms) {
+        store_acc(slot_row_sums(t, 0u), cell_atoms[t]);
+    }
+}
+
+// Lane `lane`'s share of list row t (rows by slot).
+fn slot_row_sums(t: u32, lane: u32) -> Acc {
+    var acc = Acc(vec3f(0.0), 0.0, 0.0, 0.0);
+    let xi = slot_pos[t];
+    let row = bitcast<u32>(xi.w) * P.n_types;
+    let n = min(nbr_count[t], P.nbr_capacity);
+    if (PACKED && TPA == 1u) {
+        // One thread per atom: each group of eight as two vec4u, eight independent
+        // gathers at once. (Several threads per atom read word by word below: the TPA
+        // lanes of an atom then read consecutive words, one sector per round, and share
+        // the row evenly; whole groups per lane left LJ's ~10 groups per row unevenly
+        // split over 8 lanes, 20.8 -> 26.8 us at 32,000 atoms on the H200.)
+        for (var kb = 0u; kb < n; kb += 8u) {
+            let w = list_word(kb, t, true, P) >> 2u;
+            add_quad(&acc, xi, row, nbr_list[w], n - kb);
+            if (n - kb > 4u) {
+                add_quad(&acc, xi, row, nbr_list[w + 1u], n - kb - 4u);
+            }
+        }
+    } else {
+        for (var k = lane; k < n; k += TPA) {
+            let w = list_word(k, t, PACKED, P);
+            add_pair(&acc, xi, row, slot_pos[nbr_list[w >> 2u][w & 3u]]);
+        }
+    }
+    return acc;
 }
 
 // The same forces without a Verlet list, straight from the cell list (`neighbor.mode =

@@ -655,6 +655,16 @@ pub struct CoulombParams {
 /// No exclusion in this slot.
 pub const NO_EXCL: u32 = u32::MAX;
 
+/// Whether a pair kernel with one thread per atom runs on the entry point without workgroup
+/// memory (coulomb.wgsl's `coulomb_force1`, coulomb_spread.wgsl's `coulomb_spread1`, lj.wgsl's
+/// `lj_force_slots1`): the partial-sum arrays of the others, unused with one thread per atom,
+/// are still allocated and take L1 cache from the resident workgroups (−55 µs of real space at
+/// 2,097,152 ions on the H200: BENCHMARKS.md, Coulomb, fifteenth session).
+/// `WGMD_REAL_NO_SHARED=0` keeps those entry points (A/B runs).
+pub(crate) fn single_lane(tpa: u32) -> bool {
+    tpa == 1 && !crate::neighbor::switched_off("WGMD_REAL_NO_SHARED")
+}
+
 /// GPU driver: the fused LJ + real-space Coulomb kernel (with the excluded-pair correction)
 /// and, for Ewald, the reciprocal k-sum. PME's reciprocal part is a separate
 /// [`crate::forces::pme`] driver that the engine encodes after this one.
@@ -851,9 +861,14 @@ impl CoulombForce {
         ];
         let mut fast = o.to_vec();
         fast.push(("ENERGY", 0.0));
+        let entry = if single_lane(tpa) {
+            "coulomb_force1"
+        } else {
+            "coulomb_force"
+        };
         Ok((
-            Kernel::new(ctx, &module, "coulomb_force", &o)?,
-            Kernel::new(ctx, &module, "coulomb_force", &fast)?,
+            Kernel::new(ctx, &module, entry, &o)?,
+            Kernel::new(ctx, &module, entry, &fast)?,
             Kernel::new(ctx, &module, "coulomb_terms", &o)?,
             o.to_vec(),
         ))

@@ -130,7 +130,15 @@ impl SpreadFusion {
             ("TILE_SPREAD", if tile.is_some() { 1.0 } else { 0.0 }),
         ]);
         ov.push(("SLOT_SPLINES", if slot_splines { 1.0 } else { 0.0 }));
-        let energy = Kernel::new(ctx, &module, "coulomb_spread", &ov)?;
+        // One thread per atom: the kernel without workgroup memory (real space alone where
+        // the spread is tiled, FUSE_SPREAD = 0).
+        let tpa1 = real.iter().any(|&(n, v)| n == "TPA" && v == 1.0);
+        let entry = if tpa1 && crate::forces::coulomb::single_lane(1) {
+            "coulomb_spread1"
+        } else {
+            "coulomb_spread"
+        };
+        let energy = Kernel::new(ctx, &module, entry, &ov)?;
         let gather = if slot_rows {
             Some(Kernel::new(ctx, &module, "slot_gather_splines", &ov)?)
         } else {
@@ -146,7 +154,7 @@ impl SpreadFusion {
         };
         ov.push(("ENERGY", 0.0));
         iov.push(("ENERGY", 0.0));
-        let fast = Kernel::new(ctx, &module, "coulomb_spread", &ov)?;
+        let fast = Kernel::new(ctx, &module, entry, &ov)?;
         let interp = match interp_energy {
             Some(e) => Some([e, Kernel::new(ctx, &module, "slot_interp", &iov)?]),
             None => None,

@@ -278,7 +278,11 @@ impl LjForce {
             if from_cells {
                 "lj_force_cells"
             } else if layout.slot_rows() {
-                "lj_force_slots"
+                if crate::forces::coulomb::single_lane(threads_per_atom) {
+                    "lj_force_slots1"
+                } else {
+                    "lj_force_slots"
+                }
             } else {
                 "lj_force"
             },
