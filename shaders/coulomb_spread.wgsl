@@ -54,6 +54,12 @@ override TILE_SPREAD: bool = false;
 // after them); false (`WGMD_SLOT_SPLINES=0`, A/B runs): those of atom t, as pme_splines.
 override SLOT_SPLINES: bool = true;
 
+// The tiled spread (FLY_SPREAD, spread_tile.wgsl's FLY) and slot_interp (INTERP_FLY) compute
+// the spline weights from the slot positions: where both do, slot_gather_splines stores only
+// the charges by slot (the row after the splines).
+override FLY_SPREAD: bool = false;
+override INTERP_FLY: bool = false;
+
 fn put_spline(k: u32, v: f32) {
     spl_out[k] = v;
 }
@@ -78,7 +84,9 @@ fn slot_gather_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
     let x = pos[a];
     slot_pos_out[t] = x;
     if (SLOT_SPLINES) {
-        atom_splines(t, x.xyz * spread_u.scale.xyz, P.n_atoms);
+        if (!(FLY_SPREAD && INTERP_FLY)) {
+            atom_splines(t, x.xyz * spread_u.scale.xyz, P.n_atoms);
+        }
         spl_out[6u * ORDER * P.n_atoms + t] = charge[a];
     } else {
         atom_splines(t, pos[t].xyz * spread_u.scale.xyz, P.n_atoms);

@@ -102,6 +102,9 @@ fn pme_splines(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     atom_splines(i, pos[i].xyz * P.scale.xyz, P.dims.w);
 }
 
+// interp.wgsl reads pme_splines' stored splines.
+const INTERP_FLY: bool = false;
+
 fn put_spline(k: u32, v: f32) {
     spl[k] = v;
 }

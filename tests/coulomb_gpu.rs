@@ -239,7 +239,7 @@ fn every_method_matches_reference_on_random_charged_systems() {
             // dispatch (coulomb_spread.wgsl). Every way must give the same answer: the
             // separate dispatch, the interleaved one, the tiled one with blocks of one cell
             // (these systems are too small for the planner's blocks) summing in workgroup
-            // memory, the same with n_max = 1, which sends every block's atoms straight to the
+            // memory (its splines computed where used, and stored), the same with n_max = 1, which sends every block's atoms straight to the
             // grid (its fallback), and with a box 1 length unit short of the cells on every
             // side, which sends the atoms near the cells' faces (as atoms that strayed
             // further than half the skin) straight to the grid and the others to the box.
@@ -266,6 +266,14 @@ fn every_method_matches_reference_on_random_charged_systems() {
                         (SpreadMode::Interleaved, None),
                         (SpreadMode::Tiled, Some(one)),
                         (SpreadMode::Tiled, Some(TilePlan { n_max: 1, ..one })),
+                        // The splines stored by slot_gather_splines, not computed where used.
+                        (
+                            SpreadMode::Tiled,
+                            Some(TilePlan {
+                                fly_splines: false,
+                                ..one
+                            }),
+                        ),
                         (
                             SpreadMode::Tiled,
                             Some(TilePlan {

@@ -130,6 +130,14 @@ impl SpreadFusion {
             ("TILE_SPREAD", if tile.is_some() { 1.0 } else { 0.0 }),
         ]);
         ov.push(("SLOT_SPLINES", if slot_splines { 1.0 } else { 0.0 }));
+        // Splines computed where they are used (the tiled spread, slot_interp) instead of
+        // stored by slot_gather_splines (`forces::spread_tile::TilePlan::fly_splines`).
+        let (fly_spread, fly_interp) = match &tile {
+            Some(t) if slot_splines => crate::forces::spread_tile::fly_parts(t.plan.fly_splines),
+            _ => (false, false),
+        };
+        ov.push(("FLY_SPREAD", fly_spread as u32 as f64));
+        ov.push(("INTERP_FLY", fly_interp as u32 as f64));
         // One thread per atom: the kernel without workgroup memory (real space alone where
         // the spread is tiled, FUSE_SPREAD = 0).
         let tpa1 = real.iter().any(|&(n, v)| n == "TPA" && v == 1.0);

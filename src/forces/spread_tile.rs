@@ -65,6 +65,22 @@ pub struct TilePlan {
     pub half_skin: f64,
     /// Expected grid additions per global atomic (atoms · order³ / box points).
     pub gain: f64,
+    /// The spread and the interpolation by slot compute the spline weights from the slot
+    /// positions instead of reading them from PME's spline buffer, which slot_gather_splines
+    /// then leaves unwritten but for the charges (spread_tile.wgsl's FLY). `WGMD_SPL_FLY=0`
+    /// stores them (A/B runs; `=spread` or `=interp` computes them in one of the two only).
+    pub fly_splines: bool,
+}
+
+/// Which of (the tiled spread, slot_interp) compute the splines for a plan with
+/// `fly_splines` (`WGMD_SPL_FLY=spread|interp` picks one, A/B runs).
+pub fn fly_parts(fly_splines: bool) -> (bool, bool) {
+    match std::env::var("WGMD_SPL_FLY").as_deref() {
+        _ if !fly_splines => (false, false),
+        Ok("spread") => (true, false),
+        Ok("interp") => (false, true),
+        _ => (true, true),
+    }
 }
 
 impl TilePlan {
@@ -128,6 +144,7 @@ impl TilePlan {
             tile_words,
             half_skin: 0.5 * skin,
             gain: atoms * (order * order * order) as f64 / points as f64,
+            fly_splines: !crate::neighbor::switched_off("WGMD_SPL_FLY"),
         })
     }
 }
@@ -222,6 +239,10 @@ impl SpreadTile {
             ("EY", plan.box_sides[1] as f64),
             ("EZ", plan.box_sides[2] as f64),
             ("SPL_LAYOUT", if spl_layout { 1.0 } else { 0.0 }),
+            (
+                "FLY",
+                (spl_layout && fly_parts(plan.fly_splines).0) as u32 as f64,
+            ),
             (
                 "BY_COLUMN",
                 !crate::neighbor::switched_off("WGMD_TILE_FLUSH") as u32 as f64,
