@@ -283,25 +283,24 @@ pub enum SpreadMode {
     Tiled,
 }
 
-/// The tiled spread's plan for this system (rows by slot only), where real space fills a
-/// large GPU several times over (`real_threads`: atoms × threads per atom beyond
-/// [`crate::forces::coulomb_spread::ONE_WAVE`]). Measured on the H200 (BENCHMARKS.md,
-/// Coulomb, tenth session): at 2,097,152 ions (2 M real-space threads) tiled 251.8 steps/s,
-/// interleaved 246.7; at 262,144 and 32,768 ions (2¹⁸ threads) interleaved 1,836 and 9,427,
-/// tiled 1,705 and 8,158 (there the interleave hides the spread behind real space).
+/// The tiled spread's plan for this system (rows by slot only), where real space runs one
+/// thread per atom (`threads_per_atom` 1: 262,144 atoms and more, `gpu::threads_per_atom_for`).
+/// Measured on the H200 (BENCHMARKS.md, Coulomb, fifteenth session, call 5), steps/s tiled /
+/// interleaved: 2,097,152 ions 300 / —, 262,144 ions 2,024–2,030 / 1,954–1,957 (tenth
+/// session, before the splines were computed where used: 1,705 / 1,836), 32,768 ions (8
+/// threads per atom) 9,013–9,170 / 9,596–9,642 (there the interleave hides the spread
+/// behind real space).
 fn tile_plan(
     grid: &CellGrid,
     spec: &SimSpec,
     sys: &System,
     pme: &PmeForce,
     limits: &wgpu::Limits,
-    real_threads: u64,
+    threads_per_atom: u32,
 ) -> Option<TilePlan> {
     // WGMD_TILE_SPREAD=0 never tiles, =1 tiles whatever the size (A/B runs).
     let forced = std::env::var("WGMD_TILE_SPREAD").is_ok_and(|v| v == "1");
-    if crate::neighbor::switched_off("WGMD_TILE_SPREAD")
-        || (real_threads <= crate::forces::coulomb_spread::ONE_WAVE && !forced)
-    {
+    if crate::neighbor::switched_off("WGMD_TILE_SPREAD") || (threads_per_atom > 1 && !forced) {
         return None;
     }
     spread_tile::plan(
@@ -626,7 +625,7 @@ impl Simulation {
         if let Some(k) = coul.as_mut() {
             if let Some(p) = pme.as_ref().filter(|p| p.fusable()) {
                 if !crate::neighbor::switched_off("WGMD_FUSE_SPREAD") {
-                    let tile = tile_plan(&grid, &spec, &sys, p, &c.limits, n as u64 * tpa as u64);
+                    let tile = tile_plan(&grid, &spec, &sys, p, &c.limits, tpa);
                     set_spread(k, c, p, tile)?;
                 }
             }
@@ -1375,7 +1374,7 @@ impl Simulation {
                 &self.spec.system,
                 p,
                 &self.ctx.limits,
-                self.n_atoms() as u64 * self.lj_threads_per_atom() as u64,
+                self.lj_threads_per_atom(),
             ),
             _ => None,
         };
