@@ -20,6 +20,14 @@ const OTHER_SHARED: u32 = 1024;
 /// Threads per workgroup: 1,024 where the device allows (BENCHMARKS.md: 256 took 3.4 ms
 /// at 2,097,152 ions, 1,024 1.5 ms, before the atoms' bounding box was dropped), else 256.
 pub fn threads(limits: &wgpu::Limits) -> u32 {
+    // `WGMD_TILE_WG=512|768` (A/B runs).
+    if let Some(t) = std::env::var("WGMD_TILE_WG")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|t| [256, 512, 768].contains(t))
+    {
+        return t;
+    }
     if limits.max_compute_invocations_per_workgroup >= 1024
         && limits.max_compute_workgroup_size_x >= 1024
     {
