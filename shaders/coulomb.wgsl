@@ -267,8 +267,12 @@ fn coul_term(o: ptr<function, Sums>, r2: f32, inv_r: f32, pair: u32, tj: u32, qi
 override ONE_CUT: bool = false;
 
 // Adds the pair of atom i (position xi, type row `row`, k q_i `qi`) with list entry e.
+// No atom has an excluded partner (`forces::coulomb`; `WGMD_NO_EXCL=0` keeps the test, A/B
+// runs): the per-entry test of the uniform's exclusion count compiled out.
+override EXCL_FREE: bool = false;
+
 fn add_entry(o: ptr<function, Sums>, i: u32, xi: vec4f, row: u32, qi: f32, e: u32) {
-    if (C.n_excl > 0u && is_excluded(i, entry_atom(e))) {
+    if (!EXCL_FREE && C.n_excl > 0u && is_excluded(i, entry_atom(e))) {
         return;
     }
     let xj = entry_pos(e);

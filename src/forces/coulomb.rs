@@ -700,6 +700,8 @@ pub struct CoulombForce {
     n_types: usize,
     /// Every type pair's LJ cutoff is the Coulomb one (the kernels' ONE_CUT).
     one_cut: bool,
+    /// No atom has an excluded partner (coulomb.wgsl's EXCL_FREE).
+    no_excl: bool,
     /// The real-space kernels' override constants (for the fused kernel).
     real_overrides: Vec<(&'static str, f64)>,
     /// Real space and the PME spread in one dispatch (`forces::coulomb_spread`), with its
@@ -784,7 +786,7 @@ impl CoulombForce {
             threads_per_atom,
             layout,
             qq,
-            (lj.n_types, one_cut),
+            (lj.n_types, one_cut, params.n_excl == 0),
         )?;
         let (sk, recip) = if kvecs.is_empty() {
             (None, None)
@@ -821,6 +823,7 @@ impl CoulombForce {
             qq_table,
             n_types: lj.n_types,
             one_cut,
+            no_excl: params.n_excl == 0,
             real_overrides,
             fused: None,
         })
@@ -832,7 +835,7 @@ impl CoulombForce {
         tpa: u32,
         layout: ListLayout,
         qq_table: bool,
-        (n_types, one_cut): (usize, bool),
+        (n_types, one_cut, no_excl): (usize, bool, bool),
     ) -> Result<RealKernels> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&tpa) {
             bail!("Coulomb threads per atom must be a power of two from 1 to 64, not {tpa}");
@@ -858,6 +861,11 @@ impl CoulombForce {
                 !crate::neighbor::switched_off("WGMD_RCP_LJ") as u32 as f64,
             ),
             ("ONE_CUT", one_cut as u32 as f64),
+            // No exclusions (ions): the per-entry exclusion test compiled out.
+            (
+                "EXCL_FREE",
+                (no_excl && !crate::neighbor::switched_off("WGMD_NO_EXCL")) as u32 as f64,
+            ),
         ];
         let mut fast = o.to_vec();
         fast.push(("ENERGY", 0.0));
@@ -980,7 +988,7 @@ impl CoulombForce {
             tpa,
             layout,
             qq,
-            (self.n_types, self.one_cut),
+            (self.n_types, self.one_cut, self.no_excl),
         )?;
         self.threads_per_atom = tpa;
         if let Some((f, _)) = &self.fused {
