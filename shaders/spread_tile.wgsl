@@ -1,6 +1,6 @@
 // PME charge spread by blocks of cells, summed in workgroup memory first. Driver:
 // `forces::spread_tile`; used where the charge grid is f32 (atomics), the neighbor list's rows
-// are by cell slot and real space fills the GPU several times over (2,097,152 ions), in a
+// are by cell slot and real space runs one thread per atom (262,144 ions and more), in a
 // dispatch of its own after the real-space one of coulomb_spread.wgsl.
 //
 // Why: the f32-atomic spread (spread_f32.wgsl) adds ORDER³ = 125 times per atom to the grid,
@@ -13,8 +13,10 @@
 // (BENCHMARKS.md, Coulomb, tenth session): ~1.0 ms inside a step instead of 1.1, of which
 // ~0.35 ms the flush and little the workgroup atomics (40 % fewer of them saved 0.05 ms).
 // Most of the flush was its index arithmetic: one wrap per axis instead of two modulos per
-// axis and a division took 0.24 ms off the step (fourteenth session). Where
-// the interleaved spread hides behind real space (262,144 ions and fewer) this is slower. A
+// axis and a division took 0.24 ms off the step (fourteenth session), and the weights
+// computed here from the positions instead of read (FLY; fifteenth session) made the
+// step's spread, gather and interpolation 0.19 ms cheaper. Where the interleaved spread
+// hides behind real space (32,768 ions, 8 threads per atom) this is slower. A
 // box summed without atomics (threads owning its columns, atoms binned by a counting sort)
 // took 3.2 ms: each thread's chain of dependent loads per atom left it latency-bound.
 //

@@ -315,7 +315,8 @@ pub struct FusionBinds {
 
 /// Real-space threads up to which real space is about one wave of a large GPU (2¹⁹; an H200
 /// holds ~270k resident threads): there the interleaved spread overlaps it well, beyond it the
-/// two compete (`per_real_group`).
+/// two compete (`per_real_group`). (The engine tiles the spread instead wherever real space
+/// runs one thread per atom.)
 pub const ONE_WAVE: u64 = 1 << 19;
 
 /// Spread workgroups after each real-space workgroup in the fused dispatch. Measured on the
