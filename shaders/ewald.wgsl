@@ -20,7 +20,11 @@ struct CoulombParams {
     dsf_f: f32,
     e_rc: f32,
     rc: f32,
-    _pad: u32,
+    ex2_c: f32,      // alpha^2 log2(e): exp(-(alpha r)^2) = exp2(-ex2_c r^2)
+    t_c: f32,        // 0.38 alpha: erfc's t = 1 / (1 + t_c r)
+    g_c: f32,        // 2 alpha / sqrt(pi)
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;

@@ -1279,6 +1279,19 @@ impl Simulation {
         self.rebuild_and_forces()
     }
 
+    /// Recomputes the forces at the current positions (list as it is) the way the steps that
+    /// read no energy do (the last step of a batch computes energies too, so `advance` alone
+    /// never leaves those steps' forces behind; tests read them after this).
+    pub fn recompute_forces_without_energy(&mut self) -> Result<()> {
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            self.encode_forces(&mut pass, false);
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        Ok(())
+    }
+
     /// Replaces the neighbor capacity (tests use a tiny one to exercise overflow recovery;
     /// the next rebuild that needs more rolls back and regrows).
     pub fn set_neighbor_capacity(&mut self, cap: u32) -> Result<()> {

@@ -303,6 +303,12 @@ fn every_method_matches_reference_on_random_charged_systems() {
                     let d = force_error(&f2, &f);
                     eprintln!("{tag}: vs default {d:.2e}");
                     assert!(d < 1e-6, "{tag}: {d:.2e} from the default spread");
+                    // The kernels of the steps that read no energy, at the same positions.
+                    sim.recompute_forces_without_energy().unwrap();
+                    let (f3, _) = sim.forces().unwrap();
+                    let d3 = force_error(&f3, &f2);
+                    assert!(d3 < 1e-6, "{tag}: without energies {d3:.2e} from with");
+                    sim.poison_and_recompute().unwrap();
                     // The per-atom energy and virial shares of every way, summed.
                     let th = sim.thermo().unwrap();
                     assert!(
@@ -546,6 +552,80 @@ fn madelung_constant_on_the_gpu() {
     assert!(rel(-per_pair, m) < 1e-6);
     let th = sim.thermo().unwrap();
     assert!(rel(-th.potential_energy / 108.0, m) < 1e-6);
+}
+
+/// The steps that compute no energy take LJ + Ewald real space in one expression where every
+/// type has one charge and the LJ cutoff is the Coulomb one (coulomb.wgsl's `lj_ewald_force`):
+/// jittered rock salt with Joung–Cheatham LJ, PME and Ewald, each of a few steps' forces
+/// against the float64 reference at that step's positions.
+#[test]
+fn lj_ewald_force_of_energy_free_steps_matches_reference() {
+    use rand::{Rng, SeedableRng};
+    let ctx = ctx();
+    let d = 2.82 * (2.165f64 / 1.55).cbrt();
+    let mut sys = coulomb::rock_salt([6; 3], d, ["Na", "Cl"], [22.99, 35.45]);
+    let seed = fresh_seed("lj_ewald");
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
+    for p in sys.positions.iter_mut() {
+        for (a, x) in p.iter_mut().enumerate() {
+            *x = (*x + 0.6 * (rng.random::<f64>() - 0.5)).rem_euclid(sys.box_lengths[a]);
+        }
+    }
+    sys.maxwell_boltzmann(1200.0, seed, Units::Physical);
+    let sys = as_f32(sys);
+    let kj = 1.0 / 96.485_332_12;
+    let rc = 0.5 * 6.0 * d - 0.01;
+    let lj = LjSpec {
+        cutoff: rc,
+        shift: false,
+        tail: false,
+        sigma: vec![2.160, 4.830],
+        epsilon: vec![1.4754 * kj, 0.0535 * kj],
+        pairs: vec![],
+    };
+    let table = LjTable::new(&lj).unwrap();
+    let tol = 1e-5;
+    let alpha = coulomb::ewald_alpha_for(rc, tol);
+    let pme = wgmd::forces::pme::PmeParams::from_tolerance(sys.box_lengths, rc, tol).unwrap();
+    for method in [
+        CoulombMethod::Pme(pme),
+        CoulombMethod::Ewald {
+            alpha,
+            kmax: coulomb::kmax_for(sys.box_lengths, alpha, tol),
+            k2max: None,
+        },
+    ] {
+        let cs = CoulombSpec {
+            method: method.clone(),
+            cutoff: rc,
+            coulomb_k: coulomb::COULOMB_K_EV_A,
+            exclusions: vec![],
+            neutralize: false,
+        };
+        let mut spec = sim_spec(sys.clone(), lj.clone(), cs.clone());
+        spec.units = Units::Physical;
+        spec.integrator.dt = 1.0;
+        let mut sim = Simulation::new(ctx.clone(), spec).unwrap();
+        let mut s = sys.clone();
+        for step in 1..=4 {
+            sim.advance(1, false).unwrap();
+            s.positions = sim.positions().unwrap();
+            let r = coulomb::reference(&s, &table, &cs);
+            // The step's own forces (with energies: the last step of a batch), then the same
+            // positions' without.
+            let (f_energy, _) = sim.forces().unwrap();
+            sim.recompute_forces_without_energy().unwrap();
+            let (f, _) = sim.forces().unwrap();
+            let e = force_error(&f, &r.forces);
+            eprintln!("{method:?} step {step}: force error {e:.2e}");
+            assert!(e < 2e-5, "{method:?} step {step}: force error {e:.2e}");
+            assert!(
+                force_error(&f_energy, &r.forces) < 2e-5,
+                "{method:?} step {step}"
+            );
+            assert!(force_error(&f, &f_energy) < 2e-6, "{method:?} step {step}");
+        }
+    }
 }
 
 /// Molten NaCl (216 ions, Joung–Cheatham LJ + Ewald) in NVE: the total energy stays within

@@ -649,7 +649,12 @@ pub struct CoulombParams {
     /// Unshifted pair energy at the cutoff per unit qq (for the conserved-energy bookkeeping).
     pub e_rc: f32,
     pub rc: f32,
-    pub _pad: u32,
+    /// Ewald real space in a shape for the shader (coulomb.wgsl's `lj_ewald_force`):
+    /// α² log₂ e (exp(−α²r²) = exp2(−ex2_c r²)), 0.38 α (erfc's t = 1 / (1 + t_c r)), 2α/√π.
+    pub ex2_c: f32,
+    pub t_c: f32,
+    pub g_c: f32,
+    pub _pad: [u32; 2],
 }
 
 /// No exclusion in this slot.
@@ -772,7 +777,10 @@ impl CoulombForce {
             dsf_f: rs.dsf_f as f32,
             e_rc: rs.cutoff_jump() as f32,
             rc: spec.cutoff as f32,
-            _pad: 0,
+            ex2_c: (rs.alpha * rs.alpha * std::f64::consts::LOG2_E) as f32,
+            t_c: (0.38 * rs.alpha) as f32,
+            g_c: (2.0 * rs.alpha / PI.sqrt()) as f32,
+            _pad: [0; 2],
         };
         let qq_table = type_pair_charges(sys, lj.n_types, spec.coulomb_k);
         let qq = qq_table.is_some();
@@ -861,6 +869,10 @@ impl CoulombForce {
                 !crate::neighbor::switched_off("WGMD_RCP_LJ") as u32 as f64,
             ),
             ("ONE_CUT", one_cut as u32 as f64),
+            (
+                "LJ_EWALD",
+                !crate::neighbor::switched_off("WGMD_LJ_EWALD") as u32 as f64,
+            ),
             // No exclusions (ions): the per-entry exclusion test compiled out.
             (
                 "EXCL_FREE",
