@@ -21,7 +21,7 @@ struct CoulombParams {
     crf: f32,        // reaction field c_rf
     dsf_e: f32,      // DSF erfc(a rc)/rc
     dsf_f: f32,      // DSF force shift
-    e_rc: f32,
+    e_rc: f32,       // unshifted pair energy at rc per unit qq (cutoff-jump bookkeeping)
     rc: f32,
     ex2_c: f32,      // alpha^2 log2(e): exp(-(alpha r)^2) = exp2(-ex2_c r^2)
     t_c: f32,        // 0.38 alpha: erfc's t = 1 / (1 + t_c r)
@@ -291,11 +291,11 @@ fn lj_ewald_force(r2: f32, inv_r: f32, prm: vec4f, qq: f32) -> f32 {
 // `WGMD_ONE_CUT=0` keeps two tests (A/B runs).
 override ONE_CUT: bool = false;
 
-// Adds the pair of atom i (position xi, type row `row`, k q_i `qi`) with list entry e.
 // No atom has an excluded partner (`forces::coulomb`; `WGMD_NO_EXCL=0` keeps the test, A/B
 // runs): the per-entry test of the uniform's exclusion count compiled out.
 override EXCL_FREE: bool = false;
 
+// Adds the pair of atom i (position xi, type row `row`, k q_i `qi`) with list entry e.
 fn add_entry(o: ptr<function, Sums>, i: u32, xi: vec4f, row: u32, qi: f32, e: u32) {
     if (!EXCL_FREE && C.n_excl > 0u && is_excluded(i, entry_atom(e))) {
         return;

@@ -114,14 +114,18 @@ fn spl_at(i: u32, a: u32, d: u32, j: u32) -> f32 {
 @compute @workgroup_size(64)
 fn coulomb_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                   @builtin(local_invocation_index) lid: u32) {
-    let g = wid.y * nwg.x + wid.x;
-    let r = g % (FUSE_SPREAD + 1u);
-    let b = g / (FUSE_SPREAD + 1u);
-    if (r == 0u) {
-        real_force(b, lid);
+    let br = role(wid, nwg);
+    if (br.y == 0u) {
+        real_force(br.x, lid);
         return;
     }
-    spread_group(b, r, lid);
+    spread_group(br.x, br.y, lid);
+}
+
+// (b, r) of this workgroup: r = 0 real-space workgroup b, else spread workgroup r - 1 after it.
+fn role(wid: vec3u, nwg: vec3u) -> vec2u {
+    let g = wid.y * nwg.x + wid.x;
+    return vec2u(g / (FUSE_SPREAD + 1u), g % (FUSE_SPREAD + 1u));
 }
 
 // The same with one thread per atom (TPA = 1): real space by coulomb.wgsl's `real_row`, without
@@ -129,14 +133,12 @@ fn coulomb_spread(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
 @compute @workgroup_size(64)
 fn coulomb_spread1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                    @builtin(local_invocation_index) lid: u32) {
-    let g = wid.y * nwg.x + wid.x;
-    let r = g % (FUSE_SPREAD + 1u);
-    let b = g / (FUSE_SPREAD + 1u);
-    if (r == 0u) {
-        real_row(b * 64u + lid);
+    let br = role(wid, nwg);
+    if (br.y == 0u) {
+        real_row(br.x * 64u + lid);
         return;
     }
-    spread_group(b, r, lid);
+    spread_group(br.x, br.y, lid);
 }
 
 // Spread workgroup r - 1 after real-space workgroup b: ORDER^2 threads per atom.

@@ -2,8 +2,9 @@
 // and coulomb_spread.wgsl's slot_interp (atoms by cell slot). The importer declares the
 // potential grid `phi` (Kx * Ky * Kz points), the constants ORDER, GX, GY, GZ,
 // `grid_origin(x)` (first grid point along each axis), `spl_at(k, axis, d, j)` (the spline
-// weights and derivatives stored at index k), INTERP_FLY (bool: compute them instead), ENERGY, and the buffers `force`, `atom_virial`
-// and `result` (PME's energy and virial, pme_fft_last's reduction).
+// weights and derivatives stored at index k), INTERP_FLY (bool: compute them instead),
+// ENERGY, and the buffers `force`, `atom_virial` and `result` (PME's energy and virial,
+// pme_fft_last's reduction).
 
 // Lane jz of an atom's interpolation: the ORDER^2 points of its z column. The lanes of a
 // warp then read runs of ORDER consecutive words of `phi`; lanes by x plane (one word each,

@@ -554,6 +554,26 @@ fn madelung_constant_on_the_gpu() {
     assert!(rel(-th.potential_energy / 108.0, m) < 1e-6);
 }
 
+/// 216 ions of rock salt at molten density (Å) and a cutoff just under half the box.
+fn molten_nacl_216() -> (wgmd::system::System, f64) {
+    let d = 2.82 * (2.165f64 / 1.55).cbrt();
+    let sys = coulomb::rock_salt([6; 3], d, ["Na", "Cl"], [22.99, 35.45]);
+    (sys, 0.5 * 6.0 * d - 0.01)
+}
+
+/// Joung–Cheatham Na/Cl LJ (Lorentz–Berthelot) in eV and Å, cut at `rc`.
+fn joung_cheatham_nacl(rc: f64, shift: bool) -> LjSpec {
+    let kj = 1.0 / 96.485_332_12;
+    LjSpec {
+        cutoff: rc,
+        shift,
+        tail: false,
+        sigma: vec![2.160, 4.830],
+        epsilon: vec![1.4754 * kj, 0.0535 * kj],
+        pairs: vec![],
+    }
+}
+
 /// The steps that compute no energy take LJ + Ewald real space in one expression where every
 /// type has one charge and the LJ cutoff is the Coulomb one (coulomb.wgsl's `lj_ewald_force`):
 /// jittered rock salt with Joung–Cheatham LJ, PME and Ewald, each of a few steps' forces
@@ -562,8 +582,7 @@ fn madelung_constant_on_the_gpu() {
 fn lj_ewald_force_of_energy_free_steps_matches_reference() {
     use rand::{Rng, SeedableRng};
     let ctx = ctx();
-    let d = 2.82 * (2.165f64 / 1.55).cbrt();
-    let mut sys = coulomb::rock_salt([6; 3], d, ["Na", "Cl"], [22.99, 35.45]);
+    let (mut sys, rc) = molten_nacl_216();
     let seed = fresh_seed("lj_ewald");
     let mut rng = rand_pcg::Pcg64::seed_from_u64(seed);
     for p in sys.positions.iter_mut() {
@@ -573,16 +592,7 @@ fn lj_ewald_force_of_energy_free_steps_matches_reference() {
     }
     sys.maxwell_boltzmann(1200.0, seed, Units::Physical);
     let sys = as_f32(sys);
-    let kj = 1.0 / 96.485_332_12;
-    let rc = 0.5 * 6.0 * d - 0.01;
-    let lj = LjSpec {
-        cutoff: rc,
-        shift: false,
-        tail: false,
-        sigma: vec![2.160, 4.830],
-        epsilon: vec![1.4754 * kj, 0.0535 * kj],
-        pairs: vec![],
-    };
+    let lj = joung_cheatham_nacl(rc, false);
     let table = LjTable::new(&lj).unwrap();
     let tol = 1e-5;
     let alpha = coulomb::ewald_alpha_for(rc, tol);
@@ -633,19 +643,9 @@ fn lj_ewald_force_of_energy_free_steps_matches_reference() {
 #[test]
 fn molten_nacl_nve_conserves_energy_with_ewald() {
     let ctx = ctx();
-    let d = 2.82 * (2.165f64 / 1.55).cbrt();
-    let mut sys = coulomb::rock_salt([6; 3], d, ["Na", "Cl"], [22.99, 35.45]);
+    let (mut sys, rc) = molten_nacl_216();
     sys.maxwell_boltzmann(1200.0, fresh_seed("nacl_nve"), Units::Physical);
-    let kj = 1.0 / 96.485_332_12;
-    let rc = 0.5 * 6.0 * d - 0.01;
-    let lj = LjSpec {
-        cutoff: rc,
-        shift: true,
-        tail: false,
-        sigma: vec![2.160, 4.830],
-        epsilon: vec![1.4754 * kj, 0.0535 * kj],
-        pairs: vec![],
-    };
+    let lj = joung_cheatham_nacl(rc, true);
     let tol = 1e-5;
     let alpha = coulomb::ewald_alpha_for(rc, tol);
     let cs = CoulombSpec {

@@ -140,8 +140,11 @@ impl SpreadFusion {
         ov.push(("INTERP_FLY", fly_interp as u32 as f64));
         // One thread per atom: the kernel without workgroup memory (real space alone where
         // the spread is tiled, FUSE_SPREAD = 0).
-        let tpa1 = real.iter().any(|&(n, v)| n == "TPA" && v == 1.0);
-        let entry = if tpa1 && crate::forces::coulomb::single_lane(1) {
+        let tpa = real
+            .iter()
+            .find(|&&(n, _)| n == "TPA")
+            .map_or(0, |&(_, v)| v as u32);
+        let entry = if crate::forces::coulomb::single_lane(tpa) {
             "coulomb_spread1"
         } else {
             "coulomb_spread"

@@ -3,8 +3,9 @@
 //! summed with f32 atomics, the neighbor list's rows are by cell slot and real space runs one
 //! thread per atom (the engine's `tile_plan`), in a dispatch of its own after the real-space
 //! one (`forces::coulomb_spread`; tried in one dispatch with it and reverted, BENCHMARKS.md,
-//! Coulomb, fifteenth session); `WGMD_TILE_SPREAD=0` keeps the interleaved spread (A/B runs). The float64 reference is PME's (`forces::pme::reference`);
-//! tests/coulomb_gpu.rs checks this spread against it and against the other spreads.
+//! Coulomb, fifteenth session); `WGMD_TILE_SPREAD=0` keeps the interleaved spread (A/B runs).
+//! The float64 reference is PME's (`forces::pme::reference`); tests/coulomb_gpu.rs checks this
+//! spread against it and against the other spreads.
 
 use anyhow::Result;
 
