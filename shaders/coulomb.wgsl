@@ -9,6 +9,7 @@
 // Each atom gathers its full row and keeps half of each pair energy/virial (no atomics).
 #import common
 #import lj_pair
+#import split_rows
 
 // Mirrors `forces::coulomb::CoulombParams`.
 struct CoulombParams {
@@ -354,7 +355,23 @@ fn atom_sums(i: u32, rowid: u32, lane: u32) -> Sums {
     let qi = C.coulomb_k * charge[i];
     let row = bitcast<u32>(xi.w) * P.n_types;
     load_row_types(row);
-    let n = min(nbr_count[rowid], P.nbr_capacity);
+    let c = nbr_count[rowid];
+    var n = min(c, P.nbr_capacity);
+    if (SPLIT) {
+        // Split rows (split_rows.wgsl): the outer groups, from the row's back, by their
+        // entries inside the largest cutoff; then the inner ones as any packed row.
+        n = min(split_inner(c), P.nbr_capacity);
+        let n_out = min(split_outer(c), P.nbr_capacity);
+        for (var mb = 0u; mb < n_out; mb += 8u) {
+            let w = list_word(split_outer_k(mb), rowid, true, P) >> 2u;
+            let lo = nbr_list[w];
+            let hi = nbr_list[w + 1u];
+            var mask = outer_mask(xi.xyz, lo, hi, n_out - mb);
+            while (mask != 0u) {
+                add_entry(&o, i, xi, row, qi, group_word(lo, hi, next_bit(&mask)));
+            }
+        }
+    }
     if (PACKED && TPA == 1u) {
         // One thread per atom: each group of eight as two vec4u, eight independent gathers
         // at once. (Several threads per atom read word by word below: the TPA lanes of an

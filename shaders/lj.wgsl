@@ -9,6 +9,7 @@
 // of each pair energy and virial, so sums over atoms count each pair once.
 #import common
 #import lj_pair
+#import split_rows
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> pos: array<vec4f>;
@@ -180,7 +181,23 @@ fn slot_row_sums(t: u32, lane: u32) -> Acc {
     var acc = Acc(vec3f(0.0), 0.0, 0.0, 0.0);
     let xi = slot_pos[t];
     let row = bitcast<u32>(xi.w) * P.n_types;
-    let n = min(nbr_count[t], P.nbr_capacity);
+    let c = nbr_count[t];
+    var n = min(c, P.nbr_capacity);
+    if (SPLIT) {
+        // Split rows (split_rows.wgsl): the outer groups, from the row's back, by their
+        // entries inside the largest cutoff; then the inner ones as any packed row.
+        n = min(split_inner(c), P.nbr_capacity);
+        let n_out = min(split_outer(c), P.nbr_capacity);
+        for (var mb = 0u; mb < n_out; mb += 8u) {
+            let w = list_word(split_outer_k(mb), t, true, P) >> 2u;
+            let lo = nbr_list[w];
+            let hi = nbr_list[w + 1u];
+            var mask = outer_mask(xi.xyz, lo, hi, n_out - mb);
+            while (mask != 0u) {
+                add_pair(&acc, xi, row, slot_pos[group_word(lo, hi, next_bit(&mask))]);
+            }
+        }
+    }
     if (PACKED && TPA == 1u) {
         // One thread per atom: each group of eight as two vec4u, eight independent
         // gathers at once. (Several threads per atom read word by word below: the TPA

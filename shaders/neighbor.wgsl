@@ -16,6 +16,7 @@
 // neighbors come stencil row by stencil row, each in cell order of the unwrapped x
 // coordinate.
 #import common
+#import split_rows
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> pos: array<vec4f>;
@@ -68,6 +69,14 @@ override PRUNE: bool = true;
 var<private> pend_lo: vec4u;
 var<private> pend_hi: vec4u;
 
+// Split rows (split_rows.wgsl; packed, one thread per row): matches closer than OUTER_CUT2
+// go to the front of the row through pend_*, the others to the back through pout_*, counted
+// in n_in / n_out.
+var<private> pout_lo: vec4u;
+var<private> pout_hi: vec4u;
+var<private> n_in: u32;
+var<private> n_out: u32;
+
 // Stores the pending group that holds entry k of row `rowid` (all eight words; those past
 // the row's count are never read).
 fn flush_group(rowid: u32, k: u32) {
@@ -76,6 +85,52 @@ fn flush_group(rowid: u32, k: u32) {
         nbr_list[w] = pend_lo;
         nbr_list[w + 1u] = pend_hi;
     }
+}
+
+// Stores the pending outer group that holds outer entry m of row `rowid` (split rows).
+fn flush_outer(rowid: u32, m: u32) {
+    if (m < P.nbr_capacity) {
+        let w = list_word(split_outer_k(m & ~7u), rowid, true, P) >> 2u;
+        nbr_list[w] = pout_lo;
+        nbr_list[w + 1u] = pout_hi;
+    }
+}
+
+// A match (value v) of a split row: inner ones from the front, outer ones from the back, each
+// through its own group shift register.
+fn put_split(rowid: u32, inner: bool, v: u32) {
+    if (inner) {
+        put_entry(rowid, n_in, v);
+        n_in++;
+    } else {
+        pout_lo = vec4u(pout_lo.yzw, pout_hi.x);
+        pout_hi = vec4u(pout_hi.yzw, v);
+        if ((n_out & 7u) == 7u) {
+            flush_outer(rowid, n_out);
+        }
+        n_out++;
+    }
+}
+
+// A split row's last, partly filled groups (their m entries sit in the last m words: shifted
+// to the first), its packed count, and the room it needs: whole groups from both ends.
+fn finish_split(rowid: u32) -> u32 {
+    if ((n_in & 7u) != 0u) {
+        for (var j = n_in & 7u; j < 8u; j++) {
+            pend_lo = vec4u(pend_lo.yzw, pend_hi.x);
+            pend_hi = vec4u(pend_hi.yzw, 0u);
+        }
+        flush_group(rowid, n_in - 1u);
+    }
+    if ((n_out & 7u) != 0u) {
+        for (var j = n_out & 7u; j < 8u; j++) {
+            pout_lo = vec4u(pout_lo.yzw, pout_hi.x);
+            pout_hi = vec4u(pout_hi.yzw, 0u);
+        }
+        flush_outer(rowid, n_out - 1u);
+    }
+    nbr_count[rowid] = min(n_in, 0xffffu) | (min(n_out, 0xffffu) << 16u);
+    return ((n_in + 7u) & ~7u) + ((n_out + 7u) & ~7u);
 }
 
 // Entry k (value v) of row `rowid`.
@@ -118,14 +173,14 @@ fn images_by_cell() -> bool {
     return SHIFT_IMAGES && stencil_reach2(P);
 }
 
-// Whether candidate `cand` is within the list cutoff of atom i at pi (pis: pi minus the
-// candidate cell's image offset, used when `exact`).
-fn is_match(i: u32, pi: vec3f, pis: vec3f, exact: bool, cand: vec4f) -> bool {
+// Squared distance of candidate `cand` from atom i at pi (pis: pi minus the candidate
+// cell's image offset, used when `exact`); beyond any cutoff for the atom itself.
+fn cand_d2(i: u32, pi: vec3f, pis: vec3f, exact: bool, cand: vec4f) -> f32 {
     var d = pis - cand.xyz;
     if (!exact) {
         d = min_image(pi - cand.xyz, P);
     }
-    return bitcast<u32>(cand.w) != i && dot(d, d) < P.list_cut2;
+    return select(dot(d, d), 3.0e38, bitcast<u32>(cand.w) == i);
 }
 
 // Matches among the candidates cell_pos[s0..s1) of atom i at pi, whose cells' image offset
@@ -137,9 +192,15 @@ fn scan_range(i: u32, rowid: u32, pi: vec3f, image: vec3f, s0: u32, s1: u32, fir
     var count = 0u;
     for (var s = s0; s < s1; s++) {
         let cand = cell_pos[s];
-        if (is_match(i, pi, pis, exact, cand)) {
+        let d2 = cand_d2(i, pi, pis, exact, cand);
+        if (d2 < P.list_cut2) {
             if (write) {
-                put_entry(rowid, first + count, select(bitcast<u32>(cand.w), s, SLOT_ROWS));
+                let v = select(bitcast<u32>(cand.w), s, SLOT_ROWS);
+                if (SPLIT) {
+                    put_split(rowid, d2 < OUTER_CUT2, v);
+                } else {
+                    put_entry(rowid, first + count, v);
+                }
             }
             count++;
         }
@@ -276,8 +337,12 @@ fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
     for (var r = lane; r < rows; r += TPA) {
         count += scan_row(i, rowid, pi, ci, r, count, true);
     }
-    // A packed row's last, partly filled group.
-    if (PACKED && TPA == 1u && live && (count & 7u) != 0u) {
+    if (SPLIT) {
+        if (live) {
+            atomicMax(&wg_max, finish_split(rowid));
+        }
+    } else if (PACKED && TPA == 1u && live && (count & 7u) != 0u) {
+        // A packed row's last, partly filled group.
         if (SHIFT_GROUP) {
             // Its m entries sit in the last m words: shift them to the first.
             for (var j = count & 7u; j < 8u; j++) {
@@ -288,7 +353,7 @@ fn nbr_build(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
         flush_group(rowid, count - 1u);
     }
     // The last lane's end is the row's total.
-    if (live && lane == TPA - 1u) {
+    if (!SPLIT && live && lane == TPA - 1u) {
         nbr_count[rowid] = count;
         atomicMax(&wg_max, count);
     }

@@ -385,6 +385,13 @@ pub fn default_check_every(n_atoms: u32) -> u32 {
     }
 }
 
+/// The largest force cutoff squared, as the f32 the force kernels compare with: split rows
+/// (`neighbor::ListLayout::BySlotSplit`) put the entries closer at the build in front.
+fn outer_cut2(table: &LjTable, coulomb: Option<&CoulombSpec>) -> f32 {
+    let c = coulomb.map_or(0.0, |c| (c.cutoff * c.cutoff) as f32);
+    table.max_cut2().max(c)
+}
+
 /// A batch recorded ahead of its submission.
 struct Recorded {
     cmd: wgpu::CommandBuffer,
@@ -547,12 +554,12 @@ impl Simulation {
             && spec.ani.is_none()
             && ctx.limits.max_storage_buffers_per_shader_stage >= neighbor::SLOT_ROWS_MIN_STORAGE;
         let layout = if slots_possible {
-            ListLayout::default_with_slots()
+            ListLayout::default_with_slots(tpa)
         } else {
             ListLayout::ByAtom
         };
         let slot_rows = layout.slot_rows();
-        let plan = BuildPlan::new(n, tpa, layout);
+        let plan = BuildPlan::new(n, tpa, layout, outer_cut2(&table, spec.coulomb.as_ref()))?;
         let ncell = grid.n_cells() as u64;
         let c = &ctx;
         let mut st = vec![0u32; status::LEN];
@@ -1222,12 +1229,13 @@ impl Simulation {
         let mut rows = vec![None; n];
         for r in 0..n {
             let i = owner[r] as usize;
-            let c = counts[r] as usize;
-            if c > cap {
-                bail!("atom {i} has {c} neighbors, more than the capacity {cap}");
+            let (ks, need) = layout.row_entries(counts[r], cap);
+            if need > cap {
+                bail!("atom {i} needs {need} neighbor slots, more than the capacity {cap}");
             }
             // Entries are atoms, or with rows by slot the slots of the neighbors.
-            let mut row: Vec<u32> = (0..c)
+            let mut row: Vec<u32> = ks
+                .into_iter()
                 .map(|k| list[layout.word(k, r, n)])
                 .map(|e| {
                     if slot_rows {
@@ -1245,6 +1253,21 @@ impl Simulation {
             }
         }
         Ok(rows.into_iter().map(|r| r.unwrap_or_default()).collect())
+    }
+    /// Split rows (`ListLayout::BySlotSplit`): each atom's count of entries in the row's
+    /// front part (closer than the largest force cutoff at the build), for tests; None with
+    /// another layout.
+    pub fn neighbor_inner_counts(&self) -> Result<Option<Vec<u32>>> {
+        if self.from_cells || !self.nbr.plan().layout.split() {
+            return Ok(None);
+        }
+        let counts: Vec<u32> = self.ctx.read_buffer(&self.bufs.nbr_count)?;
+        let owner: Vec<u32> = self.ctx.read_buffer(&self.bufs.cell_atoms)?;
+        let mut inner = vec![0; self.n_atoms()];
+        for (r, &i) in owner.iter().take(self.n_atoms()).enumerate() {
+            inner[i as usize] = counts[r] & 0xffff;
+        }
+        Ok(Some(inner))
     }
     /// Fills every kernel output buffer with NaN bit patterns, then rebuilds the lists and
     /// recomputes forces: tests use it to prove kernels write everything they are read for.
@@ -1369,8 +1392,12 @@ impl Simulation {
     /// Replaces the threads per atom of the neighbor build and the LJ kernel (normally
     /// chosen from the atom count; tests pin it to check every variant against the
     /// references) and rebuilds the list with it.
+    /// Split rows need one thread per atom: with more they become packed rows.
     pub fn set_threads_per_atom(&mut self, tpa: u32) -> Result<()> {
-        let layout = self.nbr.plan().layout;
+        let layout = match self.nbr.plan().layout {
+            l if !l.allows(tpa) => ListLayout::BySlotPacked,
+            l => l,
+        };
         self.set_neighbor_build(tpa, layout)
     }
 
@@ -1443,7 +1470,12 @@ impl Simulation {
         if slot_rows && self.ani.is_some() {
             bail!("ANI reads the neighbor list by atom: rows by cell slot are not available");
         }
-        let plan = BuildPlan::new(self.params.n_atoms, tpa, layout);
+        let plan = BuildPlan::new(
+            self.params.n_atoms,
+            tpa,
+            layout,
+            outer_cut2(&self.table, self.spec.coulomb.as_ref()),
+        )?;
         let need = if slot_rows {
             16 * self.params.n_atoms as u64
         } else {

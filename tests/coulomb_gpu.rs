@@ -324,11 +324,11 @@ fn every_method_matches_reference_on_random_charged_systems() {
                         r.virial
                     );
                 }
-                // The tiled mode with one thread per atom and packed rows (the largest
+                // The tiled mode with one thread per atom and split rows (the largest
                 // systems' configuration; these small ones default to 8 threads per atom).
                 if default != SpreadMode::Separate {
                     sim.set_spread_tile(one).unwrap();
-                    sim.set_neighbor_build(1, ListLayout::BySlotPacked).unwrap();
+                    sim.set_neighbor_build(1, ListLayout::BySlotSplit).unwrap();
                     sim.poison_and_recompute().unwrap();
                     let (f2, _) = sim.forces().unwrap();
                     let th = sim.thermo().unwrap();
@@ -345,6 +345,7 @@ fn every_method_matches_reference_on_random_charged_systems() {
             // one thread per atom reads them as vectors, several word by word), by slot
             // column-major, and by atom.
             for (tpa, layout) in [
+                (1, ListLayout::BySlotSplit),
                 (1, ListLayout::BySlotPacked),
                 (2, ListLayout::BySlotPacked),
                 (1, ListLayout::BySlot),
@@ -422,6 +423,9 @@ fn tiled_spread_matches_reference_while_atoms_stray() {
     let mut spec = sim_spec(sys.clone(), lj, cs.clone());
     spec.skin = skin;
     let mut sim = Simulation::new(ctx.clone(), spec).unwrap();
+    // One thread per atom with split rows, as the largest systems run: the skin's entries
+    // (LJ cutoff 4.5, Coulomb 5) that come inside between builds must count.
+    sim.set_neighbor_build(1, ListLayout::BySlotSplit).unwrap();
     let one = TilePlan::for_block(
         &sim.grid(),
         sys.box_lengths,
@@ -465,6 +469,97 @@ fn tiled_spread_matches_reference_while_atoms_stray() {
         crossed >= 30,
         "only {crossed} steps with atoms crossing a face"
     );
+}
+
+#[test]
+fn split_rows_count_the_shell_entries_that_come_inside() {
+    // Split rows keep the skin's shell at the back of each row and compute only its entries
+    // that are inside the cutoff now. Methods whose force goes to zero at the cutoff (so that
+    // pairs crossing it between checks do not make f32 and float64 disagree) but not before:
+    // a dropped shell entry at 0.9 rc costs a third of its full-strength pair force.
+    use rand::{Rng, SeedableRng};
+    let ctx = ctx();
+    let seed = fresh_seed("split_shell");
+    let (rc, skin) = (5.0, 2.0);
+    for (k, method) in [
+        CoulombMethod::ReactionField {
+            epsilon_rf: f64::INFINITY,
+        },
+        CoulombMethod::Dsf { alpha: 0.3 },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (mut sys, excl) = (0..)
+            .map(|j| {
+                random_charged(
+                    605,
+                    [16.0, 16.5, 17.0],
+                    2,
+                    1.1,
+                    seed + 31 * k as u64 + 7919 * j,
+                )
+            })
+            .map(|(s, e)| (as_f32(s), e))
+            .find(|(s, _)| clear_of_cutoffs(s, &[rc, rc - 0.5], 1e-5))
+            .unwrap();
+        // Up to 0.012 length units per step: a rebuild every ~80 steps.
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed ^ 0x5b1 ^ k as u64);
+        for v in sys.velocities.iter_mut() {
+            *v = [0; 3].map(|_| rng.random_range(-12.0..12.0));
+        }
+        let lj = LjSpec {
+            cutoff: rc - 0.5,
+            shift: true,
+            tail: false,
+            sigma: vec![1.0, 1.125],
+            epsilon: vec![0.25, 0.125],
+            pairs: vec![],
+        };
+        let table = LjTable::new(&lj).unwrap();
+        let cs = CoulombSpec {
+            method,
+            cutoff: rc,
+            coulomb_k: 1.0,
+            exclusions: excl,
+            neutralize: false,
+        };
+        let mut spec = sim_spec(sys.clone(), lj, cs.clone());
+        spec.skin = skin;
+        let mut sim = Simulation::new(ctx.clone(), spec).unwrap();
+        sim.set_neighbor_build(1, ListLayout::BySlotSplit).unwrap();
+        // Pairs inside the cutoff now that were in a row's shell at its build (at least).
+        let mut came_in = 0usize;
+        let mut worst = 0.0f64;
+        for step in 1..=40 {
+            sim.advance(3, false).unwrap();
+            sys.positions = sim.positions().unwrap();
+            let r = coulomb::reference(&sys, &table, &cs);
+            let (f, _) = sim.forces().unwrap();
+            let e = force_error(&f, &r.forces);
+            assert!(
+                e < 2e-5,
+                "{:?} step {}: force error {e:.2e}",
+                cs.method,
+                3 * step
+            );
+            worst = worst.max(e);
+            let inner = sim.neighbor_inner_counts().unwrap().expect("split rows");
+            let now = wgmd::neighbor::brute_force(&sys, rc);
+            let shell: usize = (0..sys.len())
+                .map(|i| now[i].len().saturating_sub(inner[i] as usize))
+                .sum();
+            came_in = came_in.max(shell);
+        }
+        eprintln!(
+            "{:?}: worst force error {worst:.2e}; up to {came_in} shell pairs inside the cutoff",
+            cs.method
+        );
+        assert!(
+            came_in >= 20,
+            "only {came_in} shell pairs came inside the cutoff"
+        );
+    }
 }
 
 /// f32 tolerance 2e-6 of each term: the GPU's f32 pair sums with f32-rounded k and charges

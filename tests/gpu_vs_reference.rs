@@ -150,12 +150,14 @@ fn lj_forces_energy_virial_match_reference_on_random_configs() {
         let mut sim = Simulation::new(ctx.clone(), spec.clone()).unwrap();
         assert_eq!(sim.neighbor_mode(), mode);
         if mode == NeighborMode::Verlet {
-            // Every list layout (rows by cell slot packed in groups of eight, the default where
-            // the adapter allows it; by slot column-major; by atom, the browsers'), spread
-            // over the threads-per-atom runs: one thread per atom reads packed groups as
-            // vectors, several read them word by word.
+            // Every list layout (rows by cell slot packed in groups of eight, split into the
+            // entries inside the cutoff and the skin's shell with one thread per atom, the
+            // default where the adapter allows it; by slot column-major; by atom, the
+            // browsers'), spread over the threads-per-atom runs: one thread per atom reads
+            // packed groups as vectors, several read them word by word.
             let layout = match tpa {
-                1 | 4 => ListLayout::BySlotPacked,
+                1 => ListLayout::BySlotSplit,
+                4 => ListLayout::BySlotPacked,
                 2 => ListLayout::BySlot,
                 _ => ListLayout::ByAtom,
             };
@@ -218,8 +220,26 @@ fn reference_forces_match_finite_differences() {
 }
 
 /// GPU rows equal brute force, ignoring pairs within f32 rounding of the list cutoff.
-fn check_neighbors(sim: &Simulation, sys: &wgmd::system::System, list_cut: f64, tag: &str) {
+fn check_neighbors(
+    sim: &Simulation,
+    sys: &wgmd::system::System,
+    (list_cut, cut): (f64, f64),
+    tag: &str,
+) {
     let rows = sim.neighbor_rows().unwrap();
+    // Split rows: the front part holds the pairs inside the force cutoff, the back the rest.
+    if let Some(inner) = sim.neighbor_inner_counts().unwrap() {
+        let lo = neighbor::brute_force(sys, cut * (1.0 - 1e-5));
+        let hi = neighbor::brute_force(sys, cut * (1.0 + 1e-5));
+        for i in 0..sys.len() {
+            let n = inner[i] as usize;
+            assert!(
+                lo[i].len() <= n && n <= hi[i].len(),
+                "{tag}: atom {i} has {n} entries in front, {} pairs within the cutoff",
+                lo[i].len()
+            );
+        }
+    }
     let exact = neighbor::brute_force(sys, list_cut);
     let inner = neighbor::brute_force(sys, list_cut * (1.0 - 1e-5));
     let mut compared = 0;
@@ -280,6 +300,7 @@ fn neighbor_list_equals_brute_force() {
         for (tpa, layout) in ListLayout::ALL
             .into_iter()
             .flat_map(|l| [1u32, 2, 8].map(|t| (t, l)))
+            .filter(|&(t, l)| l.allows(t))
         {
             sim.set_neighbor_build(tpa, layout).unwrap();
             sim.poison_and_recompute().unwrap();
@@ -289,7 +310,7 @@ fn neighbor_list_equals_brute_force() {
                 sim.grid().reach
             );
             eprintln!("{tag}");
-            check_neighbors(&sim, &sys, rc + skin, &tag);
+            check_neighbors(&sim, &sys, (rc + skin, rc), &tag);
         }
     }
 }
@@ -331,7 +352,13 @@ fn cell_list_forces_stay_exact_while_atoms_move() {
     let seed = fresh_seed("moving_cells");
     let sys = random_system(515, [9.0, 9.5, 10.0], 2, 0.9, 4.0, seed);
     let mut runs = Vec::new();
-    for mode in [NeighborMode::Cells, NeighborMode::Verlet] {
+    // The Verlet list also with split rows and one thread per atom (the largest systems'
+    // layout): the skin's entries that came inside the cutoff since the build must count.
+    for (mode, split) in [
+        (NeighborMode::Cells, false),
+        (NeighborMode::Verlet, false),
+        (NeighborMode::Verlet, true),
+    ] {
         let mut sp = spec(
             sys.clone(),
             lj_spec(2, 2.5, true),
@@ -343,6 +370,9 @@ fn cell_list_forces_stay_exact_while_atoms_move() {
         let table = LjTable::new(&sp.lj).unwrap();
         let mut sim = Simulation::new(ctx.clone(), sp).unwrap();
         assert_eq!(sim.neighbor_mode(), mode);
+        if split {
+            sim.set_neighbor_build(1, ListLayout::BySlotSplit).unwrap();
+        }
         sim.advance(300, false).unwrap();
         assert!(
             sim.stats().neighbor_builds > 2,
@@ -353,7 +383,7 @@ fn cell_list_forces_stay_exact_while_atoms_move() {
         let (f_gpu, _) = sim.forces().unwrap();
         let r = lj::reference(&now, &table);
         let (err, worst) = force_errors(&f_gpu, &r.forces);
-        eprintln!("{mode:?} after 300 steps: force rel err {err:.2e} (worst atom {worst:.2e})");
+        eprintln!("{mode:?} (split {split}) after 300 steps: force rel err {err:.2e} (worst atom {worst:.2e})");
         assert!(err < 1e-5, "{mode:?}: force relative error {err:.3e}");
         assert!(worst < 5e-5, "{mode:?}: worst-atom error {worst:.3e}");
         runs.push((sim.thermo().unwrap(), now.len()));
@@ -361,12 +391,13 @@ fn cell_list_forces_stay_exact_while_atoms_move() {
     // Same physics, different summation order: the trajectories part chaotically from f32
     // rounding (positions by ~1e-4 after these 300 steps, seed-dependent, so not asserted),
     // but both conserve the same energy.
-    let (a, b) = (&runs[0].0, &runs[1].0);
+    let (a, b, c) = (&runs[0].0, &runs[1].0, &runs[2].0);
     eprintln!(
-        "cells vs verlet: E {} vs {}",
-        a.total_energy, b.total_energy
+        "cells vs verlet vs split rows: E {} vs {} vs {}",
+        a.total_energy, b.total_energy, c.total_energy
     );
     assert!(((a.total_energy - b.total_energy) / b.total_energy).abs() < 1e-4);
+    assert!(((c.total_energy - b.total_energy) / b.total_energy).abs() < 1e-4);
 }
 
 /// The list in place covers every pair inside `cutoff` at the current positions.

@@ -705,6 +705,7 @@ pub struct CoulombForce {
     n_types: usize,
     /// Every type pair's LJ cutoff is the Coulomb one (the kernels' ONE_CUT).
     one_cut: bool,
+    outer_cut2: f32,
     /// No atom has an excluded partner (coulomb.wgsl's EXCL_FREE).
     no_excl: bool,
     /// The real-space kernels' override constants (for the fused kernel).
@@ -786,6 +787,8 @@ impl CoulombForce {
         let qq = qq_table.is_some();
         // One cutoff test per pair where every type pair's LJ cutoff is the Coulomb one (the
         // shader compares the same f32 squares).
+        // Split rows: an outer entry beyond every cutoff is skipped untested.
+        let outer_cut2 = lj.max_cut2().max(params.rc2);
         let one_cut = lj.gpu_data().iter().all(|p| p[2] == params.rc2)
             && !crate::neighbor::switched_off("WGMD_ONE_CUT");
         let (real, fast, terms, real_overrides) = Self::real_kernels(
@@ -794,7 +797,7 @@ impl CoulombForce {
             threads_per_atom,
             layout,
             qq,
-            (lj.n_types, one_cut, params.n_excl == 0),
+            (lj.n_types, one_cut, params.n_excl == 0, outer_cut2),
         )?;
         let (sk, recip) = if kvecs.is_empty() {
             (None, None)
@@ -831,6 +834,7 @@ impl CoulombForce {
             qq_table,
             n_types: lj.n_types,
             one_cut,
+            outer_cut2,
             no_excl: params.n_excl == 0,
             real_overrides,
             fused: None,
@@ -843,10 +847,13 @@ impl CoulombForce {
         tpa: u32,
         layout: ListLayout,
         qq_table: bool,
-        (n_types, one_cut, no_excl): (usize, bool, bool),
+        (n_types, one_cut, no_excl, outer_cut2): (usize, bool, bool, f32),
     ) -> Result<RealKernels> {
         if ![1, 2, 4, 8, 16, 32, 64].contains(&tpa) {
             bail!("Coulomb threads per atom must be a power of two from 1 to 64, not {tpa}");
+        }
+        if !layout.allows(tpa) {
+            bail!("the {layout:?} list layout needs one thread per atom, not {tpa}");
         }
         let module = ShaderModule::new(ctx, "coulomb")?;
         let o = [
@@ -879,7 +886,9 @@ impl CoulombForce {
                 (no_excl && !crate::neighbor::switched_off("WGMD_NO_EXCL")) as u32 as f64,
             ),
         ];
-        let mut fast = o.to_vec();
+        let mut o = o.to_vec();
+        o.extend(layout.split_overrides(outer_cut2));
+        let mut fast = o.clone();
         fast.push(("ENERGY", 0.0));
         let entry = if single_lane(tpa) {
             "coulomb_force1"
@@ -1000,7 +1009,7 @@ impl CoulombForce {
             tpa,
             layout,
             qq,
-            (self.n_types, self.one_cut, self.no_excl),
+            (self.n_types, self.one_cut, self.no_excl, self.outer_cut2),
         )?;
         self.threads_per_atom = tpa;
         if let Some((f, _)) = &self.fused {

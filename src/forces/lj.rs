@@ -134,6 +134,11 @@ impl LjTable {
     }
 
     /// GPU layout: (σ², 4ε, r_c², shift) per pair.
+    /// The largest pair cutoff squared, as the f32 the kernels compare with (0 without LJ).
+    pub fn max_cut2(&self) -> f32 {
+        self.gpu_data().iter().map(|p| p[2]).fold(0.0, f32::max)
+    }
+
     pub fn gpu_data(&self) -> Vec<[f32; 4]> {
         self.pairs
             .iter()
@@ -287,10 +292,12 @@ impl LjForce {
                 "lj_force"
             },
             &if layout.slot_rows() {
-                vec![
+                let mut o = vec![
                     ("TPA", threads_per_atom as f64),
                     ("PACKED", layout.packed() as u32 as f64),
-                ]
+                ];
+                o.extend(layout.split_overrides(table.max_cut2()));
+                o
             } else {
                 vec![("TPA", threads_per_atom as f64)]
             },

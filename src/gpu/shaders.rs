@@ -9,6 +9,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("cell_list", include_str!("../../shaders/cell_list.wgsl")),
     ("neighbor", include_str!("../../shaders/neighbor.wgsl")),
     ("lj_pair", include_str!("../../shaders/lj_pair.wgsl")),
+    ("split_rows", include_str!("../../shaders/split_rows.wgsl")),
     ("lj", include_str!("../../shaders/lj.wgsl")),
     ("coulomb", include_str!("../../shaders/coulomb.wgsl")),
     ("spread_f32", include_str!("../../shaders/spread_f32.wgsl")),

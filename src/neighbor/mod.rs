@@ -58,6 +58,11 @@ pub enum ListLayout {
     /// words (g·n + r)·8: a build thread stores whole sectors, a force thread reads a group as
     /// two vec4u.
     BySlotPacked,
+    /// As `BySlotPacked`, the entries inside the force cutoff at the build from the row's
+    /// front and the skin's shell from its back (outer entry m at k = capacity − 8 − 8⌊m/8⌋ +
+    /// m mod 8), `nbr_count` = inner | outer << 16 (`shaders/split_rows.wgsl`): the force
+    /// kernels compute only the shell's entries that came inside. One thread per row only.
+    BySlotSplit,
 }
 
 impl ListLayout {
@@ -65,18 +70,51 @@ impl ListLayout {
         self != ListLayout::ByAtom
     }
     pub fn packed(self) -> bool {
-        self == ListLayout::BySlotPacked
+        matches!(self, ListLayout::BySlotPacked | ListLayout::BySlotSplit)
     }
-    /// The layout where rows by slot are possible: packed unless `WGMD_SLOT_ROWS=0` (rows
-    /// by atom) or `WGMD_PACKED_LIST=0` (rows by slot, column-major) ask otherwise (A/B runs).
-    pub fn default_with_slots() -> ListLayout {
+    pub fn split(self) -> bool {
+        self == ListLayout::BySlotSplit
+    }
+    /// Whether a build with `threads_per_atom` threads per row can write this layout (split
+    /// rows keep their two ends in one thread's registers).
+    pub fn allows(self, threads_per_atom: u32) -> bool {
+        !self.split() || threads_per_atom == 1
+    }
+    /// The layout where rows by slot are possible: split where one thread builds a row,
+    /// packed otherwise, unless `WGMD_SLOT_ROWS=0` (rows by atom), `WGMD_PACKED_LIST=0` (rows
+    /// by slot, column-major) or `WGMD_SPLIT_ROWS=0` (packed, not split) ask otherwise (A/B
+    /// runs).
+    pub fn default_with_slots(threads_per_atom: u32) -> ListLayout {
         if switched_off("WGMD_SLOT_ROWS") {
             ListLayout::ByAtom
         } else if switched_off("WGMD_PACKED_LIST") {
             ListLayout::BySlot
+        } else if threads_per_atom == 1 && !switched_off("WGMD_SPLIT_ROWS") {
+            ListLayout::BySlotSplit
         } else {
             ListLayout::BySlotPacked
         }
+    }
+    /// Row positions k (see [`word`](Self::word)) of the entries of a row whose
+    /// `nbr_count` word is `count`, and the room the row needs (more than `capacity` is an
+    /// overflow).
+    pub fn row_entries(self, count: u32, capacity: usize) -> (Vec<usize>, usize) {
+        if !self.split() {
+            return ((0..count as usize).collect(), count as usize);
+        }
+        let (inner, outer) = ((count & 0xffff) as usize, (count >> 16) as usize);
+        let need = inner.next_multiple_of(8) + outer.next_multiple_of(8);
+        let k =
+            (0..inner).chain((0..outer).map(|m| (capacity + (m & 7)).wrapping_sub(8 + (m & !7))));
+        (k.collect(), need)
+    }
+    /// The shaders' overrides for this layout (`split_rows.wgsl`): `outer_cut2` is the
+    /// largest force cutoff squared, as the f32 the force kernels compare with.
+    pub fn split_overrides(self, outer_cut2: f32) -> [(&'static str, f64); 2] {
+        [
+            ("SPLIT", self.split() as u32 as f64),
+            ("OUTER_CUT2", outer_cut2 as f64),
+        ]
     }
     /// Word of entry k of row r in a list of n rows (`list_word` in `shaders/common.wgsl`).
     pub fn word(self, k: usize, r: usize, n: usize) -> usize {
@@ -87,30 +125,44 @@ impl ListLayout {
         }
     }
     /// Every layout, for tests.
-    pub const ALL: [ListLayout; 3] = [
+    pub const ALL: [ListLayout; 4] = [
         ListLayout::ByAtom,
         ListLayout::BySlot,
         ListLayout::BySlotPacked,
+        ListLayout::BySlotSplit,
     ];
 }
 
 /// How the list is laid out and built (see `shaders/neighbor.wgsl`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BuildPlan {
     /// Threads sharing one atom's rows in the build (the shader's `TPA`).
     pub threads_per_atom: u32,
     pub layout: ListLayout,
     /// Workgroups of one build dispatch.
     pub groups: u32,
+    /// Split rows: the largest force cutoff, squared (entries closer at the build are inner).
+    pub outer_cut2: f32,
 }
 
 impl BuildPlan {
-    pub fn new(n_atoms: u32, threads_per_atom: u32, layout: ListLayout) -> BuildPlan {
-        BuildPlan {
+    pub fn new(
+        n_atoms: u32,
+        threads_per_atom: u32,
+        layout: ListLayout,
+        outer_cut2: f32,
+    ) -> Result<BuildPlan> {
+        if !layout.allows(threads_per_atom) {
+            anyhow::bail!(
+                "the {layout:?} list layout needs one build thread per atom, not {threads_per_atom}"
+            );
+        }
+        Ok(BuildPlan {
             threads_per_atom,
             layout,
             groups: gpu::groups_for(n_atoms, WG / threads_per_atom),
-        }
+            outer_cut2,
+        })
     }
 }
 
@@ -165,6 +217,8 @@ impl NeighborKernels {
                     "SHIFT_GROUP",
                     !switched_off("WGMD_NBR_SHIFT_GROUP") as u32 as f64,
                 ),
+                ("SPLIT", plan.layout.split() as u32 as f64),
+                ("OUTER_CUT2", plan.outer_cut2 as f64),
             ],
         )?;
         let gather = if plan.layout.slot_rows() && has_list {
