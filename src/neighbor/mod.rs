@@ -80,16 +80,17 @@ impl ListLayout {
     pub fn allows(self, threads_per_atom: u32) -> bool {
         !self.split() || threads_per_atom == 1
     }
-    /// The layout where rows by slot are possible: split where one thread builds a row,
-    /// packed otherwise, unless `WGMD_SLOT_ROWS=0` (rows by atom), `WGMD_PACKED_LIST=0` (rows
-    /// by slot, column-major) or `WGMD_SPLIT_ROWS=0` (packed, not split) ask otherwise (A/B
-    /// runs).
+    /// The layout where rows by slot are possible: packed unless `WGMD_SLOT_ROWS=0` (rows by
+    /// atom) or `WGMD_PACKED_LIST=0` (rows by slot, column-major) ask otherwise, split where
+    /// one thread builds a row and `WGMD_SPLIT_ROWS=1` asks for it (A/B runs: split rows are
+    /// opt-in until measured on a GPU; BENCHMARKS.md, Coulomb, sixteenth session).
     pub fn default_with_slots(threads_per_atom: u32) -> ListLayout {
         if switched_off("WGMD_SLOT_ROWS") {
             ListLayout::ByAtom
         } else if switched_off("WGMD_PACKED_LIST") {
             ListLayout::BySlot
-        } else if threads_per_atom == 1 && !switched_off("WGMD_SPLIT_ROWS") {
+        } else if threads_per_atom == 1 && std::env::var("WGMD_SPLIT_ROWS").is_ok_and(|v| v == "1")
+        {
             ListLayout::BySlotSplit
         } else {
             ListLayout::BySlotPacked
