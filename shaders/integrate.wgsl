@@ -15,6 +15,15 @@
 @group(0) @binding(6) var<storage, read_write> pos_lo: array<vec4f>;
 @group(0) @binding(7) var<storage, read_write> vel_lo: array<vec4f>;
 
+// Rebuild by pairs (neighbor.wgsl `pair_check`): atoms that may have moved more than skin/2
+// are appended to fast_list (at most FAST_CAP; pair_state[0] counts them all, pair_args[0] —
+// the check's workgroup count, an indirect dispatch argument — those listed).
+@group(0) @binding(8) var<storage, read_write> pair_state: array<atomic<u32>>;
+@group(0) @binding(9) var<storage, read_write> fast_list: array<u32>;
+@group(0) @binding(10) var<storage, read_write> pair_args: array<atomic<u32>>;
+override PAIRS: bool = false;
+override FAST_CAP: u32 = 4096u;
+
 var<workgroup> wg_max: atomic<u32>;
 var<workgroup> wg_reach: atomic<u32>;
 
@@ -159,6 +168,13 @@ fn record_displacement(i: u32, lid: u32, x: vec3f, v: vec3f, a: vec3f, live: boo
         let reach = sqrt(d2) + t * length(v) + 0.5 * t * t * length(a);
         atomicMax(&wg_max, bitcast<u32>(d2));
         atomicMax(&wg_reach, bitcast<u32>(reach * reach));
+        if (PAIRS && reach * reach > P.half_skin2) {
+            let k = atomicAdd(&pair_state[0], 1u);
+            if (k < FAST_CAP) {
+                fast_list[k] = i;
+                atomicAdd(&pair_args[0], 1u);
+            }
+        }
     }
     workgroupBarrier();
     if (lid == 0u) {

@@ -32,6 +32,15 @@
 @group(0) @binding(10) var<storage, read> cell_atoms: array<u32>;
 @group(0) @binding(11) var<storage, read_write> slot_pos: array<vec4f>;
 
+// Rebuild by pairs (`pair_check`, integrate.wgsl's fast_list).
+@group(0) @binding(12) var<storage, read> vel: array<vec4f>;
+@group(0) @binding(13) var<storage, read> force: array<vec4f>;
+@group(0) @binding(14) var<storage, read> ref_pos: array<vec4f>;
+@group(0) @binding(15) var<storage, read_write> pair_state: array<atomic<u32>>;
+@group(0) @binding(16) var<storage, read> fast_list: array<u32>;
+// The check's indirect dispatch arguments (x, 1, 1): `decide` resets x for the next step.
+@group(0) @binding(17) var<storage, read_write> pair_args: array<u32>;
+
 var<workgroup> wg_max: atomic<u32>;
 
 // Threads per atom (as in lj.wgsl): a small system has too few atoms to hide the latency
@@ -374,6 +383,95 @@ fn slot_gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     }
 }
 
+// Rebuild by pairs (`PAIRS`, opt-in: `engine::Simulation::set_rebuild_by_pairs`). The list
+// holds every pair closer than cutoff + skin at the build, so it stays exact while every
+// pair (i, j) has moved apart by less than the skin: |d_i| + |d_j| <= skin, d the
+// displacements since the build. The textbook test, twice the largest |d| against the skin,
+// pairs the fastest atom with the second fastest of the whole box; here each atom that may
+// have passed skin/2 (the integrator lists them: a handful among millions, none early in a
+// list's life) is paired only with the atoms around it, whose largest displacement is that
+// of a few thousand atoms, not of millions — the same list then lasts longer.
+//
+// Which atoms: pairs apart by more than PAIR_REACH cells at the build (at least rc + 2 skin,
+// PAIR_REACH · the smallest cell edge) stay beyond the cutoff while no atom moved more than
+// the skin (`decide` checks that globally); two atoms below skin/2 cannot break a pair. So
+// one workgroup per listed atom a takes the largest displacement among the atoms of the
+// (2 PAIR_REACH + 1)³ cells around a's cell at the build (the cell list is the build's) and
+// records |d_a| + that, and the same sum of coasting forecasts (`reach`, as the integrator's)
+// for the opportunities of `decide`.
+override PAIRS: bool = false;
+override PAIR_REACH: u32 = 3u;
+override FAST_CAP: u32 = 4096u;
+
+var<workgroup> wg_pair_d: atomic<u32>;
+var<workgroup> wg_pair_r: atomic<u32>;
+
+// (|d|, the coasting forecast of |d| at the next opportunity, t later) of atom b whose build
+// position is x0 (as integrate.wgsl's record_displacement).
+fn displacement(b: u32, x0: vec3f, t: f32) -> vec2f {
+    let d = length(min_image(pos[b].xyz - x0, P));
+    let v = vel[b];
+    let a = (P.ftm2v * v.w) * force[b].xyz;
+    return vec2f(d, d + t * length(v.xyz) + 0.5 * t * t * length(a));
+}
+
+@compute @workgroup_size(64)
+fn pair_check(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+    if (lid == 0u) {
+        atomicStore(&wg_pair_d, 0u);
+        atomicStore(&wg_pair_r, 0u);
+    }
+    workgroupBarrier();
+    let a = fast_list[wid.x];
+    let t = f32(P.check_every - 1u) * P.dt;
+    let xa = ref_pos[a].xyz;
+    let ca = vec3i(cell_coords(xa, P));
+    let dims = vec3i(P.cell_dims.xyz);
+    let w = 2u * PAIR_REACH + 1u;
+    var most = vec2f(0.0);
+    for (var q = lid; q < w * w * w; q += 64u) {
+        // A stencil wider than the box visits cells twice: harmless for a maximum.
+        let off = vec3i(vec3u(q % w, (q / w) % w, q / (w * w))) - vec3i(i32(PAIR_REACH));
+        let c = ((ca + off) % dims + dims) % dims;
+        let ci = cell_index(vec3u(c), P);
+        let s0 = cell_start[ci];
+        let s1 = s0 + cell_count[ci];
+        for (var s = s0; s < s1; s++) {
+            let cp = cell_pos[s];
+            let b = bitcast<u32>(cp.w);
+            if (b != a) {
+                most = max(most, displacement(b, cp.xyz, t));
+            }
+        }
+    }
+    let sum = displacement(a, xa, t) + most;
+    atomicMax(&wg_pair_d, bitcast<u32>(sum.x));
+    atomicMax(&wg_pair_r, bitcast<u32>(sum.y));
+    workgroupBarrier();
+    if (lid == 0u) {
+        atomicMax(&pair_state[1], atomicLoad(&wg_pair_d));
+        atomicMax(&pair_state[2], atomicLoad(&wg_pair_r));
+    }
+}
+
+// Whether the list may not last (opportunity: until the next one, by the forecasts) or no
+// longer holds (check steps), by pairs; resets the pair check's state for the next step.
+fn stale_by_pairs(opportunity: bool, d2: f32, reach2: f32) -> bool {
+    let skin = 2.0 * sqrt(P.half_skin2);
+    let listed = atomicLoad(&pair_state[0]);
+    var worst = bitcast<f32>(atomicLoad(&pair_state[1]));
+    var far2 = d2;
+    if (opportunity) {
+        worst = bitcast<f32>(atomicLoad(&pair_state[2]));
+        far2 = max(d2, reach2);
+    }
+    pair_args[0] = 0u;
+    atomicStore(&pair_state[0], 0u);
+    atomicStore(&pair_state[1], 0u);
+    atomicStore(&pair_state[2], 0u);
+    return listed > FAST_CAP || far2 > skin * skin || worst > skin;
+}
+
 // One thread, every step. Rebuilding costs a handful of dispatches even when they are empty
 // (indirect, zero workgroups), so the host offers a rebuild only every `P.check_every` steps
 // (`decide` with OPPORTUNITY = true); the other steps run `decide` with OPPORTUNITY = false,
@@ -395,13 +493,20 @@ fn decide() {
     let reach2 = bitcast<f32>(atomicExchange(&status[ST_MAX_REACH2], 0u));
     atomicAdd(&status[ST_STEP], 1u);
     if (!OPPORTUNITY) {
-        if (d2 > P.half_skin2) {
+        var missed = d2 > P.half_skin2;
+        if (PAIRS) {
+            missed = stale_by_pairs(false, d2, reach2);
+        }
+        if (missed) {
             atomicMax(&status[ST_MISSED], 1u);
         }
         return;
     }
     let since = f32(max(step - atomicLoad(&status[ST_LAST_BUILD]), 1u));
-    let moved = max(d2, reach2) > P.half_skin2;
+    var moved = max(d2, reach2) > P.half_skin2;
+    if (PAIRS) {
+        moved = stale_by_pairs(true, d2, reach2);
+    }
     let asked = atomicLoad(&status[ST_FORCE_REBUILD]) != 0u;
     let rebuild = moved || asked;
     let n = arrayLength(&indirect_template);

@@ -178,6 +178,12 @@ struct Buffers {
     nbr_count: wgpu::Buffer,
     indirect_template: wgpu::Buffer,
     indirect: wgpu::Buffer,
+    /// Rebuild by pairs (`pair_check` in shaders/neighbor.wgsl): listed-atom count and the
+    /// two pair sums; the check's indirect dispatch arguments (x, 1, 1).
+    pair_state: wgpu::Buffer,
+    pair_args: wgpu::Buffer,
+    /// The atoms that may have passed skin/2 this step (at most `neighbor::FAST_CAP`).
+    fast_list: wgpu::Buffer,
     partials: wgpu::Buffer,
     observables: wgpu::Buffer,
     snap_pos: wgpu::Buffer,
@@ -240,6 +246,9 @@ impl Buffers {
             ("nbr_count", &self.nbr_count),
             ("indirect_template", &self.indirect_template),
             ("indirect", &self.indirect),
+            ("pair_state", &self.pair_state),
+            ("pair_args", &self.pair_args),
+            ("fast_list", &self.fast_list),
             ("partials", &self.partials),
             ("observables", &self.observables),
         ]
@@ -390,6 +399,18 @@ pub fn default_check_every(n_atoms: u32) -> u32 {
 fn outer_cut2(table: &LjTable, coulomb: Option<&CoulombSpec>) -> f32 {
     let c = coulomb.map_or(0.0, |c| (c.cutoff * c.cutoff) as f32);
     table.max_cut2().max(c)
+}
+
+/// Rebuild by pairs: the pair check's cells per side (`neighbor::pair_reach`) on this grid,
+/// from the list cutoff (every force term's cutoff + skin, ANI's too).
+fn pair_reach_of(grid: &CellGrid, params: &Params, skin: f64) -> u32 {
+    let edge = grid
+        .scale
+        .iter()
+        .map(|s| 1.0 / s)
+        .fold(f64::INFINITY, f64::min);
+    let cutoff = (params.list_cut2 as f64).sqrt() - skin;
+    neighbor::pair_reach(cutoff, skin, edge)
 }
 
 /// A batch recorded ahead of its submission.
@@ -590,6 +611,14 @@ impl Simulation {
                 &cell_list::indirect_template(n, &grid, plan.groups),
             )?,
             indirect: storage_indirect(c, cell_list::args::WORDS),
+            pair_state: c.storage_init("pair_state", &[0u32; neighbor::PAIR_STATE_WORDS])?,
+            pair_args: {
+                let b = storage_indirect(c, neighbor::PAIR_ARGS_WORDS);
+                c.queue
+                    .write_buffer(&b, 0, bytemuck::cast_slice(&neighbor::pair_args_init()));
+                b
+            },
+            fast_list: c.storage("fast_list", 4 * neighbor::FAST_CAP as u64)?,
             partials: c.storage("partials", 16 * params.n_partials as u64)?,
             observables: c.storage("observables", 16)?,
             snap_pos: c.storage("snap_pos", 16 * snap_atoms)?,
@@ -608,7 +637,11 @@ impl Simulation {
         };
         let named = bufs.named();
         let cells = CellList::new(c, &named)?;
-        let mut nbr = NeighborKernels::new(c, plan, n, !from_cells)?;
+        // Rebuild by pairs: opt-in (`WGMD_PAIR_REBUILD=1`) until measured on a GPU; lists only
+        // (the cell-list mode's stencil relies on each atom's own displacement).
+        let pairs = (!from_cells && std::env::var("WGMD_PAIR_REBUILD").is_ok_and(|v| v == "1"))
+            .then(|| pair_reach_of(&grid, &params, spec.skin));
+        let mut nbr = NeighborKernels::new(c, plan, n, !from_cells, pairs)?;
         let mut lj = LjForce::new(c, &table, tpa, from_cells, layout)?;
         let mut ani = match &spec.ani {
             Some(a) => Some(AniForce::new(c, a, &sys.types, units.ani_energy_scale())?),
@@ -622,7 +655,7 @@ impl Simulation {
             Some((CoulombMethod::Pme(p), k)) => Some(PmeForce::new(c, n, sys.box_lengths, p, k)?),
             _ => None,
         };
-        let mut integ = IntegratorKernels::new(c, &spec.integrator.method, false)?;
+        let mut integ = IntegratorKernels::new(c, &spec.integrator.method, false, pairs.is_some())?;
         let mut reduce = Reducer::new(c, n)?;
         nbr.bind(c, &named)?;
         lj.bind(c, &named)?;
@@ -808,6 +841,7 @@ impl Simulation {
         let every = every.max(1);
         for s in 0..n {
             self.integ.encode_first(pass, atoms, s > 0);
+            self.nbr.encode_pair_check(pass, &self.bufs.pair_args);
             let opportunity = s % every == 0;
             self.nbr.encode_decide(pass, opportunity);
             if opportunity {
@@ -1189,7 +1223,8 @@ impl Simulation {
             }
         }
         self.mixed = mixed;
-        let mut integ = IntegratorKernels::new(c, &self.spec.integrator.method, mixed)?;
+        let mut integ =
+            IntegratorKernels::new(c, &self.spec.integrator.method, mixed, self.nbr.by_pairs())?;
         integ.bind(c, &self.bufs.named())?;
         self.integ = integ;
         Ok(())
@@ -1462,6 +1497,32 @@ impl Simulation {
         self.coul.as_ref().is_some_and(|c| c.spread_fused())
     }
 
+    /// Rebuilds the list by pairs (`pair_check` in shaders/neighbor.wgsl: each atom that may
+    /// have passed skin/2 against the largest displacement around it) or, `false`, when twice
+    /// the largest displacement passes the skin. Verlet lists only.
+    pub fn set_rebuild_by_pairs(&mut self, on: bool) -> Result<()> {
+        if self.from_cells {
+            bail!("this simulation runs in cell-list mode: it keeps no Verlet list");
+        }
+        let pairs = on.then(|| pair_reach_of(&self.grid, &self.params, self.spec.skin));
+        let mut nbr =
+            NeighborKernels::new(&self.ctx, self.nbr.plan(), self.params.n_atoms, true, pairs)?;
+        let method = self.spec.integrator.method.clone();
+        let mut integ = IntegratorKernels::new(&self.ctx, &method, self.mixed, on)?;
+        let named = self.bufs.named();
+        nbr.bind(&self.ctx, &named)?;
+        integ.bind(&self.ctx, &named)?;
+        drop(named);
+        self.nbr = nbr;
+        self.integ = integ;
+        Ok(())
+    }
+
+    /// Whether the list is rebuilt by pairs ([`set_rebuild_by_pairs`](Self::set_rebuild_by_pairs)).
+    pub fn rebuilds_by_pairs(&self) -> bool {
+        self.nbr.by_pairs()
+    }
+
     /// Replaces the neighbor build and list layout (see [`BuildPlan`]: threads per atom and
     /// [`ListLayout`]) and rebuilds the list with it; tests run every variant against the
     /// references. ANI keeps rows by atom.
@@ -1485,7 +1546,17 @@ impl Simulation {
             self.bufs.slot_pos = self.ctx.storage("slot_pos", need)?;
         }
         let mut lj = LjForce::new(&self.ctx, &self.table, tpa, self.from_cells, layout)?;
-        let mut nbr = NeighborKernels::new(&self.ctx, plan, self.params.n_atoms, !self.from_cells)?;
+        let pairs = self
+            .nbr
+            .by_pairs()
+            .then(|| pair_reach_of(&self.grid, &self.params, self.spec.skin));
+        let mut nbr = NeighborKernels::new(
+            &self.ctx,
+            plan,
+            self.params.n_atoms,
+            !self.from_cells,
+            pairs,
+        )?;
         let template = cell_list::indirect_template(self.params.n_atoms, &self.grid, plan.groups);
         self.ctx.queue.write_buffer(
             &self.bufs.indirect_template,

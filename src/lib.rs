@@ -10,8 +10,11 @@
 //!   ([`io::nist_spce`]), atomic (temp + rename) output files.
 //! - [`config`] — the TOML config schema → [`engine::SimSpec`].
 //! - [`neighbor`] — cell list (counting sort, plus a cell-ordered copy of the positions) and
-//!   Verlet list with skin, rows by atom or by cell slot, packed in groups of eight
-//!   ([`neighbor::ListLayout`], [`neighbor::BuildPlan`]); [`neighbor::NeighborMode`]: the list, or forces straight from the
+//!   Verlet list with skin, rows by atom or by cell slot, packed in groups of eight, optionally
+//!   split into the pairs inside the cutoff and the skin's shell (`shaders/split_rows.wgsl`)
+//!   ([`neighbor::ListLayout`], [`neighbor::BuildPlan`]); rebuilt when the largest
+//!   displacement, or (opt-in) any pair's, passes the skin (`decide`, `pair_check` in
+//!   `shaders/neighbor.wgsl`); [`neighbor::NeighborMode`]: the list, or forces straight from the
 //!   cell list (~100 bytes per atom, for 10⁷–10⁸ atoms); brute-force reference.
 //! - [`forces`] — force terms; [`forces::lj`] is the exemplar (pair function + gather loop +
 //!   float64 reference).

@@ -223,6 +223,7 @@ impl IntegratorKernels {
         ctx: &crate::gpu::GpuContext,
         method: &Method,
         mixed: bool,
+        pairs: bool,
     ) -> Result<IntegratorKernels> {
         let module = crate::gpu::ShaderModule::new(ctx, "integrate")?;
         let first = match method {
@@ -230,9 +231,16 @@ impl IntegratorKernels {
             Method::Langevin { .. } => "baoab_first",
         };
         let m = if mixed { 1.0 } else { 0.0 };
+        // Rebuild by pairs: the opening kernels list the atoms that may have passed skin/2.
+        let p = [
+            ("MIXED", m),
+            ("PAIRS", pairs as u32 as f64),
+            ("FAST_CAP", crate::neighbor::FAST_CAP as f64),
+        ];
+        let pk = [p[0], p[1], p[2], ("KICK", 1.0)];
         Ok(IntegratorKernels {
-            first: crate::gpu::Kernel::new(ctx, &module, first, &[("MIXED", m)])?,
-            fused: crate::gpu::Kernel::new(ctx, &module, first, &[("KICK", 1.0), ("MIXED", m)])?,
+            first: crate::gpu::Kernel::new(ctx, &module, first, &p)?,
+            fused: crate::gpu::Kernel::new(ctx, &module, first, &pk)?,
             kick: crate::gpu::Kernel::new(ctx, &module, "kick", &[("MIXED", m)])?,
             binds: None,
         })

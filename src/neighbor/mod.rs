@@ -175,6 +175,27 @@ pub const SLOT_ROWS_MIN_STORAGE: u32 = 14;
 /// list's size a multiple of 16 bytes, as its array<vec4u> binding needs).
 pub const CAPACITY_STEP: u32 = 8;
 
+/// Rebuild by pairs: at most this many atoms past skin/2 are checked per step (more: rebuild).
+pub const FAST_CAP: u32 = 4096;
+/// Words of the pair check's state (`pair_state` in shaders/neighbor.wgsl: atoms listed,
+/// the two pair sums as f32 bits) and of its dispatch arguments (`pair_args`).
+pub const PAIR_STATE_WORDS: usize = 4;
+pub const PAIR_ARGS_WORDS: usize = 3;
+
+/// The pair check's dispatch arguments between steps: no workgroups.
+pub fn pair_args_init() -> [u32; PAIR_ARGS_WORDS] {
+    [0, 1, 1]
+}
+
+/// Cells per axis on each side that the pair check visits (`PAIR_REACH` in
+/// shaders/neighbor.wgsl): enough to cover `cutoff + 2 skin` with cells of `edge` or more.
+pub fn pair_reach(cutoff: f64, skin: f64, edge: f64) -> u32 {
+    // The margin covers the f32 list cutoff this is derived from.
+    ((cutoff + 2.0 * skin) * (1.0 + 1e-6) / edge)
+        .ceil()
+        .max(1.0) as u32
+}
+
 pub struct NeighborKernels {
     build: Kernel,
     /// `slot_gather` (rows by slot only): the positions in cell-slot order, every step.
@@ -187,17 +208,22 @@ pub struct NeighborKernels {
     /// `decide` at a rebuild opportunity, and the check-only variant for the steps between.
     decide: Kernel,
     check: Kernel,
+    /// Rebuild by pairs: `pair_check`, run every step before `decide`.
+    pairs: Option<Kernel>,
     build_bind: Option<wgpu::BindGroup>,
     decide_bind: Option<wgpu::BindGroup>,
     check_bind: Option<wgpu::BindGroup>,
+    pairs_bind: Option<wgpu::BindGroup>,
 }
 
 impl NeighborKernels {
+    /// `pair_reach`: rebuild by pairs with that `PAIR_REACH` ([`pair_reach`]), else None.
     pub fn new(
         ctx: &GpuContext,
         plan: BuildPlan,
         n_atoms: u32,
         has_list: bool,
+        pair_reach: Option<u32>,
     ) -> Result<NeighborKernels> {
         let module = ShaderModule::new(ctx, "neighbor")?;
         let build = Kernel::new(
@@ -222,6 +248,16 @@ impl NeighborKernels {
                 ("OUTER_CUT2", plan.outer_cut2 as f64),
             ],
         )?;
+        let pair_ov = match pair_reach {
+            Some(r) => vec![
+                ("PAIRS", 1.0),
+                ("PAIR_REACH", r as f64),
+                ("FAST_CAP", FAST_CAP as f64),
+            ],
+            None => vec![],
+        };
+        let mut check_ov = pair_ov.clone();
+        check_ov.push(("OPPORTUNITY", 0.0));
         let gather = if plan.layout.slot_rows() && has_list {
             Some(Kernel::new(ctx, &module, "slot_gather", &[])?)
         } else {
@@ -234,11 +270,16 @@ impl NeighborKernels {
             n_atoms,
             has_list,
             plan,
-            decide: Kernel::new(ctx, &module, "decide", &[])?,
-            check: Kernel::new(ctx, &module, "decide", &[("OPPORTUNITY", 0.0)])?,
+            decide: Kernel::new(ctx, &module, "decide", &pair_ov)?,
+            check: Kernel::new(ctx, &module, "decide", &check_ov)?,
+            pairs: match pair_reach {
+                Some(_) => Some(Kernel::new(ctx, &module, "pair_check", &pair_ov)?),
+                None => None,
+            },
             build_bind: None,
             decide_bind: None,
             check_bind: None,
+            pairs_bind: None,
         })
     }
 
@@ -255,7 +296,25 @@ impl NeighborKernels {
             .transpose()?;
         self.decide_bind = Some(self.decide.bind(ctx, buffers)?);
         self.check_bind = Some(self.check.bind(ctx, buffers)?);
+        self.pairs_bind = self
+            .pairs
+            .as_ref()
+            .map(|k| k.bind(ctx, buffers))
+            .transpose()?;
         Ok(())
+    }
+
+    /// Rebuild by pairs: the check of the atoms the integrator listed (an indirect dispatch
+    /// of one workgroup per listed atom, from `pair_args`), before `decide`.
+    pub fn encode_pair_check(&self, pass: &mut wgpu::ComputePass<'_>, pair_args: &wgpu::Buffer) {
+        if let (Some(k), Some(bg)) = (&self.pairs, &self.pairs_bind) {
+            gpu::dispatch_indirect(pass, k, bg, pair_args, 0);
+        }
+    }
+
+    /// Whether the list is rebuilt by pairs.
+    pub fn by_pairs(&self) -> bool {
+        self.pairs.is_some()
     }
 
     pub fn encode_build(&self, pass: &mut wgpu::ComputePass<'_>, launch: cell_list::Launch<'_>) {
