@@ -384,27 +384,28 @@ fn slot_gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 }
 
 // Rebuild by pairs (`PAIRS`, opt-in: `engine::Simulation::set_rebuild_by_pairs`). The list
-// holds every pair closer than cutoff + skin at the build, so it stays exact while every
-// pair (i, j) has moved apart by less than the skin: |d_i| + |d_j| <= skin, d the
-// displacements since the build. The textbook test, twice the largest |d| against the skin,
-// pairs the fastest atom with the second fastest of the whole box; here each atom that may
-// have passed skin/2 (the integrator lists them: a handful among millions, none early in a
-// list's life) is paired only with the atoms around it, whose largest displacement is that
-// of a few thousand atoms, not of millions — the same list then lasts longer.
-//
-// Which atoms: pairs apart by more than PAIR_REACH cells at the build (at least rc + 2 skin,
-// PAIR_REACH · the smallest cell edge) stay beyond the cutoff while no atom moved more than
-// the skin (`decide` checks that globally); two atoms below skin/2 cannot break a pair. So
-// one workgroup per listed atom a takes the largest displacement among the atoms of the
-// (2 PAIR_REACH + 1)³ cells around a's cell at the build (the cell list is the build's) and
-// records |d_a| + that, and the same sum of coasting forecasts (`reach`, as the integrator's)
-// for the opportunities of `decide`.
+// holds every pair closer than rc + skin at the build (rc = the list cutoff less the skin);
+// it is exact while every pair closer than rc now is one of those. The textbook test
+// rebuilds as soon as twice the largest displacement d since the build passes the skin,
+// which pairs the fastest atom with the second fastest of the whole box, moving straight at
+// each other. Here the pairs are looked at: a pair can only have come from beyond rc + skin to
+// within rc if |d_i| + |d_j| > skin, so one of them moved more than skin/2 — a few atoms among
+// millions, none early in a list's life, which the integrator lists (fast_list). One
+// workgroup per listed atom a scans the atoms b of the (2 PAIR_REACH + 1)³ build cells
+// around a's build cell (PAIR_REACH · the smallest edge >= rc + 2 skin: every b that can
+// reach a while no atom moved more than the skin, which `decide` checks globally) and flags
+// the list stale if a pair with |d_a| + |d_b| > skin is within rc now and was not surely
+// within rc + skin at the build (margins of 1e-5 cover f32 rounding both ways). With
+// opportunities every step that is the whole test: lists last until a pair really breaks
+// them. With opportunities every few steps a list must also last until the next one, which
+// the coasting forecasts decide (`reach`, as the integrator's): the largest |reach_a| +
+// |reach_b| must stay within the skin.
 override PAIRS: bool = false;
 override PAIR_REACH: u32 = 3u;
 override FAST_CAP: u32 = 4096u;
 
-var<workgroup> wg_pair_d: atomic<u32>;
 var<workgroup> wg_pair_r: atomic<u32>;
+var<workgroup> wg_stale: atomic<u32>;
 
 // (|d|, the coasting forecast of |d| at the next opportunity, t later) of atom b whose build
 // position is x0 (as integrate.wgsl's record_displacement).
@@ -418,19 +419,26 @@ fn displacement(b: u32, x0: vec3f, t: f32) -> vec2f {
 @compute @workgroup_size(64)
 fn pair_check(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
     if (lid == 0u) {
-        atomicStore(&wg_pair_d, 0u);
         atomicStore(&wg_pair_r, 0u);
+        atomicStore(&wg_stale, 0u);
     }
     workgroupBarrier();
     let a = fast_list[wid.x];
     let t = f32(P.check_every - 1u) * P.dt;
     let xa = ref_pos[a].xyz;
+    let pa = pos[a].xyz;
+    let da = displacement(a, xa, t);
+    let skin = 2.0 * sqrt(P.half_skin2);
+    let list_cut = sqrt(P.list_cut2);
+    let listed = list_cut * (1.0 - 1e-5);
+    let inside = (list_cut - skin) * (1.0 + 1e-5);
     let ca = vec3i(cell_coords(xa, P));
     let dims = vec3i(P.cell_dims.xyz);
     let w = 2u * PAIR_REACH + 1u;
-    var most = vec2f(0.0);
+    var most_reach = 0.0;
+    var stale = false;
     for (var q = lid; q < w * w * w; q += 64u) {
-        // A stencil wider than the box visits cells twice: harmless for a maximum.
+        // A stencil wider than the box visits cells twice: harmless here.
         let off = vec3i(vec3u(q % w, (q / w) % w, q / (w * w))) - vec3i(i32(PAIR_REACH));
         let c = ((ca + off) % dims + dims) % dims;
         let ci = cell_index(vec3u(c), P);
@@ -439,37 +447,45 @@ fn pair_check(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
         for (var s = s0; s < s1; s++) {
             let cp = cell_pos[s];
             let b = bitcast<u32>(cp.w);
-            if (b != a) {
-                most = max(most, displacement(b, cp.xyz, t));
+            if (b == a) {
+                continue;
+            }
+            let db = displacement(b, cp.xyz, t);
+            most_reach = max(most_reach, db.y);
+            if (da.x + db.x > skin) {
+                let r0 = min_image(xa - cp.xyz, P);
+                let r = min_image(pa - pos[b].xyz, P);
+                stale = stale || (dot(r0, r0) >= listed * listed && dot(r, r) < inside * inside);
             }
         }
     }
-    let sum = displacement(a, xa, t) + most;
-    atomicMax(&wg_pair_d, bitcast<u32>(sum.x));
-    atomicMax(&wg_pair_r, bitcast<u32>(sum.y));
+    atomicMax(&wg_pair_r, bitcast<u32>(da.y + most_reach));
+    if (stale) {
+        atomicStore(&wg_stale, 1u);
+    }
     workgroupBarrier();
     if (lid == 0u) {
-        atomicMax(&pair_state[1], atomicLoad(&wg_pair_d));
+        atomicMax(&pair_state[1], atomicLoad(&wg_stale));
         atomicMax(&pair_state[2], atomicLoad(&wg_pair_r));
     }
 }
 
-// Whether the list may not last (opportunity: until the next one, by the forecasts) or no
-// longer holds (check steps), by pairs; resets the pair check's state for the next step.
+// Whether the list no longer holds (check steps) or may not last until the next opportunity
+// (by the forecasts, where opportunities are more than a step apart), by pairs; resets the
+// pair check's state for the next step.
 fn stale_by_pairs(opportunity: bool, d2: f32, reach2: f32) -> bool {
     let skin = 2.0 * sqrt(P.half_skin2);
     let listed = atomicLoad(&pair_state[0]);
-    var worst = bitcast<f32>(atomicLoad(&pair_state[1]));
-    var far2 = d2;
-    if (opportunity) {
-        worst = bitcast<f32>(atomicLoad(&pair_state[2]));
-        far2 = max(d2, reach2);
+    var stale = atomicLoad(&pair_state[1]) != 0u || d2 > skin * skin;
+    if (opportunity && P.check_every > 1u) {
+        let worst = bitcast<f32>(atomicLoad(&pair_state[2]));
+        stale = stale || worst > skin || reach2 > skin * skin;
     }
     pair_args[0] = 0u;
     atomicStore(&pair_state[0], 0u);
     atomicStore(&pair_state[1], 0u);
     atomicStore(&pair_state[2], 0u);
-    return listed > FAST_CAP || far2 > skin * skin || worst > skin;
+    return stale || listed > FAST_CAP;
 }
 
 // One thread, every step. Rebuilding costs a handful of dispatches even when they are empty
