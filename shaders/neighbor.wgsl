@@ -411,6 +411,10 @@ var<workgroup> wg_stale: atomic<u32>;
 // position is x0 (as integrate.wgsl's record_displacement).
 fn displacement(b: u32, x0: vec3f, t: f32) -> vec2f {
     let d = length(min_image(pos[b].xyz - x0, P));
+    if (t == 0.0) {
+        // Opportunities every step (large systems): no forecast, no velocity or force loads.
+        return vec2f(d);
+    }
     let v = vel[b];
     let a = (P.ftm2v * v.w) * force[b].xyz;
     return vec2f(d, d + t * length(v.xyz) + 0.5 * t * t * length(a));
@@ -432,30 +436,43 @@ fn pair_check(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
     let list_cut = sqrt(P.list_cut2);
     let listed = list_cut * (1.0 - 1e-5);
     let inside = (list_cut - skin) * (1.0 + 1e-5);
+    // Opportunities every step (no forecast): only atoms b whose build position lies within
+    // rc + |d_a| + the largest displacement of any atom can be inside the cutoff of a now;
+    // cells and atoms farther away are skipped before their positions are loaded (the scan
+    // is what this check costs, and late in a list's life thousands of atoms are listed).
+    let near = select(1e30, (list_cut - skin + da.x + sqrt(bitcast<f32>(
+        atomicLoad(&status[ST_MAX_DISP2])))) * (1.0 + 1e-5), t == 0.0);
+    let edge = 1.0 / P.cell_scale.xyz;
     let ca = vec3i(cell_coords(xa, P));
     let dims = vec3i(P.cell_dims.xyz);
     let w = 2u * PAIR_REACH + 1u;
     var most_reach = 0.0;
     var stale = false;
     for (var q = lid; q < w * w * w; q += 64u) {
-        // A stencil wider than the box visits cells twice: harmless here.
-        let off = vec3i(vec3u(q % w, (q / w) % w, q / (w * w))) - vec3i(i32(PAIR_REACH));
-        let c = ((ca + off) % dims + dims) % dims;
-        let ci = cell_index(vec3u(c), P);
+        // A stencil wider than the box visits cells twice, each time as another image (its
+        // unwrapped place): harmless here.
+        let cu = ca + vec3i(vec3u(q % w, (q / w) % w, q / (w * w))) - vec3i(i32(PAIR_REACH));
+        let lo = vec3f(cu) * edge;
+        let gap = max(max(lo - xa, xa - (lo + edge)), vec3f(0.0));
+        if (dot(gap, gap) > near * near) {
+            continue;
+        }
+        let ci = cell_index(vec3u((cu % dims + dims) % dims), P);
         let s0 = cell_start[ci];
         let s1 = s0 + cell_count[ci];
         for (var s = s0; s < s1; s++) {
             let cp = cell_pos[s];
             let b = bitcast<u32>(cp.w);
-            if (b == a) {
+            let r0 = min_image(xa - cp.xyz, P);
+            let r02 = dot(r0, r0);
+            if (b == a || r02 > near * near) {
                 continue;
             }
             let db = displacement(b, cp.xyz, t);
             most_reach = max(most_reach, db.y);
-            if (da.x + db.x > skin) {
-                let r0 = min_image(xa - cp.xyz, P);
+            if (da.x + db.x > skin && r02 >= listed * listed) {
                 let r = min_image(pa - pos[b].xyz, P);
-                stale = stale || (dot(r0, r0) >= listed * listed && dot(r, r) < inside * inside);
+                stale = stale || dot(r, r) < inside * inside;
             }
         }
     }
