@@ -363,12 +363,10 @@ fn atom_sums(i: u32, rowid: u32, lane: u32) -> Sums {
         n = min(split_inner(c), P.nbr_capacity);
         let n_out = min(split_outer(c), P.nbr_capacity);
         for (var mb = 0u; mb < n_out; mb += 8u) {
-            let w = list_word(split_outer_k(mb), rowid, true, P) >> 2u;
-            let lo = nbr_list[w];
-            let hi = nbr_list[w + 1u];
-            var mask = outer_mask(xi.xyz, lo, hi, n_out - mb);
+            let g = outer_group(xi.xyz, rowid, mb, n_out);
+            var mask = g.mask;
             while (mask != 0u) {
-                add_entry(&o, i, xi, row, qi, group_word(lo, hi, next_bit(&mask)));
+                add_entry(&o, i, xi, row, qi, group_word(g.lo, g.hi, next_bit(&mask)));
             }
         }
     }

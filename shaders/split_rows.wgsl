@@ -11,7 +11,8 @@
 // groups as before and only test the outer ones (`outer_mask`), computing each set bit: a
 // warp then pays about one or two pair computations per outer group instead of eight.
 //
-// Imported by neighbor.wgsl, lj.wgsl and coulomb.wgsl, which declare `P` and `slot_pos`.
+// Imported by neighbor.wgsl, lj.wgsl and coulomb.wgsl, which declare `P`, `slot_pos` and
+// `nbr_list`.
 
 override SPLIT: bool = false;
 // The largest pair cutoff, squared, as the very f32 the force kernel compares with: an outer
@@ -56,6 +57,21 @@ fn outer_mask(xi: vec3f, lo: vec4u, hi: vec4u, m: u32) -> u32 {
     if (m > 6u) { mask |= select(0u, 64u, inside_outer(xi, hi.z)); }
     if (m > 7u) { mask |= select(0u, 128u, inside_outer(xi, hi.w)); }
     return mask;
+}
+
+struct OuterGroup {
+    lo: vec4u,
+    hi: vec4u,
+    mask: u32,
+}
+
+// The outer group of row `rowid` holding outer entries mb .. mb + 7 (of n_out), and which of
+// them lie within OUTER_CUT2 of xi. (`nbr_list` is the importer's binding.)
+fn outer_group(xi: vec3f, rowid: u32, mb: u32, n_out: u32) -> OuterGroup {
+    let w = list_word(split_outer_k(mb), rowid, true, P) >> 2u;
+    let lo = nbr_list[w];
+    let hi = nbr_list[w + 1u];
+    return OuterGroup(lo, hi, outer_mask(xi, lo, hi, n_out - mb));
 }
 
 // The slots (bits of `mask`) of the outer group (lo, hi) in turn, lowest first.

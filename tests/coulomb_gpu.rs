@@ -380,9 +380,36 @@ fn every_method_matches_reference_on_random_charged_systems() {
 /// grid. A large skin (2, so that a box reaches two points before the first, and the points
 /// there carry weights of ~0.2, not the ~1e-4 that a skin of 0.3 leaves them), fast atoms, a
 /// one-cell block, and every step compared with the float64 reference at its positions.
+/// 605 random charged atoms (two types, closest approach 1.1, clear of the cutoffs rc and
+/// rc - 0.5) moving up to 0.012 length units per step: a rebuild every ~80 steps at skin 2.
+fn fast_charged_605(seed: u64, rc: f64) -> (wgmd::system::System, Vec<[u32; 2]>) {
+    use rand::{Rng, SeedableRng};
+    let (mut sys, excl) = (0..)
+        .map(|k| random_charged(605, [16.0, 16.5, 17.0], 2, 1.1, seed + 7919 * k))
+        .map(|(s, e)| (as_f32(s), e))
+        .find(|(s, _)| clear_of_cutoffs(s, &[rc, rc - 0.5], 1e-5))
+        .unwrap();
+    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed ^ 0x5eed);
+    for v in sys.velocities.iter_mut() {
+        *v = [0; 3].map(|_| rng.random_range(-12.0..12.0));
+    }
+    (sys, excl)
+}
+
+/// Two LJ types (σ 1, 1.125; ε 0.25, 0.125) cut at `cutoff`.
+fn two_types_lj(cutoff: f64, shift: bool) -> LjSpec {
+    LjSpec {
+        cutoff,
+        shift,
+        tail: false,
+        sigma: vec![1.0, 1.125],
+        epsilon: vec![0.25, 0.125],
+        pairs: vec![],
+    }
+}
+
 #[test]
 fn tiled_spread_matches_reference_while_atoms_stray() {
-    use rand::{Rng, SeedableRng};
     let ctx = ctx();
     if !ctx.has_f32_atomics() {
         eprintln!("no f32 atomics: no tiled spread on this adapter");
@@ -390,24 +417,8 @@ fn tiled_spread_matches_reference_while_atoms_stray() {
     }
     let seed = fresh_seed("tiled_stray");
     let (rc, skin) = (5.0, 2.0);
-    let (mut sys, excl) = (0..)
-        .map(|k| random_charged(605, [16.0, 16.5, 17.0], 2, 1.1, seed + 7919 * k))
-        .map(|(s, e)| (as_f32(s), e))
-        .find(|(s, _)| clear_of_cutoffs(s, &[rc, rc - 0.5], 1e-5))
-        .unwrap();
-    // Up to 0.012 length units per step: a rebuild every ~80 steps.
-    let mut rng = rand_pcg::Pcg64::seed_from_u64(seed ^ 0x5eed);
-    for v in sys.velocities.iter_mut() {
-        *v = [0; 3].map(|_| rng.random_range(-12.0..12.0));
-    }
-    let lj = LjSpec {
-        cutoff: rc - 0.5,
-        shift: false,
-        tail: false,
-        sigma: vec![1.0, 1.125],
-        epsilon: vec![0.25, 0.125],
-        pairs: vec![],
-    };
+    let (mut sys, excl) = fast_charged_605(seed, rc);
+    let lj = two_types_lj(rc - 0.5, false);
     let table = LjTable::new(&lj).unwrap();
     let method = methods(0.7).pop().unwrap();
     let CoulombMethod::Pme(pp) = method.clone() else {
@@ -477,7 +488,6 @@ fn split_rows_count_the_shell_entries_that_come_inside() {
     // that are inside the cutoff now. Methods whose force goes to zero at the cutoff (so that
     // pairs crossing it between checks do not make f32 and float64 disagree) but not before:
     // a dropped shell entry at 0.9 rc costs a third of its full-strength pair force.
-    use rand::{Rng, SeedableRng};
     let ctx = ctx();
     let seed = fresh_seed("split_shell");
     let (rc, skin) = (5.0, 2.0);
@@ -490,32 +500,8 @@ fn split_rows_count_the_shell_entries_that_come_inside() {
     .into_iter()
     .enumerate()
     {
-        let (mut sys, excl) = (0..)
-            .map(|j| {
-                random_charged(
-                    605,
-                    [16.0, 16.5, 17.0],
-                    2,
-                    1.1,
-                    seed + 31 * k as u64 + 7919 * j,
-                )
-            })
-            .map(|(s, e)| (as_f32(s), e))
-            .find(|(s, _)| clear_of_cutoffs(s, &[rc, rc - 0.5], 1e-5))
-            .unwrap();
-        // Up to 0.012 length units per step: a rebuild every ~80 steps.
-        let mut rng = rand_pcg::Pcg64::seed_from_u64(seed ^ 0x5b1 ^ k as u64);
-        for v in sys.velocities.iter_mut() {
-            *v = [0; 3].map(|_| rng.random_range(-12.0..12.0));
-        }
-        let lj = LjSpec {
-            cutoff: rc - 0.5,
-            shift: true,
-            tail: false,
-            sigma: vec![1.0, 1.125],
-            epsilon: vec![0.25, 0.125],
-            pairs: vec![],
-        };
+        let (mut sys, excl) = fast_charged_605(seed + 31 * k as u64, rc);
+        let lj = two_types_lj(rc - 0.5, true);
         let table = LjTable::new(&lj).unwrap();
         let cs = CoulombSpec {
             method,
