@@ -194,6 +194,7 @@ pub fn bench_coulomb(gpu: &GpuOptions, b: &CoulombBench) -> Result<()> {
     }
     let setup = t_setup.elapsed().as_secs_f64();
     let e0 = sim.advance(warmup, true)?.expect("sampled");
+    let builds_before = sim.stats().neighbor_builds;
     let t0 = Instant::now();
     let e1 = sim.advance(steps, true)?.expect("sampled");
     let secs = t0.elapsed().as_secs_f64();
@@ -230,6 +231,10 @@ pub fn bench_coulomb(gpu: &GpuOptions, b: &CoulombBench) -> Result<()> {
         "threads_per_atom": sim.lj_threads_per_atom(),
         "precision": "f32",
         "neighbor_builds": builds,
+        "neighbor_builds_timed": builds - builds_before,
+        // The list's layout and rebuild rule (A/B switches WGMD_SPLIT_ROWS, WGMD_PAIR_REBUILD).
+        "list_layout": format!("{:?}", sim.neighbor_layout()),
+        "rebuild_by_pairs": sim.rebuilds_by_pairs(),
         // Where a step's time goes (µs; each part alone, 50 repetitions in one pass).
         "us_per_step": 1e6 / sps,
         "us_forces": t_force * 1e6,

@@ -559,6 +559,11 @@ fn bench_lj(gpu: &GpuOptions, b: &LjBench) -> Result<()> {
         "host_encode_s": after.encode_seconds - before.encode_seconds,
         "host_wait_s": after.wait_seconds - before.wait_seconds,
         "lj_threads_per_atom": sim.lj_threads_per_atom(),
+        // The list's layout and rebuild rule (A/B switches WGMD_SPLIT_ROWS, WGMD_PAIR_REBUILD).
+        "list_layout": (sim.neighbor_mode() == wgmd::engine::NeighborMode::Verlet)
+            .then(|| format!("{:?}", sim.neighbor_layout())),
+        "rebuild_by_pairs": sim.rebuilds_by_pairs(),
+        "neighbor_builds_timed": after.neighbor_builds - before.neighbor_builds,
         "skin": b.skin,
         "shuffled": b.shuffle,
         "neighbor_mode": format!("{:?}", sim.neighbor_mode()).to_lowercase(),

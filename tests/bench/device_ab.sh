@@ -32,6 +32,6 @@ for r in rows:
     run = r["run"] or {}
     n = run.get("atoms", 0)
     sps = run.get("steps_per_s", float("nan"))
-    print(f"{n:>9} {r['variant'] or '(defaults)':<44} {r['round']:>5} {sps:>9.1f} {sps / omm.get(n, float('nan')):>6.2f} {run.get('neighbor_builds', '-'):>6} {run.get('us_forces', float('nan')):>9.1f}")
+    print(f"{n:>9} {r['variant'] or '(defaults)':<44} {r['round']:>5} {sps:>9.1f} {sps / omm.get(n, float('nan')):>6.2f} {run.get('neighbor_builds_timed', '-'):>6} {run.get('us_forces', float('nan')):>9.1f}")
 print("OpenMM:", omm)
 PY
