@@ -628,23 +628,36 @@ fn neighbor_overflow_is_rolled_back_and_regrown() {
         Method::VelocityVerlet,
     );
     let mut a = Simulation::new(ctx.clone(), spec.clone()).unwrap();
-    let mut b = Simulation::new(ctx.clone(), spec).unwrap();
-    // Make b's list far too small; its next rebuild overflows inside a batch.
-    b.set_neighbor_capacity(4).unwrap();
-    b.request_rebuild();
+    let mut b = Simulation::new(ctx.clone(), spec.clone()).unwrap();
+    // c: split rows (whose room is counted in whole groups from both ends) and rebuilds by
+    // pairs, one thread per atom.
+    let mut c = Simulation::new(ctx.clone(), spec).unwrap();
+    c.set_neighbor_build(1, ListLayout::BySlotSplit).unwrap();
+    c.set_rebuild_by_pairs(true).unwrap();
+    // Make b's and c's lists far too small; their next rebuild overflows inside a batch.
+    for s in [&mut b, &mut c] {
+        s.set_neighbor_capacity(4).unwrap();
+        s.request_rebuild();
+    }
     a.request_rebuild();
     let ta = a.advance(200, true).unwrap().unwrap();
-    let tb = b.advance(200, true).unwrap().unwrap();
-    assert!(b.stats().regrows >= 1, "no regrow happened");
-    assert!(b.stats().neighbor_capacity >= b.stats().max_neighbors);
-    let rel = ((ta.total_energy - tb.total_energy) / ta.total_energy).abs();
-    assert!(
-        rel < 1e-4,
-        "rolled-back run differs: {} vs {}",
-        ta.total_energy,
-        tb.total_energy
-    );
-    assert_eq!(a.step_count(), b.step_count());
+    for (s, tag) in [(&mut b, "packed"), (&mut c, "split rows, by pairs")] {
+        let t = s.advance(200, true).unwrap().unwrap();
+        assert!(s.stats().regrows >= 1, "{tag}: no regrow happened");
+        assert!(
+            s.stats().neighbor_capacity >= s.stats().max_neighbors,
+            "{tag}"
+        );
+        let rel = ((ta.total_energy - t.total_energy) / ta.total_energy).abs();
+        assert!(
+            rel < 1e-4,
+            "{tag}: rolled-back run differs: {} vs {}",
+            ta.total_energy,
+            t.total_energy
+        );
+        assert_eq!(a.step_count(), s.step_count(), "{tag}");
+    }
+    assert_list_covers_cutoff(&c, 2.5);
 }
 
 #[test]
@@ -666,11 +679,16 @@ fn rebuild_opportunities_every_few_steps_keep_the_trajectory() {
     every.set_check_every(Some(1));
     let mut sparse = Simulation::new(ctx.clone(), spec.clone()).unwrap();
     sparse.set_check_every(Some(40));
-    let mut adaptive = Simulation::new(ctx.clone(), spec).unwrap();
+    let mut adaptive = Simulation::new(ctx.clone(), spec.clone()).unwrap();
     adaptive.set_check_every(None);
+    // By pairs: the steps between opportunities check the list exactly, and a miss replays.
+    let mut pairs = Simulation::new(ctx.clone(), spec).unwrap();
+    pairs.set_rebuild_by_pairs(true).unwrap();
+    pairs.set_check_every(Some(40));
     let t1 = every.advance(150, true).unwrap().unwrap();
     let t40 = sparse.advance(150, true).unwrap().unwrap();
     let ta = adaptive.advance(150, true).unwrap().unwrap();
+    let tp = pairs.advance(150, true).unwrap().unwrap();
     assert_eq!(every.stats().missed_replays, 0);
     assert!(
         sparse.stats().missed_replays >= 1,
@@ -685,7 +703,16 @@ fn rebuild_opportunities_every_few_steps_keep_the_trajectory() {
         adaptive.stats().check_every,
         adaptive.stats().missed_replays
     );
-    for (t, tag) in [(t40, "k = 40"), (ta, "adaptive")] {
+    eprintln!(
+        "by pairs, k=40: {} builds, {} replays",
+        pairs.stats().neighbor_builds,
+        pairs.stats().missed_replays
+    );
+    assert!(
+        pairs.stats().missed_replays >= 1,
+        "by pairs, k = 40 with a 0.2 skin should have outrun the list at least once"
+    );
+    for (t, tag) in [(t40, "k = 40"), (ta, "adaptive"), (tp, "by pairs, k = 40")] {
         let rel = ((t.total_energy - t1.total_energy) / t1.total_energy).abs();
         assert!(
             rel < 1e-4,
@@ -697,6 +724,7 @@ fn rebuild_opportunities_every_few_steps_keep_the_trajectory() {
     assert_eq!(every.step_count(), sparse.step_count());
     // The list in place at the end still covers every pair inside the cutoff.
     assert_list_covers_cutoff(&sparse, 2.5);
+    assert_list_covers_cutoff(&pairs, 2.5);
 }
 
 /// A kernel that needs more workgroup memory than the adapter allows is refused with an error
