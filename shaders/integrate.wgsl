@@ -16,11 +16,11 @@
 @group(0) @binding(7) var<storage, read_write> vel_lo: array<vec4f>;
 
 // Rebuild by pairs (neighbor.wgsl `pair_check`): atoms that may have moved more than skin/2
-// are appended to fast_list (at most FAST_CAP; pair_state[0] counts them all, pair_args[0] —
-// the check's workgroup count, an indirect dispatch argument — those listed).
-@group(0) @binding(8) var<storage, read_write> pair_state: array<atomic<u32>>;
-@group(0) @binding(9) var<storage, read_write> fast_list: array<u32>;
-@group(0) @binding(10) var<storage, read_write> pair_args: array<atomic<u32>>;
+// are listed in pair_list[4 ..] (at most FAST_CAP); pair_list[3] counts them all and
+// pair_list[0] those listed — the check's workgroup count, an indirect dispatch argument
+// (pair_list[1], [2] = 1). One buffer for all of it keeps these kernels within WebGPU's
+// default 8 storage buffers.
+@group(0) @binding(8) var<storage, read_write> pair_list: array<atomic<u32>>;
 override PAIRS: bool = false;
 override FAST_CAP: u32 = 4096u;
 
@@ -169,10 +169,10 @@ fn record_displacement(i: u32, lid: u32, x: vec3f, v: vec3f, a: vec3f, live: boo
         atomicMax(&wg_max, bitcast<u32>(d2));
         atomicMax(&wg_reach, bitcast<u32>(reach * reach));
         if (PAIRS && reach * reach > P.half_skin2) {
-            let k = atomicAdd(&pair_state[0], 1u);
+            let k = atomicAdd(&pair_list[3], 1u);
             if (k < FAST_CAP) {
-                fast_list[k] = i;
-                atomicAdd(&pair_args[0], 1u);
+                atomicStore(&pair_list[4u + k], i);
+                atomicAdd(&pair_list[0], 1u);
             }
         }
     }

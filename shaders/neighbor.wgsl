@@ -32,14 +32,14 @@
 @group(0) @binding(10) var<storage, read> cell_atoms: array<u32>;
 @group(0) @binding(11) var<storage, read_write> slot_pos: array<vec4f>;
 
-// Rebuild by pairs (`pair_check`, integrate.wgsl's fast_list).
+// Rebuild by pairs (`pair_check`, integrate.wgsl's pair_list).
 @group(0) @binding(12) var<storage, read> vel: array<vec4f>;
 @group(0) @binding(13) var<storage, read> force: array<vec4f>;
 @group(0) @binding(14) var<storage, read> ref_pos: array<vec4f>;
-@group(0) @binding(15) var<storage, read_write> pair_state: array<atomic<u32>>;
-@group(0) @binding(16) var<storage, read> fast_list: array<u32>;
-// The check's indirect dispatch arguments (x, 1, 1): `decide` resets x for the next step.
-@group(0) @binding(17) var<storage, read_write> pair_args: array<u32>;
+// integrate.wgsl's pair_list: read-only in the check (its dispatch reads the same buffer as
+// indirect arguments), read-write in `decide` (which resets its counts for the next step).
+@group(0) @binding(15) var<storage, read> pair_list_ro: array<u32>;
+@group(0) @binding(16) var<storage, read_write> pair_list: array<u32>;
 
 var<workgroup> wg_max: atomic<u32>;
 
@@ -390,7 +390,7 @@ fn slot_gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 // which pairs the fastest atom with the second fastest of the whole box, moving straight at
 // each other. Here the pairs are looked at: a pair can only have come from beyond rc + skin to
 // within rc if |d_i| + |d_j| > skin, so one of them moved more than skin/2 — a few atoms among
-// millions, none early in a list's life, which the integrator lists (fast_list). One
+// millions, none early in a list's life, which the integrator lists (pair_list). One
 // workgroup per listed atom a scans the atoms b of the (2 PAIR_REACH + 1)³ build cells
 // around a's build cell (PAIR_REACH · the smallest edge >= rc + 2 skin: every b that can
 // reach a while no atom moved more than the skin, which `decide` checks globally) and flags
@@ -427,7 +427,7 @@ fn pair_check(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
         atomicStore(&wg_stale, 0u);
     }
     workgroupBarrier();
-    let a = fast_list[wid.x];
+    let a = pair_list_ro[4u + wid.x];
     let t = f32(P.check_every - 1u) * P.dt;
     let xa = ref_pos[a].xyz;
     let pa = pos[a].xyz;
@@ -482,8 +482,8 @@ fn pair_check(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
     }
     workgroupBarrier();
     if (lid == 0u) {
-        atomicMax(&pair_state[1], atomicLoad(&wg_stale));
-        atomicMax(&pair_state[2], atomicLoad(&wg_pair_r));
+        atomicMax(&status[ST_PAIR_STALE], atomicLoad(&wg_stale));
+        atomicMax(&status[ST_PAIR_REACH], atomicLoad(&wg_pair_r));
     }
 }
 
@@ -492,16 +492,16 @@ fn pair_check(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
 // pair check's state for the next step.
 fn stale_by_pairs(opportunity: bool, d2: f32, reach2: f32) -> bool {
     let skin = 2.0 * sqrt(P.half_skin2);
-    let listed = atomicLoad(&pair_state[0]);
-    var stale = atomicLoad(&pair_state[1]) != 0u || d2 > skin * skin;
+    let listed = pair_list[3];
+    var stale = atomicLoad(&status[ST_PAIR_STALE]) != 0u || d2 > skin * skin;
     if (opportunity && P.check_every > 1u) {
-        let worst = bitcast<f32>(atomicLoad(&pair_state[2]));
+        let worst = bitcast<f32>(atomicLoad(&status[ST_PAIR_REACH]));
         stale = stale || worst > skin || reach2 > skin * skin;
     }
-    pair_args[0] = 0u;
-    atomicStore(&pair_state[0], 0u);
-    atomicStore(&pair_state[1], 0u);
-    atomicStore(&pair_state[2], 0u);
+    pair_list[0] = 0u;
+    pair_list[3] = 0u;
+    atomicStore(&status[ST_PAIR_STALE], 0u);
+    atomicStore(&status[ST_PAIR_REACH], 0u);
     return stale || listed > FAST_CAP;
 }
 

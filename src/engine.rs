@@ -178,12 +178,10 @@ struct Buffers {
     nbr_count: wgpu::Buffer,
     indirect_template: wgpu::Buffer,
     indirect: wgpu::Buffer,
-    /// Rebuild by pairs (`pair_check` in shaders/neighbor.wgsl): listed-atom count and the
-    /// two pair sums; the check's indirect dispatch arguments (x, 1, 1).
-    pair_state: wgpu::Buffer,
-    pair_args: wgpu::Buffer,
-    /// The atoms that may have passed skin/2 this step (at most `neighbor::FAST_CAP`).
-    fast_list: wgpu::Buffer,
+    /// Rebuild by pairs (`pair_check` in shaders/neighbor.wgsl): the check's indirect
+    /// dispatch arguments, then the atoms that may have passed skin/2 this step
+    /// (`neighbor::PAIR_LIST_WORDS`).
+    pair_list: wgpu::Buffer,
     partials: wgpu::Buffer,
     observables: wgpu::Buffer,
     snap_pos: wgpu::Buffer,
@@ -246,9 +244,8 @@ impl Buffers {
             ("nbr_count", &self.nbr_count),
             ("indirect_template", &self.indirect_template),
             ("indirect", &self.indirect),
-            ("pair_state", &self.pair_state),
-            ("pair_args", &self.pair_args),
-            ("fast_list", &self.fast_list),
+            ("pair_list", &self.pair_list),
+            ("pair_list_ro", &self.pair_list),
             ("partials", &self.partials),
             ("observables", &self.observables),
         ]
@@ -421,9 +418,9 @@ struct Recorded {
     every: u32,
 }
 
-fn storage_indirect(ctx: &GpuContext, words: usize) -> wgpu::Buffer {
+fn storage_indirect(ctx: &GpuContext, label: &str, words: usize) -> wgpu::Buffer {
     ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("indirect"),
+        label: Some(label),
         size: (words * 4) as u64,
         usage: wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::INDIRECT
@@ -610,15 +607,13 @@ impl Simulation {
                 "indirect_template",
                 &cell_list::indirect_template(n, &grid, plan.groups),
             )?,
-            indirect: storage_indirect(c, cell_list::args::WORDS),
-            pair_state: c.storage_init("pair_state", &[0u32; neighbor::PAIR_STATE_WORDS])?,
-            pair_args: {
-                let b = storage_indirect(c, neighbor::PAIR_ARGS_WORDS);
+            indirect: storage_indirect(c, "indirect", cell_list::args::WORDS),
+            pair_list: {
+                let b = storage_indirect(c, "pair_list", neighbor::PAIR_LIST_WORDS);
                 c.queue
-                    .write_buffer(&b, 0, bytemuck::cast_slice(&neighbor::pair_args_init()));
+                    .write_buffer(&b, 0, bytemuck::cast_slice(&neighbor::pair_list_head()));
                 b
             },
-            fast_list: c.storage("fast_list", 4 * neighbor::FAST_CAP as u64)?,
             partials: c.storage("partials", 16 * params.n_partials as u64)?,
             observables: c.storage("observables", 16)?,
             snap_pos: c.storage("snap_pos", 16 * snap_atoms)?,
@@ -841,7 +836,7 @@ impl Simulation {
         let every = every.max(1);
         for s in 0..n {
             self.integ.encode_first(pass, atoms, s > 0);
-            self.nbr.encode_pair_check(pass, &self.bufs.pair_args);
+            self.nbr.encode_pair_check(pass, &self.bufs.pair_list);
             let opportunity = s % every == 0;
             self.nbr.encode_decide(pass, opportunity);
             if opportunity {

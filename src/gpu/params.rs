@@ -42,5 +42,7 @@ pub mod status {
     pub const MISSED: usize = 9;
     pub const LIFETIME: usize = 10;
     pub const MAX_REACH2: usize = 11;
-    pub const LEN: usize = 12;
+    pub const PAIR_STALE: usize = 12;
+    pub const PAIR_REACH: usize = 13;
+    pub const LEN: usize = 14;
 }

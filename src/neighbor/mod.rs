@@ -177,14 +177,14 @@ pub const CAPACITY_STEP: u32 = 8;
 
 /// Rebuild by pairs: at most this many atoms past skin/2 are checked per step (more: rebuild).
 pub const FAST_CAP: u32 = 4096;
-/// Words of the pair check's state (`pair_state` in shaders/neighbor.wgsl: atoms listed,
-/// the two pair sums as f32 bits) and of its dispatch arguments (`pair_args`).
-pub const PAIR_STATE_WORDS: usize = 4;
-pub const PAIR_ARGS_WORDS: usize = 3;
+/// Words of the pair check's list (`pair_list` in shaders/integrate.wgsl): the check's
+/// indirect dispatch arguments (listed atoms, 1, 1), the count of atoms past skin/2, then
+/// the listed atoms.
+pub const PAIR_LIST_WORDS: usize = 4 + FAST_CAP as usize;
 
-/// The pair check's dispatch arguments between steps: no workgroups.
-pub fn pair_args_init() -> [u32; PAIR_ARGS_WORDS] {
-    [0, 1, 1]
+/// The pair list's head between steps: no workgroups, nothing listed.
+pub fn pair_list_head() -> [u32; 4] {
+    [0, 1, 1, 0]
 }
 
 /// Cells per axis on each side that the pair check visits (`PAIR_REACH` in
@@ -305,10 +305,10 @@ impl NeighborKernels {
     }
 
     /// Rebuild by pairs: the check of the atoms the integrator listed (an indirect dispatch
-    /// of one workgroup per listed atom, from `pair_args`), before `decide`.
-    pub fn encode_pair_check(&self, pass: &mut wgpu::ComputePass<'_>, pair_args: &wgpu::Buffer) {
+    /// of one workgroup per listed atom, from the head of `pair_list`), before `decide`.
+    pub fn encode_pair_check(&self, pass: &mut wgpu::ComputePass<'_>, pair_list: &wgpu::Buffer) {
         if let (Some(k), Some(bg)) = (&self.pairs, &self.pairs_bind) {
-            gpu::dispatch_indirect(pass, k, bg, pair_args, 0);
+            gpu::dispatch_indirect(pass, k, bg, pair_list, 0);
         }
     }
 
