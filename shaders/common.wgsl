@@ -44,7 +44,7 @@ const ST_MISSED: u32 = 9u;        // non-zero once a step ran on a list that no 
 const ST_LIFETIME: u32 = 10u;     // shortest list lifetime (steps, f32 bits) estimated at a rebuild
 const ST_MAX_REACH2: u32 = 11u;   // this step's largest (displacement + coasting to the next opportunity)^2
 const ST_PAIR_STALE: u32 = 12u;   // rebuild by pairs: a pair the list does not hold is inside the cutoff
-const ST_PAIR_REACH: u32 = 13u;   // rebuild by pairs: largest |reach_a| + |reach_b| (f32 bits)
+const ST_PAIR_AHEAD: u32 = 13u;   // rebuild by pairs: such a pair may come inside by the next opportunity
 
 // Linear thread index over a grid that may be folded into y (more than 65,535 groups).
 fn linear_id(wid: vec3u, nwg: vec3u, lid: u32, wg_size: u32) -> u32 {

@@ -393,18 +393,20 @@ fn slot_gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 // millions, none early in a list's life, which the integrator lists (pair_list). One
 // workgroup per listed atom a scans the atoms b of the (2 PAIR_REACH + 1)³ build cells
 // around a's build cell (PAIR_REACH · the smallest edge >= rc + 2 skin: every b that can
-// reach a while no atom moved more than the skin, which `decide` checks globally) and flags
-// the list stale if a pair with |d_a| + |d_b| > skin is within rc now and was not surely
-// within rc + skin at the build (margins of 1e-5 cover f32 rounding both ways). With
-// opportunities every step that is the whole test: lists last until a pair really breaks
-// them. With opportunities every few steps a list must also last until the next one, which
-// the coasting forecasts decide (`reach`, as the integrator's): the largest |reach_a| +
-// |reach_b| must stay within the skin.
+// reach a while no atom moved, or coasts, more than the skin, which `decide` checks
+// globally) and flags the list stale (ST_PAIR_STALE) if a pair with |d_a| + |d_b| > skin is
+// within rc now and was not surely within rc + skin at the build (margins of 1e-5 cover f32
+// rounding both ways). With opportunities every step that is the whole test: lists last
+// until a pair really breaks them. With opportunities every few steps a list must also last
+// until the next one: the same test on the coasting forecasts (`reach` = |d| + the distance
+// coasted by then, as the integrator's) flags ST_PAIR_AHEAD if such a pair may come within
+// rc before it — its distance now less both atoms' coasting distances.
 override PAIRS: bool = false;
 override PAIR_REACH: u32 = 3u;
 override FAST_CAP: u32 = 4096u;
+override AHEAD_MARGIN: f32 = 2.0;
 
-var<workgroup> wg_pair_r: atomic<u32>;
+var<workgroup> wg_ahead: atomic<u32>;
 var<workgroup> wg_stale: atomic<u32>;
 
 // (|d|, the coasting forecast of |d| at the next opportunity, t later) of atom b whose build
@@ -423,7 +425,7 @@ fn displacement(b: u32, x0: vec3f, t: f32) -> vec2f {
 @compute @workgroup_size(64)
 fn pair_check(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
     if (lid == 0u) {
-        atomicStore(&wg_pair_r, 0u);
+        atomicStore(&wg_ahead, 0u);
         atomicStore(&wg_stale, 0u);
     }
     workgroupBarrier();
@@ -436,18 +438,18 @@ fn pair_check(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
     let list_cut = sqrt(P.list_cut2);
     let listed = list_cut * (1.0 - 1e-5);
     let inside = (list_cut - skin) * (1.0 + 1e-5);
-    // Opportunities every step (no forecast): only atoms b whose build position lies within
-    // rc + |d_a| + the largest displacement of any atom can be inside the cutoff of a now;
+    // Only atoms b whose build position lies within rc + reach_a + the largest reach (or
+    // displacement) of any atom can come within the cutoff of a by the next opportunity;
     // cells and atoms farther away are skipped before their positions are loaded (the scan
     // is what this check costs, and late in a list's life thousands of atoms are listed).
-    let near = select(1e30, (list_cut - skin + da.x + sqrt(bitcast<f32>(
-        atomicLoad(&status[ST_MAX_DISP2])))) * (1.0 + 1e-5), t == 0.0);
+    let most = max(atomicLoad(&status[ST_MAX_DISP2]), atomicLoad(&status[ST_MAX_REACH2]));
+    let near = (list_cut - skin + da.y + sqrt(bitcast<f32>(most))) * (1.0 + 1e-5);
     let edge = 1.0 / P.cell_scale.xyz;
     let ca = vec3i(cell_coords(xa, P));
     let dims = vec3i(P.cell_dims.xyz);
     let w = 2u * PAIR_REACH + 1u;
-    var most_reach = 0.0;
     var stale = false;
+    var ahead = false;
     for (var q = lid; q < w * w * w; q += 64u) {
         // A stencil wider than the box visits cells twice, each time as another image (its
         // unwrapped place): harmless here.
@@ -465,25 +467,29 @@ fn pair_check(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
             let b = bitcast<u32>(cp.w);
             let r0 = min_image(xa - cp.xyz, P);
             let r02 = dot(r0, r0);
-            if (b == a || r02 > near * near) {
+            if (b == a || r02 > near * near || r02 < listed * listed) {
                 continue;
             }
+            // b is not surely in a's row: may the pair be inside the cutoff now, or by the
+            // next opportunity?
             let db = displacement(b, cp.xyz, t);
-            most_reach = max(most_reach, db.y);
-            if (da.x + db.x > skin && r02 >= listed * listed) {
-                let r = min_image(pa - pos[b].xyz, P);
-                stale = stale || dot(r, r) < inside * inside;
+            if (da.y + db.y > skin) {
+                let r = length(min_image(pa - pos[b].xyz, P));
+                stale = stale || (da.x + db.x > skin && r < inside);
+                ahead = ahead || r - AHEAD_MARGIN * ((da.y - da.x) + (db.y - db.x)) < inside;
             }
         }
     }
-    atomicMax(&wg_pair_r, bitcast<u32>(da.y + most_reach));
     if (stale) {
         atomicStore(&wg_stale, 1u);
+    }
+    if (ahead) {
+        atomicStore(&wg_ahead, 1u);
     }
     workgroupBarrier();
     if (lid == 0u) {
         atomicMax(&status[ST_PAIR_STALE], atomicLoad(&wg_stale));
-        atomicMax(&status[ST_PAIR_REACH], atomicLoad(&wg_pair_r));
+        atomicMax(&status[ST_PAIR_AHEAD], atomicLoad(&wg_ahead));
     }
 }
 
@@ -495,13 +501,12 @@ fn stale_by_pairs(opportunity: bool, d2: f32, reach2: f32) -> bool {
     let listed = pair_list[3];
     var stale = atomicLoad(&status[ST_PAIR_STALE]) != 0u || d2 > skin * skin;
     if (opportunity && P.check_every > 1u) {
-        let worst = bitcast<f32>(atomicLoad(&status[ST_PAIR_REACH]));
-        stale = stale || worst > skin || reach2 > skin * skin;
+        stale = stale || atomicLoad(&status[ST_PAIR_AHEAD]) != 0u || reach2 > skin * skin;
     }
     pair_list[0] = 0u;
     pair_list[3] = 0u;
     atomicStore(&status[ST_PAIR_STALE], 0u);
-    atomicStore(&status[ST_PAIR_REACH], 0u);
+    atomicStore(&status[ST_PAIR_AHEAD], 0u);
     return stale || listed > FAST_CAP;
 }
 

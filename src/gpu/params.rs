@@ -43,6 +43,6 @@ pub mod status {
     pub const LIFETIME: usize = 10;
     pub const MAX_REACH2: usize = 11;
     pub const PAIR_STALE: usize = 12;
-    pub const PAIR_REACH: usize = 13;
+    pub const PAIR_AHEAD: usize = 13;
     pub const LEN: usize = 14;
 }

@@ -253,6 +253,13 @@ impl NeighborKernels {
                 ("PAIRS", 1.0),
                 ("PAIR_REACH", r as f64),
                 ("FAST_CAP", FAST_CAP as f64),
+                (
+                    "AHEAD_MARGIN",
+                    std::env::var("WGMD_AHEAD_MARGIN")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(2.0),
+                ),
             ],
             None => vec![],
         };
