@@ -1295,7 +1295,7 @@ impl Simulation {
         let owner: Vec<u32> = self.ctx.read_buffer(&self.bufs.cell_atoms)?;
         let mut inner = vec![0; self.n_atoms()];
         for (r, &i) in owner.iter().take(self.n_atoms()).enumerate() {
-            inner[i as usize] = counts[r] & 0xffff;
+            inner[i as usize] = neighbor::split_counts(counts[r]).0;
         }
         Ok(Some(inner))
     }

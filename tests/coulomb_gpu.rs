@@ -396,6 +396,32 @@ fn fast_charged_605(seed: u64, rc: f64) -> (wgmd::system::System, Vec<[u32; 2]>)
     (sys, excl)
 }
 
+/// Coulomb with k = 1 at `cutoff`, charges as they are (no neutralizing background).
+fn unit_coulomb(method: CoulombMethod, cutoff: f64, exclusions: Vec<[u32; 2]>) -> CoulombSpec {
+    CoulombSpec {
+        method,
+        cutoff,
+        coulomb_k: 1.0,
+        exclusions,
+        neutralize: false,
+    }
+}
+
+/// `sys` with a `skin`, one thread per atom and split rows (the largest systems' build).
+fn split_rows_sim(
+    ctx: &std::sync::Arc<wgmd::gpu::GpuContext>,
+    sys: &wgmd::system::System,
+    lj: LjSpec,
+    cs: &CoulombSpec,
+    skin: f64,
+) -> Simulation {
+    let mut spec = sim_spec(sys.clone(), lj, cs.clone());
+    spec.skin = skin;
+    let mut sim = Simulation::new(ctx.clone(), spec).unwrap();
+    sim.set_neighbor_build(1, ListLayout::BySlotSplit).unwrap();
+    sim
+}
+
 /// Two LJ types (σ 1, 1.125; ε 0.25, 0.125) cut at `cutoff`.
 fn two_types_lj(cutoff: f64, shift: bool) -> LjSpec {
     LjSpec {
@@ -424,19 +450,10 @@ fn tiled_spread_matches_reference_while_atoms_stray() {
     let CoulombMethod::Pme(pp) = method.clone() else {
         panic!("the last method is PME");
     };
-    let cs = CoulombSpec {
-        method,
-        cutoff: rc,
-        coulomb_k: 1.0,
-        exclusions: excl,
-        neutralize: false,
-    };
-    let mut spec = sim_spec(sys.clone(), lj, cs.clone());
-    spec.skin = skin;
-    let mut sim = Simulation::new(ctx.clone(), spec).unwrap();
+    let cs = unit_coulomb(method, rc, excl);
     // One thread per atom with split rows, as the largest systems run: the skin's entries
     // (LJ cutoff 4.5, Coulomb 5) that come inside between builds must count.
-    sim.set_neighbor_build(1, ListLayout::BySlotSplit).unwrap();
+    let mut sim = split_rows_sim(&ctx, &sys, lj, &cs, skin);
     let one = TilePlan::for_block(
         &sim.grid(),
         sys.box_lengths,
@@ -503,17 +520,8 @@ fn split_rows_count_the_shell_entries_that_come_inside() {
         let (mut sys, excl) = fast_charged_605(seed + 31 * k as u64, rc);
         let lj = two_types_lj(rc - 0.5, true);
         let table = LjTable::new(&lj).unwrap();
-        let cs = CoulombSpec {
-            method,
-            cutoff: rc,
-            coulomb_k: 1.0,
-            exclusions: excl,
-            neutralize: false,
-        };
-        let mut spec = sim_spec(sys.clone(), lj, cs.clone());
-        spec.skin = skin;
-        let mut sim = Simulation::new(ctx.clone(), spec).unwrap();
-        sim.set_neighbor_build(1, ListLayout::BySlotSplit).unwrap();
+        let cs = unit_coulomb(method, rc, excl);
+        let mut sim = split_rows_sim(&ctx, &sys, lj, &cs, skin);
         // Pairs inside the cutoff now that were in a row's shell at its build (at least).
         let mut came_in = 0usize;
         let mut worst = 0.0f64;

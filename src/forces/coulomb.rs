@@ -785,10 +785,10 @@ impl CoulombForce {
         };
         let qq_table = type_pair_charges(sys, lj.n_types, spec.coulomb_k);
         let qq = qq_table.is_some();
+        // Split rows: a shell entry beyond every cutoff is not computed.
+        let outer_cut2 = lj.max_cut2().max(params.rc2);
         // One cutoff test per pair where every type pair's LJ cutoff is the Coulomb one (the
         // shader compares the same f32 squares).
-        // Split rows: an outer entry beyond every cutoff is skipped untested.
-        let outer_cut2 = lj.max_cut2().max(params.rc2);
         let one_cut = lj.gpu_data().iter().all(|p| p[2] == params.rc2)
             && !crate::neighbor::switched_off("WGMD_ONE_CUT");
         let (real, fast, terms, real_overrides) = Self::real_kernels(

@@ -133,12 +133,12 @@ impl LjTable {
         &self.pairs[a as usize * self.n_types + b as usize]
     }
 
-    /// GPU layout: (σ², 4ε, r_c², shift) per pair.
     /// The largest pair cutoff squared, as the f32 the kernels compare with (0 without LJ).
     pub fn max_cut2(&self) -> f32 {
         self.gpu_data().iter().map(|p| p[2]).fold(0.0, f32::max)
     }
 
+    /// GPU layout: (σ², 4ε, r_c², shift) per pair.
     pub fn gpu_data(&self) -> Vec<[f32; 4]> {
         self.pairs
             .iter()

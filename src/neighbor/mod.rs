@@ -103,7 +103,8 @@ impl ListLayout {
         if !self.split() {
             return ((0..count as usize).collect(), count as usize);
         }
-        let (inner, outer) = ((count & 0xffff) as usize, (count >> 16) as usize);
+        let (inner, outer) = split_counts(count);
+        let (inner, outer) = (inner as usize, outer as usize);
         let need = inner.next_multiple_of(8) + outer.next_multiple_of(8);
         let k =
             (0..inner).chain((0..outer).map(|m| (capacity + (m & 7)).wrapping_sub(8 + (m & !7))));
@@ -132,6 +133,12 @@ impl ListLayout {
         ListLayout::BySlotPacked,
         ListLayout::BySlotSplit,
     ];
+}
+
+/// (inner, outer) entries of a split row from its `nbr_count` word (`split_inner`,
+/// `split_outer` in shaders/split_rows.wgsl).
+pub fn split_counts(count: u32) -> (u32, u32) {
+    (count & 0xffff, count >> 16)
 }
 
 /// How the list is laid out and built (see `shaders/neighbor.wgsl`).
@@ -244,9 +251,10 @@ impl NeighborKernels {
                     "SHIFT_GROUP",
                     !switched_off("WGMD_NBR_SHIFT_GROUP") as u32 as f64,
                 ),
-                ("SPLIT", plan.layout.split() as u32 as f64),
-                ("OUTER_CUT2", plan.outer_cut2 as f64),
-            ],
+            ]
+            .into_iter()
+            .chain(plan.layout.split_overrides(plan.outer_cut2))
+            .collect::<Vec<_>>(),
         )?;
         let pair_ov = match pair_reach {
             Some(r) => vec![
