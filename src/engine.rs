@@ -25,7 +25,7 @@ use crate::gpu::{self, GpuContext};
 use crate::integrate::{Integrator, IntegratorKernels, Method};
 use crate::neighbor::cell_list::{self, CellGrid, CellList, Launch};
 pub use crate::neighbor::NeighborMode;
-use crate::neighbor::{self, BuildPlan, ListLayout, NeighborKernels};
+use crate::neighbor::{self, BuildPlan, ListLayout, NeighborKernels, PairRule};
 use crate::observe::{self, Reducer, Thermo};
 use crate::system::System;
 use crate::units::Units;
@@ -180,7 +180,7 @@ struct Buffers {
     indirect: wgpu::Buffer,
     /// Rebuild by pairs (`pair_check` in shaders/neighbor.wgsl): the check's indirect
     /// dispatch arguments, then the atoms that may have passed skin/2 this step
-    /// (`neighbor::PAIR_LIST_WORDS`).
+    /// (`neighbor::pair_list_words`).
     pair_list: wgpu::Buffer,
     partials: wgpu::Buffer,
     observables: wgpu::Buffer,
@@ -362,6 +362,8 @@ pub struct Simulation {
     drag: Option<DragForce>,
     /// Steps between rebuild opportunities fixed by the user; None = adaptive.
     fixed_check_every: Option<u32>,
+    /// Rebuild by pairs: the check's cap (`set_pair_cap`; `pair_list` holds that many atoms).
+    pair_cap: u32,
     /// Adaptive ceiling on check_every: halved by a replayed batch, +1 per clean one.
     check_cap: u32,
     /// Steps between rebuild opportunities for the batches recorded next (the GPU's copy,
@@ -582,6 +584,7 @@ impl Simulation {
         let c = &ctx;
         let mut st = vec![0u32; status::LEN];
         st[status::BLOWUP_ATOM] = u32::MAX;
+        let pair_cap = neighbor::pair_cap(n);
         let bufs = Buffers {
             params: c.uniform("params", &params),
             pos: c.storage_init("pos", &pos)?,
@@ -609,7 +612,7 @@ impl Simulation {
             )?,
             indirect: storage_indirect(c, "indirect", cell_list::args::WORDS),
             pair_list: {
-                let b = storage_indirect(c, "pair_list", neighbor::PAIR_LIST_WORDS);
+                let b = storage_indirect(c, "pair_list", neighbor::pair_list_words(pair_cap));
                 c.queue
                     .write_buffer(&b, 0, bytemuck::cast_slice(&neighbor::pair_list_head()));
                 b
@@ -635,7 +638,10 @@ impl Simulation {
         // Rebuild by pairs: opt-in (`WGMD_PAIR_REBUILD=1`) until measured on a GPU; lists only
         // (the cell-list mode's stencil relies on each atom's own displacement).
         let pairs = (!from_cells && std::env::var("WGMD_PAIR_REBUILD").is_ok_and(|v| v == "1"))
-            .then(|| pair_reach_of(&grid, &params, spec.skin));
+            .then(|| PairRule {
+                reach: pair_reach_of(&grid, &params, spec.skin),
+                cap: pair_cap,
+            });
         let mut nbr = NeighborKernels::new(c, plan, n, !from_cells, pairs)?;
         let mut lj = LjForce::new(c, &table, tpa, from_cells, layout)?;
         let mut ani = match &spec.ani {
@@ -650,7 +656,12 @@ impl Simulation {
             Some((CoulombMethod::Pme(p), k)) => Some(PmeForce::new(c, n, sys.box_lengths, p, k)?),
             _ => None,
         };
-        let mut integ = IntegratorKernels::new(c, &spec.integrator.method, false, pairs.is_some())?;
+        let mut integ = IntegratorKernels::new(
+            c,
+            &spec.integrator.method,
+            false,
+            nbr.pair_rule().map(|r| r.cap),
+        )?;
         let mut reduce = Reducer::new(c, n)?;
         nbr.bind(c, &named)?;
         lj.bind(c, &named)?;
@@ -693,6 +704,7 @@ impl Simulation {
             step: 0,
             drag: None,
             fixed_check_every: Some(check_every),
+            pair_cap,
             check_cap: MAX_CHECK_EVERY,
             check_every,
             from_cells,
@@ -1218,8 +1230,12 @@ impl Simulation {
             }
         }
         self.mixed = mixed;
-        let mut integ =
-            IntegratorKernels::new(c, &self.spec.integrator.method, mixed, self.nbr.by_pairs())?;
+        let mut integ = IntegratorKernels::new(
+            c,
+            &self.spec.integrator.method,
+            mixed,
+            self.nbr.pair_rule().map(|r| r.cap),
+        )?;
         integ.bind(c, &self.bufs.named())?;
         self.integ = integ;
         Ok(())
@@ -1499,11 +1515,15 @@ impl Simulation {
         if self.from_cells {
             bail!("this simulation runs in cell-list mode: it keeps no Verlet list");
         }
-        let pairs = on.then(|| pair_reach_of(&self.grid, &self.params, self.spec.skin));
+        let pairs = on.then(|| PairRule {
+            reach: pair_reach_of(&self.grid, &self.params, self.spec.skin),
+            cap: self.pair_cap,
+        });
         let mut nbr =
             NeighborKernels::new(&self.ctx, self.nbr.plan(), self.params.n_atoms, true, pairs)?;
         let method = self.spec.integrator.method.clone();
-        let mut integ = IntegratorKernels::new(&self.ctx, &method, self.mixed, on)?;
+        let mut integ =
+            IntegratorKernels::new(&self.ctx, &method, self.mixed, pairs.map(|r| r.cap))?;
         let named = self.bufs.named();
         nbr.bind(&self.ctx, &named)?;
         integ.bind(&self.ctx, &named)?;
@@ -1516,6 +1536,31 @@ impl Simulation {
     /// Whether the list is rebuilt by pairs ([`set_rebuild_by_pairs`](Self::set_rebuild_by_pairs)).
     pub fn rebuilds_by_pairs(&self) -> bool {
         self.nbr.by_pairs()
+    }
+
+    /// Rebuild by pairs: the most atoms past skin/2 checked in a step before the list is
+    /// rebuilt anyway (`neighbor::pair_cap`); None when the list is not rebuilt by pairs.
+    pub fn pair_cap(&self) -> Option<u32> {
+        self.nbr.pair_rule().map(|r| r.cap)
+    }
+
+    /// Sets the pair check's cap (see [`pair_cap`](Self::pair_cap)), kept for a later
+    /// [`set_rebuild_by_pairs`](Self::set_rebuild_by_pairs) and applied now if the list is
+    /// rebuilt by pairs.
+    pub fn set_pair_cap(&mut self, cap: u32) -> Result<()> {
+        if cap == 0 {
+            bail!("the pair check's cap must be at least 1 atom");
+        }
+        let words = neighbor::pair_list_words(cap);
+        if self.bufs.pair_list.size() < 4 * words as u64 {
+            let b = storage_indirect(&self.ctx, "pair_list", words);
+            self.ctx
+                .queue
+                .write_buffer(&b, 0, bytemuck::cast_slice(&neighbor::pair_list_head()));
+            self.bufs.pair_list = b;
+        }
+        self.pair_cap = cap;
+        self.set_rebuild_by_pairs(self.rebuilds_by_pairs())
     }
 
     /// Replaces the neighbor build and list layout (see [`BuildPlan`]: threads per atom and
@@ -1541,10 +1586,7 @@ impl Simulation {
             self.bufs.slot_pos = self.ctx.storage("slot_pos", need)?;
         }
         let mut lj = LjForce::new(&self.ctx, &self.table, tpa, self.from_cells, layout)?;
-        let pairs = self
-            .nbr
-            .by_pairs()
-            .then(|| pair_reach_of(&self.grid, &self.params, self.spec.skin));
+        let pairs = self.nbr.pair_rule();
         let mut nbr = NeighborKernels::new(
             &self.ctx,
             plan,

@@ -235,6 +235,7 @@ pub fn bench_coulomb(gpu: &GpuOptions, b: &CoulombBench) -> Result<()> {
         // The list's layout and rebuild rule (A/B switches WGMD_SPLIT_ROWS, WGMD_PAIR_REBUILD).
         "list_layout": format!("{:?}", sim.neighbor_layout()),
         "rebuild_by_pairs": sim.rebuilds_by_pairs(),
+        "pair_cap": sim.pair_cap(),
         // Where a step's time goes (µs; each part alone, 50 repetitions in one pass).
         "us_per_step": 1e6 / sps,
         "us_forces": t_force * 1e6,

@@ -563,6 +563,7 @@ fn bench_lj(gpu: &GpuOptions, b: &LjBench) -> Result<()> {
         "list_layout": (sim.neighbor_mode() == wgmd::engine::NeighborMode::Verlet)
             .then(|| format!("{:?}", sim.neighbor_layout())),
         "rebuild_by_pairs": sim.rebuilds_by_pairs(),
+        "pair_cap": sim.pair_cap(),
         "neighbor_builds_timed": after.neighbor_builds - before.neighbor_builds,
         "skin": b.skin,
         "shuffled": b.shuffle,

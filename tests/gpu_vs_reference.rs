@@ -451,13 +451,20 @@ fn rebuilds_by_pairs_keep_the_list_exact_at_every_step() {
     // hold comes inside the cutoff: after every step the list in place must hold every pair
     // inside the cutoff (checked in float64), and the lists must last longer than when twice
     // the largest displacement decides. A check that misses such a pair (a mutation that
-    // shrinks the cutoff it tests against by 10 %) fails here within the run.
+    // shrinks the cutoff it tests against by 10 %) fails here within the run. With a cap of
+    // one atom (more than one past skin/2: rebuild) the atoms beyond the cap are never
+    // checked, so the list must be rebuilt as soon as there are any: exact again at every
+    // step, and rebuilt more often than uncapped.
     let ctx = ctx();
     let spec = SimSpec::lammps_in_lj(8);
     let mut builds = Vec::new();
-    for pairs in [false, true] {
+    for (pairs, cap) in [(false, None), (true, None), (true, Some(1))] {
         let mut sim = Simulation::new(ctx.clone(), spec.clone()).unwrap();
         sim.set_rebuild_by_pairs(pairs).unwrap();
+        if let Some(c) = cap {
+            sim.set_pair_cap(c).unwrap();
+            assert_eq!(sim.pair_cap(), Some(c));
+        }
         sim.set_check_every(Some(1));
         for _ in 0..150 {
             sim.advance(1, false).unwrap();
@@ -468,14 +475,21 @@ fn rebuilds_by_pairs_keep_the_list_exact_at_every_step() {
         builds.push(sim.stats().neighbor_builds);
     }
     eprintln!(
-        "2,048 atoms, 150 steps: {} builds by the largest displacement, {} by pairs",
-        builds[0], builds[1]
+        "2,048 atoms, 150 steps: {} builds by the largest displacement, {} by pairs, {} by \
+         pairs with a cap of one atom",
+        builds[0], builds[1], builds[2]
     );
     assert!(
         4 * builds[1] < 3 * builds[0],
         "lists by pairs ({} builds) do not last a third longer ({} builds)",
         builds[1],
         builds[0]
+    );
+    assert!(
+        builds[2] > builds[1],
+        "a cap of one atom ({} builds) does not rebuild more often than none ({})",
+        builds[2],
+        builds[1]
     );
 }
 

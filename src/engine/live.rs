@@ -30,8 +30,12 @@ impl Simulation {
     /// batches; an invalid one is refused and the old one kept.
     pub fn set_integrator(&mut self, integ: Integrator) -> Result<()> {
         integ.validate()?;
-        let mut kernels =
-            IntegratorKernels::new(&self.ctx, &integ.method, self.mixed, self.nbr.by_pairs())?;
+        let mut kernels = IntegratorKernels::new(
+            &self.ctx,
+            &integ.method,
+            self.mixed,
+            self.nbr.pair_rule().map(|r| r.cap),
+        )?;
         kernels.bind(&self.ctx, &self.bufs.named())?;
         let (c1, kt, seed) = match integ.method {
             Method::Langevin {

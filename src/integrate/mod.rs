@@ -219,11 +219,12 @@ pub struct IntegratorKernels {
 
 impl IntegratorKernels {
     /// `mixed`: positions and velocities integrated as double-f32 sums (the shader's MIXED).
+    /// `pair_cap`: rebuild by pairs, listing at most that many atoms past skin/2.
     pub fn new(
         ctx: &crate::gpu::GpuContext,
         method: &Method,
         mixed: bool,
-        pairs: bool,
+        pair_cap: Option<u32>,
     ) -> Result<IntegratorKernels> {
         let module = crate::gpu::ShaderModule::new(ctx, "integrate")?;
         let first = match method {
@@ -234,8 +235,8 @@ impl IntegratorKernels {
         // Rebuild by pairs: the opening kernels list the atoms that may have passed skin/2.
         let p = [
             ("MIXED", m),
-            ("PAIRS", pairs as u32 as f64),
-            ("FAST_CAP", crate::neighbor::FAST_CAP as f64),
+            ("PAIRS", pair_cap.is_some() as u32 as f64),
+            ("FAST_CAP", pair_cap.unwrap_or(1) as f64),
         ];
         let pk = [p[0], p[1], p[2], ("KICK", 1.0)];
         Ok(IntegratorKernels {

@@ -184,10 +184,32 @@ pub const CAPACITY_STEP: u32 = 8;
 
 /// Rebuild by pairs: at most this many atoms past skin/2 are checked per step (more: rebuild).
 pub const FAST_CAP: u32 = 4096;
-/// Words of the pair check's list (`pair_list` in shaders/integrate.wgsl): the check's
-/// indirect dispatch arguments (listed atoms, 1, 1), the count of atoms past skin/2, then
-/// the listed atoms.
-pub const PAIR_LIST_WORDS: usize = 4 + FAST_CAP as usize;
+
+/// The pair check's cap for `n_atoms` atoms: [`FAST_CAP`], or `WGMD_PAIR_CAP` (≥ 1) for
+/// experiments with the cap's effect on list lifetimes.
+pub fn pair_cap(_n_atoms: u32) -> u32 {
+    std::env::var("WGMD_PAIR_CAP")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|&c| c >= 1)
+        .unwrap_or(FAST_CAP)
+}
+
+/// Rebuild by pairs: the check's stencil and cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairRule {
+    /// `PAIR_REACH` in shaders/neighbor.wgsl ([`pair_reach`]).
+    pub reach: u32,
+    /// The most atoms past skin/2 checked in a step; more: rebuild ([`pair_cap`]).
+    pub cap: u32,
+}
+
+/// Words of the pair check's list (`pair_list` in shaders/integrate.wgsl) for a cap: the
+/// check's indirect dispatch arguments (listed atoms, 1, 1), the count of atoms past skin/2,
+/// then the listed atoms.
+pub fn pair_list_words(cap: u32) -> usize {
+    4 + cap as usize
+}
 
 /// The pair list's head between steps: no workgroups, nothing listed.
 pub fn pair_list_head() -> [u32; 4] {
@@ -216,7 +238,8 @@ pub struct NeighborKernels {
     decide: Kernel,
     check: Kernel,
     /// Rebuild by pairs: `pair_check`, run every step before `decide`.
-    pairs: Option<Kernel>,
+    pair_check: Option<Kernel>,
+    pairs: Option<PairRule>,
     build_bind: Option<wgpu::BindGroup>,
     decide_bind: Option<wgpu::BindGroup>,
     check_bind: Option<wgpu::BindGroup>,
@@ -224,13 +247,13 @@ pub struct NeighborKernels {
 }
 
 impl NeighborKernels {
-    /// `pair_reach`: rebuild by pairs with that `PAIR_REACH` ([`pair_reach`]), else None.
+    /// `pairs`: rebuild by pairs with that rule, else None.
     pub fn new(
         ctx: &GpuContext,
         plan: BuildPlan,
         n_atoms: u32,
         has_list: bool,
-        pair_reach: Option<u32>,
+        pairs: Option<PairRule>,
     ) -> Result<NeighborKernels> {
         let module = ShaderModule::new(ctx, "neighbor")?;
         let build = Kernel::new(
@@ -256,11 +279,11 @@ impl NeighborKernels {
             .chain(plan.layout.split_overrides(plan.outer_cut2))
             .collect::<Vec<_>>(),
         )?;
-        let pair_ov = match pair_reach {
+        let pair_ov = match pairs {
             Some(r) => vec![
                 ("PAIRS", 1.0),
-                ("PAIR_REACH", r as f64),
-                ("FAST_CAP", FAST_CAP as f64),
+                ("PAIR_REACH", r.reach as f64),
+                ("FAST_CAP", r.cap as f64),
                 (
                     "AHEAD_MARGIN",
                     std::env::var("WGMD_AHEAD_MARGIN")
@@ -287,7 +310,7 @@ impl NeighborKernels {
             plan,
             decide: Kernel::new(ctx, &module, "decide", &pair_ov)?,
             check: Kernel::new(ctx, &module, "decide", &check_ov)?,
-            pairs: match pair_reach {
+            pair_check: match pairs {
                 Some(_) => Some(Kernel::new(ctx, &module, "pair_check", &pair_ov)?),
                 None => None,
             },
@@ -295,6 +318,7 @@ impl NeighborKernels {
             decide_bind: None,
             check_bind: None,
             pairs_bind: None,
+            pairs,
         })
     }
 
@@ -312,7 +336,7 @@ impl NeighborKernels {
         self.decide_bind = Some(self.decide.bind(ctx, buffers)?);
         self.check_bind = Some(self.check.bind(ctx, buffers)?);
         self.pairs_bind = self
-            .pairs
+            .pair_check
             .as_ref()
             .map(|k| k.bind(ctx, buffers))
             .transpose()?;
@@ -322,7 +346,7 @@ impl NeighborKernels {
     /// Rebuild by pairs: the check of the atoms the integrator listed (an indirect dispatch
     /// of one workgroup per listed atom, from the head of `pair_list`), before `decide`.
     pub fn encode_pair_check(&self, pass: &mut wgpu::ComputePass<'_>, pair_list: &wgpu::Buffer) {
-        if let (Some(k), Some(bg)) = (&self.pairs, &self.pairs_bind) {
+        if let (Some(k), Some(bg)) = (&self.pair_check, &self.pairs_bind) {
             gpu::dispatch_indirect(pass, k, bg, pair_list, 0);
         }
     }
@@ -330,6 +354,11 @@ impl NeighborKernels {
     /// Whether the list is rebuilt by pairs.
     pub fn by_pairs(&self) -> bool {
         self.pairs.is_some()
+    }
+
+    /// The rule the list is rebuilt by, if by pairs.
+    pub fn pair_rule(&self) -> Option<PairRule> {
+        self.pairs
     }
 
     pub fn encode_build(&self, pass: &mut wgpu::ComputePass<'_>, launch: cell_list::Launch<'_>) {
