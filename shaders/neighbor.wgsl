@@ -393,8 +393,8 @@ fn slot_gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 // millions, none early in a list's life, which the integrator lists (pair_list). One
 // workgroup per listed atom a scans the atoms b of the (2 PAIR_REACH + 1)³ build cells
 // around a's build cell (PAIR_REACH · the smallest edge >= rc + 2 skin: every b that can
-// reach a while no atom moved, or coasts, more than the skin, which `decide` checks
-// globally) and flags the list stale (ST_PAIR_STALE) if a pair with |d_a| + |d_b| > skin is
+// reach a while no atom moved, or coasts, more than PAIR_DMAX >= skin, which `decide`
+// checks globally) and flags the list stale (ST_PAIR_STALE) if a pair with |d_a| + |d_b| > skin is
 // within rc now and was not surely within rc + skin at the build (margins of 1e-5 cover f32
 // rounding both ways). With opportunities every step that is the whole test: lists last
 // until a pair really breaks them. With opportunities every few steps a list must also last
@@ -403,6 +403,9 @@ fn slot_gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
 // rc before it — its distance now less both atoms' coasting distances.
 override PAIRS: bool = false;
 override PAIR_REACH: u32 = 3u;
+// The largest displacement² (or forecast²) the stencil covers (`neighbor::pair_dmax`: build
+// positions within rc + 2 PAIR_DMAX of a's lie within PAIR_REACH cells of it); past it: rebuild.
+override PAIR_DMAX2: f32 = 0.0;
 override FAST_CAP: u32 = 4096u;
 override AHEAD_MARGIN: f32 = 2.0;
 
@@ -497,11 +500,10 @@ fn pair_check(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
 // (by the forecasts, where opportunities are more than a step apart), by pairs; resets the
 // pair check's state for the next step.
 fn stale_by_pairs(opportunity: bool, d2: f32, reach2: f32) -> bool {
-    let skin = 2.0 * sqrt(P.half_skin2);
     let listed = pair_list[3];
-    var stale = atomicLoad(&status[ST_PAIR_STALE]) != 0u || d2 > skin * skin;
+    var stale = atomicLoad(&status[ST_PAIR_STALE]) != 0u || d2 > PAIR_DMAX2;
     if (opportunity && P.check_every > 1u) {
-        stale = stale || atomicLoad(&status[ST_PAIR_AHEAD]) != 0u || reach2 > skin * skin;
+        stale = stale || atomicLoad(&status[ST_PAIR_AHEAD]) != 0u || reach2 > PAIR_DMAX2;
     }
     pair_list[0] = 0u;
     pair_list[3] = 0u;

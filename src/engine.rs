@@ -402,14 +402,14 @@ fn outer_cut2(table: &LjTable, coulomb: Option<&CoulombSpec>) -> f32 {
 
 /// Rebuild by pairs: the pair check's cells per side (`neighbor::pair_reach`) on this grid,
 /// from the list cutoff (every force term's cutoff + skin, ANI's too).
-fn pair_reach_of(grid: &CellGrid, params: &Params, skin: f64) -> u32 {
+fn pair_rule_of(grid: &CellGrid, params: &Params, skin: f64, cap: u32) -> PairRule {
     let edge = grid
         .scale
         .iter()
         .map(|s| 1.0 / s)
         .fold(f64::INFINITY, f64::min);
     let cutoff = (params.list_cut2 as f64).sqrt() - skin;
-    neighbor::pair_reach(cutoff, skin, edge)
+    PairRule::new(cutoff, skin, edge, cap)
 }
 
 /// A batch recorded ahead of its submission.
@@ -638,10 +638,7 @@ impl Simulation {
         // Rebuild by pairs: opt-in (`WGMD_PAIR_REBUILD=1`) until measured on a GPU; lists only
         // (the cell-list mode's stencil relies on each atom's own displacement).
         let pairs = (!from_cells && std::env::var("WGMD_PAIR_REBUILD").is_ok_and(|v| v == "1"))
-            .then(|| PairRule {
-                reach: pair_reach_of(&grid, &params, spec.skin),
-                cap: pair_cap,
-            });
+            .then(|| pair_rule_of(&grid, &params, spec.skin, pair_cap));
         let mut nbr = NeighborKernels::new(c, plan, n, !from_cells, pairs)?;
         let mut lj = LjForce::new(c, &table, tpa, from_cells, layout)?;
         let mut ani = match &spec.ani {
@@ -1515,10 +1512,8 @@ impl Simulation {
         if self.from_cells {
             bail!("this simulation runs in cell-list mode: it keeps no Verlet list");
         }
-        let pairs = on.then(|| PairRule {
-            reach: pair_reach_of(&self.grid, &self.params, self.spec.skin),
-            cap: self.pair_cap,
-        });
+        let pairs =
+            on.then(|| pair_rule_of(&self.grid, &self.params, self.spec.skin, self.pair_cap));
         let mut nbr =
             NeighborKernels::new(&self.ctx, self.nbr.plan(), self.params.n_atoms, true, pairs)?;
         let method = self.spec.integrator.method.clone();

@@ -493,6 +493,104 @@ fn rebuilds_by_pairs_keep_the_list_exact_at_every_step() {
     );
 }
 
+#[test]
+fn rebuilds_by_pairs_cover_atoms_that_fly_past_the_skin() {
+    // The pair check's stencil (PAIR_REACH cells per side) holds every atom b that can have
+    // come within the cutoff of a listed atom a as long as no atom moved more than PAIR_DMAX
+    // (`neighbor::pair_dmax`, here ~3 skins); past it the list is rebuilt. Six pairs of atoms
+    // fly at each other (3 σ/τ each, a little off head-on) from 5 to 8.5 σ apart, far from
+    // the others: no list holds them at first, and nothing else ends a list. Each pair's
+    // encounter must find its list exact at every step, while the lists outlive the textbook
+    // bound (an atom past the skin). A check that lets atoms move 4 PAIR_DMAX (a mutation)
+    // misses the closest pair, whose atoms start beyond the stencil and meet within it.
+    let ctx = ctx();
+    let seed = fresh_seed("pairs_fly_past_skin");
+    let mut rng = <rand_pcg::Pcg64 as rand::SeedableRng>::seed_from_u64(seed);
+    let mut sys = wgmd::system::System::default();
+    sys.type_index("A", 1.0);
+    sys.box_lengths = [48.3, 47.9, 48.7];
+    let centres = [
+        [8.0, 8.0, 8.0],
+        [24.0, 8.0, 24.0],
+        [40.0, 24.0, 8.0],
+        [8.0, 40.0, 40.0],
+        [24.0, 32.0, 40.0],
+        [40.0, 40.0, 24.0],
+    ];
+    let axes = [
+        [1.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0],
+        [0.0, 0.0, 1.0],
+        [0.6, 0.8, 0.0],
+        [0.0, 0.6, -0.8],
+        [-0.8, 0.0, 0.6],
+    ];
+    for (k, (c, u)) in centres.iter().zip(&axes).enumerate() {
+        let half = 0.5 * (5.0 + 0.7 * k as f64);
+        let off: [f64; 3] = [0, 1, 2].map(|_| 0.3 * (rand::Rng::random::<f64>(&mut rng) - 0.5));
+        for side in [-1.0, 1.0] {
+            sys.positions
+                .push([0, 1, 2].map(|d| c[d] + side * half * u[d] + 0.5 * side * off[d]));
+            sys.velocities.push([0, 1, 2].map(|d| -side * 3.0 * u[d]));
+            sys.types.push(0);
+            sys.charges.push(0.0);
+        }
+    }
+    let sys = as_f32(sys);
+    let lj = wgmd::forces::lj::LjSpec {
+        cutoff: 2.5,
+        shift: false,
+        tail: false,
+        sigma: vec![1.0],
+        epsilon: vec![1.0],
+        pairs: vec![],
+    };
+    let skin = 0.3;
+    let sp = spec(sys, lj, skin, 0.002, Method::VelocityVerlet);
+    let mut sim = Simulation::new(ctx, sp).unwrap();
+    sim.set_rebuild_by_pairs(true).unwrap();
+    sim.set_check_every(Some(1));
+    let mut at_build = sim.system().unwrap();
+    let mut builds = sim.stats().neighbor_builds;
+    let mut farthest: f64 = 0.0;
+    let mut closest = f64::INFINITY;
+    for _ in 0..600 {
+        sim.advance(1, false).unwrap();
+        assert_list_covers_cutoff(&sim, 2.5);
+        let now = sim.system().unwrap();
+        let l = now.box_lengths;
+        let dist = |p: &[f64; 3], q: &[f64; 3]| {
+            (0..3)
+                .map(|k| {
+                    let x = p[k] - q[k];
+                    let x = x - l[k] * (x / l[k]).round();
+                    x * x
+                })
+                .sum::<f64>()
+                .sqrt()
+        };
+        closest = closest.min(dist(&now.positions[0], &now.positions[1]));
+        if sim.stats().neighbor_builds != builds {
+            // Rebuilt this step, at this step's positions.
+            builds = sim.stats().neighbor_builds;
+            at_build = now;
+            continue;
+        }
+        for (p, q) in now.positions.iter().zip(&at_build.positions) {
+            farthest = farthest.max(dist(p, q));
+        }
+    }
+    eprintln!(
+        "six pairs in flight (seed {seed}), 600 steps: {builds} builds, largest displacement \
+         under one list {farthest:.3} σ (skin {skin}), the closest pair met at {closest:.3} σ"
+    );
+    assert!(closest < 1.5, "the first pair never met ({closest})");
+    assert!(
+        farthest > 1.5 * skin,
+        "no list outlived an atom's move past 1.5 skins (largest {farthest})"
+    );
+}
+
 /// The list in place covers every pair inside `cutoff` at the current positions.
 fn assert_list_covers_cutoff(sim: &Simulation, cutoff: f64) {
     let now = as_f32(sim.system().unwrap());

@@ -195,13 +195,29 @@ pub fn pair_cap(_n_atoms: u32) -> u32 {
         .unwrap_or(FAST_CAP)
 }
 
-/// Rebuild by pairs: the check's stencil and cap.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Rebuild by pairs: the check's stencil, how far atoms may move before it no longer
+/// covers them, and its cap.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PairRule {
     /// `PAIR_REACH` in shaders/neighbor.wgsl ([`pair_reach`]).
     pub reach: u32,
+    /// `PAIR_DMAX`: the largest displacement (or forecast) the stencil covers ([`pair_dmax`]).
+    pub dmax: f64,
     /// The most atoms past skin/2 checked in a step; more: rebuild ([`pair_cap`]).
     pub cap: u32,
+}
+
+impl PairRule {
+    /// The rule for `cutoff` (the force cutoff), `skin` and cells whose smallest edge is
+    /// `edge`, with the check's cap `cap`.
+    pub fn new(cutoff: f64, skin: f64, edge: f64, cap: u32) -> PairRule {
+        let reach = pair_reach(cutoff, skin, edge);
+        PairRule {
+            reach,
+            dmax: pair_dmax(cutoff, reach, edge),
+            cap,
+        }
+    }
 }
 
 /// Words of the pair check's list (`pair_list` in shaders/integrate.wgsl) for a cap: the
@@ -223,6 +239,15 @@ pub fn pair_reach(cutoff: f64, skin: f64, edge: f64) -> u32 {
     ((cutoff + 2.0 * skin) * (1.0 + 1e-6) / edge)
         .ceil()
         .max(1.0) as u32
+}
+
+/// The largest displacement that a check of `reach` cells per side (smallest edge `edge`)
+/// covers: atom b can come within `cutoff` of atom a only if their build positions are within
+/// cutoff + |d_a| + |d_b|, and the stencil holds every build position within reach · edge of
+/// a's. Beyond it (≥ the skin, by [`pair_reach`]) the list is rebuilt. The 1e-4 margin covers
+/// the shader's f32 cutoff and its own 1e-5 margins.
+pub fn pair_dmax(cutoff: f64, reach: u32, edge: f64) -> f64 {
+    0.5 * (reach as f64 * edge * (1.0 - 1e-4) - cutoff)
 }
 
 pub struct NeighborKernels {
@@ -283,6 +308,7 @@ impl NeighborKernels {
             Some(r) => vec![
                 ("PAIRS", 1.0),
                 ("PAIR_REACH", r.reach as f64),
+                ("PAIR_DMAX2", r.dmax * r.dmax),
                 ("FAST_CAP", r.cap as f64),
                 (
                     "AHEAD_MARGIN",
