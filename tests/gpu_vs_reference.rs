@@ -537,14 +537,7 @@ fn rebuilds_by_pairs_cover_atoms_that_fly_past_the_skin() {
         }
     }
     let sys = as_f32(sys);
-    let lj = wgmd::forces::lj::LjSpec {
-        cutoff: 2.5,
-        shift: false,
-        tail: false,
-        sigma: vec![1.0],
-        epsilon: vec![1.0],
-        pairs: vec![],
-    };
+    let lj = lj_spec(1, 2.5, false);
     let skin = 0.3;
     let sp = spec(sys, lj, skin, 0.002, Method::VelocityVerlet);
     let mut sim = Simulation::new(ctx, sp).unwrap();
