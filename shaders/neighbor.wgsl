@@ -383,24 +383,24 @@ fn slot_gather(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
     }
 }
 
-// Rebuild by pairs (`PAIRS`, opt-in: `engine::Simulation::set_rebuild_by_pairs`). The list
-// holds every pair closer than rc + skin at the build (rc = the list cutoff less the skin);
-// it is exact while every pair closer than rc now is one of those. The textbook test
-// rebuilds as soon as twice the largest displacement d since the build passes the skin,
-// which pairs the fastest atom with the second fastest of the whole box, moving straight at
-// each other. Here the pairs are looked at: a pair can only have come from beyond rc + skin to
-// within rc if |d_i| + |d_j| > skin, so one of them moved more than skin/2 — a few atoms among
-// millions, none early in a list's life, which the integrator lists (pair_list). One
-// workgroup per listed atom a scans the atoms b of the (2 PAIR_REACH + 1)³ build cells
-// around a's build cell (PAIR_REACH · the smallest edge >= rc + 2 skin: every b that can
-// reach a while no atom moved, or coasts, more than PAIR_DMAX >= skin, which `decide`
-// checks globally) and flags the list stale (ST_PAIR_STALE) if a pair with |d_a| + |d_b| > skin is
+// Rebuild by pairs (`PAIRS`: `engine::default_rebuild_by_pairs`, Coulomb from 131,072 atoms, or
+// `engine::Simulation::set_rebuild_by_pairs`). The list holds every pair closer than rc + skin at
+// the build (rc = the list cutoff less the skin); it is exact while every pair closer than rc now
+// is one of those. The textbook test rebuilds as soon as twice the largest displacement d since
+// the build passes the skin, which pairs the fastest atom with the second fastest of the whole
+// box, moving straight at each other. Here the pairs are looked at: a pair can only have come
+// from beyond rc + skin to within rc if |d_i| + |d_j| > skin, so one of them moved more than
+// skin/2 — a few atoms among millions, none early in a list's life, which the integrator lists
+// (pair_list). One workgroup per listed atom a scans the atoms b of the (2 PAIR_REACH + 1)³ build
+// cells around a's build cell (PAIR_REACH · the smallest edge >= rc + 2 skin: every b that can
+// reach a while no atom moved, or coasts, more than PAIR_DMAX >= skin, which `decide` checks
+// globally) and flags the list stale (ST_PAIR_STALE) if a pair with |d_a| + |d_b| > skin is
 // within rc now and was not surely within rc + skin at the build (margins of 1e-5 cover f32
-// rounding both ways). With opportunities every step that is the whole test: lists last
-// until a pair really breaks them. With opportunities every few steps a list must also last
-// until the next one: the same test on the coasting forecasts (`reach` = |d| + the distance
-// coasted by then, as the integrator's) flags ST_PAIR_AHEAD if such a pair may come within
-// rc before it — its distance now less both atoms' coasting distances.
+// rounding both ways). With opportunities every step that is the whole test: lists last until a
+// pair really breaks them. With opportunities every few steps a list must also last until the
+// next one: the same test on the coasting forecasts (`reach` = |d| + the distance coasted by
+// then, as the integrator's) flags ST_PAIR_AHEAD if such a pair may come within rc before it —
+// its distance now less both atoms' coasting distances.
 override PAIRS: bool = false;
 override PAIR_REACH: u32 = 3u;
 // The largest displacement² (or forecast²) the stencil covers (`neighbor::pair_dmax`: build

@@ -393,6 +393,22 @@ pub fn default_check_every(n_atoms: u32) -> u32 {
     }
 }
 
+/// Whether the Verlet list is rebuilt by pairs (`neighbor::PairRule`) unless the user says:
+/// for Coulomb systems where opportunities come at every step (`default_check_every` = 1,
+/// ≥ 131,072 atoms). Measured on an H200 (BENCHMARKS.md, eighteenth session): molten NaCl with
+/// PME 3 % faster at 262,144 ions and 4 % at 2,097,152 (builds 119 → 72 and 23 → 15); at 32,768
+/// ions, with opportunities every 4 steps, 10 % slower — the forecasts over the 3 steps between
+/// opportunities list many more atoms, and their checks cost more than the builds they save.
+/// LJ-only systems keep the largest-displacement rule until measured (a device A/B is
+/// prepared, not yet run). `WGMD_PAIR_REBUILD=1` or `=0` overrides it (A/B runs).
+pub fn default_rebuild_by_pairs(n_atoms: u32, coulomb: bool) -> bool {
+    match std::env::var("WGMD_PAIR_REBUILD").as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => coulomb && default_check_every(n_atoms) == 1,
+    }
+}
+
 /// The largest force cutoff squared, as the f32 the force kernels compare with: split rows
 /// (`neighbor::ListLayout::BySlotSplit`) put the entries closer at the build in front.
 fn outer_cut2(table: &LjTable, coulomb: Option<&CoulombSpec>) -> f32 {
@@ -635,9 +651,9 @@ impl Simulation {
         };
         let named = bufs.named();
         let cells = CellList::new(c, &named)?;
-        // Rebuild by pairs: opt-in (`WGMD_PAIR_REBUILD=1`) until measured on a GPU; lists only
-        // (the cell-list mode's stencil relies on each atom's own displacement).
-        let pairs = (!from_cells && std::env::var("WGMD_PAIR_REBUILD").is_ok_and(|v| v == "1"))
+        // Rebuild by pairs (`default_rebuild_by_pairs`); lists only (the cell-list mode's
+        // stencil relies on each atom's own displacement).
+        let pairs = (!from_cells && default_rebuild_by_pairs(n, spec.coulomb.is_some()))
             .then(|| pair_rule_of(&grid, &params, spec.skin, pair_cap));
         let mut nbr = NeighborKernels::new(c, plan, n, !from_cells, pairs)?;
         let mut lj = LjForce::new(c, &table, tpa, from_cells, layout)?;

@@ -13,9 +13,11 @@
 //!   Verlet list with skin, rows by atom or by cell slot, packed in groups of eight, optionally
 //!   split into the pairs inside the cutoff and the skin's shell (`shaders/split_rows.wgsl`)
 //!   ([`neighbor::ListLayout`], [`neighbor::BuildPlan`]); rebuilt when the largest
-//!   displacement, or (opt-in) any pair's, passes the skin (`decide`, `pair_check` in
-//!   `shaders/neighbor.wgsl`); [`neighbor::NeighborMode`]: the list, or forces straight from the
-//!   cell list (~100 bytes per atom, for 10⁷–10⁸ atoms); brute-force reference.
+//!   displacement passes half the skin or, by default for Coulomb systems from 131,072 atoms
+//!   (`engine::default_rebuild_by_pairs`), when a pair the list lacks comes inside the
+//!   cutoff (`decide`, `pair_check` in `shaders/neighbor.wgsl`); [`neighbor::NeighborMode`]:
+//!   the list, or forces straight from the cell list (~100 bytes per atom, for 10⁷–10⁸
+//!   atoms); brute-force reference.
 //! - [`forces`] — force terms; [`forces::lj`] is the exemplar (pair function + gather loop +
 //!   float64 reference).
 //!   [`forces::coulomb`]: charges, cutoff / reaction field / DSF / Ewald real space fused with
