@@ -364,6 +364,9 @@ pub struct Simulation {
     fixed_check_every: Option<u32>,
     /// Rebuild by pairs: the check's cap (`set_pair_cap`; `pair_list` holds that many atoms).
     pair_cap: u32,
+    /// Rebuild by pairs chosen (`set_rebuild_by_pairs`, `WGMD_PAIR_REBUILD`), not the default
+    /// that follows `set_check_every` (`default_rebuild_by_pairs`).
+    pairs_chosen: bool,
     /// Adaptive ceiling on check_every: halved by a replayed batch, +1 per clean one.
     check_cap: u32,
     /// Steps between rebuild opportunities for the batches recorded next (the GPU's copy,
@@ -394,18 +397,26 @@ pub fn default_check_every(n_atoms: u32) -> u32 {
 }
 
 /// Whether the Verlet list is rebuilt by pairs (`neighbor::PairRule`) unless the user says:
-/// for Coulomb systems where opportunities come at every step (`default_check_every` = 1,
-/// ≥ 131,072 atoms). Measured on an H200 (BENCHMARKS.md, eighteenth session): molten NaCl with
+/// for Coulomb systems of ≥ 131,072 atoms (`default_check_every` = 1) while opportunities come
+/// at every step (`check_every`: the steps between them, fixed, or None = adaptive). Measured on an H200 (BENCHMARKS.md, eighteenth session): molten NaCl with
 /// PME 3 % faster at 262,144 ions and 4 % at 2,097,152 (builds 119 → 72 and 23 → 15); at 32,768
 /// ions, with opportunities every 4 steps, 10 % slower — the forecasts over the 3 steps between
 /// opportunities list many more atoms, and their checks cost more than the builds they save.
 /// LJ-only systems keep the largest-displacement rule until measured (a device A/B is
 /// prepared, not yet run). `WGMD_PAIR_REBUILD=1` or `=0` overrides it (A/B runs).
-pub fn default_rebuild_by_pairs(n_atoms: u32, coulomb: bool) -> bool {
+pub fn default_rebuild_by_pairs(n_atoms: u32, coulomb: bool, check_every: Option<u32>) -> bool {
+    match pair_rebuild_override() {
+        Some(on) => on,
+        None => coulomb && default_check_every(n_atoms) == 1 && check_every == Some(1),
+    }
+}
+
+/// `WGMD_PAIR_REBUILD=1` / `=0`: rebuild by pairs, or not, whatever the defaults say.
+fn pair_rebuild_override() -> Option<bool> {
     match std::env::var("WGMD_PAIR_REBUILD").as_deref() {
-        Ok("1") => true,
-        Ok("0") => false,
-        _ => coulomb && default_check_every(n_atoms) == 1,
+        Ok("1") => Some(true),
+        Ok("0") => Some(false),
+        _ => None,
     }
 }
 
@@ -653,8 +664,10 @@ impl Simulation {
         let cells = CellList::new(c, &named)?;
         // Rebuild by pairs (`default_rebuild_by_pairs`); lists only (the cell-list mode's
         // stencil relies on each atom's own displacement).
-        let pairs = (!from_cells && default_rebuild_by_pairs(n, spec.coulomb.is_some()))
-            .then(|| pair_rule_of(&grid, &params, spec.skin, pair_cap));
+        let check_every = default_check_every(n);
+        let pairs = (!from_cells
+            && default_rebuild_by_pairs(n, spec.coulomb.is_some(), Some(check_every)))
+        .then(|| pair_rule_of(&grid, &params, spec.skin, pair_cap));
         let mut nbr = NeighborKernels::new(c, plan, n, !from_cells, pairs)?;
         let mut lj = LjForce::new(c, &table, tpa, from_cells, layout)?;
         let mut ani = match &spec.ani {
@@ -698,7 +711,6 @@ impl Simulation {
         integ.bind(c, &named)?;
         reduce.bind(c, &named)?;
         drop(named);
-        let check_every = default_check_every(n);
         let mut sim = Simulation {
             ctx,
             spec,
@@ -718,6 +730,7 @@ impl Simulation {
             drag: None,
             fixed_check_every: Some(check_every),
             pair_cap,
+            pairs_chosen: pair_rebuild_override().is_some(),
             check_cap: MAX_CHECK_EVERY,
             check_every,
             from_cells,
@@ -1063,12 +1076,25 @@ impl Simulation {
     /// result does not depend on it: a list that would go stale is caught and the batch
     /// replayed; only the number of dispatches per step changes.
     /// In cell-list mode it stays 1: there are no snapshots to replay a stale batch from.
-    pub fn set_check_every(&mut self, every: Option<u32>) {
+    /// Unless rebuilds by pairs were chosen, their default follows (on for Coulomb from
+    /// 131,072 atoms with opportunities at every step only: `default_rebuild_by_pairs`).
+    pub fn set_check_every(&mut self, every: Option<u32>) -> Result<()> {
         if self.from_cells {
-            return;
+            return Ok(());
         }
         self.fixed_check_every = every.map(|e| e.max(1));
         self.set_check_every_now(self.fixed_check_every.unwrap_or(1));
+        if !self.pairs_chosen {
+            let on = default_rebuild_by_pairs(
+                self.params.n_atoms,
+                self.spec.coulomb.is_some(),
+                self.fixed_check_every,
+            );
+            if on != self.rebuilds_by_pairs() {
+                self.apply_rebuild_by_pairs(on)?;
+            }
+        }
+        Ok(())
     }
 
     fn set_check_every_now(&mut self, every: u32) {
@@ -1523,8 +1549,15 @@ impl Simulation {
 
     /// Rebuilds the list by pairs (`pair_check` in shaders/neighbor.wgsl: each atom that may
     /// have passed skin/2 against the largest displacement around it) or, `false`, when twice
-    /// the largest displacement passes the skin. Verlet lists only.
+    /// the largest displacement passes the skin. Verlet lists only. A choice that stands:
+    /// `set_check_every` no longer changes it.
     pub fn set_rebuild_by_pairs(&mut self, on: bool) -> Result<()> {
+        self.apply_rebuild_by_pairs(on)?;
+        self.pairs_chosen = true;
+        Ok(())
+    }
+
+    fn apply_rebuild_by_pairs(&mut self, on: bool) -> Result<()> {
         if self.from_cells {
             bail!("this simulation runs in cell-list mode: it keeps no Verlet list");
         }
@@ -1571,7 +1604,7 @@ impl Simulation {
             self.bufs.pair_list = b;
         }
         self.pair_cap = cap;
-        self.set_rebuild_by_pairs(self.rebuilds_by_pairs())
+        self.apply_rebuild_by_pairs(self.rebuilds_by_pairs())
     }
 
     /// Replaces the neighbor build and list layout (see [`BuildPlan`]: threads per atom and

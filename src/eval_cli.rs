@@ -190,7 +190,7 @@ pub fn bench_coulomb(gpu: &GpuOptions, b: &CoulombBench) -> Result<()> {
     let t_setup = Instant::now();
     let mut sim = Simulation::new(ctx.clone(), spec)?;
     if let Some(k) = check_every {
-        sim.set_check_every((k > 0).then_some(k));
+        sim.set_check_every((k > 0).then_some(k))?;
     }
     let setup = t_setup.elapsed().as_secs_f64();
     let e0 = sim.advance(warmup, true)?.expect("sampled");

@@ -527,7 +527,7 @@ fn bench_lj(gpu: &GpuOptions, b: &LjBench) -> Result<()> {
     let mut sim = Simulation::new(ctx.clone(), spec)?;
     sim.set_mixed_precision(b.precision == Precision::Mixed)?;
     if let Some(k) = b.check_every {
-        sim.set_check_every((k > 0).then_some(k));
+        sim.set_check_every((k > 0).then_some(k))?;
     }
     let e0 = sim.advance(b.warmup, true)?.expect("sampled");
     if b.energy_every > 0 {

@@ -789,3 +789,75 @@ fn nacl_nve_ewald(split: bool, pairs: bool) {
     );
     assert!(worst / scale < 2e-4, "{worst} vs KE {scale}");
 }
+
+/// Which rule rebuilds the list by default (`engine::default_rebuild_by_pairs`): by pairs for
+/// Coulomb systems from 131,072 atoms while opportunities come at every step — measured faster
+/// there on an H200 (BENCHMARKS.md, eighteenth session) and slower with opportunities every 4
+/// steps — else by the largest displacement; a choice made with `set_rebuild_by_pairs` stands.
+/// Molten NaCl with a reaction field cut at 5 Å keeps the 140,608-ion list within lavapipe's
+/// buffer limit; two steps show the default runs.
+#[test]
+fn rebuilds_by_pairs_are_the_default_for_large_coulomb_systems_only() {
+    assert!(
+        std::env::var_os("WGMD_PAIR_REBUILD").is_none(),
+        "this test checks the defaults: unset WGMD_PAIR_REBUILD"
+    );
+    let spec = |ions: usize, charged: bool| {
+        let d = 2.82 * (2.165f64 / 1.55).cbrt();
+        let mut system = coulomb::rock_salt([ions; 3], d, ["Na", "Cl"], [22.99, 35.45]);
+        system.maxwell_boltzmann(1200.0, fresh_seed("pair_default"), Units::Physical);
+        let rc = 5.0;
+        SimSpec {
+            system,
+            units: Units::Physical,
+            lj: joung_cheatham_nacl(rc, true),
+            ani: None,
+            coulomb: charged.then(|| CoulombSpec {
+                method: CoulombMethod::ReactionField {
+                    epsilon_rf: f64::INFINITY,
+                },
+                cutoff: rc,
+                coulomb_k: coulomb::COULOMB_K_EV_A,
+                exclusions: vec![],
+                neutralize: false,
+            }),
+            skin: 1.0,
+            neighbor_mode: Default::default(),
+            integrator: Integrator {
+                dt: 2.0,
+                method: Method::VelocityVerlet,
+            },
+        }
+    };
+    let ctx = ctx();
+    let mut large = Simulation::new(ctx.clone(), spec(52, true)).unwrap();
+    assert!(large.rebuilds_by_pairs(), "140,608 ions with Coulomb");
+    let th = large.advance(2, true).unwrap().unwrap();
+    assert!(th.potential_energy.is_finite());
+    large.set_check_every(Some(4)).unwrap();
+    assert!(!large.rebuilds_by_pairs(), "opportunities every 4 steps");
+    large.set_check_every(None).unwrap();
+    assert!(!large.rebuilds_by_pairs(), "adaptive opportunities");
+    large.set_check_every(Some(1)).unwrap();
+    assert!(
+        large.rebuilds_by_pairs(),
+        "opportunities at every step again"
+    );
+    large.set_rebuild_by_pairs(false).unwrap();
+    large.set_check_every(Some(1)).unwrap();
+    assert!(!large.rebuilds_by_pairs(), "a choice stands");
+    drop(large);
+    let lj_only = Simulation::new(ctx.clone(), spec(52, false)).unwrap();
+    assert!(
+        !lj_only.rebuilds_by_pairs(),
+        "LJ only: not measured, not the default"
+    );
+    drop(lj_only);
+    let mut small = Simulation::new(ctx, spec(32, true)).unwrap();
+    assert!(!small.rebuilds_by_pairs(), "32,768 ions");
+    small.set_check_every(Some(1)).unwrap();
+    assert!(
+        !small.rebuilds_by_pairs(),
+        "32,768 ions, opportunities at every step"
+    );
+}

@@ -416,7 +416,7 @@ fn rebuilds_by_pairs_keep_the_list_exact_and_come_less_often() {
         sim.set_rebuild_by_pairs(pairs).unwrap();
         assert_eq!(sim.rebuilds_by_pairs(), pairs);
         for every in [1, 4] {
-            sim.set_check_every(Some(every));
+            sim.set_check_every(Some(every)).unwrap();
             for _ in 0..8 {
                 sim.advance(25, false).unwrap();
                 assert_list_covers_cutoff(&sim, 2.5);
@@ -465,7 +465,7 @@ fn rebuilds_by_pairs_keep_the_list_exact_at_every_step() {
             sim.set_pair_cap(c).unwrap();
             assert_eq!(sim.pair_cap(), Some(c));
         }
-        sim.set_check_every(Some(1));
+        sim.set_check_every(Some(1)).unwrap();
         for _ in 0..150 {
             sim.advance(1, false).unwrap();
             if pairs {
@@ -542,7 +542,7 @@ fn rebuilds_by_pairs_cover_atoms_that_fly_past_the_skin() {
     let sp = spec(sys, lj, skin, 0.002, Method::VelocityVerlet);
     let mut sim = Simulation::new(ctx, sp).unwrap();
     sim.set_rebuild_by_pairs(true).unwrap();
-    sim.set_check_every(Some(1));
+    sim.set_check_every(Some(1)).unwrap();
     let mut at_build = sim.system().unwrap();
     let mut builds = sim.stats().neighbor_builds;
     let mut farthest: f64 = 0.0;
@@ -781,15 +781,15 @@ fn rebuild_opportunities_every_few_steps_keep_the_trajectory() {
         Method::VelocityVerlet,
     );
     let mut every = Simulation::new(ctx.clone(), spec.clone()).unwrap();
-    every.set_check_every(Some(1));
+    every.set_check_every(Some(1)).unwrap();
     let mut sparse = Simulation::new(ctx.clone(), spec.clone()).unwrap();
-    sparse.set_check_every(Some(40));
+    sparse.set_check_every(Some(40)).unwrap();
     let mut adaptive = Simulation::new(ctx.clone(), spec.clone()).unwrap();
-    adaptive.set_check_every(None);
+    adaptive.set_check_every(None).unwrap();
     // By pairs: the steps between opportunities check the list exactly, and a miss replays.
     let mut pairs = Simulation::new(ctx.clone(), spec).unwrap();
     pairs.set_rebuild_by_pairs(true).unwrap();
-    pairs.set_check_every(Some(40));
+    pairs.set_check_every(Some(40)).unwrap();
     let t1 = every.advance(150, true).unwrap().unwrap();
     let t40 = sparse.advance(150, true).unwrap().unwrap();
     let ta = adaptive.advance(150, true).unwrap().unwrap();
