@@ -396,14 +396,15 @@ pub fn default_check_every(n_atoms: u32) -> u32 {
     }
 }
 
-/// Whether the Verlet list is rebuilt by pairs (`neighbor::PairRule`) unless the user says:
-/// for Coulomb systems of ≥ 131,072 atoms (`default_check_every` = 1) while opportunities come
-/// at every step (`check_every`: the steps between them, fixed, or None = adaptive). Measured on an H200 (BENCHMARKS.md, eighteenth session): molten NaCl with
-/// PME 3 % faster at 262,144 ions and 4 % at 2,097,152 (builds 119 → 72 and 23 → 15); at 32,768
-/// ions, with opportunities every 4 steps, 10 % slower — the forecasts over the 3 steps between
-/// opportunities list many more atoms, and their checks cost more than the builds they save.
-/// LJ-only systems keep the largest-displacement rule until measured (a device A/B is
-/// prepared, not yet run). `WGMD_PAIR_REBUILD=1` or `=0` overrides it (A/B runs).
+/// Whether the Verlet list is rebuilt by pairs (`neighbor::PairRule`) unless the user says: for
+/// Coulomb systems of ≥ 131,072 atoms (`default_check_every` = 1) while opportunities come at every
+/// step (`check_every`: the steps between them, fixed, or None = adaptive). Measured on an H200
+/// (BENCHMARKS.md, eighteenth session): molten NaCl with PME 3 % faster at 262,144 ions and 4 % at
+/// 2,097,152 (builds 119 → 72 and 23 → 15); at 32,768 ions, with opportunities every 4 steps, 10 %
+/// slower — the forecasts over the 3 steps between opportunities list many more atoms, and their
+/// checks cost more than the builds they save. LJ-only systems keep the largest-displacement rule
+/// until measured (a device A/B is prepared, not yet run). `WGMD_PAIR_REBUILD=1` or `=0` overrides
+/// it (A/B runs).
 pub fn default_rebuild_by_pairs(n_atoms: u32, coulomb: bool, check_every: Option<u32>) -> bool {
     match pair_rebuild_override() {
         Some(on) => on,

@@ -643,26 +643,6 @@ fn madelung_constant_on_the_gpu() {
     assert!(rel(-th.potential_energy / 108.0, m) < 1e-6);
 }
 
-/// 216 ions of rock salt at molten density (Å) and a cutoff just under half the box.
-fn molten_nacl_216() -> (wgmd::system::System, f64) {
-    let d = 2.82 * (2.165f64 / 1.55).cbrt();
-    let sys = coulomb::rock_salt([6; 3], d, ["Na", "Cl"], [22.99, 35.45]);
-    (sys, 0.5 * 6.0 * d - 0.01)
-}
-
-/// Joung–Cheatham Na/Cl LJ (Lorentz–Berthelot) in eV and Å, cut at `rc`.
-fn joung_cheatham_nacl(rc: f64, shift: bool) -> LjSpec {
-    let kj = 1.0 / 96.485_332_12;
-    LjSpec {
-        cutoff: rc,
-        shift,
-        tail: false,
-        sigma: vec![2.160, 4.830],
-        epsilon: vec![1.4754 * kj, 0.0535 * kj],
-        pairs: vec![],
-    }
-}
-
 /// The steps that compute no energy take LJ + Ewald real space in one expression where every
 /// type has one charge and the LJ cutoff is the Coulomb one (coulomb.wgsl's `lj_ewald_force`):
 /// jittered rock salt with Joung–Cheatham LJ, PME and Ewald, each of a few steps' forces
@@ -742,34 +722,14 @@ fn nacl_nve_ewald(split: bool, pairs: bool) {
     let ctx = ctx();
     let (mut sys, rc) = molten_nacl_216();
     sys.maxwell_boltzmann(1200.0, fresh_seed("nacl_nve"), Units::Physical);
-    let lj = joung_cheatham_nacl(rc, true);
     let tol = 1e-5;
     let alpha = coulomb::ewald_alpha_for(rc, tol);
-    let cs = CoulombSpec {
-        method: CoulombMethod::Ewald {
-            alpha,
-            kmax: coulomb::kmax_for(sys.box_lengths, alpha, tol),
-            k2max: None,
-        },
-        cutoff: rc,
-        coulomb_k: coulomb::COULOMB_K_EV_A,
-        exclusions: vec![],
-        neutralize: false,
+    let ewald = CoulombMethod::Ewald {
+        alpha,
+        kmax: coulomb::kmax_for(sys.box_lengths, alpha, tol),
+        k2max: None,
     };
-    let spec = SimSpec {
-        system: sys,
-        units: Units::Physical,
-        lj,
-        ani: None,
-        coulomb: Some(cs),
-        skin: 1.0,
-        neighbor_mode: Default::default(),
-        integrator: Integrator {
-            dt: 1.0,
-            method: Method::VelocityVerlet,
-        },
-    };
-    let mut sim = Simulation::new(ctx, spec).unwrap();
+    let mut sim = Simulation::new(ctx, nacl_spec(sys, rc, Some(ewald), 1.0)).unwrap();
     if split {
         sim.set_neighbor_build(1, ListLayout::BySlotSplit).unwrap();
     }
@@ -803,31 +763,12 @@ fn rebuilds_by_pairs_are_the_default_for_large_coulomb_systems_only() {
         "this test checks the defaults: unset WGMD_PAIR_REBUILD"
     );
     let spec = |ions: usize, charged: bool| {
-        let d = 2.82 * (2.165f64 / 1.55).cbrt();
-        let mut system = coulomb::rock_salt([ions; 3], d, ["Na", "Cl"], [22.99, 35.45]);
+        let mut system = molten_nacl(ions);
         system.maxwell_boltzmann(1200.0, fresh_seed("pair_default"), Units::Physical);
-        let rc = 5.0;
-        SimSpec {
-            system,
-            units: Units::Physical,
-            lj: joung_cheatham_nacl(rc, true),
-            ani: None,
-            coulomb: charged.then(|| CoulombSpec {
-                method: CoulombMethod::ReactionField {
-                    epsilon_rf: f64::INFINITY,
-                },
-                cutoff: rc,
-                coulomb_k: coulomb::COULOMB_K_EV_A,
-                exclusions: vec![],
-                neutralize: false,
-            }),
-            skin: 1.0,
-            neighbor_mode: Default::default(),
-            integrator: Integrator {
-                dt: 2.0,
-                method: Method::VelocityVerlet,
-            },
-        }
+        let rf = CoulombMethod::ReactionField {
+            epsilon_rf: f64::INFINITY,
+        };
+        nacl_spec(system, 5.0, charged.then_some(rf), 2.0)
     };
     let ctx = ctx();
     let mut large = Simulation::new(ctx.clone(), spec(52, true)).unwrap();

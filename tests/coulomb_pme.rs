@@ -148,38 +148,10 @@ fn nist_spce_with_pme() {
 #[test]
 fn molten_nacl_nve_conserves_energy_with_pme() {
     let ctx = ctx();
-    let d = 2.82 * (2.165f64 / 1.55).cbrt();
-    let mut sys = coulomb::rock_salt([6; 3], d, ["Na", "Cl"], [22.99, 35.45]);
+    let (mut sys, rc) = molten_nacl_216();
     sys.maxwell_boltzmann(1200.0, fresh_seed("nacl_nve_pme"), Units::Physical);
-    let kj = 1.0 / 96.485_332_12;
-    let rc = 0.5 * 6.0 * d - 0.01;
     let p = PmeChoice::from_tolerance(sys.box_lengths, rc, 1e-4).unwrap();
-    let spec = SimSpec {
-        system: sys,
-        units: Units::Physical,
-        lj: LjSpec {
-            cutoff: rc,
-            shift: true,
-            tail: false,
-            sigma: vec![2.160, 4.830],
-            epsilon: vec![1.4754 * kj, 0.0535 * kj],
-            pairs: vec![],
-        },
-        ani: None,
-        coulomb: Some(CoulombSpec {
-            method: CoulombMethod::Pme(p),
-            cutoff: rc,
-            coulomb_k: coulomb::COULOMB_K_EV_A,
-            exclusions: vec![],
-            neutralize: false,
-        }),
-        skin: 1.0,
-        neighbor_mode: Default::default(),
-        integrator: Integrator {
-            dt: 1.0,
-            method: Method::VelocityVerlet,
-        },
-    };
+    let spec = nacl_spec(sys, rc, Some(CoulombMethod::Pme(p)), 1.0);
     let mut sim = Simulation::new(ctx, spec).unwrap();
     let e0 = sim.thermo().unwrap();
     let mut worst: f64 = 0.0;

@@ -1,5 +1,6 @@
 //! Shared pieces of the Coulomb tests: reference data (tests/data/nist_spce, checked against
-//! ../shared/data when that exists), the NIST presets as specs, random charged systems.
+//! ../shared/data when that exists), the NIST presets as specs, random charged systems, molten
+//! NaCl.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -7,8 +8,11 @@ use std::path::{Path, PathBuf};
 use rand::{Rng, SeedableRng};
 use wgmd::config::Config;
 use wgmd::engine::SimSpec;
-use wgmd::forces::coulomb::{CoulombMethod, CoulombSpec, PmeChoice};
+use wgmd::forces::coulomb::{self, CoulombMethod, CoulombSpec, PmeChoice};
+use wgmd::forces::lj::LjSpec;
+use wgmd::integrate::{Integrator, Method};
 use wgmd::system::System;
+use wgmd::units::Units;
 
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nist_spce")
@@ -132,4 +136,55 @@ pub fn methods(alpha: f64) -> Vec<CoulombMethod> {
             order: 5,
         }),
     ]
+}
+
+/// `ions`³ ions of rock salt at molten density (Å; the bench's spacing,
+/// `eval_cli::nacl_bench_spec`).
+pub fn molten_nacl(ions: usize) -> System {
+    let d = 2.82 * (2.165f64 / 1.55).cbrt();
+    coulomb::rock_salt([ions; 3], d, ["Na", "Cl"], [22.99, 35.45])
+}
+
+/// 216 ions of rock salt at molten density (Å) and a cutoff just under half the box.
+pub fn molten_nacl_216() -> (System, f64) {
+    let sys = molten_nacl(6);
+    let rc = 0.5 * sys.box_lengths[0] - 0.01;
+    (sys, rc)
+}
+
+/// `system` (eV, Å) with Joung–Cheatham LJ shifted at `rc` and, if given, Coulomb by `method`
+/// at `rc`; skin 1 Å, velocity Verlet at `dt` fs.
+pub fn nacl_spec(system: System, rc: f64, method: Option<CoulombMethod>, dt: f64) -> SimSpec {
+    SimSpec {
+        system,
+        units: Units::Physical,
+        lj: joung_cheatham_nacl(rc, true),
+        ani: None,
+        coulomb: method.map(|method| CoulombSpec {
+            method,
+            cutoff: rc,
+            coulomb_k: coulomb::COULOMB_K_EV_A,
+            exclusions: vec![],
+            neutralize: false,
+        }),
+        skin: 1.0,
+        neighbor_mode: Default::default(),
+        integrator: Integrator {
+            dt,
+            method: Method::VelocityVerlet,
+        },
+    }
+}
+
+/// Joung–Cheatham Na/Cl LJ (Lorentz–Berthelot) in eV and Å, cut at `rc`.
+pub fn joung_cheatham_nacl(rc: f64, shift: bool) -> LjSpec {
+    let kj = 1.0 / 96.485_332_12;
+    LjSpec {
+        cutoff: rc,
+        shift,
+        tail: false,
+        sigma: vec![2.160, 4.830],
+        epsilon: vec![1.4754 * kj, 0.0535 * kj],
+        pairs: vec![],
+    }
 }
